@@ -1,0 +1,68 @@
+"""The Faust app and the per-process objects its agents and views share.
+
+Faust is configured only from :class:`streams.settings.Settings`: the app gets an
+empty Faust environment (``env={}``) so stray ``BROKER_URL`` / ``WEB_PORT`` /
+``APP_DATADIR`` variables cannot silently override callfocus' own settings.
+"""
+
+from __future__ import annotations
+
+import ssl
+
+import faust
+from prometheus_client import CollectorRegistry
+
+from streams.calls import CallProcessor, LiveCalls
+from streams.codec import AvroCodec
+from streams.exporter import LiveCallCollector, PipelineMetrics
+from streams.settings import Settings
+
+
+def faust_broker_credentials(settings: Settings) -> faust.auth.Credentials | None:
+    protocol = settings.kafka_security_protocol
+    context = None
+    if protocol in ("SSL", "SASL_SSL"):
+        cafile = str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
+        context = ssl.create_default_context(purpose=ssl.Purpose.SERVER_AUTH, cafile=cafile)
+    if protocol.startswith("SASL"):
+        password = settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
+        return faust.SASLCredentials(
+            username=settings.kafka_sasl_username or "",
+            password=password,
+            ssl_context=context,
+            mechanism=settings.kafka_sasl_mechanism,
+        )
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None
+
+
+def create_app(settings: Settings) -> faust.App:
+    brokers = [f"kafka://{host.strip()}" for host in settings.kafka_bootstrap.split(",") if host.strip()]
+    return faust.App(
+        settings.app_id,
+        env={},
+        broker=brokers,
+        broker_credentials=faust_broker_credentials(settings),
+        store="rocksdb://" if settings.store == "rocksdb" else "memory://",
+        datadir=str(settings.data_dir),
+        processing_guarantee=settings.processing_guarantee,
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_in_thread=False,
+        consumer_auto_offset_reset="earliest",
+        autodiscover=["streams.pipeline", "streams.web"],
+        origin="streams",
+    )
+
+
+settings = Settings()
+app = create_app(settings)
+codec = AvroCodec()
+registry = CollectorRegistry(auto_describe=True)
+pipeline_metrics = PipelineMetrics(registry)
+live_calls = LiveCalls(tuple(w * 1000 for w in settings.windows_seconds))
+registry.register(LiveCallCollector(live_calls, settings.max_exported_calls, settings.per_call_series))
+processor = CallProcessor(codec, live_calls, pipeline_metrics)

@@ -1,0 +1,123 @@
+"""The live calls one worker owns, and how an input message changes them.
+
+No Kafka and no Faust here: the Faust agent feeds raw message bytes to
+:class:`CallProcessor` and ships what it returns (dead letters) to Kafka.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from streams.codec import AvroCodec
+from streams.engine import CallState, SegmentOutcome
+from streams.errors import InvalidEventError
+from streams.events import CallEnded, CallStarted, TranscriptSegment, event_from_record
+from streams.exporter import PipelineMetrics
+
+
+@dataclass(slots=True)
+class LiveCall:
+    """A call this worker owns: its metric state plus what export needs."""
+
+    state: CallState
+    partition: int
+    ended_monotonic: float | None = None
+    labels: tuple[str, str, str] = field(default=("unknown", "unknown", "unknown"))
+
+    @property
+    def call_id(self) -> str:
+        return self.state.call_id
+
+
+class LiveCalls:
+    """Calls owned by this worker, by call_id."""
+
+    def __init__(self, windows_ms: tuple[int, ...]) -> None:
+        self.windows_ms = windows_ms
+        self._calls: dict[str, LiveCall] = {}
+
+    def __len__(self) -> int:
+        return len(self._calls)
+
+    def __iter__(self) -> Iterator[LiveCall]:
+        return iter(list(self._calls.values()))
+
+    def get(self, call_id: str) -> LiveCall | None:
+        return self._calls.get(call_id)
+
+    def get_or_create(self, call_id: str, partition: int) -> LiveCall:
+        call = self._calls.get(call_id)
+        if call is None:
+            call = self._calls[call_id] = LiveCall(CallState(call_id, self.windows_ms), partition)
+        return call
+
+    def drop_partitions(self, partitions: set[int]) -> int:
+        """Forget calls whose partition moved to another worker; returns how many."""
+        gone = [cid for cid, call in self._calls.items() if call.partition in partitions]
+        for cid in gone:
+            del self._calls[cid]
+        return len(gone)
+
+    def drop_ended(self, older_than_monotonic: float) -> int:
+        """Forget calls that ended before the given monotonic time; returns how many."""
+        gone = [
+            cid
+            for cid, call in self._calls.items()
+            if call.ended_monotonic is not None and call.ended_monotonic < older_than_monotonic
+        ]
+        for cid in gone:
+            del self._calls[cid]
+        return len(gone)
+
+
+class CallProcessor:
+    """Decodes one input message and applies it to the live calls."""
+
+    def __init__(
+        self,
+        codec: AvroCodec,
+        calls: LiveCalls,
+        metrics: PipelineMetrics,
+        wall_clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.codec = codec
+        self.calls = calls
+        self.metrics = metrics
+        self._wall_clock_ms = wall_clock_ms
+        self._monotonic = monotonic
+
+    def process(self, raw: bytes, partition: int) -> InvalidEventError | None:
+        """Apply one message; return the error (for the dead-letter topic) if it is unusable.
+
+        An invalid message changes no state: every check runs before anything is applied.
+        """
+        try:
+            name, record = self.codec.decode(raw)
+            event = event_from_record(name, record)
+            self._apply(event, partition)
+        except InvalidEventError as error:
+            self.metrics.invalid_events.labels(error.reason).inc()
+            return error
+        return None
+
+    def _apply(self, event: CallStarted | TranscriptSegment | CallEnded, partition: int) -> None:
+        call = self.calls.get_or_create(event.call_id, partition)
+        if isinstance(event, TranscriptSegment):
+            outcome = call.state.apply(event)
+            if outcome is SegmentOutcome.APPLIED:
+                self.metrics.segments_processed.labels(event.speaker.value).inc()
+                if event.produced_at > 0:
+                    latency = (self._wall_clock_ms() - event.produced_at) / 1000
+                    self.metrics.processing_latency.observe(max(latency, 0.0))
+            else:
+                self.metrics.segments_ignored.labels(outcome.value).inc()
+        elif isinstance(event, CallStarted):
+            call.state.start(event)
+            call.labels = (event.agent_id, event.team, event.queue)
+        else:
+            call.state.end(event)
+            if call.ended_monotonic is None:
+                call.ended_monotonic = self._monotonic()

@@ -1,0 +1,72 @@
+"""``callfocus``: the worker and the tools around it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from streams.settings import Settings
+
+FORMATS = click.Choice(["jsonl", "harper-valley"])
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Live customer-focus analytics for contact-center calls (settings: CALLFOCUS_* variables)."""
+
+
+@main.command()
+def worker() -> None:
+    """Run a Faust worker: call-events in, per-call metrics on /metrics."""
+    from streams.app import app, settings
+
+    sys.argv = ["callfocus", "worker", "--loglevel", settings.log_level]
+    app.main()
+
+
+@main.command()
+def topics() -> None:
+    """Create callfocus' topics if missing and list them."""
+    from streams.topics import ensure_topics
+
+    for status in ensure_topics(Settings()):
+        state = "created" if status.created else "exists"
+        click.echo(f"{status.name:40s} {status.partitions:3d} partitions  {state}")
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--format", "fmt", type=FORMATS, default="jsonl", show_default=True)
+@click.option("--transcript", type=click.Choice(["human", "asr"]), default="human", show_default=True,
+              help="Harper Valley only: which transcript to send.")
+@click.option("--speed", type=float, default=1.0, show_default=True, help="Media time per wall time.")
+@click.option("--max-speed", is_flag=True, help="Send as fast as possible (overrides --speed).")
+@click.option("--stagger", type=float, default=2.0, show_default=True, help="Seconds between call starts.")
+@click.option("--limit", type=int, default=None, help="Replay only the first N calls.")
+@click.option("--wire-format", type=click.Choice(["avro", "json"]), default="avro", show_default=True)
+@click.option("--topic", default=None, help="Target topic (default <prefix>.call-events).")
+def replay(
+    path: Path, fmt: str, transcript: str, speed: float, max_speed: bool, stagger: float,
+    limit: int | None, wire_format: str, topic: str | None,
+) -> None:
+    """Send recorded calls to Kafka, keyed by call_id, in real time or faster."""
+    from streams.replay import replay as run_replay
+    from streams.sources import read_recordings
+
+    if speed <= 0:
+        raise click.BadParameter("must be > 0", param_hint="--speed")
+    recordings = read_recordings(path, fmt, transcript=transcript, limit=limit)  # type: ignore[arg-type]
+    click.echo(f"replaying {len(recordings)} calls from {path} "
+               f"({'max speed' if max_speed else f'{speed:g}x'})", err=True)
+    report = run_replay(
+        recordings, Settings(), speed=None if max_speed else speed, stagger_seconds=stagger,
+        topic=topic, wire_format=wire_format,
+    )
+    click.echo(f"sent {report.events} events ({report.final_segments} final segments) of "
+               f"{report.calls} calls in {report.seconds:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,9 @@
+"""The customer-focus metric engine: pure Python, no Kafka, no Faust.
+
+The worker, ``callfocus score``, the benchmarks and the tests all call this code, so
+the same segments give the same metrics wherever they are computed.
+"""
+
+from streams.engine.call import CallState, SegmentOutcome, WindowMetrics
+
+__all__ = ["CallState", "SegmentOutcome", "WindowMetrics"]

@@ -1,0 +1,132 @@
+"""Prometheus export: pipeline aggregates and per-call series read at scrape time.
+
+Naming follows the Prometheus guide: base units (seconds), ratios 0-1, ``_total``
+counters, every labelled counter pre-created at 0 so ``rate()`` sees its first step.
+Per-call series come from a custom collector over the live calls, so a call's series
+disappear with the call (after the grace period) or when its partition moves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from streams.events import Speaker
+
+if TYPE_CHECKING:
+    from streams.calls import LiveCalls
+
+CALL_LABELS = ("call_id", "agent_id", "team", "queue")
+INVALID_REASONS = (
+    "unknown_format",
+    "unknown_schema",
+    "undecodable",
+    "invalid_json",
+    "invalid_utf8",
+    "unknown_enum_symbol",
+    "missing_field",
+    "invalid_field",
+    "missing_type",
+    "missing_call_id",
+    "not_an_input_event",
+    "end_before_start",
+    "negative_time",
+    "segment_too_long",
+    "absurd_time",
+    "start_in_future",
+    "text_too_long",
+    "call_ended",
+)
+IGNORED_REASONS = ("interim", "duplicate", "stale_revision")
+
+
+class PipelineMetrics:
+    """Aggregate series without call_id, registered on one registry (fresh per test)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.segments_processed = Counter(
+            "callfocus_segments_processed",
+            "Final transcript segments applied to call metrics, by speaker.",
+            ["speaker"],
+            registry=registry,
+        )
+        self.segments_ignored = Counter(
+            "callfocus_segments_ignored",
+            "Valid segments that changed nothing: interim results, duplicates, stale revisions.",
+            ["reason"],
+            registry=registry,
+        )
+        self.invalid_events = Counter(
+            "callfocus_invalid_events",
+            "Input events sent to the dead-letter topic, by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self.dead_letters_failed = Counter(
+            "callfocus_dead_letter_produce_errors",
+            "Invalid events that could not be written to the dead-letter topic.",
+            registry=registry,
+        )
+        self.processing_latency = Histogram(
+            "callfocus_processing_latency_seconds",
+            "Wall time from a segment's produced_at to its metrics being updated.",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+            registry=registry,
+        )
+        for speaker in Speaker:
+            self.segments_processed.labels(speaker.value)
+        for reason in IGNORED_REASONS:
+            self.segments_ignored.labels(reason)
+        for reason in INVALID_REASONS:
+            self.invalid_events.labels(reason)
+
+
+class LiveCallCollector(Collector):
+    """Per-call series of the calls this worker owns, read at scrape time."""
+
+    def __init__(self, calls: LiveCalls, max_exported_calls: int, per_call_series: bool = True) -> None:
+        self.calls = calls
+        self.max_exported_calls = max_exported_calls
+        self.per_call_series = per_call_series
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        return []
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        calls = list(self.calls)
+        active = GaugeMetricFamily(
+            "callfocus_calls_active", "Calls this worker owns that have not ended, by team.", labels=["team"]
+        )
+        per_team: dict[str, int] = {}
+        for call in calls:
+            if call.ended_monotonic is None:
+                per_team[call.labels[1]] = per_team.get(call.labels[1], 0) + 1
+        for team, count in sorted(per_team.items()):
+            active.add_metric([team], count)
+        yield active
+
+        limit = self.max_exported_calls if self.per_call_series else 0
+        exported = calls[:limit]
+        unexported = GaugeMetricFamily(
+            "callfocus_calls_unexported",
+            "Calls owned by this worker whose per-call series are not exported (cap or switch).",
+        )
+        unexported.add_metric([], len(calls) - len(exported))
+        yield unexported
+
+        talk = GaugeMetricFamily(
+            "callfocus_call_agent_talk_ratio",
+            "Agent share of speech time (0-1) in the window; absent while nobody spoke.",
+            labels=[*CALL_LABELS, "window"],
+        )
+        for call in exported:
+            base = [call.call_id, *call.labels]
+            for window in call.state.window_metrics():
+                if window.agent_talk_ratio is not None:
+                    talk.add_metric([*base, window.window], window.agent_talk_ratio)
+        yield talk

@@ -1,0 +1,113 @@
+"""One typed, frozen settings object for every callfocus process.
+
+Values come, in order of precedence, from keyword arguments, ``CALLFOCUS_*``
+environment variables, and an optional YAML or TOML file named by
+``CALLFOCUS_CONFIG_FILE``. Faust's own unprefixed variables (``BROKER_URL``,
+``WEB_PORT`` ...) are deliberately ignored: the app is built with an empty Faust
+environment, so only these settings decide.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+CONFIG_FILE_ENV = "CALLFOCUS_CONFIG_FILE"
+
+
+class ConfigFileSource(PydanticBaseSettingsSource):
+    """Reads the YAML/TOML file named by ``CALLFOCUS_CONFIG_FILE``, if any."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get(CONFIG_FILE_ENV)
+        if not path:
+            return {}
+        file = Path(path)
+        if not file.is_file():
+            raise ValueError(f"{CONFIG_FILE_ENV}={path}: no such file")
+        text = file.read_text(encoding="utf-8")
+        data = tomllib.loads(text) if file.suffix == ".toml" else yaml.safe_load(text)
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a mapping of setting names to values")
+        return data
+
+
+class Settings(BaseSettings):
+    """Everything a worker or a tool needs; see the configuration table in README.md."""
+
+    model_config = SettingsConfigDict(env_prefix="CALLFOCUS_", frozen=True, extra="forbid")
+
+    # Kafka
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated.")
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    topic_prefix: str = Field("callfocus", description="Topics are <prefix>.call-events, <prefix>.call-metrics ...")
+    topic_partitions: int = Field(8, ge=1, description="Partitions of the topics callfocus creates.")
+    topic_replication: int = Field(1, ge=1, description="Replication factor of the topics callfocus creates.")
+
+    # Faust worker
+    app_id: str = Field("callfocus", description="Faust app id: the consumer group and changelog prefix.")
+    web_host: str = "0.0.0.0"
+    web_port: int = Field(6066, ge=1, le=65535)
+    data_dir: Path = Field(Path("/tmp/callfocus"), description="Faust data dir (table stores).")
+    store: Literal["memory", "rocksdb"] = "memory"
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    # Metrics
+    windows_seconds: tuple[int, ...] = Field((60, 180), description="Rolling windows in media time.")
+    max_exported_calls: int = Field(5000, ge=0, description="Per-call series are capped at this many calls.")
+    per_call_series: bool = True
+    export_grace_seconds: float = Field(30.0, ge=0, description="Series of an ended call stay this long.")
+
+    @field_validator("windows_seconds")
+    @classmethod
+    def _windows_positive(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or any(w <= 0 for w in value):
+            raise ValueError("windows_seconds needs at least one positive window")
+        return tuple(sorted(set(value)))
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, ConfigFileSource(settings_cls))
+
+    def topic(self, name: str) -> str:
+        """Full name of one of callfocus' topics, e.g. ``topic("call-events")``."""
+        return f"{self.topic_prefix}.{name}"
+
+    @cached_property
+    def window_labels(self) -> tuple[str, ...]:
+        return (*(f"{w}s" for w in self.windows_seconds), "call")
+
+    def kafka_client_options(self) -> dict[str, Any]:
+        """Security options in the keyword form kafka-python and aiokafka both accept."""
+        options: dict[str, Any] = {"security_protocol": self.kafka_security_protocol}
+        if self.kafka_security_protocol.startswith("SASL"):
+            options["sasl_mechanism"] = self.kafka_sasl_mechanism
+            options["sasl_plain_username"] = self.kafka_sasl_username
+            options["sasl_plain_password"] = (
+                self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
+            )
+        return options

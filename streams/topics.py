@@ -1,0 +1,47 @@
+"""Create and check callfocus' topics (kafka-python admin client)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from streams.settings import Settings
+
+TOPICS = ("call-events", "call-events.dlq", "call-metrics", "nudges", "call-summaries")
+
+
+@dataclass(frozen=True)
+class TopicStatus:
+    name: str
+    partitions: int
+    created: bool
+
+
+def ensure_topics(settings: Settings) -> list[TopicStatus]:
+    """Create missing topics; report existing ones with their partition count."""
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id="callfocus-topics",
+        **settings.kafka_client_options(),
+    )
+    try:
+        wanted = [settings.topic(t) for t in TOPICS]
+        existing = set(admin.list_topics())
+        missing = [
+            NewTopic(name, settings.topic_partitions, settings.topic_replication)
+            for name in wanted
+            if name not in existing
+        ]
+        if missing:
+            try:
+                admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass  # created concurrently by another worker or job
+        # kafka-python 2.x names the field "topic", 3.x "name"
+        described = {d.get("name", d.get("topic")): len(d["partitions"]) for d in admin.describe_topics(wanted)}
+        return [TopicStatus(name, described.get(name, 0), name not in existing) for name in wanted]
+    finally:
+        admin.close()
