@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from streams.calls import CallProcessor, LiveCalls
 from streams.codec import AvroCodec
 from streams.exporter import LiveCallCollector, PipelineMetrics
+from streams.faust_codecs import register_faust_codecs
 from streams.settings import Settings
 
 
@@ -61,6 +62,7 @@ def create_app(settings: Settings) -> faust.App:
 settings = Settings()
 app = create_app(settings)
 codec = AvroCodec()
+register_faust_codecs(codec)
 registry = CollectorRegistry(auto_describe=True)
 pipeline_metrics = PipelineMetrics(registry)
 live_calls = LiveCalls(tuple(w * 1000 for w in settings.windows_seconds))

@@ -39,8 +39,13 @@ def topics() -> None:
 @main.command()
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option("--format", "fmt", type=FORMATS, default="jsonl", show_default=True)
-@click.option("--transcript", type=click.Choice(["human", "asr"]), default="human", show_default=True,
-              help="Harper Valley only: which transcript to send.")
+@click.option(
+    "--transcript",
+    type=click.Choice(["human", "asr"]),
+    default="human",
+    show_default=True,
+    help="Harper Valley only: which transcript to send.",
+)
 @click.option("--speed", type=float, default=1.0, show_default=True, help="Media time per wall time.")
 @click.option("--max-speed", is_flag=True, help="Send as fast as possible (overrides --speed).")
 @click.option("--stagger", type=float, default=2.0, show_default=True, help="Seconds between call starts.")
@@ -48,8 +53,15 @@ def topics() -> None:
 @click.option("--wire-format", type=click.Choice(["avro", "json"]), default="avro", show_default=True)
 @click.option("--topic", default=None, help="Target topic (default <prefix>.call-events).")
 def replay(
-    path: Path, fmt: str, transcript: str, speed: float, max_speed: bool, stagger: float,
-    limit: int | None, wire_format: str, topic: str | None,
+    path: Path,
+    fmt: str,
+    transcript: str,
+    speed: float,
+    max_speed: bool,
+    stagger: float,
+    limit: int | None,
+    wire_format: str,
+    topic: str | None,
 ) -> None:
     """Send recorded calls to Kafka, keyed by call_id, in real time or faster."""
     from streams.replay import replay as run_replay
@@ -58,14 +70,22 @@ def replay(
     if speed <= 0:
         raise click.BadParameter("must be > 0", param_hint="--speed")
     recordings = read_recordings(path, fmt, transcript=transcript, limit=limit)  # type: ignore[arg-type]
-    click.echo(f"replaying {len(recordings)} calls from {path} "
-               f"({'max speed' if max_speed else f'{speed:g}x'})", err=True)
-    report = run_replay(
-        recordings, Settings(), speed=None if max_speed else speed, stagger_seconds=stagger,
-        topic=topic, wire_format=wire_format,
+    click.echo(
+        f"replaying {len(recordings)} calls from {path} ({'max speed' if max_speed else f'{speed:g}x'})",
+        err=True,
     )
-    click.echo(f"sent {report.events} events ({report.final_segments} final segments) of "
-               f"{report.calls} calls in {report.seconds:.1f} s")
+    report = run_replay(
+        recordings,
+        Settings(),
+        speed=None if max_speed else speed,
+        stagger_seconds=stagger,
+        topic=topic,
+        wire_format=wire_format,
+    )
+    click.echo(
+        f"sent {report.events} events ({report.final_segments} final segments) of "
+        f"{report.calls} calls in {report.seconds:.1f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -165,7 +165,9 @@ class AvroCodec:
         except UnicodeDecodeError as exc:
             raise CodecError("invalid_utf8", f"{writer.name}: {exc}") from None
         except IndexError as exc:
-            raise CodecError("unknown_enum_symbol", f"{writer.name}: enum index out of range ({exc})") from None
+            raise CodecError(
+                "unknown_enum_symbol", f"{writer.name}: enum index out of range ({exc})"
+            ) from None
         except (EOFError, ValueError, TypeError, KeyError, OverflowError, MemoryError) as exc:
             raise CodecError("undecodable", f"{writer.name}: {type(exc).__name__}: {exc}") from None
         if body.tell() != len(data):

@@ -91,7 +91,9 @@ def _segment(record: Mapping[str, Any]) -> TranscriptSegment:
     start, end, text = record["start_ms"], record["end_ms"], record["text"]
     where = f"segment {record['segment_id']!r} of call {record['call_id']!r}"
     if not record["segment_id"]:
-        raise InvalidEventError("missing_segment_id", f"segment of call {record['call_id']!r} has no segment_id")
+        raise InvalidEventError(
+            "missing_segment_id", f"segment of call {record['call_id']!r} has no segment_id"
+        )
     if start < 0:
         raise InvalidEventError("negative_time", f"{where}: start_ms {start} < 0")
     if end < start:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -19,6 +19,9 @@ from streams.events import Speaker
 
 if TYPE_CHECKING:
     from streams.calls import LiveCalls
+
+# `_created` series double the aggregate series count and nothing here queries them.
+disable_created_metrics()
 
 CALL_LABELS = ("call_id", "agent_id", "team", "queue")
 INVALID_REASONS = (

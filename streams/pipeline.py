@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
-from faust.types import TP
+from faust.types import TP, StreamT
 
 from streams.app import app, live_calls, pipeline_metrics, processor, settings
 
@@ -18,8 +17,8 @@ dead_letters = app.topic(settings.topic("call-events.dlq"), key_serializer="raw"
 
 
 @app.agent(call_events)
-async def process_call_events(stream: AsyncIterator[Any]) -> None:
-    async for event in stream.events():  # type: ignore[attr-defined]
+async def process_call_events(stream: StreamT[bytes]) -> None:
+    async for event in stream.events():
         message = event.message
         error = processor.process(event.value, message.partition)
         if error is not None:
@@ -42,7 +41,7 @@ async def forget_ended_calls() -> None:
     live_calls.drop_ended(time.monotonic() - settings.export_grace_seconds)
 
 
-@app.on_partitions_revoked.connect
+@app.on_partitions_revoked.connect  # type: ignore[arg-type]
 async def forget_revoked_calls(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
     topic = call_events.get_topic_name()
     dropped = live_calls.drop_partitions({tp.partition for tp in revoked if tp.topic == topic})

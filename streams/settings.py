@@ -56,7 +56,9 @@ class Settings(BaseSettings):
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
     kafka_ssl_cafile: Path | None = None
-    topic_prefix: str = Field("callfocus", description="Topics are <prefix>.call-events, <prefix>.call-metrics ...")
+    topic_prefix: str = Field(
+        "callfocus", description="Topics are <prefix>.call-events, <prefix>.call-metrics ..."
+    )
     topic_partitions: int = Field(8, ge=1, description="Partitions of the topics callfocus creates.")
     topic_replication: int = Field(1, ge=1, description="Replication factor of the topics callfocus creates.")
 

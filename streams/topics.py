@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from kafka import KafkaAdminClient
@@ -36,12 +37,13 @@ def ensure_topics(settings: Settings) -> list[TopicStatus]:
             if name not in existing
         ]
         if missing:
-            try:
+            # another worker or the Helm job may create them at the same time
+            with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # created concurrently by another worker or job
         # kafka-python 2.x names the field "topic", 3.x "name"
-        described = {d.get("name", d.get("topic")): len(d["partitions"]) for d in admin.describe_topics(wanted)}
+        described = {
+            d.get("name", d.get("topic")): len(d["partitions"]) for d in admin.describe_topics(wanted)
+        }
         return [TopicStatus(name, described.get(name, 0), name not in existing) for name in wanted]
     finally:
         admin.close()

@@ -50,7 +50,9 @@ def read_corpus_call(directory: Path, sid: str, transcript: str = "human") -> Co
     if transcript not in ("human", "asr"):
         raise ValueError(f"transcript must be 'human' or 'asr', not {transcript!r}")
     meta: dict[str, Any] = json.loads((directory / "metadata" / f"{sid}.json").read_text(encoding="utf-8"))
-    rows: list[dict[str, Any]] = json.loads((directory / "transcript" / f"{sid}.json").read_text(encoding="utf-8"))
+    rows: list[dict[str, Any]] = json.loads(
+        (directory / "transcript" / f"{sid}.json").read_text(encoding="utf-8")
+    )
     tasks = meta.get("tasks") or [{}]
     started = CallStarted(
         call_id=sid,
@@ -78,16 +80,20 @@ def read_corpus_call(directory: Path, sid: str, transcript: str = "human") -> Co
             text=text,
         )
         events.append(segment)
-        labelled.append(CorpusSegment(segment, tuple(row.get("dialog_acts") or ()), dict(row.get("emotion") or {})))
+        labelled.append(
+            CorpusSegment(segment, tuple(row.get("dialog_acts") or ()), dict(row.get("emotion") or {}))
+        )
     events.append(CallEnded(call_id=sid, ended_at=int(meta["end_time_ms"]), reason="hangup"))
     survey = ((meta.get("caller") or {}).get("survey_response") or {}).get("data") or {}
-    rating = survey.get("partner_rating")
-    return CorpusCall(timeline(sid, events), tuple(labelled), float(rating) if rating not in (None, "") else None)
+    rating: str | None = survey.get("partner_rating")
+    return CorpusCall(timeline(sid, events), tuple(labelled), float(rating) if rating else None)
 
 
 def call_ids(directory: Path) -> list[str]:
     if not (directory / "metadata").is_dir() or not (directory / "transcript").is_dir():
-        raise FileNotFoundError(f"{directory}: expected metadata/ and transcript/ folders (Harper Valley layout)")
+        raise FileNotFoundError(
+            f"{directory}: expected metadata/ and transcript/ folders (Harper Valley layout)"
+        )
     return sorted(p.stem for p in (directory / "transcript").glob("*.json"))
 
 

@@ -1,0 +1,52 @@
+# callfocus: `make demo` runs the main job, `make test` runs every test. `make help` lists the rest.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+export PYTHON := $(abspath $(PY))
+
+.PHONY: help demo test test-unit test-integration lint venv kafka-fetch kafka-start kafka-stop topics clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@rm -f $(VENV)/.installed-*; touch $@
+
+venv: $(STAMP) ## Create the virtualenv and install callfocus with its dev tools
+
+kafka-fetch: venv ## Fetch the pinned Apache Kafka jars from Maven Central (cached)
+	@deploy/local/ensure-deps.sh kafka
+	@deploy/local/kafka.sh fetch
+
+kafka-start: kafka-fetch ## Start the local single-node Kafka on 127.0.0.1:9092
+	@deploy/local/kafka.sh start
+
+kafka-stop: ## Stop the local Kafka
+	@deploy/local/kafka.sh stop
+
+topics: venv ## Create callfocus' topics on CALLFOCUS_KAFKA_BOOTSTRAP
+	$(VENV)/bin/callfocus topics
+
+demo: kafka-fetch ## Run the demo: Kafka, worker, replayed calls, metrics (Ctrl-C stops all)
+	@deploy/local/demo.sh
+
+lint: venv ## ruff + mypy
+	$(VENV)/bin/ruff check streams tests bench deploy/local
+	$(VENV)/bin/ruff format --check streams tests bench deploy/local
+	$(VENV)/bin/mypy
+
+test: kafka-fetch lint ## Every test, integration included (starts its own Kafka)
+	$(PY) -m pytest -v -ra
+
+test-unit: venv ## Fast unit tests only
+	$(PY) -m pytest -v -m "not integration"
+
+clean: ## Remove the virtualenv, caches and local Kafka data (keeps the jar cache)
+	-deploy/local/kafka.sh stop
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache deploy/local/.data .demo

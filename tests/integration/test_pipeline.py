@@ -1,0 +1,136 @@
+"""Replayed calls -> real Kafka -> real worker process -> HTTP scrape of /metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from kafka import KafkaConsumer, KafkaProducer
+
+from streams.engine import CallState
+from streams.replay import replay
+from streams.settings import Settings
+from streams.sources import Recording, read_recordings
+from tests.integration.worker import WorkerProcess, eventually
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def offline_talk_ratios(recording: Recording) -> dict[str, float | None]:
+    state = CallState(recording.call_id)
+    for segment in recording.segments:
+        state.apply(segment)
+    return {w.window: w.agent_talk_ratio for w in state.window_metrics()}
+
+
+def total_processed(worker: WorkerProcess) -> float:
+    return sum(s.value for s in worker.samples() if s.name == "callfocus_segments_processed_total")
+
+
+def test_replayed_calls_export_the_offline_talk_ratio(
+    start_worker: Callable[..., WorkerProcess], topics: dict[str, str]
+) -> None:
+    worker = start_worker()
+    recordings = read_recordings(ROOT / "samples" / "calls.jsonl", "jsonl")
+    assert len(recordings) == 3
+
+    report = replay(
+        recordings,
+        Settings(
+            kafka_bootstrap=topics["CALLFOCUS_KAFKA_BOOTSTRAP"], topic_prefix=topics["CALLFOCUS_TOPIC_PREFIX"]
+        ),
+        speed=None,
+    )
+    final_sent = sum(1 for r in recordings for s in r.segments if s.is_final)
+    assert report.final_segments == final_sent
+
+    eventually(lambda: total_processed(worker) == final_sent or None, timeout=60)
+    for recording in recordings:
+        expected = offline_talk_ratios(recording)
+        assert set(expected) == {"60s", "180s", "call"}
+        for window, ratio in expected.items():
+            exported = worker.value(
+                "callfocus_call_agent_talk_ratio", call_id=recording.call_id, window=window
+            )
+            assert exported is not None and ratio is not None
+            assert abs(exported - ratio) < 1e-12, (recording.call_id, window, exported, ratio)
+    started = recordings[0].started
+    assert started is not None
+    assert (
+        worker.value(
+            "callfocus_call_agent_talk_ratio",
+            call_id=started.call_id,
+            agent_id=started.agent_id,
+            team=started.team,
+            queue=started.queue,
+            window="call",
+        )
+        is not None
+    )
+    assert worker.value("callfocus_segments_ignored_total", reason="interim") == 1.0
+
+
+def test_harper_valley_calls_replayed_as_json(
+    start_worker: Callable[..., WorkerProcess], topics: dict[str, str], harper_valley_dir: Path
+) -> None:
+    worker = start_worker()
+    recordings = read_recordings(harper_valley_dir, "harper-valley", limit=3)
+    settings = Settings(
+        kafka_bootstrap=topics["CALLFOCUS_KAFKA_BOOTSTRAP"], topic_prefix=topics["CALLFOCUS_TOPIC_PREFIX"]
+    )
+    report = replay(recordings, settings, speed=None, wire_format="json")
+    eventually(lambda: total_processed(worker) == report.final_segments or None, timeout=60)
+    for recording in recordings:
+        expected = offline_talk_ratios(recording)["call"]
+        exported = worker.value("callfocus_call_agent_talk_ratio", call_id=recording.call_id, window="call")
+        assert exported is not None and expected is not None
+        assert abs(exported - expected) < 1e-12
+
+
+def test_invalid_events_go_to_the_dead_letter_topic_and_good_ones_count(
+    start_worker: Callable[..., WorkerProcess], topics: dict[str, str]
+) -> None:
+    worker = start_worker()
+    bootstrap, prefix = topics["CALLFOCUS_KAFKA_BOOTSTRAP"], topics["CALLFOCUS_TOPIC_PREFIX"]
+    good = (
+        b'{"type":"TranscriptSegment","call_id":"c1","segment_id":"s1","speaker":"AGENT",'
+        b'"start_ms":0,"end_ms":2000,"text":"how is your team doing"}'
+    )
+    bad = {
+        b"\x00\x01garbage": "unknown_format",
+        b'{"type":"TranscriptSegment","call_id":"c1","segment_id":"s2","speaker":"AGENT",'
+        b'"start_ms":5000,"end_ms":1000,"text":"x"}': "end_before_start",
+        b'{"type":"TranscriptSegment","call_id":"c1","segment_id":"s3","speaker":"ROBOT",'
+        b'"start_ms":0,"end_ms":1000,"text":"x"}': "unknown_enum_symbol",
+    }
+    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    producer.send(f"{prefix}.call-events", key=b"c1", value=good)
+    for value in bad:
+        producer.send(f"{prefix}.call-events", key=b"c1", value=value)
+    producer.send(f"{prefix}.call-events", key=b"c1", value=good.replace(b'"s1"', b'"s4"'))
+    producer.flush()
+    producer.close()
+
+    consumer = KafkaConsumer(
+        f"{prefix}.call-events.dlq",
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=30_000,
+    )
+    dead = []
+    for message in consumer:
+        dead.append(message)
+        if len(dead) == len(bad):
+            break
+    consumer.close()
+    by_value = {m.value: dict(m.headers) for m in dead}
+    assert set(by_value) == set(bad)
+    for value, reason in bad.items():
+        headers = by_value[value]
+        assert headers["error.reason"] == reason.encode()
+        assert headers["error.detail"]
+        assert headers["source.topic"] == f"{prefix}.call-events".encode()
+        assert headers["source.offset"].isdigit()
+    eventually(lambda: worker.value("callfocus_segments_processed_total", speaker="AGENT") == 2.0 or None)
+    assert worker.value("callfocus_invalid_events_total", reason="end_before_start") == 1.0
+    assert worker.value("callfocus_call_agent_talk_ratio", call_id="c1", window="call") == 1.0

@@ -1,0 +1,216 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastavro.schema import fingerprint, to_parsing_canonical_form
+
+from streams.codec import SINGLE_OBJECT_MARKER, AvroCodec, CodecError, crc64_avro
+
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+
+EXAMPLES: dict[str, dict[str, Any]] = {
+    "CallStarted": {
+        "call_id": "c1",
+        "started_at": 1_767_600_000_000,
+        "agent_id": "a1",
+        "team": "sales",
+        "queue": "q",
+        "direction": "outbound",
+        "language": "en",
+        "tenant": "acme",
+        "customer_org": "Fabrikam",
+        "seller_org": "Contoso",
+        "attributes": {"crm": "42"},
+    },
+    "TranscriptSegment": {
+        "call_id": "c1",
+        "segment_id": "s1",
+        "revision": 2,
+        "speaker": "CUSTOMER",
+        "start_ms": 10,
+        "end_ms": 900,
+        "text": "what does your roadmap look like",
+        "is_final": True,
+        "confidence": 0.5,
+        "produced_at": 1_767_600_000_900,
+    },
+    "CallEnded": {"call_id": "c1", "ended_at": 1_767_600_060_000, "reason": "hangup"},
+    "CallMetrics": {
+        "call_id": "c1",
+        "agent_id": "a1",
+        "team": "sales",
+        "queue": "q",
+        "media_time_ms": 60_000,
+        "emitted_at": 1_767_600_060_000,
+        "ended": False,
+        "customer_focus_score": 71.5,
+        "windows": [
+            {
+                "window": "60s",
+                "agent_talk_ratio": 0.5,
+                "questions_per_minute": 1.0,
+                "open_question_ratio": 0.5,
+                "you_focus_ratio": 0.75,
+                "pitch_ratio": 0.0,
+                "reflection_ratio": 0.25,
+                "interruptions": 1,
+                "response_gap_seconds": 0.8,
+                "customer_sentiment": -0.1,
+            }
+        ],
+        "monologue_current_seconds": 12.0,
+        "monologue_longest_seconds": 40.0,
+        "customer_story_longest_seconds": 30.0,
+    },
+    "Nudge": {
+        "nudge_id": "n1",
+        "call_id": "c1",
+        "agent_id": "a1",
+        "team": "sales",
+        "type": "monologue",
+        "severity": "warning",
+        "message": "invite the customer in",
+        "evidence": {"monologue_seconds": 95.0},
+        "media_time_ms": 95_000,
+        "created_at": 1_767_600_095_000,
+        "snippet": None,
+    },
+    "CallSummary": {
+        "call_id": "c1",
+        "agent_id": "a1",
+        "team": "sales",
+        "queue": "q",
+        "started_at": 1_767_600_000_000,
+        "ended_at": 1_767_600_060_000,
+        "end_reason": "hangup",
+        "duration_seconds": 60.0,
+        "segments": 12,
+        "customer_focus_score": 71.5,
+        "agent_talk_ratio": 0.5,
+        "monologue_longest_seconds": 40.0,
+        "customer_story_longest_seconds": 30.0,
+        "questions_per_minute": 1.0,
+        "open_question_ratio": 0.5,
+        "you_focus_ratio": 0.75,
+        "pitch_ratio": 0.0,
+        "reflection_ratio": 0.25,
+        "interruptions": 1,
+        "response_gap_seconds": 0.8,
+        "customer_sentiment": -0.1,
+        "nudges": ["n1"],
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def codec() -> AvroCodec:
+    return AvroCodec(SCHEMAS)
+
+
+def test_every_schema_has_an_example(codec: AvroCodec) -> None:
+    assert set(codec.names) == set(EXAMPLES)
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_round_trip_single_object_encoding(codec: AvroCodec, name: str) -> None:
+    data = codec.encode(name, EXAMPLES[name])
+    assert data[:2] == SINGLE_OBJECT_MARKER
+    assert int.from_bytes(data[2:10], "little") == codec.fingerprint(name)
+    assert codec.decode(data) == (name, EXAMPLES[name])
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_fingerprint_is_the_avro_spec_crc64_of_the_canonical_form(codec: AvroCodec, name: str) -> None:
+    raw = json.loads((SCHEMAS / f"{name}.avsc").read_text())
+    canonical = to_parsing_canonical_form(raw)
+    # fastavro prints the fingerprint's little-endian bytes as hex
+    assert crc64_avro(canonical.encode()).to_bytes(8, "little").hex() == fingerprint(canonical, "CRC-64-AVRO")
+    assert codec.fingerprint(name) == crc64_avro(canonical.encode())
+
+
+def test_json_input_gives_the_same_record_with_defaults(codec: AvroCodec) -> None:
+    line = (
+        b'{"type": "TranscriptSegment", "call_id": "c1", "segment_id": "s1", "speaker": "AGENT",'
+        b' "start_ms": 0, "end_ms": 5, "text": "hi"}'
+    )
+    name, record = codec.decode(line)
+    assert name == "TranscriptSegment"
+    assert record["revision"] == 0 and record["is_final"] is True and record["produced_at"] == 0
+    assert codec.decode(codec.encode(name, record)) == (name, record)
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "empty"),
+        (b"\x00\x00\x00\x00\x01", "unknown_format"),
+        (SINGLE_OBJECT_MARKER + b"\x00" * 8 + b"\x02", "unknown_schema"),
+        (SINGLE_OBJECT_MARKER + b"\x01", "undecodable"),
+        (b"{not json", "invalid_json"),
+        (b"[1, 2]", "unknown_format"),
+        (b'{"call_id": "c1"}', "missing_type"),
+        (b'{"type": "Nope", "call_id": "c1"}', "unknown_record"),
+        (b'{"type": "CallEnded", "call_id": "c1"}', "missing_field"),
+        (b'{"type": "CallEnded", "call_id": "c\xff", "ended_at": 1}', "invalid_utf8"),
+        (
+            b'{"type": "TranscriptSegment", "call_id": "c", "segment_id": "s", "speaker": "BOT", '
+            b'"start_ms": 0, "end_ms": 1, "text": ""}',
+            "unknown_enum_symbol",
+        ),
+        (b'{"type": "CallEnded", "call_id": "c1", "ended_at": "soon"}', "invalid_field"),
+    ],
+)
+def test_bad_input_raises_codec_error_with_reason(codec: AvroCodec, data: bytes, reason: str) -> None:
+    with pytest.raises(CodecError) as caught:
+        codec.decode(data)
+    assert caught.value.reason == reason
+    assert caught.value.detail
+
+
+def test_binary_damage_is_reported_not_raised_raw(codec: AvroCodec) -> None:
+    good = codec.encode("TranscriptSegment", EXAMPLES["TranscriptSegment"])
+    speaker_at = good.index(b"what") - 1  # a byte inside the record body
+    with pytest.raises(CodecError) as caught:
+        codec.decode(good[:speaker_at])
+    assert caught.value.reason == "undecodable"
+    with pytest.raises(CodecError) as caught:
+        codec.decode(good + b"\x00")
+    assert caught.value.reason == "undecodable"
+    bad_utf8 = good.replace(b"roadmap", b"roadm\xffp")
+    with pytest.raises(CodecError) as caught:
+        codec.decode(bad_utf8)
+    assert caught.value.reason == "invalid_utf8"
+
+
+def _schema_with_new_field() -> dict[str, Any]:
+    raw = json.loads((SCHEMAS / "TranscriptSegment.avsc").read_text())
+    raw["fields"].append({"name": "channel", "type": "string", "default": "mono"})
+    return raw
+
+
+def _codec_with(replaced: dict[str, Any]) -> AvroCodec:
+    raws = [json.loads(p.read_text()) for p in sorted(SCHEMAS.glob("*.avsc"))]
+    return AvroCodec(schemas=[replaced if r["name"] == replaced["name"] else r for r in raws])
+
+
+def test_new_reader_reads_old_data_filling_the_default(codec: AvroCodec) -> None:
+    new = _codec_with(_schema_with_new_field())
+    old_bytes = codec.encode("TranscriptSegment", EXAMPLES["TranscriptSegment"])
+    new.register_writer_schema(json.loads((SCHEMAS / "TranscriptSegment.avsc").read_text()))
+    name, record = new.decode(old_bytes)
+    assert name == "TranscriptSegment"
+    assert record == {**EXAMPLES["TranscriptSegment"], "channel": "mono"}
+
+
+def test_old_reader_reads_new_data_ignoring_the_new_field(codec: AvroCodec) -> None:
+    new = _codec_with(_schema_with_new_field())
+    new_bytes = new.encode("TranscriptSegment", {**EXAMPLES["TranscriptSegment"], "channel": "left"})
+    old = AvroCodec(SCHEMAS)
+    with pytest.raises(CodecError) as caught:
+        old.decode(new_bytes)
+    assert caught.value.reason == "unknown_schema"  # until the writer schema is known
+    old.register_writer_schema(_schema_with_new_field())
+    assert old.decode(new_bytes) == ("TranscriptSegment", EXAMPLES["TranscriptSegment"])

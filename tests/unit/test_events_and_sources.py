@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streams.errors import InvalidEventError
+from streams.events import (
+    CallEnded,
+    CallStarted,
+    Speaker,
+    TranscriptSegment,
+    event_from_record,
+    event_to_record,
+)
+from streams.sources import read_recordings
+from streams.sources.harper_valley import clean_text, read_corpus_call
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def segment_record(**overrides: Any) -> dict[str, Any]:
+    record = {
+        "call_id": "c",
+        "segment_id": "s",
+        "revision": 0,
+        "speaker": "AGENT",
+        "start_ms": 0,
+        "end_ms": 1000,
+        "text": "hello",
+        "is_final": True,
+        "confidence": None,
+        "produced_at": 0,
+    }
+    return {**record, **overrides}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"call_id": ""}, "missing_call_id"),
+        ({"call_id": "  "}, "missing_call_id"),
+        ({"segment_id": ""}, "missing_segment_id"),
+        ({"start_ms": 5000, "end_ms": 4000}, "end_before_start"),
+        ({"start_ms": -1}, "negative_time"),
+        ({"end_ms": 600_001}, "segment_too_long"),
+        ({"start_ms": 86_400_000, "end_ms": 86_400_001}, "absurd_time"),
+        ({"text": "x" * 20_001}, "text_too_long"),
+        ({"revision": -1}, "negative_revision"),
+    ],
+)
+def test_structural_checks(overrides: dict[str, Any], reason: str) -> None:
+    with pytest.raises(InvalidEventError) as caught:
+        event_from_record("TranscriptSegment", segment_record(**overrides))
+    assert caught.value.reason == reason
+
+
+def test_output_records_are_not_input_events() -> None:
+    with pytest.raises(InvalidEventError) as caught:
+        event_from_record("Nudge", {"call_id": "c"})
+    assert caught.value.reason == "not_an_input_event"
+
+
+def test_event_record_round_trip() -> None:
+    segment = event_from_record("TranscriptSegment", segment_record(text="x" * 20_000))
+    assert isinstance(segment, TranscriptSegment) and segment.speaker is Speaker.AGENT
+    assert event_to_record(segment) == ("TranscriptSegment", segment_record(text="x" * 20_000))
+
+
+def test_shipped_sample_has_three_calls_with_start_and_end() -> None:
+    recordings = read_recordings(ROOT / "samples" / "calls.jsonl", "jsonl")
+    assert [r.call_id for r in recordings] == ["demo-focused", "demo-pitcher", "demo-monologue"]
+    for recording in recordings:
+        kinds = [type(t.event) for t in recording.events]
+        assert kinds[0] is CallStarted and kinds[-1] is CallEnded
+        times = [t.at_ms for t in recording.events]
+        assert times == sorted(times)
+
+
+def test_harper_valley_mapping(harper_valley_dir: Path) -> None:
+    call = read_corpus_call(harper_valley_dir, "0002f70f7386445b")
+    started = call.recording.started
+    assert started is not None and started.call_id == "0002f70f7386445b"
+    assert started.agent_id == "hv-agent-46" and started.team == "little-harper-valley-3"
+    assert started.queue == "replace-card"
+    first = call.recording.segments[0]
+    assert (first.speaker, first.start_ms, first.end_ms) == (Speaker.AGENT, 1669, 1669 + 2670)
+    assert first.text == "hello this is harper valley national bank"
+    assert {s.speaker for s in call.recording.segments} == {Speaker.AGENT, Speaker.CUSTOMER}
+    assert call.caller_rating == 10.0
+    ended = call.recording.events[-1]
+    assert isinstance(ended.event, CallEnded) and ended.at_ms == 1591056834394 - 1591056783191
+    asr = read_corpus_call(harper_valley_dir, "0002f70f7386445b", transcript="asr")
+    assert asr.recording.segments[0].text == "hello mr harper valley national bank"
+
+
+def test_markup_only_segments_carry_no_speech() -> None:
+    assert clean_text("[noise] <unk> [laughter]") == ""
+    assert clean_text("yes [noise] i <unk> can") == "yes i can"

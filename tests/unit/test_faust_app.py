@@ -1,0 +1,72 @@
+"""The Faust side: settings reach Faust, codecs are registered, the agent updates state."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+
+from faust.serializers import codecs
+
+from streams.codec import AvroCodec
+
+
+def test_faust_env_variables_do_not_override_callfocus_settings() -> None:
+    program = (
+        "from streams.app import app; c = app.conf;"
+        "print(c.broker[0], c.web_port, c.id, c.processing_guarantee.value, str(c.datadir))"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "BROKER_URL": "kafka://wrong:1",
+        "WEB_PORT": "1",
+        "APP_DATADIR": "/wrong",
+        "PROCESSING_GUARANTEE": "exactly_once",
+        "CALLFOCUS_KAFKA_BOOTSTRAP": "broker-a:9092",
+        "CALLFOCUS_WEB_PORT": "7123",
+        "CALLFOCUS_APP_ID": "cf-test",
+        "CALLFOCUS_DATA_DIR": "/tmp/cf-data",
+    }
+    out = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True, text=True, check=True)
+    broker, port, app_id, guarantee, datadir = out.stdout.split()
+    assert broker == "kafka://broker-a:9092"
+    assert port == "7123"
+    assert app_id == "cf-test"
+    assert guarantee == "at_least_once"
+    assert datadir.startswith("/tmp/cf-data")
+
+
+def test_output_codecs_are_registered_with_faust() -> None:
+    import streams.app  # noqa: F401  registers the codecs
+
+    record = {"call_id": "c1", "ended_at": 5, "reason": None}
+    data = codecs.dumps("callfocus.CallEnded", record)
+    assert AvroCodec().decode(data) == ("CallEnded", record)
+    assert codecs.loads("callfocus.CallEnded", data) == record
+
+
+def test_agent_applies_segments_to_live_calls() -> None:
+    from streams.app import codec, live_calls, pipeline_metrics
+    from streams.pipeline import process_call_events
+
+    segment = {
+        "call_id": "agent-ctx",
+        "segment_id": "s1",
+        "speaker": "AGENT",
+        "start_ms": 0,
+        "end_ms": 3000,
+        "text": "tell me about your goals",
+    }
+    customer = {**segment, "segment_id": "s2", "speaker": "CUSTOMER", "start_ms": 3000, "end_ms": 4000}
+    before = pipeline_metrics.segments_processed.labels("AGENT")._value.get()
+
+    async def run() -> None:
+        async with process_call_events.test_context() as agent:
+            await agent.put(codec.encode("TranscriptSegment", segment), key=b"agent-ctx")
+            await agent.put(codec.encode("TranscriptSegment", customer), key=b"agent-ctx")
+
+    asyncio.run(run())
+    call = live_calls.get("agent-ctx")
+    assert call is not None
+    assert call.state.agent_talk_ratio(None) == 0.75
+    assert pipeline_metrics.segments_processed.labels("AGENT")._value.get() == before + 1

@@ -1,0 +1,103 @@
+"""CallProcessor + exporters on a fresh registry per test (no Kafka)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from streams.calls import CallProcessor, LiveCalls
+from streams.codec import AvroCodec
+from streams.exporter import INVALID_REASONS, LiveCallCollector, PipelineMetrics
+
+CODEC = AvroCodec()
+
+
+def setup(max_calls: int = 10, clock: list[float] | None = None) -> tuple[CallProcessor, CollectorRegistry]:
+    registry = CollectorRegistry()
+    calls = LiveCalls((60_000, 180_000))
+    registry.register(LiveCallCollector(calls, max_calls))
+    now = clock if clock is not None else [0.0]
+    processor = CallProcessor(
+        CODEC, calls, PipelineMetrics(registry), wall_clock_ms=lambda: 2000, monotonic=lambda: now[0]
+    )
+    return processor, registry
+
+
+def samples(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = generate_latest(registry).decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def segment(call: str, sid: str, speaker: str, start: int, end: int) -> bytes:
+    return CODEC.encode(
+        "TranscriptSegment",
+        {
+            "call_id": call,
+            "segment_id": sid,
+            "speaker": speaker,
+            "start_ms": start,
+            "end_ms": end,
+            "text": "so",
+            "produced_at": 1500,
+        },
+    )
+
+
+def test_counters_are_precreated_at_zero() -> None:
+    _, registry = setup()
+    got = samples(registry)
+    for speaker in ("AGENT", "CUSTOMER", "OTHER"):
+        assert got[("callfocus_segments_processed_total", (("speaker", speaker),))] == 0.0
+    for reason in INVALID_REASONS:
+        assert got[("callfocus_invalid_events_total", (("reason", reason),))] == 0.0
+
+
+def test_per_call_series_with_labels_and_latency() -> None:
+    processor, registry = setup()
+    processor.process(
+        CODEC.encode(
+            "CallStarted", {"call_id": "c1", "started_at": 1, "agent_id": "a7", "team": "t", "queue": "q"}
+        ),
+        0,
+    )
+    assert processor.process(segment("c1", "1", "AGENT", 0, 3000), 0) is None
+    assert processor.process(segment("c1", "2", "CUSTOMER", 3000, 4000), 0) is None
+    got = samples(registry)
+    labels = (("agent_id", "a7"), ("call_id", "c1"), ("queue", "q"), ("team", "t"))
+    assert got[("callfocus_call_agent_talk_ratio", (*labels, ("window", "call")))] == 0.75
+    assert got[("callfocus_calls_active", (("team", "t"),))] == 1.0
+    assert got[("callfocus_processing_latency_seconds_count", ())] == 2.0
+    assert got[("callfocus_processing_latency_seconds_bucket", (("le", "0.5"),))] == 2.0
+
+
+def test_invalid_event_changes_nothing_and_is_counted() -> None:
+    processor, registry = setup()
+    processor.process(segment("c1", "1", "AGENT", 0, 3000), 0)
+    before = samples(registry)
+    error = processor.process(segment("c1", "2", "CUSTOMER", 3_000_000, 3_001_000), 0)
+    assert error is not None and error.reason == "start_in_future"
+    after = samples(registry)
+    changed = {k for k in after if after[k] != before.get(k)}
+    assert changed == {("callfocus_invalid_events_total", (("reason", "start_in_future"),))}
+
+
+def test_ended_calls_vanish_after_grace_and_cap_is_respected() -> None:
+    clock = [100.0]
+    processor, registry = setup(max_calls=1, clock=clock)
+    for call in ("c1", "c2"):
+        processor.process(segment(call, "1", "AGENT", 0, 1000), 0)
+    got = samples(registry)
+    assert got[("callfocus_calls_unexported", ())] == 1.0
+    assert (
+        sum(1 for (name, _) in got if name == "callfocus_call_agent_talk_ratio") == 3
+    )  # one call x 3 windows
+    processor.process(CODEC.encode("CallEnded", {"call_id": "c1", "ended_at": 5}), 0)
+    processor.calls.drop_ended(older_than_monotonic=100.0)
+    assert len(processor.calls) == 2  # not yet: ended exactly at 100.0
+    processor.calls.drop_ended(older_than_monotonic=100.5)
+    assert [c.call_id for c in processor.calls] == ["c2"]
+    assert processor.calls.drop_partitions({0}) == 1 and len(processor.calls) == 0

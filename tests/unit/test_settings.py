@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from streams.settings import Settings
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("CALLFOCUS_"):
+            monkeypatch.delenv(name)
+
+
+def test_environment_variables_with_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CALLFOCUS_KAFKA_BOOTSTRAP", "k1:9092,k2:9092")
+    monkeypatch.setenv("CALLFOCUS_WINDOWS_SECONDS", "[180, 60, 60]")
+    monkeypatch.setenv("CALLFOCUS_PER_CALL_SERIES", "false")
+    settings = Settings()
+    assert settings.kafka_bootstrap == "k1:9092,k2:9092"
+    assert settings.windows_seconds == (60, 180)
+    assert settings.window_labels == ("60s", "180s", "call")
+    assert settings.per_call_series is False
+    assert settings.topic("call-events") == "callfocus.call-events"
+
+
+def test_yaml_and_toml_files_under_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    yaml_file = tmp_path / "callfocus.yaml"
+    yaml_file.write_text("web_port: 7001\ntopic_prefix: floor1\n")
+    monkeypatch.setenv("CALLFOCUS_CONFIG_FILE", str(yaml_file))
+    monkeypatch.setenv("CALLFOCUS_WEB_PORT", "7002")
+    settings = Settings()
+    assert settings.topic_prefix == "floor1"
+    assert settings.web_port == 7002  # environment beats the file
+    toml_file = tmp_path / "callfocus.toml"
+    toml_file.write_text('store = "rocksdb"\n')
+    monkeypatch.setenv("CALLFOCUS_CONFIG_FILE", str(toml_file))
+    assert Settings().store == "rocksdb"
+
+
+def test_secrets_are_hidden_and_settings_frozen() -> None:
+    settings = Settings(
+        kafka_security_protocol="SASL_SSL", kafka_sasl_username="u", kafka_sasl_password="s3cret"
+    )
+    assert "s3cret" not in repr(settings)
+    assert settings.kafka_client_options()["sasl_plain_password"] == "s3cret"
+    with pytest.raises(ValidationError):
+        settings.web_port = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("web_port", 0), ("store", "redis"), ("windows_seconds", []), ("topic_partitions", 0), ("no_such", 1)],
+)
+def test_invalid_settings_are_rejected(field: str, value: object) -> None:
+    with pytest.raises(ValidationError):
+        Settings(**{field: value})
+
+
+def test_missing_config_file_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CALLFOCUS_CONFIG_FILE", "/nonexistent/callfocus.yaml")
+    with pytest.raises(ValueError, match="no such file"):
+        Settings()
