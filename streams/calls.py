@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from streams.codec import AvroCodec
-from streams.engine import CallState, SegmentOutcome
+from streams.engine import CallState, EngineConfig, SegmentOutcome
 from streams.errors import InvalidEventError
 from streams.events import CallEnded, CallStarted, TranscriptSegment, event_from_record
 from streams.exporter import PipelineMetrics
@@ -34,8 +34,8 @@ class LiveCall:
 class LiveCalls:
     """Calls owned by this worker, by call_id."""
 
-    def __init__(self, windows_ms: tuple[int, ...]) -> None:
-        self.windows_ms = windows_ms
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
         self._calls: dict[str, LiveCall] = {}
 
     def __len__(self) -> int:
@@ -50,7 +50,7 @@ class LiveCalls:
     def get_or_create(self, call_id: str, partition: int) -> LiveCall:
         call = self._calls.get(call_id)
         if call is None:
-            call = self._calls[call_id] = LiveCall(CallState(call_id, self.windows_ms), partition)
+            call = self._calls[call_id] = LiveCall(CallState(call_id, self.config), partition)
         return call
 
     def drop_partitions(self, partitions: set[int]) -> int:

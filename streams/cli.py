@@ -88,5 +88,57 @@ def replay(
     )
 
 
+@main.command()
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--format", "fmt", type=FORMATS, default="jsonl", show_default=True)
+@click.option(
+    "--transcript",
+    type=click.Choice(["human", "asr"]),
+    default="human",
+    show_default=True,
+    help="Harper Valley only: which transcript to score.",
+)
+@click.option("--limit", type=int, default=None, help="Score only the first N calls.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document with every metric of every call.")
+def score(path: Path, fmt: str, transcript: str, limit: int | None, as_json: bool) -> None:
+    """Score recorded calls offline (no Kafka) with the engine the worker runs."""
+    import json
+
+    from streams.scoring import score_recording, score_table
+    from streams.sources import read_recordings
+
+    config = Settings().engine_config()
+    recordings = read_recordings(path, fmt, transcript=transcript, limit=limit)  # type: ignore[arg-type]
+    scored = [score_recording(r, config) for r in recordings]
+    if as_json:
+        click.echo(json.dumps([s.as_dict() for s in scored], indent=2))
+    else:
+        click.echo(score_table(scored))
+
+
+@main.group(name="eval")
+def evaluate() -> None:
+    """Compare the engine with labelled corpora."""
+
+
+@evaluate.command(name="harper-valley")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--transcript", type=click.Choice(["human", "asr", "both"]), default="both", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def evaluate_harper_valley_command(directory: Path, transcript: str, as_json: bool) -> None:
+    """Question detection, open/closed, sentiment and score against Harper Valley labels."""
+    import json
+
+    from streams.evaluation import evaluate_harper_valley, evaluation_table
+
+    config = Settings().engine_config()
+    kinds = ["human", "asr"] if transcript == "both" else [transcript]
+    results = [evaluate_harper_valley(directory, kind, config) for kind in kinds]
+    if as_json:
+        click.echo(json.dumps([r.as_dict() for r in results], indent=2))
+    else:
+        click.echo(evaluation_table(results))
+
+
 if __name__ == "__main__":
     main()

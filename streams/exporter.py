@@ -43,8 +43,21 @@ INVALID_REASONS = (
     "start_in_future",
     "text_too_long",
     "call_ended",
+    "too_late",
+    "wrong_call",
+    "missing_segment_id",
+    "negative_revision",
+    "empty",
+    "unknown_record",
 )
 IGNORED_REASONS = ("interim", "duplicate", "stale_revision")
+# Per-call metrics exported for every window (60s, 180s, call); ratios are 0-1.
+WINDOWED_SERIES = {
+    "agent_talk_ratio": "Agent share of speech time (0-1) in the window; absent while nobody spoke.",
+    "questions_per_minute": "Agent questions per minute in the window (or the call, if shorter).",
+    "you_focus_ratio": "Customer references / (customer + self references) in agent speech, 0-1.",
+    "customer_sentiment": "Word-weighted customer sentiment in the window, -1..1.",
+}
 
 
 class PipelineMetrics:
@@ -90,7 +103,11 @@ class PipelineMetrics:
 
 
 class LiveCallCollector(Collector):
-    """Per-call series of the calls this worker owns, read at scrape time."""
+    """Per-call series of the calls this worker owns, read at scrape time.
+
+    About ten series per call: score, talk ratio / questions per minute / you-focus /
+    sentiment per window, monologue current and longest.
+    """
 
     def __init__(self, calls: LiveCalls, max_exported_calls: int, per_call_series: bool = True) -> None:
         self.calls = calls
@@ -122,14 +139,32 @@ class LiveCallCollector(Collector):
         unexported.add_metric([], len(calls) - len(exported))
         yield unexported
 
-        talk = GaugeMetricFamily(
-            "callfocus_call_agent_talk_ratio",
-            "Agent share of speech time (0-1) in the window; absent while nobody spoke.",
-            labels=[*CALL_LABELS, "window"],
+        windowed = {
+            name: GaugeMetricFamily(f"callfocus_call_{name}", text, labels=[*CALL_LABELS, "window"])
+            for name, text in WINDOWED_SERIES.items()
+        }
+        score = GaugeMetricFamily(
+            "callfocus_call_customer_focus_score",
+            "Customer-focus score of the call so far, 0-100 (absent while nobody spoke).",
+            labels=list(CALL_LABELS),
+        )
+        monologue = GaugeMetricFamily(
+            "callfocus_call_monologue_seconds",
+            "Agent monologue: the ongoing run (kind=current) and the call's longest (kind=longest).",
+            labels=[*CALL_LABELS, "kind"],
         )
         for call in exported:
-            base = [call.call_id, *call.labels]
-            for window in call.state.window_metrics():
-                if window.agent_talk_ratio is not None:
-                    talk.add_metric([*base, window.window], window.agent_talk_ratio)
-        yield talk
+            labels = [call.call_id, *call.labels]
+            metrics = call.state.metrics()
+            if metrics.customer_focus_score is not None:
+                score.add_metric(labels, metrics.customer_focus_score)
+            monologue.add_metric([*labels, "current"], metrics.monologue_current_seconds)
+            monologue.add_metric([*labels, "longest"], metrics.monologue_longest_seconds)
+            for window in metrics.windows:
+                for name, family in windowed.items():
+                    value = getattr(window, name)
+                    if value is not None:
+                        family.add_metric([*labels, window.window], value)
+        yield score
+        yield monologue
+        yield from windowed.values()

@@ -19,6 +19,8 @@ import yaml
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from streams.engine.config import EngineConfig
+
 CONFIG_FILE_ENV = "CALLFOCUS_CONFIG_FILE"
 
 
@@ -77,6 +79,10 @@ class Settings(BaseSettings):
     per_call_series: bool = True
     export_grace_seconds: float = Field(30.0, ge=0, description="Series of an ended call stay this long.")
 
+    language: str = Field("en", description="Default lexicon language (a CallStarted language overrides it).")
+    lexicon_file: Path | None = Field(None, description="TOML file replacing lexicon lists.")
+    late_tolerance_seconds: int = Field(60, ge=0, description="Media time a segment may arrive late.")
+
     @field_validator("windows_seconds")
     @classmethod
     def _windows_positive(cls, value: tuple[int, ...]) -> tuple[int, ...]:
@@ -102,6 +108,14 @@ class Settings(BaseSettings):
     @cached_property
     def window_labels(self) -> tuple[str, ...]:
         return (*(f"{w}s" for w in self.windows_seconds), "call")
+
+    def engine_config(self) -> EngineConfig:
+        return EngineConfig(
+            windows_ms=tuple(w * 1000 for w in self.windows_seconds),
+            language=self.language,
+            lexicon_file=self.lexicon_file,
+            late_tolerance_ms=self.late_tolerance_seconds * 1000,
+        )
 
     def kafka_client_options(self) -> dict[str, Any]:
         """Security options in the keyword form kafka-python and aiokafka both accept."""

@@ -4,6 +4,15 @@ The worker, ``callfocus score``, the benchmarks and the tests all call this code
 the same segments give the same metrics wherever they are computed.
 """
 
-from streams.engine.call import CallState, SegmentOutcome, WindowMetrics
+from streams.engine.call import CallMetrics, CallState, SegmentOutcome, WindowMetrics
+from streams.engine.config import EngineConfig, ScoreComponent, ScoreConfig
 
-__all__ = ["CallState", "SegmentOutcome", "WindowMetrics"]
+__all__ = [
+    "CallMetrics",
+    "CallState",
+    "EngineConfig",
+    "ScoreComponent",
+    "ScoreConfig",
+    "SegmentOutcome",
+    "WindowMetrics",
+]

@@ -7,6 +7,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from streams.calls import CallProcessor, LiveCalls
 from streams.codec import AvroCodec
+from streams.engine import EngineConfig
 from streams.exporter import INVALID_REASONS, LiveCallCollector, PipelineMetrics
 
 CODEC = AvroCodec()
@@ -14,7 +15,7 @@ CODEC = AvroCodec()
 
 def setup(max_calls: int = 10, clock: list[float] | None = None) -> tuple[CallProcessor, CollectorRegistry]:
     registry = CollectorRegistry()
-    calls = LiveCalls((60_000, 180_000))
+    calls = LiveCalls(EngineConfig())
     registry.register(LiveCallCollector(calls, max_calls))
     now = clock if clock is not None else [0.0]
     processor = CallProcessor(

@@ -1,0 +1,75 @@
+"""Engine configuration: windows, tolerances, lexicon choice and score weights.
+
+Every default has its reason in docs/metrics.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreComponent:
+    """One part of the customer-focus score: linear from ``best`` (1.0) to ``worst`` (0.0)."""
+
+    weight: float
+    best: float
+    worst: float
+
+    def grade(self, value: float) -> float:
+        if self.best == self.worst:
+            return 1.0 if value == self.best else 0.0
+        share = (value - self.worst) / (self.best - self.worst)
+        return min(1.0, max(0.0, share))
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreConfig:
+    # agent share of speech: 43:57 talk:listen is where top performers sit in published
+    # conversation research (Gong Labs), so <= 0.45 is full marks; >= 0.80 is a lecture.
+    talk_balance: ScoreComponent = ScoreComponent(0.25, best=0.45, worst=0.80)
+    # longest agent monologue, seconds: past a minute the customer's attention drops;
+    # three minutes without a customer turn is a pitch, not a conversation.
+    longest_monologue: ScoreComponent = ScoreComponent(0.15, best=60.0, worst=180.0)
+    # open questions per 10 minutes of call: discovery needs several; none is the failure.
+    open_questions: ScoreComponent = ScoreComponent(0.20, best=4.0, worst=0.0)
+    # customer references / (customer + self references) in agent speech.
+    you_focus: ScoreComponent = ScoreComponent(0.15, best=0.60, worst=0.30)
+    # share of agent turns after a customer turn that reuse the customer's words.
+    reflection: ScoreComponent = ScoreComponent(0.15, best=0.50, worst=0.0)
+    # agent interruptions per 10 minutes.
+    interruptions: ScoreComponent = ScoreComponent(0.10, best=0.0, worst=6.0)
+
+    def components(self) -> dict[str, ScoreComponent]:
+        return {
+            "talk_balance": self.talk_balance,
+            "longest_monologue": self.longest_monologue,
+            "open_questions": self.open_questions,
+            "you_focus": self.you_focus,
+            "reflection": self.reflection,
+            "interruptions": self.interruptions,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    windows_ms: tuple[int, ...] = (60_000, 180_000)
+    language: str = "en"
+    lexicon_file: Path | None = None
+    backchannel_max_words: int = 3
+    interruption_overlap_ms: int = 300
+    # Segments may arrive this much media time late (behind the largest window) and still
+    # count exactly; older ones are rejected as too_late. Bounds memory per call.
+    late_tolerance_ms: int = 60_000
+    future_tolerance_ms: int = 10 * 60_000
+    response_gap_resolution_ms: int = 100
+    score: ScoreConfig = field(default_factory=ScoreConfig)
+
+    @property
+    def horizon_ms(self) -> int:
+        return max(self.windows_ms) + self.late_tolerance_ms
+
+    @property
+    def window_labels(self) -> tuple[str, ...]:
+        return (*(f"{w // 1000}s" for w in self.windows_ms), "call")

@@ -1,0 +1,221 @@
+"""What a segment's words say: questions, references, pitch vs discovery, sentiment.
+
+Works on ASR output without punctuation or capitals: questions are found from their
+openers at a clause start (a wh-word, an inverted auxiliary, "tell me" ...), so a
+trailing "?" is a bonus, not a requirement.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass
+
+from streams.engine.lexicon import Lexicon
+from streams.engine.sentiment import sentiment, vader_lexicon
+
+_TOKEN = re.compile(r"[a-z0-9]+(?:['\-][a-z0-9]+)*")
+_CLAUSE_END = re.compile(r"[.?!;]+")
+_WH_OPEN = frozenset({"what", "what's", "whats", "how", "how's", "why", "why's"})
+_WH_CLOSED = frozenset({"which", "when", "where", "who", "whose", "whom"})
+_IMPERATIVE_DATA = frozenset({"repeat", "confirm", "spell"})
+# Subjects that make a wh-word start a statement ("what i'll do is ...").
+_WH_STATEMENT = frozenset({"i", "we", "they", "he", "she", "i'll", "we'll", "i'm", "we're"})
+# Strong subjects for an inverted auxiliary in the middle of a segment.
+_MID_SUBJECTS = frozenset({"you", "we", "there"})
+
+
+def tokens(text: str) -> list[str]:
+    return _TOKEN.findall(text.lower())
+
+
+def _count_phrases(words: list[str], phrases: frozenset[tuple[str, ...]], max_len: int) -> int:
+    count = 0
+    n = len(words)
+    for i in range(n):
+        for size in range(1, min(max_len, n - i) + 1):
+            if tuple(words[i : i + size]) in phrases:
+                count += 1
+                break
+    return count
+
+
+def _max_len(phrases: frozenset[tuple[str, ...]]) -> int:
+    return max((len(p) for p in phrases), default=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Questions:
+    total: int
+    open: int
+    service_openers: int = 0  # of which scripted "how can I help you" openers (all open)
+
+
+class TextAnalyzer:
+    """Per-segment text features with one lexicon (and optional org names)."""
+
+    def __init__(self, lexicon: Lexicon) -> None:
+        self.lexicon = lexicon
+        self._open_len = _max_len(lexicon.open_question_openers)
+        self._pitch_len = _max_len(lexicon.pitch_terms)
+        self._discovery_len = _max_len(lexicon.discovery_terms)
+        self._bc_len = _max_len(lexicon.backchannel)
+        self._service_len = _max_len(lexicon.service_openers)
+        self._greeting_len = _max_len(lexicon.greeting_markers)
+        self._valences = vader_lexicon()
+        self._auxiliaries = lexicon.closed_question_openers - _WH_CLOSED - _IMPERATIVE_DATA
+
+    # -- backchannels -------------------------------------------------------------------
+    def is_backchannel(self, words: list[str], max_words: int) -> bool:
+        """At most ``max_words`` words, every one part of a listening token or phrase."""
+        if not words or len(words) > max_words:
+            return False
+        i = 0
+        while i < len(words):
+            for size in range(min(self._bc_len, len(words) - i), 0, -1):
+                if tuple(words[i : i + size]) in self.lexicon.backchannel:
+                    i += size
+                    break
+            else:
+                return False
+        return True
+
+    # -- questions ----------------------------------------------------------------------
+    def questions(self, text: str) -> Questions:
+        total = open_ = 0
+        openers = _count_phrases(tokens(text), self.lexicon.service_openers, self._service_len)
+        chunks = _CLAUSE_END.split(text.lower()) if "?" in text or "." in text else [text.lower()]
+        marks = _CLAUSE_END.findall(text) if len(chunks) > 1 else []
+        for index, chunk in enumerate(chunks):
+            words = _TOKEN.findall(chunk)
+            found = self._questions_in(words)
+            ends_with_mark = index < len(marks) and "?" in marks[index]
+            if not found and ends_with_mark and words:
+                found = [False]  # a "?" with no opener: a closed (declarative) question
+            total += len(found)
+            open_ += sum(found)
+        openers = min(openers, open_)
+        return Questions(total, open_, openers)
+
+    def _questions_in(self, words: list[str]) -> list[bool]:
+        """One entry per question found in a clause run: True when open.
+
+        Without punctuation a clause ends at a filler ("and", "okay", "so" ...); until
+        then the words after a detected opener belong to the same question.
+        """
+        lex = self.lexicon
+        found: list[bool] = []
+        clause_start, in_question = True, False
+        for i, word in enumerate(words):
+            if word in lex.clause_fillers and not self._opener_at(words, i):
+                clause_start, in_question = True, False
+                continue
+            if not in_question:
+                kind = self._question_at(words, i, clause_start)
+                if kind is not None:
+                    found.append(kind)
+                    in_question = True
+            clause_start = False
+        return found
+
+    def _opener_at(self, words: list[str], i: int) -> bool:
+        return self._question_at(words, i, True) is not None
+
+    def _question_at(self, words: list[str], i: int, clause_start: bool) -> bool | None:
+        lex = self.lexicon
+        word = words[i]
+        nxt = words[i + 1] if i + 1 < len(words) else ""
+        # Multi-word open openers ("tell me", "walk me through", "is there anything") anywhere.
+        for size in range(min(self._open_len, len(words) - i), 1, -1):
+            if tuple(words[i : i + size]) in lex.open_question_openers and (
+                clause_start or size >= 3 or words[i - 1] not in lex.statement_subjects
+            ):
+                return True
+        if not clause_start:
+            prev = words[i - 1]
+            after = words[i + 2] if i + 2 < len(words) else ""
+            # A wh-word then an inverted auxiliary: "... my name is mary how can i help you".
+            if word in _WH_OPEN and nxt in self._auxiliaries and after in lex.question_subjects:
+                return not self._asks_for_data(words, i)
+            if word in _WH_CLOSED and nxt in self._auxiliaries and after in lex.question_subjects:
+                return False
+            # An inverted auxiliary mid-segment: "... account is there", "... code did you".
+            if word in self._auxiliaries and nxt in _MID_SUBJECTS and prev not in lex.statement_subjects:
+                return False
+            return None
+        if word in _WH_OPEN:
+            if not nxt or nxt in _WH_STATEMENT:
+                return None
+            return not self._asks_for_data(words, i)
+        if word in _WH_CLOSED:
+            if word in ("when", "where") and nxt not in self._auxiliaries:
+                return None  # "when you get the card ..." is a condition, not a question
+            return False if nxt else None
+        if word in self._auxiliaries and nxt in lex.question_subjects:
+            return False
+        if word in _IMPERATIVE_DATA and nxt in (
+            "that",
+            "it",
+            "the",
+            "your",
+            "back",
+            "again",
+            "please",
+            "for",
+        ):
+            return False
+        return None
+
+    def _asks_for_data(self, words: list[str], i: int) -> bool:
+        """ "what is your account number", "what day works": a data (closed) question."""
+        window = words[i + 1 : i + 5]
+        return any(w in self.lexicon.data_question_nouns for w in window)
+
+    def is_greeting(self, words: list[str]) -> bool:
+        return _count_phrases(words, self.lexicon.greeting_markers, self._greeting_len) > 0
+
+    # -- references and stance ----------------------------------------------------------
+    def references(
+        self,
+        words: list[str],
+        customer_orgs: tuple[tuple[str, ...], ...],
+        seller_orgs: tuple[tuple[str, ...], ...],
+    ) -> tuple[int, int]:
+        customer = sum(1 for w in words if w in self.lexicon.customer_references)
+        own = sum(1 for w in words if w in self.lexicon.self_references)
+        if customer_orgs or seller_orgs:
+            joined = " " + " ".join(words) + " "
+            customer += sum(joined.count(" " + " ".join(org) + " ") for org in customer_orgs)
+            own += sum(joined.count(" " + " ".join(org) + " ") for org in seller_orgs)
+        return customer, own
+
+    def stance(self, words: list[str]) -> int:
+        """+1 when the utterance is about the offer, -1 about the customer's situation, else 0."""
+        pitch = _count_phrases(words, self.lexicon.pitch_terms, self._pitch_len)
+        discovery = _count_phrases(words, self.lexicon.discovery_terms, self._discovery_len)
+        return (pitch > discovery) - (discovery > pitch)
+
+    def content_words(self, words: list[str]) -> frozenset[str]:
+        stop = self.lexicon.stopwords
+        return frozenset(
+            sys.intern(_stem(w)) for w in words if len(w) > 2 and w not in stop and not w.isdigit()
+        )
+
+    def sentiment(self, words: list[str]) -> float:
+        lex = self.lexicon
+        return sentiment(words, lex.negations, lex.boosters, lex.dampeners, self._valences)
+
+
+def _stem(word: str) -> str:
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+def org_phrases(names: str | None) -> tuple[tuple[str, ...], ...]:
+    """';'-separated organisation names as token tuples."""
+    if not names:
+        return ()
+    return tuple(t for t in (tuple(tokens(n)) for n in names.split(";")) if t)

@@ -1,0 +1,217 @@
+"""How well the engine agrees with the Harper Valley corpus labels.
+
+* Agent question detection per agent turn. A turn is a run of agent segments not
+  broken by a customer turn (a customer backchannel does not break it, as in the
+  engine); gold = some segment of the turn carries a question dialog act.
+* Open vs closed agreement on the agent segments both sides call a question.
+* Spearman correlation of the engine's customer sentiment with the emotion model's
+  valence (positive - negative), per customer segment and per call.
+* Spearman correlation of the customer-focus score with the caller's survey rating.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from streams.engine import CallState, EngineConfig
+from streams.engine.call import AGENT, CUSTOMER, Utterance
+from streams.scoring import score_recording
+from streams.sources.harper_valley import CorpusCall, call_ids, read_corpus_call
+
+# Dialog acts of the corpus' tagger that mark a question (found in the data: the tag
+# set has exactly two question tags; confirm_data marks read-backs, mostly statements).
+QUESTION_TAGS = frozenset({"gridspace_data_question", "gridspace_open_question"})
+OPEN_TAG = "gridspace_open_question"
+CLOSED_TAG = "gridspace_data_question"
+
+
+def spearman(xs: list[float], ys: list[float]) -> float | None:
+    """Spearman's rho (Pearson on average ranks); None when undefined."""
+    if len(xs) != len(ys) or len(xs) < 3:
+        return None
+    return pearson(_ranks(xs), _ranks(ys))
+
+
+def pearson(xs: list[float], ys: list[float]) -> float | None:
+    n = len(xs)
+    if n < 3:
+        return None
+    mx, my = sum(xs) / n, sum(ys) / n
+    sxx = sum((x - mx) ** 2 for x in xs)
+    syy = sum((y - my) ** 2 for y in ys)
+    if sxx == 0 or syy == 0:
+        return None
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / math.sqrt(sxx * syy)
+
+
+def _ranks(values: list[float]) -> list[float]:
+    order = sorted(range(len(values)), key=values.__getitem__)
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
+
+
+@dataclass
+class Evaluation:
+    transcript: str
+    calls: int
+    agent_turns: int
+    question_tp: int
+    question_fp: int
+    question_fn: int
+    open_closed_segments: int
+    open_closed_agreement: float | None
+    open_closed_kappa: float | None
+    sentiment_segments: int
+    sentiment_spearman_segments: float | None
+    sentiment_spearman_calls: float | None
+    rated_calls: int
+    score_rating_spearman: float | None
+
+    @property
+    def precision(self) -> float:
+        return self.question_tp / max(1, self.question_tp + self.question_fp)
+
+    @property
+    def recall(self) -> float:
+        return self.question_tp / max(1, self.question_tp + self.question_fn)
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "precision": self.precision, "recall": self.recall, "f1": self.f1}
+
+
+def _kappa(pairs: list[tuple[bool, bool]]) -> float | None:
+    n = len(pairs)
+    if not n:
+        return None
+    agree = sum(a == b for a, b in pairs) / n
+    pa, pb = sum(a for a, _ in pairs) / n, sum(b for _, b in pairs) / n
+    chance = pa * pb + (1 - pa) * (1 - pb)
+    return None if chance == 1 else (agree - chance) / (1 - chance)
+
+
+def evaluate_harper_valley(
+    directory: Path, transcript: str = "human", config: EngineConfig | None = None
+) -> Evaluation:
+    config = config or EngineConfig()
+    tp = fp = fn = turns = 0
+    open_pairs: list[tuple[bool, bool]] = []
+    sent_engine: list[float] = []
+    sent_valence: list[float] = []
+    call_sent: list[tuple[float, float]] = []
+    rated: list[tuple[float, float]] = []
+    ids = call_ids(directory)
+    for sid in ids:
+        call = read_corpus_call(directory, sid, transcript)
+        state = CallState(sid, config)
+        if call.recording.started is not None:
+            state.start(call.recording.started)
+        turn_gold = turn_pred = in_turn = False
+        valence_sum = valence_words = 0.0
+        for labelled in call.segments:
+            segment = labelled.segment
+            speaker = AGENT if segment.speaker.value == "AGENT" else CUSTOMER
+            facts = Utterance(segment, speaker, state.analyzer, state)
+            tags = set(labelled.dialog_acts)
+            if speaker == AGENT:
+                in_turn = True
+                turn_gold |= bool(tags & QUESTION_TAGS)
+                turn_pred |= facts.questions > 0
+                gold_open, gold_closed = OPEN_TAG in tags, CLOSED_TAG in tags
+                if facts.questions > 0 and gold_open != gold_closed:
+                    open_pairs.append((facts.open_questions > 0, gold_open))
+            else:
+                if facts.words and labelled.emotion:
+                    valence = labelled.emotion.get("positive", 0.0) - labelled.emotion.get("negative", 0.0)
+                    sent_engine.append(facts.sentiment)
+                    sent_valence.append(valence)
+                    valence_sum += valence * facts.words
+                    valence_words += facts.words
+                if facts.backchannel:
+                    continue
+                if in_turn:
+                    tp, fp, fn = _tally(tp, fp, fn, turn_gold, turn_pred)
+                    turns += 1
+                turn_gold = turn_pred = in_turn = False
+        if in_turn:
+            tp, fp, fn = _tally(tp, fp, fn, turn_gold, turn_pred)
+            turns += 1
+        scored = score_recording(call.recording, config)
+        sentiment = scored.metrics.window("call").customer_sentiment
+        if sentiment is not None and valence_words:
+            call_sent.append((sentiment, valence_sum / valence_words))
+        if call.caller_rating is not None and scored.metrics.customer_focus_score is not None:
+            rated.append((scored.metrics.customer_focus_score, call.caller_rating))
+    return Evaluation(
+        transcript=transcript,
+        calls=len(ids),
+        agent_turns=turns,
+        question_tp=tp,
+        question_fp=fp,
+        question_fn=fn,
+        open_closed_segments=len(open_pairs),
+        open_closed_agreement=sum(a == b for a, b in open_pairs) / len(open_pairs) if open_pairs else None,
+        open_closed_kappa=_kappa(open_pairs),
+        sentiment_segments=len(sent_engine),
+        sentiment_spearman_segments=spearman(sent_engine, sent_valence),
+        sentiment_spearman_calls=spearman([a for a, _ in call_sent], [b for _, b in call_sent]),
+        rated_calls=len(rated),
+        score_rating_spearman=spearman([a for a, _ in rated], [b for _, b in rated]),
+    )
+
+
+def _tally(tp: int, fp: int, fn: int, gold: bool, pred: bool) -> tuple[int, int, int]:
+    return tp + (gold and pred), fp + (pred and not gold), fn + (gold and not pred)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def evaluation_table(results: list[Evaluation]) -> str:
+    rows = [
+        ("calls", lambda e: str(e.calls)),
+        ("agent turns", lambda e: str(e.agent_turns)),
+        ("question turns TP / FP / FN", lambda e: f"{e.question_tp} / {e.question_fp} / {e.question_fn}"),
+        ("question precision", lambda e: _fmt(e.precision)),
+        ("question recall", lambda e: _fmt(e.recall)),
+        ("question F1 (turn level)", lambda e: _fmt(e.f1)),
+        ("open vs closed: segments", lambda e: str(e.open_closed_segments)),
+        ("open vs closed: agreement", lambda e: _fmt(e.open_closed_agreement)),
+        ("open vs closed: Cohen's kappa", lambda e: _fmt(e.open_closed_kappa)),
+        ("sentiment vs valence: segments", lambda e: str(e.sentiment_segments)),
+        ("sentiment vs valence: Spearman (segments)", lambda e: _fmt(e.sentiment_spearman_segments)),
+        ("sentiment vs valence: Spearman (calls)", lambda e: _fmt(e.sentiment_spearman_calls)),
+        ("calls with a caller rating", lambda e: str(e.rated_calls)),
+        ("score vs caller rating: Spearman", lambda e: _fmt(e.score_rating_spearman)),
+    ]
+    width = max(len(name) for name, _ in rows)
+    header = f"{'metric':<{width}}  " + "  ".join(f"{e.transcript:>12}" for e in results)
+    lines = [header, "-" * len(header)]
+    lines += [f"{name:<{width}}  " + "  ".join(f"{get(e):>12}" for e in results) for name, get in rows]
+    return "\n".join(lines)
+
+
+__all__ = [
+    "QUESTION_TAGS",
+    "CorpusCall",
+    "Evaluation",
+    "evaluate_harper_valley",
+    "evaluation_table",
+    "spearman",
+]
