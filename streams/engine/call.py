@@ -26,13 +26,14 @@ from statistics import median
 
 from streams.engine.config import EngineConfig
 from streams.engine.lexicon import load_lexicon
-from streams.engine.text import TextAnalyzer, org_phrases, tokens
+from streams.engine.text import PhraseCounter, TextAnalyzer, org_names, tokens
 from streams.errors import InvalidEventError
 from streams.events import CallEnded, CallStarted, Speaker, TranscriptSegment
 
 AGENT, CUSTOMER, OTHER = 0, 1, 2
 _SPEAKER_CODE = {Speaker.AGENT: AGENT, Speaker.CUSTOMER: CUSTOMER, Speaker.OTHER: OTHER}
 _NO_TURN = -1
+SENTIMENT_SCALE = 1_000_000
 DEFAULT_CONFIG = EngineConfig()
 
 
@@ -83,9 +84,9 @@ class Utterance:
         self.backchannel = analyzer.is_backchannel(words, state.config.backchannel_max_words)
         self.content = analyzer.content_words(words)
         self.questions = self.open_questions = self.customer_refs = self.self_refs = self.stance = 0
-        self.sentiment = 0.0
+        self.sentiment = 0  # compound sentiment in millionths: integer sums stay order-exact
         if speaker == AGENT:
-            asked = analyzer.questions(segment.text)
+            asked = analyzer.questions(segment.text, words)
             # The scripted "how can I help you" said with the greeting is the greeting.
             ritual = asked.service_openers if asked.service_openers and analyzer.is_greeting(words) else 0
             self.questions = asked.total - ritual
@@ -95,7 +96,7 @@ class Utterance:
             )
             self.stance = analyzer.stance(words)
         elif speaker == CUSTOMER:
-            self.sentiment = analyzer.sentiment(words)
+            self.sentiment = round(analyzer.sentiment(words) * SENTIMENT_SCALE)
 
 
 def _sort_key(u: Utterance) -> tuple[int, int, int, str]:
@@ -139,8 +140,7 @@ class Fold:
         self.agent_ms = self.customer_ms = 0
         self.questions = self.open_questions = self.refs_customer = self.refs_self = 0
         self.pitch = self.situation = 0
-        self.sentiment_sum = 0.0
-        self.sentiment_words = 0
+        self.sentiment_sum = self.sentiment_words = 0
         self.customer_turns = self.responsive_turns = self.reflected_turns = self.interruptions = 0
         self.gap_counts: dict[int, int] = {}
         self.last_turn = _NO_TURN
@@ -159,6 +159,15 @@ class Fold:
         other.gap_counts = dict(self.gap_counts)
         other.agent_turn = list(self.agent_turn) if self.agent_turn is not None else None
         return other
+
+    def turn_totals(self) -> tuple[int, int]:
+        """Agent turns after a customer turn, and how many reflect it, the open turn included."""
+        responsive, reflected = self.responsive_turns, self.reflected_turns
+        turn = self.agent_turn
+        if turn is not None and turn[1]:
+            responsive += 1
+            reflected += bool(turn[2])
+        return responsive, reflected
 
     def _close_agent_turn(self) -> None:
         turn = self.agent_turn
@@ -205,8 +214,9 @@ class Fold:
             if run > self.longest_agent_run:
                 self.longest_agent_run = run
             turn = self.agent_turn
-            if turn is not None and turn[1] and not turn[2] and u.content & self.customer_turn_content:
-                turn[2] = True
+            if turn is not None and turn[1] and not turn[2]:
+                heard = self.customer_turn_content
+                turn[2] = any(word in heard for word in u.content)
         elif u.speaker == CUSTOMER:
             self.customer_ms += duration
             self.sentiment_sum += u.sentiment * u.words
@@ -222,12 +232,12 @@ class Fold:
                     sink.customer_turns.append(u.start)
                 self.last_turn = CUSTOMER
                 self.customer_run_start, self.customer_run_end = u.start, u.end
-                self.customer_turn_content = u.content
+                self.customer_turn_content = frozenset(u.content)
             else:
                 if u.end > self.customer_run_end:
                     self.customer_run_end = u.end
                 if u.content:
-                    self.customer_turn_content = self.customer_turn_content | u.content
+                    self.customer_turn_content = self.customer_turn_content.union(u.content)
             self.customer_turn_end = self.customer_run_end
             run = self.customer_run_end - self.customer_run_start
             if run > self.longest_customer_run:
@@ -244,6 +254,16 @@ class WindowEvents:
         self.customer_turns: list[int] = []
         self.gaps: list[tuple[int, int]] = []
         self.interruptions: list[int] = []
+
+    def prune(self, before: int) -> None:
+        """Forget events older than every window (all lists are in time order)."""
+        self.customer_turns = self.customer_turns[bisect.bisect_left(self.customer_turns, before) :]
+        self.interruptions = self.interruptions[bisect.bisect_left(self.interruptions, before) :]
+        self.gaps = self.gaps[bisect.bisect_left(self.gaps, (before, -1)) :]
+        keep = 0
+        while keep < len(self.agent_turns) and self.agent_turns[keep][0] < before:
+            keep += 1
+        del self.agent_turns[:keep]
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,24 +309,52 @@ def _ratio(part: float, whole: float) -> float | None:
     return part / whole if whole > 0 else None
 
 
-class _Accumulator:
-    __slots__ = (
-        "agent_ms",
-        "customer_ms",
-        "open_q",
-        "pitch",
-        "questions",
-        "refs_c",
-        "refs_s",
-        "sent_sum",
-        "sent_words",
-        "situation",
-    )
+# Full contribution of one utterance to a window's sums, all integers so that adding and
+# removing in any order gives exactly the same totals.
+_AGENT_MS, _CUSTOMER_MS, _QUESTIONS, _OPEN, _REFS_C, _REFS_S, _PITCH, _SITUATION, _SENT, _WORDS = range(10)
+_FIELDS = 10
 
-    def __init__(self) -> None:
-        self.agent_ms = self.customer_ms = 0.0
-        self.questions = self.open_q = self.refs_c = self.refs_s = 0.0
-        self.pitch = self.situation = self.sent_sum = self.sent_words = 0.0
+
+def _contribution(u: Utterance) -> tuple[int, ...]:
+    duration = u.end - u.start
+    if u.speaker == AGENT:
+        return (
+            duration,
+            0,
+            u.questions,
+            u.open_questions,
+            u.customer_refs,
+            u.self_refs,
+            int(u.stance > 0),
+            int(u.stance < 0),
+            0,
+            0,
+        )
+    if u.speaker == CUSTOMER:
+        return (0, duration, 0, 0, 0, 0, 0, 0, u.sentiment * u.words, u.words)
+    return (0,) * _FIELDS
+
+
+class _Window:
+    """Sums over the tail segments that start inside one rolling window.
+
+    ``first`` is the index of the first tail segment starting at or after the window's
+    start; segments before it that still overlap the window are clipped at read time.
+    """
+
+    __slots__ = ("first", "label", "sums", "width")
+
+    def __init__(self, label: str, width: int) -> None:
+        self.label = label
+        self.width = width
+        self.first = 0
+        self.sums = [0] * _FIELDS
+
+    def add(self, u: Utterance, sign: int) -> None:
+        sums = self.sums
+        for i, value in enumerate(_contribution(u)):
+            if value:
+                sums[i] += sign * value
 
 
 class CallState:
@@ -315,9 +363,13 @@ class CallState:
     __slots__ = (
         "_by_id",
         "_cached",
+        "_events",
+        "_live",
+        "_longest_segment",
         "_sealed",
         "_tail",
         "_watermark",
+        "_windows",
         "analyzer",
         "call_id",
         "config",
@@ -337,21 +389,28 @@ class CallState:
         )
         self.meta: CallStarted | None = None
         self.ended: CallEnded | None = None
-        self.customer_orgs: tuple[tuple[str, ...], ...] = ()
-        self.seller_orgs: tuple[tuple[str, ...], ...] = ()
+        self.customer_orgs: PhraseCounter | None = None
+        self.seller_orgs: PhraseCounter | None = None
         self.now_ms = 0
         self.segments_applied = 0
         self._tail: list[Utterance] = []
         self._by_id: dict[str, Utterance] = {}
         self._sealed = Fold()
         self._watermark: tuple[int, int, int, str] | None = None
+        # the fold over sealed + tail, kept while segments arrive in order
+        self._live: Fold | None = Fold()
+        self._events: WindowEvents = WindowEvents()
+        self._windows = [
+            _Window(label, w) for label, w in zip(config.window_labels, config.windows_ms, strict=False)
+        ]
+        self._longest_segment = 0
         self._cached: CallMetrics | None = None
 
     # -- events -------------------------------------------------------------------------
     def start(self, event: CallStarted) -> None:
         self.meta = event
-        self.customer_orgs = org_phrases(event.customer_org)
-        self.seller_orgs = org_phrases(event.seller_org)
+        self.customer_orgs = org_names(event.customer_org)
+        self.seller_orgs = org_names(event.seller_org)
         if event.language != self.config.language:
             with contextlib.suppress(ValueError):  # no lexicon for that language: keep ours
                 self.analyzer = analyzer_for(event.language, None)
@@ -393,20 +452,59 @@ class CallState:
                 return SegmentOutcome.DUPLICATE
             if segment.revision < known.revision:
                 return SegmentOutcome.STALE_REVISION
+            self._remove(known)
         utterance = Utterance(segment, _SPEAKER_CODE[segment.speaker], self.analyzer, self)
-        if known is not None:
-            del self._tail[bisect.bisect_left(self._tail, _sort_key(known), key=_sort_key)]
-        bisect.insort(self._tail, utterance, key=_sort_key)
-        self._by_id[segment.segment_id] = utterance
+        self._insert(utterance)
         self.segments_applied += 1
-        if utterance.end > self.now_ms:
-            self.now_ms = utterance.end
+        duration = utterance.end - utterance.start
+        if duration > self._longest_segment:
+            self._longest_segment = duration
+        now = max(self.now_ms, utterance.end) if known is None else max(u.end for u in self._tail)
+        if now != self.now_ms:
+            self.now_ms = now
+            self._move_windows()
             self._seal()
-        elif known is not None and known.end == self.now_ms:
-            # a revision shortened the latest segment: now is the largest end of the final set
-            self.now_ms = max(u.end for u in self._tail)
         self._cached = None
         return SegmentOutcome.APPLIED
+
+    def _insert(self, u: Utterance) -> None:
+        tail = self._tail
+        index = bisect.bisect_right(tail, _sort_key(u), key=_sort_key)
+        in_order = index == len(tail)
+        tail.insert(index, u)
+        self._by_id[u.segment_id] = u
+        for window in self._windows:
+            if u.start < self.now_ms - window.width:  # sorts before every in-window segment
+                window.first += 1
+            else:
+                window.add(u, 1)
+        if in_order and self._live is not None:
+            self._live.feed(u, self.config, self._events)
+        else:
+            self._live = None  # arrived out of order: replay the tail on the next read
+
+    def _remove(self, u: Utterance) -> None:
+        tail = self._tail
+        index = bisect.bisect_left(tail, _sort_key(u), key=_sort_key)
+        del tail[index]
+        del self._by_id[u.segment_id]
+        for window in self._windows:
+            if index < window.first:
+                window.first -= 1
+            else:
+                window.add(u, -1)
+        self._live = None
+
+    def _move_windows(self) -> None:
+        tail = self._tail
+        for window in self._windows:
+            lo = self.now_ms - window.width
+            while window.first < len(tail) and tail[window.first].start < lo:
+                window.add(tail[window.first], -1)
+                window.first += 1
+            while window.first > 0 and tail[window.first - 1].start >= lo:
+                window.first -= 1
+                window.add(tail[window.first], 1)
 
     def _seal(self) -> None:
         limit = self.now_ms - self.config.horizon_ms
@@ -420,6 +518,9 @@ class CallState:
             sealed += 1
         if sealed:
             del tail[:sealed]
+            for window in self._windows:
+                window.first -= sealed
+            self._events.prune(self.now_ms - max(self.config.windows_ms))
 
     # -- metrics ------------------------------------------------------------------------
     def metrics(self) -> CallMetrics:
@@ -434,41 +535,18 @@ class CallState:
     def window_metrics(self) -> tuple[WindowMetrics, ...]:
         return self.metrics().windows
 
+    def _live_fold(self) -> Fold:
+        if self._live is None:
+            fold = self._sealed.copy()
+            events = WindowEvents()
+            for u in self._tail:
+                fold.feed(u, self.config, events)
+            self._live, self._events = fold, events
+        return self._live
+
     def _compute(self) -> CallMetrics:
-        config = self.config
-        now = self.now_ms
-        fold = self._sealed.copy()
-        events = WindowEvents()
-        lows = [now - w for w in config.windows_ms]
-        accs = [_Accumulator() for _ in lows]
-        for u in self._tail:
-            fold.feed(u, config, events)
-            duration = u.end - u.start
-            for lo, acc in zip(lows, accs, strict=True):
-                inside = u.end - (u.start if u.start > lo else lo)
-                if inside <= 0 and not (duration == 0 and u.start >= lo):
-                    continue
-                share = inside / duration if duration else 1.0
-                if u.speaker == AGENT:
-                    acc.agent_ms += inside
-                    acc.questions += u.questions * share
-                    acc.open_q += u.open_questions * share
-                    acc.refs_c += u.customer_refs * share
-                    acc.refs_s += u.self_refs * share
-                    if u.stance:
-                        if u.stance > 0:
-                            acc.pitch += share
-                        else:
-                            acc.situation += share
-                elif u.speaker == CUSTOMER:
-                    acc.customer_ms += inside
-                    acc.sent_sum += u.sentiment * u.words * share
-                    acc.sent_words += u.words * share
-        fold._close_agent_turn()
-        windows = [
-            self._window(label, config.windows_ms[i], lows[i], accs[i], events)
-            for i, label in enumerate(config.window_labels[:-1])
-        ]
+        fold = self._live_fold()
+        windows = [self._window(window, self._events) for window in self._windows]
         windows.append(self._call_window(fold))
         monologue_current = (
             (fold.agent_run_end - fold.agent_run_start) / 1000 if fold.last_turn == AGENT else 0.0
@@ -476,7 +554,7 @@ class CallState:
         score, components = self._score(windows[-1], fold)
         return CallMetrics(
             call_id=self.call_id,
-            media_time_ms=now,
+            media_time_ms=self.now_ms,
             windows=tuple(windows),
             monologue_current_seconds=monologue_current,
             monologue_longest_seconds=fold.longest_agent_run / 1000,
@@ -485,34 +563,57 @@ class CallState:
             score_components=components,
         )
 
-    def _window(
-        self, label: str, width: int, lo: int, acc: _Accumulator, events: WindowEvents
-    ) -> WindowMetrics:
-        minutes = min(width, self.now_ms) / 60_000
-        turns = [t for t in events.agent_turns if t[0] >= lo and t[1]]
-        gaps = [bucket for t, bucket in events.gaps if t >= lo]
+    def _window(self, window: _Window, events: WindowEvents) -> WindowMetrics:
+        lo = self.now_ms - window.width
+        sums: list[float] = list(window.sums)
+        # segments that started before the window but reach into it count for the part inside
+        index = window.first - 1
+        earliest = lo - self._longest_segment
+        tail = self._tail
+        while index >= 0 and tail[index].start >= earliest:
+            u = tail[index]
+            index -= 1
+            if u.end <= lo:
+                continue
+            share = (u.end - lo) / (u.end - u.start)
+            for i, value in enumerate(_contribution(u)):
+                if value:
+                    sums[i] += value * share
+        agent_ms, customer_ms = sums[_AGENT_MS], sums[_CUSTOMER_MS]
+        questions, open_q = sums[_QUESTIONS], sums[_OPEN]
+        refs = sums[_REFS_C] + sums[_REFS_S]
+        minutes = min(window.width, self.now_ms) / 60_000
+        responsive = reflected = 0
+        for turn in reversed(events.agent_turns):
+            if turn[0] < lo:
+                break
+            if turn[1]:
+                responsive += 1
+                reflected += bool(turn[2])
+        gaps = [bucket for t, bucket in _since(events.gaps, lo)]
         return WindowMetrics(
-            window=label,
-            agent_talk_ratio=_ratio(acc.agent_ms, acc.agent_ms + acc.customer_ms),
-            questions_per_minute=acc.questions / minutes if minutes > 0 else None,
-            open_question_ratio=_ratio(acc.open_q, acc.questions),
-            you_focus_ratio=_ratio(acc.refs_c, acc.refs_c + acc.refs_s),
-            pitch_ratio=_ratio(acc.pitch, acc.pitch + acc.situation),
-            reflection_ratio=_ratio(sum(1 for t in turns if t[2]), len(turns)),
-            interruptions=sum(1 for t in events.interruptions if t >= lo),
+            window=window.label,
+            agent_talk_ratio=_ratio(agent_ms, agent_ms + customer_ms),
+            questions_per_minute=questions / minutes if minutes > 0 else None,
+            open_question_ratio=_ratio(open_q, questions),
+            you_focus_ratio=_ratio(sums[_REFS_C], refs),
+            pitch_ratio=_ratio(sums[_PITCH], sums[_PITCH] + sums[_SITUATION]),
+            reflection_ratio=_ratio(reflected, responsive),
+            interruptions=_count_since(events.interruptions, lo),
             response_gap_seconds=self._gap_seconds(gaps) if gaps else None,
-            customer_sentiment=_ratio(acc.sent_sum, acc.sent_words) if acc.sent_words > 0 else None,
-            agent_speech_seconds=acc.agent_ms / 1000,
-            customer_speech_seconds=acc.customer_ms / 1000,
-            questions=acc.questions,
-            open_questions=acc.open_q,
-            reference_words=acc.refs_c + acc.refs_s,
-            customer_turns=sum(1 for t in events.customer_turns if t >= lo),
+            customer_sentiment=_ratio(sums[_SENT], sums[_WORDS] * SENTIMENT_SCALE),
+            agent_speech_seconds=agent_ms / 1000,
+            customer_speech_seconds=customer_ms / 1000,
+            questions=questions,
+            open_questions=open_q,
+            reference_words=refs,
+            customer_turns=_count_since(events.customer_turns, lo),
         )
 
     def _call_window(self, fold: Fold) -> WindowMetrics:
         minutes = self.now_ms / 60_000
-        gaps = [bucket for bucket, count in fold.gap_counts.items() for _ in range(count)]
+        gaps = [bucket for bucket, count in sorted(fold.gap_counts.items()) for _ in range(count)]
+        responsive, reflected = fold.turn_totals()
         return WindowMetrics(
             window="call",
             agent_talk_ratio=_ratio(fold.agent_ms, fold.agent_ms + fold.customer_ms),
@@ -520,12 +621,10 @@ class CallState:
             open_question_ratio=_ratio(fold.open_questions, fold.questions),
             you_focus_ratio=_ratio(fold.refs_customer, fold.refs_customer + fold.refs_self),
             pitch_ratio=_ratio(fold.pitch, fold.pitch + fold.situation),
-            reflection_ratio=_ratio(fold.reflected_turns, fold.responsive_turns),
+            reflection_ratio=_ratio(reflected, responsive),
             interruptions=fold.interruptions,
             response_gap_seconds=self._gap_seconds(gaps) if gaps else None,
-            customer_sentiment=_ratio(fold.sentiment_sum, fold.sentiment_words)
-            if fold.sentiment_words
-            else None,
+            customer_sentiment=_ratio(fold.sentiment_sum, fold.sentiment_words * SENTIMENT_SCALE),
             agent_speech_seconds=fold.agent_ms / 1000,
             customer_speech_seconds=fold.customer_ms / 1000,
             questions=float(fold.questions),
@@ -563,3 +662,11 @@ class CallState:
         if weights == 0:
             return None, ()
         return round(100 * weighted / weights, 6), tuple(graded)
+
+
+def _count_since(times: list[int], lo: int) -> int:
+    return len(times) - bisect.bisect_left(times, lo)
+
+
+def _since(items: list[tuple[int, int]], lo: int) -> list[tuple[int, int]]:
+    return items[bisect.bisect_left(items, (lo, -1)) :]

@@ -29,15 +29,33 @@ def tokens(text: str) -> list[str]:
     return _TOKEN.findall(text.lower())
 
 
-def _count_phrases(words: list[str], phrases: frozenset[tuple[str, ...]], max_len: int) -> int:
-    count = 0
-    n = len(words)
-    for i in range(n):
-        for size in range(1, min(max_len, n - i) + 1):
-            if tuple(words[i : i + size]) in phrases:
-                count += 1
-                break
-    return count
+class PhraseCounter:
+    """Counts occurrences of lexicon phrases, indexed by first word (one dict probe per word)."""
+
+    __slots__ = ("_by_first",)
+
+    def __init__(self, phrases: frozenset[tuple[str, ...]]) -> None:
+        by_first: dict[str, list[tuple[str, ...]]] = {}
+        for phrase in phrases:
+            by_first.setdefault(phrase[0], []).append(phrase[1:])
+        self._by_first = {k: tuple(sorted(v, key=len, reverse=True)) for k, v in by_first.items()}
+
+    def count(self, words: list[str]) -> int:
+        """Non-overlapping occurrences, longest phrase first."""
+        count = i = 0
+        by_first = self._by_first
+        n = len(words)
+        while i < n:
+            rests = by_first.get(words[i])
+            i += 1
+            if rests is None:
+                continue
+            for rest in rests:
+                if not rest or tuple(words[i : i + len(rest)]) == rest:
+                    count += 1
+                    i += len(rest)
+                    break
+        return count
 
 
 def _max_len(phrases: frozenset[tuple[str, ...]]) -> int:
@@ -57,11 +75,12 @@ class TextAnalyzer:
     def __init__(self, lexicon: Lexicon) -> None:
         self.lexicon = lexicon
         self._open_len = _max_len(lexicon.open_question_openers)
-        self._pitch_len = _max_len(lexicon.pitch_terms)
-        self._discovery_len = _max_len(lexicon.discovery_terms)
+        self._open_first = frozenset(p[0] for p in lexicon.open_question_openers if len(p) > 1)
         self._bc_len = _max_len(lexicon.backchannel)
-        self._service_len = _max_len(lexicon.service_openers)
-        self._greeting_len = _max_len(lexicon.greeting_markers)
+        self._pitch = PhraseCounter(lexicon.pitch_terms)
+        self._discovery = PhraseCounter(lexicon.discovery_terms)
+        self._service = PhraseCounter(lexicon.service_openers)
+        self._greeting = PhraseCounter(lexicon.greeting_markers)
         self._valences = vader_lexicon()
         self._auxiliaries = lexicon.closed_question_openers - _WH_CLOSED - _IMPERATIVE_DATA
 
@@ -81,16 +100,20 @@ class TextAnalyzer:
         return True
 
     # -- questions ----------------------------------------------------------------------
-    def questions(self, text: str) -> Questions:
+    def questions(self, text: str, words: list[str] | None = None) -> Questions:
+        """Questions in ``text``; pass its ``tokens`` as ``words`` to save re-tokenising."""
         total = open_ = 0
-        openers = _count_phrases(tokens(text), self.lexicon.service_openers, self._service_len)
-        chunks = _CLAUSE_END.split(text.lower()) if "?" in text or "." in text else [text.lower()]
-        marks = _CLAUSE_END.findall(text) if len(chunks) > 1 else []
-        for index, chunk in enumerate(chunks):
-            words = _TOKEN.findall(chunk)
-            found = self._questions_in(words)
+        words = tokens(text) if words is None else words
+        openers = self._service.count(words)
+        if "?" in text or "." in text or "!" in text or ";" in text:
+            chunks = [_TOKEN.findall(chunk) for chunk in _CLAUSE_END.split(text.lower())]
+            marks = _CLAUSE_END.findall(text)
+        else:
+            chunks, marks = [words], []
+        for index, chunk_words in enumerate(chunks):
+            found = self._questions_in(chunk_words)
             ends_with_mark = index < len(marks) and "?" in marks[index]
-            if not found and ends_with_mark and words:
+            if not found and ends_with_mark and chunk_words:
                 found = [False]  # a "?" with no opener: a closed (declarative) question
             total += len(found)
             open_ += sum(found)
@@ -126,7 +149,7 @@ class TextAnalyzer:
         word = words[i]
         nxt = words[i + 1] if i + 1 < len(words) else ""
         # Multi-word open openers ("tell me", "walk me through", "is there anything") anywhere.
-        for size in range(min(self._open_len, len(words) - i), 1, -1):
+        for size in range(min(self._open_len, len(words) - i) if word in self._open_first else 0, 1, -1):
             if tuple(words[i : i + size]) in lex.open_question_openers and (
                 clause_start or size >= 3 or words[i - 1] not in lex.statement_subjects
             ):
@@ -172,34 +195,34 @@ class TextAnalyzer:
         return any(w in self.lexicon.data_question_nouns for w in window)
 
     def is_greeting(self, words: list[str]) -> bool:
-        return _count_phrases(words, self.lexicon.greeting_markers, self._greeting_len) > 0
+        return self._greeting.count(words) > 0
 
     # -- references and stance ----------------------------------------------------------
     def references(
-        self,
-        words: list[str],
-        customer_orgs: tuple[tuple[str, ...], ...],
-        seller_orgs: tuple[tuple[str, ...], ...],
+        self, words: list[str], customer_orgs: PhraseCounter | None, seller_orgs: PhraseCounter | None
     ) -> tuple[int, int]:
+        """Customer and self references: pronouns plus the call's organisation names."""
         customer = sum(1 for w in words if w in self.lexicon.customer_references)
         own = sum(1 for w in words if w in self.lexicon.self_references)
-        if customer_orgs or seller_orgs:
-            joined = " " + " ".join(words) + " "
-            customer += sum(joined.count(" " + " ".join(org) + " ") for org in customer_orgs)
-            own += sum(joined.count(" " + " ".join(org) + " ") for org in seller_orgs)
+        if customer_orgs is not None:
+            customer += customer_orgs.count(words)
+        if seller_orgs is not None:
+            own += seller_orgs.count(words)
         return customer, own
 
     def stance(self, words: list[str]) -> int:
         """+1 when the utterance is about the offer, -1 about the customer's situation, else 0."""
-        pitch = _count_phrases(words, self.lexicon.pitch_terms, self._pitch_len)
-        discovery = _count_phrases(words, self.lexicon.discovery_terms, self._discovery_len)
+        pitch = self._pitch.count(words)
+        discovery = self._discovery.count(words)
         return (pitch > discovery) - (discovery > pitch)
 
-    def content_words(self, words: list[str]) -> frozenset[str]:
+    def content_words(self, words: list[str]) -> tuple[str, ...]:
+        """Distinct content words, interned (a tuple: a third of a set's memory)."""
         stop = self.lexicon.stopwords
-        return frozenset(
-            sys.intern(_stem(w)) for w in words if len(w) > 2 and w not in stop and not w.isdigit()
-        )
+        distinct = {
+            sys.intern(_stem(w)): None for w in words if len(w) > 2 and w not in stop and not w.isdigit()
+        }
+        return tuple(distinct)
 
     def sentiment(self, words: list[str]) -> float:
         lex = self.lexicon
@@ -214,8 +237,7 @@ def _stem(word: str) -> str:
     return word
 
 
-def org_phrases(names: str | None) -> tuple[tuple[str, ...], ...]:
-    """';'-separated organisation names as token tuples."""
-    if not names:
-        return ()
-    return tuple(t for t in (tuple(tokens(n)) for n in names.split(";")) if t)
+def org_names(names: str | None) -> PhraseCounter | None:
+    """A counter of ';'-separated organisation names, or None when there are none."""
+    phrases = frozenset(t for t in (tuple(tokens(n)) for n in (names or "").split(";")) if t)
+    return PhraseCounter(phrases) if phrases else None
