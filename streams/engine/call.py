@@ -86,15 +86,15 @@ class Utterance:
         self.questions = self.open_questions = self.customer_refs = self.self_refs = self.stance = 0
         self.sentiment = 0  # compound sentiment in millionths: integer sums stay order-exact
         if speaker == AGENT:
-            asked = analyzer.questions(segment.text, words)
+            self.stance, service, greeting = analyzer.agent_phrases(words)
+            asked = analyzer.questions(segment.text, words, service)
             # The scripted "how can I help you" said with the greeting is the greeting.
-            ritual = asked.service_openers if asked.service_openers and analyzer.is_greeting(words) else 0
+            ritual = asked.service_openers if greeting else 0
             self.questions = asked.total - ritual
             self.open_questions = asked.open - ritual
             self.customer_refs, self.self_refs = analyzer.references(
                 words, state.customer_orgs, state.seller_orgs
             )
-            self.stance = analyzer.stance(words)
         elif speaker == CUSTOMER:
             self.sentiment = round(analyzer.sentiment(words) * SENTIMENT_SCALE)
 
@@ -351,10 +351,23 @@ class _Window:
         self.sums = [0] * _FIELDS
 
     def add(self, u: Utterance, sign: int) -> None:
+        # the same sums as _contribution(), unrolled: this runs up to three times per segment
         sums = self.sums
-        for i, value in enumerate(_contribution(u)):
-            if value:
-                sums[i] += sign * value
+        if u.speaker == AGENT:
+            sums[_AGENT_MS] += sign * (u.end - u.start)
+            if u.questions:
+                sums[_QUESTIONS] += sign * u.questions
+                sums[_OPEN] += sign * u.open_questions
+            if u.customer_refs:
+                sums[_REFS_C] += sign * u.customer_refs
+            if u.self_refs:
+                sums[_REFS_S] += sign * u.self_refs
+            if u.stance:
+                sums[_PITCH if u.stance > 0 else _SITUATION] += sign
+        elif u.speaker == CUSTOMER:
+            sums[_CUSTOMER_MS] += sign * (u.end - u.start)
+            sums[_SENT] += sign * u.sentiment * u.words
+            sums[_WORDS] += sign * u.words
 
 
 class CallState:

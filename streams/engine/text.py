@@ -29,6 +29,37 @@ def tokens(text: str) -> list[str]:
     return _TOKEN.findall(text.lower())
 
 
+class PhraseTagger:
+    """Counts several phrase lists in one pass over the words (first-word index)."""
+
+    __slots__ = ("_by_first", "_size")
+
+    def __init__(self, *lists: frozenset[tuple[str, ...]]) -> None:
+        by_first: dict[str, list[tuple[tuple[str, ...], int]]] = {}
+        for tag, phrases in enumerate(lists):
+            for phrase in phrases:
+                by_first.setdefault(phrase[0], []).append((phrase[1:], tag))
+        self._by_first = {
+            k: tuple(sorted(v, key=lambda e: len(e[0]), reverse=True)) for k, v in by_first.items()
+        }
+        self._size = len(lists)
+
+    def count(self, words: list[str]) -> list[int]:
+        """Occurrences per list; within one list matches do not overlap (longest first)."""
+        counts = [0] * self._size
+        next_free = [0] * self._size
+        by_first = self._by_first
+        for i, word in enumerate(words):
+            entries = by_first.get(word)
+            if entries is None:
+                continue
+            for rest, tag in entries:
+                if i >= next_free[tag] and (not rest or tuple(words[i + 1 : i + 1 + len(rest)]) == rest):
+                    counts[tag] += 1
+                    next_free[tag] = i + 1 + len(rest)
+        return counts
+
+
 class PhraseCounter:
     """Counts occurrences of lexicon phrases, indexed by first word (one dict probe per word)."""
 
@@ -77,8 +108,9 @@ class TextAnalyzer:
         self._open_len = _max_len(lexicon.open_question_openers)
         self._open_first = frozenset(p[0] for p in lexicon.open_question_openers if len(p) > 1)
         self._bc_len = _max_len(lexicon.backchannel)
-        self._pitch = PhraseCounter(lexicon.pitch_terms)
-        self._discovery = PhraseCounter(lexicon.discovery_terms)
+        self._agent_phrases = PhraseTagger(
+            lexicon.pitch_terms, lexicon.discovery_terms, lexicon.service_openers, lexicon.greeting_markers
+        )
         self._service = PhraseCounter(lexicon.service_openers)
         self._greeting = PhraseCounter(lexicon.greeting_markers)
         self._valences = vader_lexicon()
@@ -100,11 +132,11 @@ class TextAnalyzer:
         return True
 
     # -- questions ----------------------------------------------------------------------
-    def questions(self, text: str, words: list[str] | None = None) -> Questions:
-        """Questions in ``text``; pass its ``tokens`` as ``words`` to save re-tokenising."""
+    def questions(self, text: str, words: list[str] | None = None, openers: int | None = None) -> Questions:
+        """Questions in ``text``; pass its ``tokens`` and service-opener count to save work."""
         total = open_ = 0
         words = tokens(text) if words is None else words
-        openers = self._service.count(words)
+        openers = self._service.count(words) if openers is None else openers
         if "?" in text or "." in text or "!" in text or ";" in text:
             chunks = [_TOKEN.findall(chunk) for chunk in _CLAUSE_END.split(text.lower())]
             marks = _CLAUSE_END.findall(text)
@@ -212,9 +244,12 @@ class TextAnalyzer:
 
     def stance(self, words: list[str]) -> int:
         """+1 when the utterance is about the offer, -1 about the customer's situation, else 0."""
-        pitch = self._pitch.count(words)
-        discovery = self._discovery.count(words)
-        return (pitch > discovery) - (discovery > pitch)
+        return self.agent_phrases(words)[0]
+
+    def agent_phrases(self, words: list[str]) -> tuple[int, int, bool]:
+        """Stance, scripted service openers and whether a greeting is said, in one pass."""
+        pitch, discovery, service, greeting = self._agent_phrases.count(words)
+        return (pitch > discovery) - (discovery > pitch), service, greeting > 0
 
     def content_words(self, words: list[str]) -> tuple[str, ...]:
         """Distinct content words, interned (a tuple: a third of a set's memory)."""

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
-from streams.engine import CallState
 from streams.replay import replay
+from streams.scoring import score_recording
 from streams.settings import Settings
 from streams.sources import Recording, read_recordings
 from tests.integration.worker import WorkerProcess, eventually
@@ -17,10 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def offline_talk_ratios(recording: Recording) -> dict[str, float | None]:
-    state = CallState(recording.call_id)
-    for segment in recording.segments:
-        state.apply(segment)
-    return {w.window: w.agent_talk_ratio for w in state.window_metrics()}
+    return {w.window: w.agent_talk_ratio for w in score_recording(recording).metrics.windows}
 
 
 def total_processed(worker: WorkerProcess) -> float:
@@ -68,6 +66,22 @@ def test_replayed_calls_export_the_offline_talk_ratio(
         is not None
     )
     assert worker.value("callfocus_segments_ignored_total", reason="interim") == 1.0
+    # every exported per-call metric is the offline engine's value for the same transcript
+    for recording in recordings:
+        metrics = score_recording(recording).metrics
+        call_id = recording.call_id
+        assert (
+            worker.value("callfocus_call_customer_focus_score", call_id=call_id)
+            == metrics.customer_focus_score
+        )
+        assert worker.value("callfocus_call_monologue_seconds", call_id=call_id, kind="longest") == (
+            metrics.monologue_longest_seconds
+        )
+        for window in metrics.windows:
+            for name in ("questions_per_minute", "you_focus_ratio", "customer_sentiment"):
+                expected = getattr(window, name)
+                exported = worker.value(f"callfocus_call_{name}", call_id=call_id, window=window.window)
+                assert exported == (None if expected is None else pytest.approx(expected, abs=1e-12)), name
 
 
 def test_harper_valley_calls_replayed_as_json(

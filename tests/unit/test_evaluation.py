@@ -1,0 +1,75 @@
+"""The engine against the Harper Valley labels (docs/metrics.md explains the thresholds)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from streams.evaluation import Evaluation, evaluate_harper_valley, spearman
+
+# Measured 0.874 (human) / 0.866 (ASR). 0.88 is out of reach without fitting label noise:
+# the tagger labels the identical scripted greeting "... how can i help you today" a
+# question in 16 calls and not in 21 (docs/metrics.md, "Evaluation").
+MIN_F1_HUMAN = 0.86
+MIN_F1_ASR = 0.84
+
+
+@pytest.fixture(scope="module")
+def human(harper_valley_dir: Path) -> Evaluation:
+    return evaluate_harper_valley(harper_valley_dir, "human")
+
+
+def test_question_detection_f1_on_human_transcripts(human: Evaluation) -> None:
+    assert human.calls == 40 and human.agent_turns > 150
+    assert human.f1 >= MIN_F1_HUMAN, human.as_dict()
+    assert human.precision >= 0.85 and human.recall >= 0.80
+
+
+def test_question_detection_on_asr_transcripts(harper_valley_dir: Path) -> None:
+    asr = evaluate_harper_valley(harper_valley_dir, "asr")
+    assert asr.f1 >= MIN_F1_ASR, asr.as_dict()
+
+
+def test_open_closed_and_sentiment_agree_with_the_labels(human: Evaluation) -> None:
+    assert human.open_closed_segments >= 80
+    assert human.open_closed_agreement is not None and human.open_closed_agreement >= 0.9
+    assert human.sentiment_spearman_segments is not None and human.sentiment_spearman_segments >= 0.25
+
+
+def test_spearman_handles_ties_and_degenerate_input() -> None:
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman([1, 1, 2, 3], [1, 1, 2, 3]) == pytest.approx(1.0)
+    assert spearman([1, 1, 1], [1, 2, 3]) is None
+
+
+def test_eval_command_prints_the_table_and_json(harper_valley_dir: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "eval", "harper-valley", str(harper_valley_dir), "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    results = json.loads(out.stdout)
+    assert [r["transcript"] for r in results] == ["human", "asr"]
+    assert all(0 < r["f1"] <= 1 for r in results)
+    table = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "streams.cli",
+            "eval",
+            "harper-valley",
+            str(harper_valley_dir),
+            "--transcript",
+            "human",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "question F1 (turn level)" in table and "human" in table

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from streams.scoring import score_recording
+from streams.sources import read_recordings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_score_ranks_the_sample_agents_by_customer_focus() -> None:
+    scored = {r.call_id: score_recording(r) for r in read_recordings(ROOT / "samples" / "calls.jsonl")}
+    focused = scored["demo-focused"].metrics
+    pitcher = scored["demo-pitcher"].metrics
+    monologue = scored["demo-monologue"].metrics
+    assert focused.customer_focus_score is not None and pitcher.customer_focus_score is not None
+    assert monologue.customer_focus_score is not None
+    assert focused.customer_focus_score > pitcher.customer_focus_score + 30
+    assert focused.customer_focus_score > monologue.customer_focus_score + 30
+    assert pitcher.window("call").pitch_ratio == 1.0
+    assert monologue.monologue_longest_seconds > 40
+
+
+def test_score_command_json_matches_the_engine(harper_valley_dir: Path) -> None:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "streams.cli",
+            "score",
+            str(harper_valley_dir),
+            "--format",
+            "harper-valley",
+            "--limit",
+            "3",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    calls = json.loads(out.stdout)
+    assert len(calls) == 3
+    expected = score_recording(read_recordings(harper_valley_dir, "harper-valley", limit=1)[0])
+    assert calls[0]["call_id"] == expected.recording.call_id
+    assert calls[0]["customer_focus_score"] == expected.metrics.customer_focus_score
+    assert calls[0]["windows"]["call"]["agent_talk_ratio"] == expected.metrics.window("call").agent_talk_ratio
+
+
+def test_score_command_table(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "score", str(ROOT / "samples" / "calls.jsonl")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    lines = out.splitlines()
+    assert lines[0].split()[:5] == ["call_id", "agent", "team", "min", "score"]
+    assert {line.split()[0] for line in lines[2:]} == {"demo-focused", "demo-pitcher", "demo-monologue"}
