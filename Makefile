@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 export PYTHON := $(abspath $(PY))
 
-.PHONY: help demo test test-unit test-integration lint venv kafka-fetch kafka-start kafka-stop topics clean
+.PHONY: help demo test test-unit lint venv kafka-fetch kafka-start kafka-stop topics score eval bench-engine clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -46,6 +46,17 @@ test: kafka-fetch lint ## Every test, integration included (starts its own Kafka
 
 test-unit: venv ## Fast unit tests only
 	$(PY) -m pytest -v -m "not integration"
+
+HARPER_VALLEY ?= $(or $(CALLFOCUS_HARPER_VALLEY),../shared/data/harper-valley)
+
+score: venv ## Score the shipped sample calls offline (no Kafka)
+	$(VENV)/bin/callfocus score samples/calls.jsonl
+
+eval: venv ## Evaluate the engine against the Harper Valley labels (human and ASR transcripts)
+	$(VENV)/bin/callfocus eval harper-valley $(HARPER_VALLEY)
+
+bench-engine: venv ## Micro-benchmark of the metric engine: updates/s and bytes per call
+	$(PY) bench/engine_bench.py --calls 500 --minutes 10
 
 clean: ## Remove the virtualenv, caches and local Kafka data (keeps the jar cache)
 	-deploy/local/kafka.sh stop
