@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from streams.settings import Settings
+from streams.simulate import AgentStyle, CustomerMood
 
 FORMATS = click.Choice(["jsonl", "harper-valley"])
 
@@ -114,6 +115,85 @@ def score(path: Path, fmt: str, transcript: str, limit: int | None, as_json: boo
         click.echo(json.dumps([s.as_dict() for s in scored], indent=2))
     else:
         click.echo(score_table(scored))
+
+
+@main.command()
+@click.option("--calls", type=int, default=10, show_default=True, help="Calls in total.")
+@click.option("--concurrency", type=int, default=10, show_default=True, help="Calls live at the same time.")
+@click.option(
+    "--minutes", type=float, default=5.0, show_default=True, help="Length of each call (media time)."
+)
+@click.option(
+    "--styles",
+    default=",".join(s.value for s in AgentStyle),
+    show_default=True,
+    help="Agent styles, comma-separated, assigned round-robin.",
+)
+@click.option(
+    "--moods",
+    default=",".join(m.value for m in CustomerMood),
+    show_default=True,
+    help="Customer moods, comma-separated, drawn at random.",
+)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--speed", type=float, default=1.0, show_default=True, help="Media time per wall time.")
+@click.option("--max-speed", is_flag=True, help="Send as fast as possible.")
+@click.option(
+    "--jsonl",
+    "jsonl_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the calls to this JSONL file instead of Kafka.",
+)
+@click.option("--id-prefix", default="sim", show_default=True)
+def simulate(
+    calls: int,
+    concurrency: int,
+    minutes: float,
+    styles: str,
+    moods: str,
+    seed: int,
+    speed: float,
+    max_speed: bool,
+    jsonl_path: Path | None,
+    id_prefix: str,
+) -> None:
+    """Synthetic calls with agent styles (customer-focused, pitcher, monologuer, interrupter, silent)."""
+    from streams.replay import replay as run_replay
+    from streams.replay import write_jsonl
+    from streams.simulate import SimulationConfig
+    from streams.simulate import simulate as run_simulation
+
+    if speed <= 0:
+        raise click.BadParameter("must be > 0", param_hint="--speed")
+    try:
+        config = SimulationConfig(
+            calls=calls,
+            concurrency=max(1, concurrency),
+            minutes=minutes,
+            seed=seed,
+            id_prefix=id_prefix,
+            styles=tuple(AgentStyle(s.strip()) for s in styles.split(",") if s.strip()),
+            moods=tuple(CustomerMood(m.strip()) for m in moods.split(",") if m.strip()),
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    planned = list(run_simulation(config))
+    recordings = [r for _, r in planned]
+    if jsonl_path is not None:
+        count = write_jsonl(recordings, jsonl_path)
+        click.echo(f"wrote {count} events of {len(recordings)} calls to {jsonl_path}")
+        return
+    report = run_replay(
+        recordings,
+        Settings(),
+        speed=None if max_speed else speed,
+        offsets_ms=[offset for offset, _ in planned],
+    )
+    click.echo(
+        f"sent {report.events} events ({report.final_segments} final segments) of "
+        f"{report.calls} simulated calls in {report.seconds:.1f} s"
+    )
 
 
 @main.group(name="eval")

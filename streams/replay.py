@@ -12,7 +12,8 @@ import dataclasses
 import heapq
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
 
 from kafka import KafkaProducer
 
@@ -22,10 +23,18 @@ from streams.settings import Settings
 from streams.sources import Recording
 
 
-def schedule(recordings: Iterable[Recording], stagger_ms: int = 0) -> Iterator[tuple[int, Event]]:
-    """All events of all calls merged by replay time (ms from replay start)."""
+def schedule(
+    recordings: Iterable[Recording], stagger_ms: int = 0, offsets_ms: Sequence[int] | None = None
+) -> Iterator[tuple[int, Event]]:
+    """All events of all calls merged by replay time (ms from replay start).
+
+    Call ``i`` starts at ``offsets_ms[i]`` when given, else at ``i * stagger_ms``.
+    """
     streams = [
-        [(i * stagger_ms + timed.at_ms, i, n, timed.event) for n, timed in enumerate(rec.events)]
+        [
+            ((offsets_ms[i] if offsets_ms is not None else i * stagger_ms) + timed.at_ms, i, n, timed.event)
+            for n, timed in enumerate(rec.events)
+        ]
         for i, rec in enumerate(recordings)
     ]
     for at, _, _, event in heapq.merge(*streams):
@@ -50,12 +59,25 @@ class ReplayReport:
     seconds: float = 0.0
 
 
+def write_jsonl(recordings: Iterable[Recording], path: Path) -> int:
+    """Write calls in the project's JSONL event format; returns the number of events."""
+    count = 0
+    with path.open("w", encoding="utf-8") as out:
+        for recording in recordings:
+            for timed in recording.events:
+                name, record = event_to_record(timed.event)
+                out.write(json.dumps({"type": name, **record}) + "\n")
+                count += 1
+    return count
+
+
 def replay(
     recordings: list[Recording],
     settings: Settings,
     *,
     speed: float | None = 1.0,
     stagger_seconds: float = 0.0,
+    offsets_ms: Sequence[int] | None = None,
     topic: str | None = None,
     wire_format: str = "avro",
     codec: AvroCodec | None = None,
@@ -74,7 +96,7 @@ def replay(
     report = ReplayReport(calls=len(recordings))
     began = time.monotonic()
     try:
-        for at_ms, event in schedule(recordings, int(stagger_seconds * 1000)):
+        for at_ms, event in schedule(recordings, int(stagger_seconds * 1000), offsets_ms):
             if speed is not None:
                 delay = began + at_ms / 1000 / speed - time.monotonic()
                 if delay > 0:
