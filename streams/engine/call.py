@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-from dataclasses import dataclass
+import sys
+from dataclasses import asdict, dataclass
 from enum import StrEnum
 from functools import lru_cache
 from statistics import median
+from typing import Any
 
 from streams.engine.config import EngineConfig
 from streams.engine.lexicon import load_lexicon
@@ -99,6 +101,37 @@ class Utterance:
             self.sentiment = round(analyzer.sentiment(words) * SENTIMENT_SCALE)
 
 
+_UTTERANCE_FIELDS = (
+    "segment_id",
+    "revision",
+    "speaker",
+    "start",
+    "end",
+    "words",
+    "backchannel",
+    "content",
+    "questions",
+    "open_questions",
+    "customer_refs",
+    "self_refs",
+    "stance",
+    "sentiment",
+)
+
+
+def _utterance_row(u: Utterance) -> list[Any]:
+    return [getattr(u, name) for name in _UTTERANCE_FIELDS]
+
+
+def _utterance_from_row(row: list[Any]) -> Utterance:
+    u = Utterance.__new__(Utterance)
+    for name, value in zip(_UTTERANCE_FIELDS, row, strict=True):
+        setattr(u, name, value)
+    u.content = tuple(sys.intern(w) for w in u.content)
+    u.backchannel = bool(u.backchannel)
+    return u
+
+
 def _sort_key(u: Utterance) -> tuple[int, int, int, str]:
     return (u.start, u.end, u.speaker, u.segment_id)
 
@@ -159,6 +192,21 @@ class Fold:
         other.gap_counts = dict(self.gap_counts)
         other.agent_turn = list(self.agent_turn) if self.agent_turn is not None else None
         return other
+
+    def to_row(self) -> dict[str, Any]:
+        row = {name: getattr(self, name) for name in Fold.__slots__}
+        row["gap_counts"] = sorted(self.gap_counts.items())
+        row["customer_turn_content"] = sorted(self.customer_turn_content)
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Fold:
+        fold = cls.__new__(cls)
+        for name in cls.__slots__:
+            setattr(fold, name, row[name])
+        fold.gap_counts = {int(bucket): count for bucket, count in row["gap_counts"]}
+        fold.customer_turn_content = frozenset(sys.intern(w) for w in row["customer_turn_content"])
+        return fold
 
     def turn_totals(self) -> tuple[int, int]:
         """Agent turns after a customer turn, and how many reflect it, the open turn included."""
@@ -391,6 +439,7 @@ class CallState:
         "meta",
         "now_ms",
         "segments_applied",
+        "segments_final",
         "seller_orgs",
     )
 
@@ -406,6 +455,7 @@ class CallState:
         self.seller_orgs: PhraseCounter | None = None
         self.now_ms = 0
         self.segments_applied = 0
+        self.segments_final = 0  # distinct segments (a revision replaces, it does not add)
         self._tail: list[Utterance] = []
         self._by_id: dict[str, Utterance] = {}
         self._sealed = Fold()
@@ -469,6 +519,7 @@ class CallState:
         utterance = Utterance(segment, _SPEAKER_CODE[segment.speaker], self.analyzer, self)
         self._insert(utterance)
         self.segments_applied += 1
+        self.segments_final += known is None
         duration = utterance.end - utterance.start
         if duration > self._longest_segment:
             self._longest_segment = duration
@@ -534,6 +585,51 @@ class CallState:
             for window in self._windows:
                 window.first -= sealed
             self._events.prune(self.now_ms - max(self.config.windows_ms))
+
+    # -- persistence --------------------------------------------------------------------
+    SCHEMA_VERSION = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (JSON-able) from which :meth:`from_dict` rebuilds an identical state."""
+        return {
+            "v": self.SCHEMA_VERSION,
+            "call_id": self.call_id,
+            "meta": asdict(self.meta) if self.meta is not None else None,
+            "ended": asdict(self.ended) if self.ended is not None else None,
+            "now_ms": self.now_ms,
+            "segments_applied": self.segments_applied,
+            "segments_final": self.segments_final,
+            "longest_segment": self._longest_segment,
+            "watermark": list(self._watermark) if self._watermark is not None else None,
+            "tail": [_utterance_row(u) for u in self._tail],
+            "sealed": self._sealed.to_row(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], config: EngineConfig = DEFAULT_CONFIG) -> CallState:
+        if data.get("v") != cls.SCHEMA_VERSION:
+            raise ValueError(f"call state version {data.get('v')!r} is not {cls.SCHEMA_VERSION}")
+        state = cls(data["call_id"], config)
+        if data["meta"] is not None:
+            state.start(CallStarted(**data["meta"]))
+        if data["ended"] is not None:
+            state.ended = CallEnded(**data["ended"])
+        state.now_ms = data["now_ms"]
+        state.segments_applied = data["segments_applied"]
+        state.segments_final = data["segments_final"]
+        state._longest_segment = data["longest_segment"]
+        watermark = data["watermark"]
+        state._watermark = tuple(watermark) if watermark is not None else None
+        state._tail = [_utterance_from_row(row) for row in data["tail"]]
+        state._by_id = {u.segment_id: u for u in state._tail}
+        state._sealed = Fold.from_row(data["sealed"])
+        state._live = None
+        for window in state._windows:
+            lo = state.now_ms - window.width
+            window.first = bisect.bisect_left([u.start for u in state._tail], lo)
+            for u in state._tail[window.first :]:
+                window.add(u, 1)
+        return state
 
     # -- metrics ------------------------------------------------------------------------
     def metrics(self) -> CallMetrics:

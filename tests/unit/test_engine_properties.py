@@ -137,3 +137,22 @@ def test_windows_never_count_speech_outside_them(final: list[TranscriptSegment])
     call = m.window("call")
     agent_ms = sum(s.end_ms - s.start_ms for s in final if s.speaker is Speaker.AGENT)
     assert abs(call.agent_speech_seconds * 1000 - agent_ms) < 1e-6
+
+
+@settings(max_examples=80, deadline=None)
+@given(calls(max_segments=150), st.randoms(use_true_random=False), st.integers(0, 149))
+def test_state_survives_serialisation_at_any_point(
+    final: list[TranscriptSegment], rng: random.Random, cut: int
+) -> None:
+    import json
+
+    delivered = messy_delivery(final, rng, max_delay_ms=CONFIG.late_tolerance_ms // 2)
+    cut = min(cut, len(delivered))
+    state = CallState("c", CONFIG)
+    for event in delivered[:cut]:
+        state.apply(event)
+    restored = CallState.from_dict(json.loads(json.dumps(state.to_dict())), CONFIG)
+    assert restored.metrics() == state.metrics()
+    for event in delivered[cut:]:
+        restored.apply(event)
+    assert restored.metrics() == metrics_of(delivered)

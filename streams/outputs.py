@@ -1,0 +1,76 @@
+"""Output records (Avro, ``schemas/``) built from a call's metrics: snapshots and summaries."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from streams.calls import LiveCall
+from streams.engine import CallMetrics
+
+_WINDOW_FIELDS = (
+    "window",
+    "agent_talk_ratio",
+    "questions_per_minute",
+    "open_question_ratio",
+    "you_focus_ratio",
+    "pitch_ratio",
+    "reflection_ratio",
+    "interruptions",
+    "response_gap_seconds",
+    "customer_sentiment",
+)
+
+
+def metrics_record(call: LiveCall, metrics: CallMetrics, emitted_at_ms: int) -> dict[str, Any]:
+    """A ``CallMetrics`` snapshot of one call."""
+    agent_id, team, queue = call.labels
+    return {
+        "call_id": call.call_id,
+        "agent_id": agent_id,
+        "team": team,
+        "queue": queue,
+        "media_time_ms": metrics.media_time_ms,
+        "emitted_at": emitted_at_ms,
+        "ended": call.state.ended is not None,
+        "customer_focus_score": metrics.customer_focus_score,
+        "windows": [{k: v for k, v in asdict(w).items() if k in _WINDOW_FIELDS} for w in metrics.windows],
+        "monologue_current_seconds": metrics.monologue_current_seconds,
+        "monologue_longest_seconds": metrics.monologue_longest_seconds,
+        "customer_story_longest_seconds": metrics.customer_story_longest_seconds,
+    }
+
+
+def summary_record(
+    call: LiveCall, metrics: CallMetrics, nudge_ids: list[str] | None = None
+) -> dict[str, Any]:
+    """The ``CallSummary`` of an ended call: every whole-call metric."""
+    agent_id, team, queue = call.labels
+    state = call.state
+    whole = metrics.window("call")
+    ended = state.ended
+    started_at = state.meta.started_at if state.meta is not None else None
+    return {
+        "call_id": call.call_id,
+        "agent_id": agent_id,
+        "team": team,
+        "queue": queue,
+        "started_at": started_at,
+        "ended_at": ended.ended_at if ended is not None else 0,
+        "end_reason": ended.reason if ended is not None else None,
+        "duration_seconds": metrics.media_time_ms / 1000,
+        "segments": state.segments_final,
+        "customer_focus_score": metrics.customer_focus_score,
+        "agent_talk_ratio": whole.agent_talk_ratio,
+        "monologue_longest_seconds": metrics.monologue_longest_seconds,
+        "customer_story_longest_seconds": metrics.customer_story_longest_seconds,
+        "questions_per_minute": whole.questions_per_minute,
+        "open_question_ratio": whole.open_question_ratio,
+        "you_focus_ratio": whole.you_focus_ratio,
+        "pitch_ratio": whole.pitch_ratio,
+        "reflection_ratio": whole.reflection_ratio,
+        "interruptions": whole.interruptions,
+        "response_gap_seconds": whole.response_gap_seconds,
+        "customer_sentiment": whole.customer_sentiment,
+        "nudges": list(nudge_ids or ()),
+    }
