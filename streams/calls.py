@@ -19,12 +19,15 @@ from streams.exporter import PipelineMetrics
 
 @dataclass(slots=True)
 class LiveCall:
-    """A call this worker owns: its metric state plus what export needs."""
+    """A call this worker owns: its metric state plus what export and outputs need."""
 
     state: CallState
     partition: int
     ended_monotonic: float | None = None
     labels: tuple[str, str, str] = field(default=("unknown", "unknown", "unknown"))
+    last_event_monotonic: float = 0.0
+    last_snapshot_monotonic: float = float("-inf")
+    snapshot_pending: bool = False
 
     @property
     def call_id(self) -> str:
@@ -72,6 +75,15 @@ class LiveCalls:
         return len(gone)
 
 
+@dataclass(frozen=True, slots=True)
+class Processed:
+    """What one input message did: the error for the dead-letter topic, or the call it changed."""
+
+    error: InvalidEventError | None = None
+    call: LiveCall | None = None
+    ended_now: bool = False
+
+
 class CallProcessor:
     """Decodes one input message and applies it to the live calls."""
 
@@ -89,22 +101,20 @@ class CallProcessor:
         self._wall_clock_ms = wall_clock_ms
         self._monotonic = monotonic
 
-    def process(self, raw: bytes, partition: int) -> InvalidEventError | None:
-        """Apply one message; return the error (for the dead-letter topic) if it is unusable.
-
-        An invalid message changes no state: every check runs before anything is applied.
-        """
+    def process(self, raw: bytes, partition: int) -> Processed:
+        """Apply one message; an unusable one is returned with its error and changes no state."""
         try:
             name, record = self.codec.decode(raw)
             event = event_from_record(name, record)
-            self._apply(event, partition)
+            return self._apply(event, partition)
         except InvalidEventError as error:
             self.metrics.invalid_events.labels(error.reason).inc()
-            return error
-        return None
+            return Processed(error=error)
 
-    def _apply(self, event: CallStarted | TranscriptSegment | CallEnded, partition: int) -> None:
+    def _apply(self, event: CallStarted | TranscriptSegment | CallEnded, partition: int) -> Processed:
         call = self.calls.get_or_create(event.call_id, partition)
+        call.last_event_monotonic = self._monotonic()
+        ended_now = False
         if isinstance(event, TranscriptSegment):
             outcome = call.state.apply(event)
             if outcome is SegmentOutcome.APPLIED:
@@ -117,7 +127,18 @@ class CallProcessor:
         elif isinstance(event, CallStarted):
             call.state.start(event)
             call.labels = (event.agent_id, event.team, event.queue)
-        else:
+        elif call.ended_monotonic is None:
             call.state.end(event)
-            if call.ended_monotonic is None:
-                call.ended_monotonic = self._monotonic()
+            call.ended_monotonic = self._monotonic()
+            ended_now = True
+            self.metrics.calls_ended.labels("timeout" if event.reason == "timeout" else "event").inc()
+            score = call.state.metrics().customer_focus_score
+            if score is not None:
+                self.metrics.ended_call_score.labels(call.labels[1]).observe(score)
+        call.snapshot_pending = True
+        return Processed(call=call, ended_now=ended_now)
+
+    def idle_calls(self, idle_seconds: float) -> list[LiveCall]:
+        """Calls with no event for ``idle_seconds`` (wall clock) that have not ended."""
+        limit = self._monotonic() - idle_seconds
+        return [c for c in self.calls if c.ended_monotonic is None and c.last_event_monotonic < limit]

@@ -51,6 +51,7 @@ INVALID_REASONS = (
     "unknown_record",
 )
 IGNORED_REASONS = ("interim", "duplicate", "stale_revision")
+OUTPUTS = ("metrics", "summaries", "dead_letters")
 # Per-call metrics exported for every window (60s, 180s, call); ratios are 0-1.
 WINDOWED_SERIES = {
     "agent_talk_ratio": "Agent share of speech time (0-1) in the window; absent while nobody spoke.",
@@ -83,9 +84,29 @@ class PipelineMetrics:
             ["reason"],
             registry=registry,
         )
-        self.dead_letters_failed = Counter(
-            "callfocus_dead_letter_produce_errors",
-            "Invalid events that could not be written to the dead-letter topic.",
+        self.outputs_produced = Counter(
+            "callfocus_outputs_produced",
+            "Records written to output topics, by output (metrics, summaries, dead_letters).",
+            ["output"],
+            registry=registry,
+        )
+        self.output_errors = Counter(
+            "callfocus_output_errors",
+            "Records that could not be written to an output topic, by output.",
+            ["output"],
+            registry=registry,
+        )
+        self.calls_ended = Counter(
+            "callfocus_calls_ended",
+            "Calls ended, by how: a CallEnded event, or idle for idle_timeout (timeout).",
+            ["reason"],
+            registry=registry,
+        )
+        self.ended_call_score = Histogram(
+            "callfocus_ended_call_customer_focus_score",
+            "Customer-focus score (0-100) of calls at their end, by team.",
+            ["team"],
+            buckets=(10, 20, 30, 40, 50, 60, 70, 80, 90, 100),
             registry=registry,
         )
         self.processing_latency = Histogram(
@@ -100,6 +121,11 @@ class PipelineMetrics:
             self.segments_ignored.labels(reason)
         for reason in INVALID_REASONS:
             self.invalid_events.labels(reason)
+        for output in OUTPUTS:
+            self.outputs_produced.labels(output)
+            self.output_errors.labels(output)
+        for reason in ("event", "timeout"):
+            self.calls_ended.labels(reason)
 
 
 class LiveCallCollector(Collector):

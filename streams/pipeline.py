@@ -1,4 +1,4 @@
-"""Faust agents: input events -> per-call state; invalid events -> dead-letter topic."""
+"""Faust agents: input events -> per-call state -> snapshots, summaries, dead letters."""
 
 from __future__ import annotations
 
@@ -8,32 +8,93 @@ from typing import Any
 
 from faust.types import TP, StreamT
 
-from streams.app import app, live_calls, pipeline_metrics, processor, settings
+from streams.app import app, codec, live_calls, pipeline_metrics, processor, settings
+from streams.calls import LiveCall
+from streams.errors import InvalidEventError
+from streams.events import CallEnded, event_to_record
+from streams.outputs import metrics_record, summary_record
 
 log = logging.getLogger(__name__)
 
 call_events = app.topic(settings.topic("call-events"), key_serializer="raw", value_serializer="raw")
 dead_letters = app.topic(settings.topic("call-events.dlq"), key_serializer="raw", value_serializer="raw")
+call_metrics = app.topic(
+    settings.topic("call-metrics"), key_serializer="raw", value_serializer="callfocus.CallMetrics"
+)
+call_summaries = app.topic(
+    settings.topic("call-summaries"), key_serializer="raw", value_serializer="callfocus.CallSummary"
+)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+async def _send(output: str, topic: Any, **kwargs: Any) -> None:
+    """Send one output record; failures are counted and logged, never raised into the stream."""
+    try:
+        await topic.send(**kwargs)
+    except Exception:  # the worker must never stop on output errors: count, log, go on
+        pipeline_metrics.output_errors.labels(output).inc()
+        log.exception("could not write to %s", output)
+    else:
+        pipeline_metrics.outputs_produced.labels(output).inc()
+
+
+async def send_dead_letter(message: Any, value: bytes, error: InvalidEventError) -> None:
+    headers = {
+        "error.reason": error.reason.encode(),
+        "error.detail": error.detail.encode("utf-8", "replace"),
+        "source.topic": message.topic.encode(),
+        "source.partition": str(message.partition).encode(),
+        "source.offset": str(message.offset).encode(),
+    }
+    await _send("dead_letters", dead_letters, key=message.key, value=value, headers=headers)
+
+
+async def send_snapshot(call: LiveCall) -> None:
+    call.snapshot_pending = False
+    call.last_snapshot_monotonic = time.monotonic()
+    record = metrics_record(call, call.state.metrics(), _now_ms())
+    await _send("metrics", call_metrics, key=call.call_id.encode(), value=record)
 
 
 @app.agent(call_events)
 async def process_call_events(stream: StreamT[bytes]) -> None:
     async for event in stream.events():
         message = event.message
-        error = processor.process(event.value, message.partition)
-        if error is not None:
-            headers = {
-                "error.reason": error.reason.encode(),
-                "error.detail": error.detail.encode("utf-8", "replace"),
-                "source.topic": message.topic.encode(),
-                "source.partition": str(message.partition).encode(),
-                "source.offset": str(message.offset).encode(),
-            }
-            try:
-                await dead_letters.send(key=message.key, value=event.value, headers=headers)
-            except Exception:  # the worker must never stop on input: count, log, go on
-                pipeline_metrics.dead_letters_failed.inc()
-                log.exception("could not write dead letter for %s:%s", message.partition, message.offset)
+        result = processor.process(event.value, message.partition)
+        if result.error is not None:
+            await send_dead_letter(message, event.value, result.error)
+            continue
+        call = result.call
+        if call is None:
+            continue
+        if result.ended_now:
+            await send_snapshot(call)
+            record = summary_record(call, call.state.metrics())
+            await _send("summaries", call_summaries, key=call.call_id.encode(), value=record)
+        elif time.monotonic() - call.last_snapshot_monotonic >= settings.snapshot_interval_seconds:
+            await send_snapshot(call)
+
+
+@app.timer(interval=1.0)
+async def flush_pending_snapshots() -> None:
+    """The last change of a call that then went quiet still gets its snapshot."""
+    due = time.monotonic() - settings.snapshot_interval_seconds
+    for call in live_calls:
+        if call.snapshot_pending and call.ended_monotonic is None and call.last_snapshot_monotonic <= due:
+            await send_snapshot(call)
+
+
+@app.timer(interval=5.0)
+async def end_idle_calls() -> None:
+    """A call silent for idle_timeout ends: a CallEnded(timeout) goes through the input topic,
+    so it is processed (and summarised) like any other event of that call."""
+    for call in processor.idle_calls(settings.idle_timeout_seconds):
+        name, record = event_to_record(CallEnded(call.call_id, _now_ms(), reason="timeout"))
+        await call_events.send(key=call.call_id.encode(), value=codec.encode(name, record))
+        call.last_event_monotonic = time.monotonic()  # do not send it twice while it travels
 
 
 @app.timer(interval=1.0)

@@ -73,6 +73,14 @@ class Settings(BaseSettings):
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
+    # Outputs and call lifecycle
+    snapshot_interval_seconds: float = Field(
+        1.0, gt=0, description="At most one metrics snapshot per call per interval."
+    )
+    idle_timeout_seconds: float = Field(
+        900.0, gt=0, description="A call with no event this long (wall clock) ends."
+    )
+
     # Metrics
     windows_seconds: tuple[int, ...] = Field((60, 180), description="Rolling windows in media time.")
     max_exported_calls: int = Field(5000, ge=0, description="Per-call series are capped at this many calls.")

@@ -65,8 +65,8 @@ def test_per_call_series_with_labels_and_latency() -> None:
         ),
         0,
     )
-    assert processor.process(segment("c1", "1", "AGENT", 0, 3000), 0) is None
-    assert processor.process(segment("c1", "2", "CUSTOMER", 3000, 4000), 0) is None
+    assert processor.process(segment("c1", "1", "AGENT", 0, 3000), 0).error is None
+    assert processor.process(segment("c1", "2", "CUSTOMER", 3000, 4000), 0).error is None
     got = samples(registry)
     labels = (("agent_id", "a7"), ("call_id", "c1"), ("queue", "q"), ("team", "t"))
     assert got[("callfocus_call_agent_talk_ratio", (*labels, ("window", "call")))] == 0.75
@@ -79,7 +79,7 @@ def test_invalid_event_changes_nothing_and_is_counted() -> None:
     processor, registry = setup()
     processor.process(segment("c1", "1", "AGENT", 0, 3000), 0)
     before = samples(registry)
-    error = processor.process(segment("c1", "2", "CUSTOMER", 3_000_000, 3_001_000), 0)
+    error = processor.process(segment("c1", "2", "CUSTOMER", 3_000_000, 3_001_000), 0).error
     assert error is not None and error.reason == "start_in_future"
     after = samples(registry)
     changed = {k for k in after if after[k] != before.get(k)}
@@ -102,3 +102,26 @@ def test_ended_calls_vanish_after_grace_and_cap_is_respected() -> None:
     processor.calls.drop_ended(older_than_monotonic=100.5)
     assert [c.call_id for c in processor.calls] == ["c2"]
     assert processor.calls.drop_partitions({0}) == 1 and len(processor.calls) == 0
+
+
+def test_call_end_is_reported_once_with_the_score_histogram() -> None:
+    clock = [10.0]
+    processor, registry = setup(clock=clock)
+    processor.process(CODEC.encode("CallStarted", {"call_id": "c1", "started_at": 1, "team": "t"}), 0)
+    processor.process(segment("c1", "1", "AGENT", 0, 3000), 0)
+    first = processor.process(CODEC.encode("CallEnded", {"call_id": "c1", "ended_at": 5}), 0)
+    again = processor.process(CODEC.encode("CallEnded", {"call_id": "c1", "ended_at": 6}), 0)
+    assert first.ended_now and not again.ended_now
+    got = samples(registry)
+    assert got[("callfocus_calls_ended_total", (("reason", "event"),))] == 1.0
+    assert got[("callfocus_ended_call_customer_focus_score_count", (("team", "t"),))] == 1.0
+
+
+def test_idle_calls_are_found_by_wall_clock() -> None:
+    clock = [100.0]
+    processor, _ = setup(clock=clock)
+    processor.process(segment("quiet", "1", "AGENT", 0, 1000), 0)
+    clock[0] = 150.0
+    processor.process(segment("busy", "1", "AGENT", 0, 1000), 0)
+    clock[0] = 1001.0
+    assert [c.call_id for c in processor.idle_calls(900)] == ["quiet"]

@@ -1,0 +1,62 @@
+"""Snapshots and summaries on their topics, read with a read_committed consumer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from kafka import KafkaConsumer
+
+from streams.codec import AvroCodec
+from streams.replay import replay
+from streams.scoring import score_recording
+from streams.settings import Settings
+from streams.sources import read_recordings
+from tests.integration.worker import WorkerProcess
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def read_all(bootstrap: str, topic: str, expected: int, timeout_ms: int = 45_000) -> list[tuple[str, dict]]:
+    codec = AvroCodec()
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+        consumer_timeout_ms=timeout_ms,
+    )
+    records = []
+    for message in consumer:
+        records.append((message.key.decode(), codec.decode(message.value)[1]))
+        if len(records) >= expected:
+            break
+    consumer.close()
+    return records
+
+
+def test_summaries_equal_offline_scoring_and_snapshots_flow(
+    start_worker: Callable[..., WorkerProcess], topics: dict[str, str]
+) -> None:
+    start_worker()
+    bootstrap, prefix = topics["CALLFOCUS_KAFKA_BOOTSTRAP"], topics["CALLFOCUS_TOPIC_PREFIX"]
+    recordings = read_recordings(ROOT / "samples" / "calls.jsonl", "jsonl")
+    replay(recordings, Settings(kafka_bootstrap=bootstrap, topic_prefix=prefix), speed=None)
+
+    summaries = dict(read_all(bootstrap, f"{prefix}.call-summaries", expected=len(recordings)))
+    assert set(summaries) == {r.call_id for r in recordings}
+    for recording in recordings:
+        offline = score_recording(recording).metrics
+        summary = summaries[recording.call_id]
+        assert summary["customer_focus_score"] == offline.customer_focus_score
+        assert summary["agent_talk_ratio"] == offline.window("call").agent_talk_ratio
+        assert summary["monologue_longest_seconds"] == offline.monologue_longest_seconds
+        assert summary["segments"] == len({s.segment_id for s in recording.segments if s.is_final})
+        assert summary["end_reason"] == "hangup"
+
+    snapshots = read_all(bootstrap, f"{prefix}.call-metrics", expected=len(recordings) * 2)
+    finals = {key: record for key, record in snapshots if record["ended"]}
+    assert len(snapshots) >= len(recordings)
+    for key, record in finals.items():
+        assert record["customer_focus_score"] == summaries[key]["customer_focus_score"]
+        assert {w["window"] for w in record["windows"]} == {"60s", "180s", "call"}
