@@ -48,12 +48,13 @@ def create_app(settings: Settings) -> faust.App:
         store="rocksdb://" if settings.store == "rocksdb" else "memory://",
         datadir=str(settings.data_dir),
         processing_guarantee=settings.processing_guarantee,
+        table_standby_replicas=settings.table_standby_replicas,
+        consumer_auto_offset_reset="earliest",
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication,
         web_host=settings.web_host,
         web_port=settings.web_port,
         web_in_thread=False,
-        consumer_auto_offset_reset="earliest",
         autodiscover=["streams.pipeline", "streams.web"],
         origin="streams",
     )
@@ -65,6 +66,7 @@ codec = AvroCodec()
 register_faust_codecs(codec)
 registry = CollectorRegistry(auto_describe=True)
 pipeline_metrics = PipelineMetrics(registry)
-live_calls = LiveCalls(settings.engine_config())
+engine_config = settings.engine_config()
+live_calls = LiveCalls(engine_config)
 registry.register(LiveCallCollector(live_calls, settings.max_exported_calls, settings.per_call_series))
 processor = CallProcessor(codec, live_calls, pipeline_metrics)

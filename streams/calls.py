@@ -6,6 +6,7 @@ No Kafka and no Faust here: the Faust agent feeds raw message bytes to
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -33,13 +34,34 @@ class LiveCall:
     def call_id(self) -> str:
         return self.state.call_id
 
+    def to_bytes(self) -> bytes:
+        """What the durable table keeps of a call: partition, labels and the engine state."""
+        data = {"partition": self.partition, "labels": list(self.labels), "state": self.state.to_dict()}
+        return json.dumps(data, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes, config: EngineConfig) -> LiveCall:
+        data = json.loads(raw)
+        agent_id, team, queue = data["labels"]
+        return cls(
+            CallState.from_dict(data["state"], config), data["partition"], labels=(agent_id, team, queue)
+        )
+
 
 class LiveCalls:
-    """Calls owned by this worker, by call_id."""
+    """Calls owned by this worker, by call_id.
 
-    def __init__(self, config: EngineConfig) -> None:
+    ``load`` (optional) finds a call that is not in memory, e.g. in the durable table
+    after a restart or a rebalance, before a new one is created.
+    """
+
+    def __init__(self, config: EngineConfig, load: Callable[[str], LiveCall | None] | None = None) -> None:
         self.config = config
+        self.load = load
         self._calls: dict[str, LiveCall] = {}
+
+    def add(self, call: LiveCall) -> None:
+        self._calls[call.call_id] = call
 
     def __len__(self) -> int:
         return len(self._calls)
@@ -53,7 +75,9 @@ class LiveCalls:
     def get_or_create(self, call_id: str, partition: int) -> LiveCall:
         call = self._calls.get(call_id)
         if call is None:
-            call = self._calls[call_id] = LiveCall(CallState(call_id, self.config), partition)
+            loaded = self.load(call_id) if self.load is not None else None
+            call = loaded or LiveCall(CallState(call_id, self.config), partition)
+            self._calls[call_id] = call
         return call
 
     def drop_partitions(self, partitions: set[int]) -> int:

@@ -1,14 +1,25 @@
-"""Faust agents: input events -> per-call state -> snapshots, summaries, dead letters."""
+"""Faust agents: input events -> per-call state -> snapshots, summaries, dead letters.
+
+Events are taken in batches. Each call changed by a batch is written to the durable
+``call-state`` table once per batch (not once per event: Faust's table write per event
+is the costly part), before the batch's events are acknowledged, so under
+``exactly_once`` the changelog records, the outputs and the source offsets commit in
+one transaction per partition.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+import weakref
+from collections.abc import Iterator
 from typing import Any
 
-from faust.types import TP, StreamT
+import faust.streams
+from faust.types import TP, EventT, StreamT
 
-from streams.app import app, codec, live_calls, pipeline_metrics, processor, settings
+from streams.app import app, codec, engine_config, live_calls, pipeline_metrics, processor, settings
 from streams.calls import LiveCall
 from streams.errors import InvalidEventError
 from streams.events import CallEnded, event_to_record
@@ -24,6 +35,41 @@ call_metrics = app.topic(
 call_summaries = app.topic(
     settings.topic("call-summaries"), key_serializer="raw", value_serializer="callfocus.CallSummary"
 )
+
+
+# The durable per-call state: key = call_id (the input key, so the changelog partition is
+# the source partition), value = LiveCall.to_bytes(). Ended calls are deleted once
+# their summary is out.
+call_state = app.Table(
+    "call-state",
+    key_type=bytes,  # bytes key and value: Faust (de)serialises them "raw"
+    value_type=bytes,
+    partitions=settings.topic_partitions,
+    help="Per-call metric engine state (changelog-backed).",
+)
+
+
+def _load_call(call_id: str) -> LiveCall | None:
+    raw = call_state.get(call_id.encode())
+    return LiveCall.from_bytes(raw, engine_config) if raw else None
+
+
+live_calls.load = _load_call
+
+
+@contextlib.contextmanager
+def as_current(event: EventT) -> Iterator[None]:
+    """Make ``event`` Faust's current event while writing the table for its call.
+
+    Faust picks the changelog partition, the RocksDB partition store and (under
+    exactly_once) the transaction from the current event; in a batch that is not
+    the event of the call being written, so it is set explicitly (private ContextVar).
+    """
+    token = faust.streams._current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        faust.streams._current_event.reset(token)
 
 
 def _now_ms() -> int:
@@ -49,7 +95,15 @@ async def send_dead_letter(message: Any, value: bytes, error: InvalidEventError)
         "source.partition": str(message.partition).encode(),
         "source.offset": str(message.offset).encode(),
     }
-    await _send("dead_letters", dead_letters, key=message.key, value=value, headers=headers)
+    # explicit partition: a message without a key still lands in its source partition's transaction
+    await _send(
+        "dead_letters",
+        dead_letters,
+        key=message.key,
+        value=value,
+        headers=headers,
+        partition=message.partition,
+    )
 
 
 async def send_snapshot(call: LiveCall) -> None:
@@ -61,21 +115,49 @@ async def send_snapshot(call: LiveCall) -> None:
 
 @app.agent(call_events)
 async def process_call_events(stream: StreamT[bytes]) -> None:
-    async for event in stream.events():
-        message = event.message
-        result = processor.process(event.value, message.partition)
-        if result.error is not None:
-            await send_dead_letter(message, event.value, result.error)
-            continue
-        call = result.call
-        if call is None:
-            continue
-        if result.ended_now:
-            await send_snapshot(call)
-            record = summary_record(call, call.state.metrics())
-            await _send("summaries", call_summaries, key=call.call_id.encode(), value=record)
-        elif time.monotonic() - call.last_snapshot_monotonic >= settings.snapshot_interval_seconds:
-            await send_snapshot(call)
+    async for batch in stream.take_events(  # type: ignore[attr-defined]
+        settings.batch_max_events, within=settings.batch_max_wait_seconds
+    ):
+        changed: dict[str, tuple[LiveCall, EventT]] = {}
+        for event in batch:
+            message = event.message
+            result = processor.process(event.value, message.partition)
+            if result.error is not None:
+                await send_dead_letter(message, event.value, result.error)
+                continue
+            call = result.call
+            if call is None:
+                continue
+            changed[call.call_id] = (call, event)
+            if result.ended_now:
+                await send_snapshot(call)
+                record = summary_record(call, call.state.metrics())
+                await _send("summaries", call_summaries, key=call.call_id.encode(), value=record)
+            elif time.monotonic() - call.last_snapshot_monotonic >= settings.snapshot_interval_seconds:
+                await send_snapshot(call)
+        for call_id, (call, event) in changed.items():
+            with as_current(event):
+                if call.ended_monotonic is not None:
+                    call_state.pop(call_id.encode(), None)
+                else:
+                    call_state[call_id.encode()] = call.to_bytes()
+
+
+@app.on_rebalance_complete.connect  # type: ignore[arg-type]
+async def load_assigned_calls(sender: Any, **kwargs: Any) -> None:
+    """After recovery, export the calls of newly assigned partitions before their next event."""
+    topic = call_events.get_topic_name()
+    active = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
+    loaded = 0
+    for key, raw in list(call_state.items()):
+        call_id = key.decode()
+        if raw and live_calls.get(call_id) is None:
+            call = LiveCall.from_bytes(raw, engine_config)
+            if call.partition in active:
+                live_calls.add(call)
+                loaded += 1
+    if loaded:
+        log.info("rebalance complete: %d live calls loaded from the call-state table", loaded)
 
 
 @app.timer(interval=1.0)

@@ -69,8 +69,13 @@ class Settings(BaseSettings):
     web_host: str = "0.0.0.0"
     web_port: int = Field(6066, ge=1, le=65535)
     data_dir: Path = Field(Path("/tmp/callfocus"), description="Faust data dir (table stores).")
-    store: Literal["memory", "rocksdb"] = "memory"
-    processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    store: Literal["memory", "rocksdb"] = Field(
+        "rocksdb", description="Table store: rocksdb (durable) or memory."
+    )
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = "exactly_once"
+    table_standby_replicas: int = Field(1, ge=0, description="Standby copies of each table partition.")
+    batch_max_events: int = Field(500, ge=1, description="Events taken per batch from the input topic.")
+    batch_max_wait_seconds: float = Field(0.05, gt=0, description="Longest wait to fill a batch.")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     # Outputs and call lifecycle

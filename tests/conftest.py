@@ -104,6 +104,7 @@ def make_env(kafka_bootstrap: str, unique: str, tmp_path: Path) -> Callable[...,
             CALLFOCUS_TOPIC_PARTITIONS="4",
             CALLFOCUS_DATA_DIR=str(tmp_path / "worker"),
             CALLFOCUS_WEB_PORT=str(free_port()),
+            CALLFOCUS_STORE="memory",
         )
         env.update({f"CALLFOCUS_{k.upper()}": v for k, v in overrides.items()})
         return env
