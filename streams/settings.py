@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     )
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "exactly_once"
     table_standby_replicas: int = Field(1, ge=0, description="Standby copies of each table partition.")
+    session_timeout_seconds: float = Field(
+        60.0, gt=0, description="Consumer session timeout: how long a dead worker holds its partitions."
+    )
     batch_max_events: int = Field(500, ge=1, description="Events taken per batch from the input topic.")
     batch_max_wait_seconds: float = Field(0.05, gt=0, description="Longest wait to fill a batch.")
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,21 +18,25 @@ from tests.integration.worker import WorkerProcess
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def read_all(bootstrap: str, topic: str, expected: int, timeout_ms: int = 45_000) -> list[tuple[str, dict]]:
+def read_all(
+    bootstrap: str, topic: str, expected: int, timeout_ms: int = 45_000, settle_ms: int = 0
+) -> list[tuple[str, dict]]:
+    """Committed records of ``topic``: until ``expected`` arrived, then ``settle_ms`` more (duplicates)."""
     codec = AvroCodec()
     consumer = KafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        isolation_level="read_committed",
-        consumer_timeout_ms=timeout_ms,
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", isolation_level="read_committed"
     )
-    records = []
-    for message in consumer:
-        records.append((message.key.decode(), codec.decode(message.value)[1]))
-        if len(records) >= expected:
-            break
-    consumer.close()
+    records: list[tuple[str, dict]] = []
+    deadline = time.monotonic() + timeout_ms / 1000
+    settle_until: float | None = None
+    try:
+        while time.monotonic() < (settle_until or deadline):
+            for messages in consumer.poll(timeout_ms=200).values():
+                records += [(m.key.decode(), codec.decode(m.value)[1]) for m in messages]
+            if settle_until is None and len(records) >= expected:
+                settle_until = time.monotonic() + settle_ms / 1000
+    finally:
+        consumer.close()
     return records
 
 

@@ -1,0 +1,66 @@
+"""A worker killed with SIGKILL mid-call and restarted loses nothing and counts nothing twice."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable
+
+from streams.replay import replay
+from streams.scoring import score_recording
+from streams.settings import Settings
+from streams.simulate import SimulationConfig, simulate
+from tests.integration.test_outputs import read_all
+from tests.integration.worker import WorkerProcess, eventually
+
+
+def test_sigkill_mid_call_then_restart_gives_the_offline_summaries(
+    start_worker: Callable[..., WorkerProcess], topics: dict[str, str]
+) -> None:
+    bootstrap, prefix = topics["CALLFOCUS_KAFKA_BOOTSTRAP"], topics["CALLFOCUS_TOPIC_PREFIX"]
+    settings = Settings(kafka_bootstrap=bootstrap, topic_prefix=prefix)
+    planned = list(simulate(SimulationConfig(calls=8, concurrency=8, minutes=2, seed=11)))
+    recordings = [r for _, r in planned]
+    # the first half of every call, then the kill, then the rest
+    firsts = [r.__class__(r.call_id, r.events[: len(r.events) // 2]) for r in recordings]
+    rests = [r.__class__(r.call_id, r.events[len(r.events) // 2 :]) for r in recordings]
+
+    began = time.monotonic()
+    worker = start_worker(session_timeout_seconds="10")
+    replay(firsts, settings, speed=None)
+    processed_half = sum(1 for r in firsts for s in r.segments)
+    eventually(
+        lambda: (
+            sum(s.value for s in worker.samples() if s.name == "callfocus_segments_processed_total")
+            >= processed_half // 2
+        ),
+        timeout=60,
+    )
+    time.sleep(1.0)  # some of it committed, some still in the open transaction
+    worker.proc.send_signal(signal.SIGKILL)
+    worker.proc.wait(timeout=30)
+
+    killed_at = time.monotonic() - began
+    replay(rests, settings, speed=None)
+    restarted = start_worker(session_timeout_seconds="10")
+    ready_at = time.monotonic() - began
+    summaries = read_all(
+        bootstrap, f"{prefix}.call-summaries", expected=len(recordings) + 1, timeout_ms=60_000
+    )
+    print(
+        f"killed at {killed_at:.1f} s, restarted worker ready at {ready_at:.1f} s, "
+        f"summaries read at {time.monotonic() - began:.1f} s"
+    )
+    by_call: dict[str, list[dict]] = {}
+    for key, record in summaries:
+        by_call.setdefault(key, []).append(record)
+    assert set(by_call) == {r.call_id for r in recordings}
+    for recording in recordings:
+        (summary,) = by_call[recording.call_id]  # exactly one, committed
+        offline = score_recording(recording).metrics
+        assert summary["customer_focus_score"] == offline.customer_focus_score, recording.call_id
+        assert summary["agent_talk_ratio"] == offline.window("call").agent_talk_ratio
+        assert summary["questions_per_minute"] == offline.window("call").questions_per_minute
+        assert summary["interruptions"] == offline.window("call").interruptions
+        assert summary["segments"] == len(recording.segments)
+    assert restarted.proc.poll() is None
