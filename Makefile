@@ -41,7 +41,8 @@ lint: venv ## ruff + mypy
 	$(VENV)/bin/ruff format --check streams tests bench deploy/local
 	$(VENV)/bin/mypy
 
-test: kafka-fetch lint ## Every test, integration included (starts its own Kafka)
+test: kafka-fetch lint ## Every test, integration included (starts its own Kafka and Prometheus)
+	@deploy/local/ensure-deps.sh prometheus
 	$(PY) -m pytest -v -ra
 
 test-unit: venv ## Fast unit tests only

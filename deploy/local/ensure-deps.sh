@@ -1,21 +1,30 @@
 #!/usr/bin/env bash
 # Install the system packages callfocus' demo and tests need, when missing.
 #   ensure-deps.sh kafka       java + mvn (to fetch and run Apache Kafka)
+#   ensure-deps.sh prometheus  prometheus + promtool (Debian's prometheus package)
 # Uses apt-get (Debian); prints one clear line and fails when it cannot.
 set -euo pipefail
 
 declare -A package_of=(
   [java]=openjdk-17-jre-headless
   [mvn]=maven
+  [prometheus]=prometheus
+  [promtool]=prometheus
 )
 
 missing=()
 for what in "$@"; do
   case "$what" in
-    kafka) for cmd in java mvn; do command -v "$cmd" >/dev/null 2>&1 || missing+=("${package_of[$cmd]}"); done ;;
+    kafka) cmds=(java mvn) ;;
+    prometheus) cmds=(prometheus promtool) ;;
     *) echo "ensure-deps: unknown group '$what'" >&2; exit 2 ;;
   esac
+  for cmd in "${cmds[@]}"; do
+    command -v "$cmd" >/dev/null 2>&1 || missing+=("${package_of[$cmd]}")
+  done
 done
+# one package may provide several commands
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u | sed '/^$/d')
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then
@@ -29,5 +38,11 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "ensure-deps: installing ${missing[*]} with apt-get" >&2
 export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq >&2
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+log="$(mktemp)"
+# packaged services (prometheus.service) are not started: tests and the demo run their own
+if ! { $sudo apt-get update -qq && $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+  tail -n 20 "$log" >&2
+  echo "ensure-deps: apt-get could not install ${missing[*]}" >&2
+  exit 1
+fi
+rm -f "$log"

@@ -39,3 +39,71 @@ def start_worker(topics: dict[str, str], tmp_path: Path) -> Iterator[Callable[..
     yield start
     for worker in workers:
         worker.stop()
+
+
+class PrometheusServer:
+    """A real Prometheus (Debian's package) on a free port, scraping the given targets every second."""
+
+    def __init__(self, targets: list[str], workdir: Path) -> None:
+        import shutil
+
+        from tests.conftest import free_port
+
+        binary = shutil.which("prometheus")
+        assert binary, (
+            "prometheus not installed: make test installs it (deploy/local/ensure-deps.sh prometheus)"
+        )
+        self.port = free_port()
+        config = workdir / "prometheus.yml"
+        config.write_text(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+            "scrape_configs:\n  - job_name: callfocus\n    static_configs:\n"
+            f"      - targets: [{', '.join(repr(t) for t in targets)}]\n"
+        )
+        self._log = (workdir / "prometheus.log").open("wb")
+        self.proc = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={workdir / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--storage.tsdb.retention.time=1h",
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def query(self, promql: str) -> list[dict]:
+        import json
+        import urllib.parse
+        import urllib.request
+
+        url = f"http://127.0.0.1:{self.port}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+        with urllib.request.urlopen(url, timeout=5) as response:
+            body = json.loads(response.read())
+        assert body["status"] == "success", body
+        return list(body["data"]["result"])
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self._log.close()
+
+
+@pytest.fixture
+def start_prometheus(tmp_path: Path) -> Iterator[Callable[[list[str]], PrometheusServer]]:
+    servers: list[PrometheusServer] = []
+
+    def start(targets: list[str]) -> PrometheusServer:
+        workdir = tmp_path / f"prometheus-{len(servers)}"
+        workdir.mkdir()
+        server = PrometheusServer(targets, workdir)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
