@@ -1,0 +1,365 @@
+"""Load benchmark on a real broker: callfocus worker vs. raw consumer vs. naive Faust agent.
+
+    python bench/load_bench.py [--calls 1000] [--minutes 2] [--rate 5000] [--json out.json]
+
+Uses CALLFOCUS_KAFKA_BOOTSTRAP, else starts the project's local Kafka on free ports.
+All three consumers read the same pre-filled topic, in one run, so the ratios are
+comparable on a shared, noisy machine. Then, on live traffic at ``--rate`` segments/s,
+the worker's own latency histogram gives produced_at -> metrics-updated percentiles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer
+from kafka import KafkaProducer
+from prometheus_client.parser import text_string_to_metric_families
+
+from streams.codec import AvroCodec
+from streams.events import CallStarted, TranscriptSegment, event_to_record
+from streams.replay import schedule
+from streams.settings import Settings
+from streams.simulate import SimulationConfig, simulate
+from streams.sources import Recording
+from streams.topics import ensure_topics
+
+ROOT = Path(__file__).resolve().parents[1]
+KAFKA_SH = ROOT / "deploy" / "local" / "kafka.sh"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def live_calls(calls: int, minutes: float, seed: int, prefix: str) -> list[Recording]:
+    """Simulated calls without their CallEnded: they stay active in the worker."""
+    config = SimulationConfig(calls=calls, concurrency=calls, minutes=minutes, seed=seed, id_prefix=prefix)
+    return [Recording(r.call_id, r.events[:-1]) for _, r in simulate(config)]
+
+
+def encoded(recordings: list[Recording], codec: AvroCodec) -> list[tuple[bytes, bytes]]:
+    return [
+        (event.call_id.encode(), codec.encode(*event_to_record(event))) for _, event in schedule(recordings)
+    ]
+
+
+def produce(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> float:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, batch_size=512 * 1024, acks=1)
+    began = time.monotonic()
+    for key, value in messages:
+        producer.send(topic, key=key, value=value)
+    producer.flush()
+    producer.close()
+    return time.monotonic() - began
+
+
+async def raw_consume(bootstrap: str, topic: str, expected: int, codec: AvroCodec) -> float:
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"raw-{uuid.uuid4().hex[:8]}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_poll_records=2000,
+    )
+    await consumer.start()
+    try:
+        count, began = 0, None
+        while count < expected:
+            batches = await consumer.getmany(timeout_ms=1000)
+            for messages in batches.values():
+                if began is None:
+                    began = time.monotonic()
+                for message in messages:
+                    codec.decode(message.value)
+                count += len(messages)
+        return expected / (time.monotonic() - (began or time.monotonic()))
+    finally:
+        await consumer.stop()
+
+
+def http_get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return response.read()
+
+
+def wait_progress(read: Callable[[], int], expected: int, timeout: float) -> float:
+    """Poll ``read()`` until it reaches ``expected``; rate from the first progress to the end."""
+    deadline = time.monotonic() + timeout
+    began = None
+    while time.monotonic() < deadline:
+        try:
+            done = read()
+        except OSError:
+            done = 0
+        if done and began is None:
+            began = time.monotonic()
+        if done >= expected:
+            return expected / (time.monotonic() - (began or time.monotonic()) + 1e-9)
+        time.sleep(0.2)
+    raise TimeoutError(f"only {done} of {expected} processed in {timeout:.0f} s")
+
+
+def worker_samples(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = http_get(f"http://127.0.0.1:{port}/metrics").decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def processed(port: int) -> int:
+    return int(
+        sum(
+            v
+            for (name, _), v in worker_samples(port).items()
+            if name in ("callfocus_segments_processed_total", "callfocus_invalid_events_total")
+        )
+    )
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def latency_quantiles(before: dict, after: dict) -> dict[str, float]:
+    buckets = sorted(
+        (float(dict(labels)["le"]), after[(name, labels)] - before.get((name, labels), 0.0))
+        for (name, labels) in after
+        if name == "callfocus_processing_latency_seconds_bucket"
+    )
+    total = buckets[-1][1]
+    result = {}
+    for q in (0.5, 0.95, 0.99):
+        rank, previous_le, previous_count = q * total, 0.0, 0.0
+        for le, count in buckets:
+            if count >= rank:
+                if le == float("inf"):
+                    result[f"p{int(q * 100)}"] = previous_le
+                else:
+                    share = (rank - previous_count) / max(count - previous_count, 1e-9)
+                    result[f"p{int(q * 100)}"] = previous_le + share * (le - previous_le)
+                break
+            previous_le, previous_count = le, count
+    result["observations"] = total
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--calls", type=int, default=1000, help="Concurrent live calls in the throughput run."
+    )
+    parser.add_argument("--minutes", type=float, default=2.0)
+    parser.add_argument(
+        "--total-calls", type=int, default=5000, help="Active calls for the /metrics render test."
+    )
+    parser.add_argument("--rate", type=int, default=5000, help="Segments/s of the live latency run.")
+    parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument(
+        "--json", dest="json_path", default=str(ROOT / "bench" / "results" / "load_bench.json")
+    )
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="callfocus-bench-"))
+    bootstrap = os.environ.get("CALLFOCUS_KAFKA_BOOTSTRAP")
+    kafka_env = {
+        **os.environ,
+        "CALLFOCUS_LOCAL_KAFKA_PORT": str(free_port()),
+        "CALLFOCUS_LOCAL_KAFKA_CONTROLLER_PORT": str(free_port()),
+        "CALLFOCUS_LOCAL_KAFKA_DATA": str(tmp / "kafka"),
+        "PYTHON": sys.executable,
+    }
+    if not bootstrap:
+        started = subprocess.run(
+            [str(KAFKA_SH), "start"], env=kafka_env, capture_output=True, text=True, check=True
+        )
+        bootstrap = started.stdout.strip().splitlines()[-1]
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        codec = AvroCodec()
+        prefix = f"bench{uuid.uuid4().hex[:6]}"
+        settings = Settings(kafka_bootstrap=bootstrap, topic_prefix=prefix, topic_partitions=args.partitions)
+        ensure_topics(settings)
+        topic = settings.topic("call-events")
+        recordings = live_calls(args.calls, args.minutes, seed=1, prefix="bench")
+        messages = encoded(recordings, codec)
+        segments = sum(len(r.segments) for r in recordings)
+        produce_seconds = produce(bootstrap, topic, messages)
+        print(
+            f"pre-filled {topic}: {len(messages)} events ({segments} segments) of {args.calls} calls "
+            f"in {produce_seconds:.1f} s",
+            flush=True,
+        )
+
+        raw_rate = asyncio.run(raw_consume(bootstrap, topic, len(messages), codec))
+        print(f"raw aiokafka consume+decode: {raw_rate:,.0f} events/s", flush=True)
+
+        naive_port = free_port()
+        naive_env = {
+            **os.environ,
+            "NAIVE_BOOTSTRAP": bootstrap,
+            "NAIVE_TOPIC": topic,
+            "NAIVE_APP_ID": f"naive-{prefix}",
+            "NAIVE_PORT": str(naive_port),
+        }
+        naive = subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "naive_faust_app.py"), "worker", "-l", "warning"],
+            env=naive_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        processes.append(naive)
+        naive_rate = wait_progress(
+            lambda: json.loads(http_get(f"http://127.0.0.1:{naive_port}/count"))["events"], len(messages), 900
+        )
+        naive.terminate()
+        naive.wait(30)
+        print(f"naive Faust agent (table update per event): {naive_rate:,.0f} events/s", flush=True)
+
+        port = free_port()
+        worker_env = {k: v for k, v in os.environ.items() if not k.startswith("CALLFOCUS_")}
+        worker_env.update(
+            CALLFOCUS_KAFKA_BOOTSTRAP=bootstrap,
+            CALLFOCUS_TOPIC_PREFIX=prefix,
+            CALLFOCUS_APP_ID=f"cf-{prefix}",
+            CALLFOCUS_WEB_PORT=str(port),
+            CALLFOCUS_DATA_DIR=str(tmp / "worker"),
+            CALLFOCUS_STORE="rocksdb",
+            CALLFOCUS_PROCESSING_GUARANTEE="exactly_once",
+            CALLFOCUS_LOG_LEVEL="warning",
+            CALLFOCUS_TOPIC_PARTITIONS=str(args.partitions),
+        )
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "worker"],
+            env=worker_env,
+            stdout=(tmp / "worker.log").open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        processes.append(worker)
+        pipeline_rate = wait_progress(lambda: processed(port), segments, 1800)
+        print(
+            f"callfocus worker (all metrics, durable state, exactly-once): {pipeline_rate:,.0f} segments/s",
+            flush=True,
+        )
+
+        def render_seconds() -> float:
+            began = time.monotonic()
+            http_get(f"http://127.0.0.1:{port}/metrics")
+            return time.monotonic() - began
+
+        rss_at = {args.calls: rss_bytes(worker.pid)}
+        render_at = {args.calls: min(render_seconds() for _ in range(5))}
+        extra = args.total_calls - args.calls
+        if extra > 0:
+            more = live_calls(extra, 0.5, seed=2, prefix="more")
+            more_segments = sum(len(r.segments) for r in more)
+            produce(bootstrap, topic, encoded(more, codec))
+            wait_progress(lambda: processed(port), segments + more_segments, 1800)
+            segments += more_segments
+            rss_at[args.total_calls] = rss_bytes(worker.pid)
+            render_at[args.total_calls] = min(render_seconds() for _ in range(5))
+
+        # live traffic at --rate segments/s, produced_at stamped at send time
+        before = worker_samples(port)
+        producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=2, acks=1)
+        live = live_calls(max(1, args.rate // 2), 3.0, seed=3, prefix="lat")
+        stream = [event for _, event in schedule(live)]
+        began, sent = time.monotonic(), 0
+        while time.monotonic() - began < args.latency_seconds and sent < len(stream):
+            due = int((time.monotonic() - began) * args.rate)
+            while sent < min(due, len(stream)):
+                event = stream[sent]
+                now_ms = int(time.time() * 1000)
+                name, record = event_to_record(event)
+                if isinstance(event, TranscriptSegment):
+                    record["produced_at"] = now_ms
+                elif isinstance(event, CallStarted):
+                    record["started_at"] = now_ms
+                producer.send(topic, key=event.call_id.encode(), value=codec.encode(name, record))
+                sent += 1
+            time.sleep(0.001)
+        producer.flush()
+        achieved = sent / (time.monotonic() - began)
+        time.sleep(3)
+        latency = latency_quantiles(before, worker_samples(port))
+
+        results = {
+            "machine": {"cores": os.cpu_count(), "python": sys.version.split()[0]},
+            "throughput_run": {"calls": args.calls, "events": len(messages)},
+            "raw_consumer_events_per_s": raw_rate,
+            "naive_faust_events_per_s": naive_rate,
+            "pipeline_segments_per_s": pipeline_rate,
+            "pipeline_vs_raw": pipeline_rate / raw_rate,
+            "pipeline_vs_naive": pipeline_rate / naive_rate,
+            "latency_run": {"target_segments_per_s": args.rate, "achieved_events_per_s": achieved, **latency},
+            "rss_bytes": rss_at,
+            "rss_per_call_bytes": (rss_at[max(rss_at)] - rss_at[min(rss_at)])
+            / max(1, max(rss_at) - min(rss_at))
+            if len(rss_at) > 1
+            else None,
+            "metrics_render_seconds": render_at,
+        }
+        print()
+        print(f"{'measure':<52} {'value':>14}")
+        print("-" * 67)
+        rows = [
+            ("raw aiokafka consume + Avro decode (events/s)", f"{raw_rate:,.0f}"),
+            ("naive Faust agent, table update per event (events/s)", f"{naive_rate:,.0f}"),
+            ("callfocus worker, EOS + rocksdb + all metrics (seg/s)", f"{pipeline_rate:,.0f}"),
+            ("pipeline / raw consumer", f"{pipeline_rate / raw_rate:.1%}"),
+            ("pipeline / naive Faust", f"{pipeline_rate / naive_rate:.1f}x"),
+            (f"live run: target {args.rate}/s, achieved (events/s)", f"{achieved:,.0f}"),
+            (
+                "latency p50 / p95 / p99 (ms, from histogram buckets)",
+                f"{latency.get('p50', 0) * 1000:.0f} / {latency.get('p95', 0) * 1000:.0f} / "
+                f"{latency.get('p99', 0) * 1000:.0f}",
+            ),
+        ]
+        for calls, seconds in sorted(render_at.items()):
+            rows.append((f"/metrics render with {calls} active calls (ms)", f"{seconds * 1000:.0f}"))
+        for calls, rss in sorted(rss_at.items()):
+            rows.append((f"worker RSS with {calls} active calls (MB)", f"{rss / 2**20:.0f}"))
+        if results["rss_per_call_bytes"] is not None:
+            rows.append(
+                ("worker RSS per additional active call (KB)", f"{results['rss_per_call_bytes'] / 1024:.1f}")
+            )
+        for name, value in rows:
+            print(f"{name:<52} {value:>14}")
+        Path(args.json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json_path).write_text(json.dumps(results, indent=2, default=str))
+        print(f"\nwritten to {args.json_path}")
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+        if not os.environ.get("CALLFOCUS_KAFKA_BOOTSTRAP"):
+            subprocess.run([str(KAFKA_SH), "stop"], env=kafka_env, capture_output=True)
+
+
+if __name__ == "__main__":
+    main()
