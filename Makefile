@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 export PYTHON := $(abspath $(PY))
 
-.PHONY: help demo test test-unit lint venv kafka-fetch kafka-start kafka-stop topics score eval bench-engine clean
+.PHONY: help demo test test-unit lint venv kafka-fetch kafka-start kafka-stop topics score eval bench bench-engine clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -55,6 +55,9 @@ score: venv ## Score the shipped sample calls offline (no Kafka)
 
 eval: venv ## Evaluate the engine against the Harper Valley labels (human and ASR transcripts)
 	$(VENV)/bin/callfocus eval harper-valley $(HARPER_VALLEY)
+
+bench: kafka-fetch ## Load benchmark on the local broker: worker vs raw consumer vs naive Faust (prints a table, writes JSON)
+	$(PY) bench/load_bench.py
 
 bench-engine: venv ## Micro-benchmark of the metric engine: updates/s and bytes per call
 	$(PY) bench/engine_bench.py --calls 500 --minutes 10

@@ -98,11 +98,16 @@ def http_get(url: str) -> bytes:
         return response.read()
 
 
-def wait_progress(read: Callable[[], int], expected: int, timeout: float) -> float:
+def wait_progress(
+    read: Callable[[], int], expected: int, timeout: float, process: subprocess.Popen[bytes] | None = None
+) -> float:
     """Poll ``read()`` until it reaches ``expected``; rate from the first progress to the end."""
     deadline = time.monotonic() + timeout
     began = None
+    done = 0
     while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{' '.join(map(str, process.args))} exited with {process.returncode}")
         try:
             done = read()
         except OSError:
@@ -182,6 +187,7 @@ def main() -> None:
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="callfocus-bench-"))
+    print(f"logs and data: {tmp}", flush=True)
     bootstrap = os.environ.get("CALLFOCUS_KAFKA_BOOTSTRAP")
     kafka_env = {
         **os.environ,
@@ -222,16 +228,21 @@ def main() -> None:
             "NAIVE_TOPIC": topic,
             "NAIVE_APP_ID": f"naive-{prefix}",
             "NAIVE_PORT": str(naive_port),
+            "NAIVE_PARTITIONS": str(args.partitions),
+            "NAIVE_DATADIR": str(tmp / "naive"),
         }
         naive = subprocess.Popen(
-            [sys.executable, str(ROOT / "bench" / "naive_faust_app.py"), "worker", "-l", "warning"],
+            [sys.executable, str(ROOT / "bench" / "naive_faust_app.py"), "worker", "-l", "warn"],
             env=naive_env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=(tmp / "naive.log").open("wb"),
+            stderr=subprocess.STDOUT,
         )
         processes.append(naive)
         naive_rate = wait_progress(
-            lambda: json.loads(http_get(f"http://127.0.0.1:{naive_port}/count"))["events"], len(messages), 900
+            lambda: json.loads(http_get(f"http://127.0.0.1:{naive_port}/count"))["events"],
+            len(messages),
+            900,
+            naive,
         )
         naive.terminate()
         naive.wait(30)
@@ -257,7 +268,7 @@ def main() -> None:
             stderr=subprocess.STDOUT,
         )
         processes.append(worker)
-        pipeline_rate = wait_progress(lambda: processed(port), segments, 1800)
+        pipeline_rate = wait_progress(lambda: processed(port), segments, 1800, worker)
         print(
             f"callfocus worker (all metrics, durable state, exactly-once): {pipeline_rate:,.0f} segments/s",
             flush=True,
@@ -275,7 +286,7 @@ def main() -> None:
             more = live_calls(extra, 0.5, seed=2, prefix="more")
             more_segments = sum(len(r.segments) for r in more)
             produce(bootstrap, topic, encoded(more, codec))
-            wait_progress(lambda: processed(port), segments + more_segments, 1800)
+            wait_progress(lambda: processed(port), segments + more_segments, 1800, worker)
             segments += more_segments
             rss_at[args.total_calls] = rss_bytes(worker.pid)
             render_at[args.total_calls] = min(render_seconds() for _ in range(5))

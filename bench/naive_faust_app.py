@@ -2,7 +2,7 @@
 
 This is the pattern Faust's documentation shows (``async for value in stream:
 table[key] += 1``). Run by bench/load_bench.py as ``python bench/naive_faust_app.py worker``
-with NAIVE_BOOTSTRAP, NAIVE_TOPIC, NAIVE_APP_ID and NAIVE_PORT in the environment.
+with NAIVE_BOOTSTRAP, NAIVE_TOPIC, NAIVE_PARTITIONS, NAIVE_APP_ID and NAIVE_PORT in the environment.
 """
 
 from __future__ import annotations
@@ -17,10 +17,12 @@ app = faust.App(
     env={},
     broker=f"kafka://{os.environ['NAIVE_BOOTSTRAP']}",
     store="memory://",
+    datadir=os.environ.get("NAIVE_DATADIR", "/tmp/callfocus-naive"),
     web_port=int(os.environ["NAIVE_PORT"]),
     web_host="127.0.0.1",
     consumer_auto_offset_reset="earliest",
     processing_guarantee="at_least_once",
+    topic_partitions=int(os.environ["NAIVE_PARTITIONS"]),  # the table must match the topic
 )
 topic = app.topic(os.environ["NAIVE_TOPIC"], key_serializer="raw", value_serializer="raw")
 counts = app.Table("segments", default=int, key_type=bytes, value_type=int)

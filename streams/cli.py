@@ -23,7 +23,8 @@ def worker() -> None:
     """Run a Faust worker: call-events in, per-call metrics on /metrics."""
     from streams.app import app, settings
 
-    sys.argv = ["callfocus", "worker", "--loglevel", settings.log_level]
+    level = {"warning": "warn"}.get(settings.log_level, settings.log_level)  # Faust's spelling
+    sys.argv = ["callfocus", "worker", "--loglevel", level]
     app.main()
 
 

@@ -20,6 +20,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 KAFKA_SH = ROOT / "deploy" / "local" / "kafka.sh"
 
+# An existing cluster to test against, if one is given; then the in-process Faust app
+# (streams.app, imported by unit tests) is pointed at a port where nothing listens, so
+# agent.test_context() can never write to a real broker (e.g. a demo's on 9092).
+EXISTING_BOOTSTRAP = os.environ.pop("CALLFOCUS_KAFKA_BOOTSTRAP", None)
+os.environ["CALLFOCUS_KAFKA_BOOTSTRAP"] = "127.0.0.1:9"
+os.environ["CALLFOCUS_APP_ID"] = os.environ["CALLFOCUS_TOPIC_PREFIX"] = f"unit{uuid.uuid4().hex[:8]}"
+os.environ["CALLFOCUS_STORE"] = "memory"
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
@@ -66,8 +74,8 @@ def local_kafka_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap(local_kafka_env: dict[str, str]) -> Iterator[str]:
-    if existing := os.environ.get("CALLFOCUS_KAFKA_BOOTSTRAP"):
-        yield existing
+    if EXISTING_BOOTSTRAP:
+        yield EXISTING_BOOTSTRAP
         return
     if _docker_answers():
         from testcontainers.kafka import KafkaContainer

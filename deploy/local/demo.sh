@@ -59,6 +59,9 @@ MSG
 
 "$bin/callfocus" replay samples/calls.jsonl --speed "$speed" --stagger 3 &
 pids+=($!)
+# simulated calls with agent styles that the metrics tell apart (pitcher, monologuer ...)
+"$bin/callfocus" simulate --calls 10 --concurrency 10 --minutes 4 --speed "$speed" --seed 7 --id-prefix demo-sim &
+pids+=($!)
 if [ -d "$corpus/transcript" ]; then
   "$bin/callfocus" replay "$corpus" --format harper-valley --limit 5 --speed "$speed" --stagger 5 &
   pids+=($!)
@@ -73,5 +76,5 @@ while [ "$(date +%s)" -lt "$deadline" ]; do
   curl -fsS "http://127.0.0.1:$port/metrics" \
     | awk -F'[{}]' '/^callfocus_call_agent_talk_ratio\{/ && /window="call"/ {
         split($2, kv, ","); id=""; for (i in kv) if (kv[i] ~ /^call_id=/) id=kv[i];
-        gsub(/call_id=|"/, "", id); printf "  %-22s %s\n", id, $3 }' || true
+        gsub(/call_id=|"/, "", id); printf "  %-22s %s\n", id, $3 }' | sort || true
 done
