@@ -73,6 +73,22 @@ class PrometheusServer:
             stderr=subprocess.STDOUT,
         )
 
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        import time
+        import urllib.request
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, "prometheus exited; see prometheus.log"
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"prometheus not ready after {timeout:.0f} s")
+
     def query(self, promql: str) -> list[dict]:
         import json
         import urllib.parse
@@ -102,6 +118,7 @@ def start_prometheus(tmp_path: Path) -> Iterator[Callable[[list[str]], Prometheu
         workdir.mkdir()
         server = PrometheusServer(targets, workdir)
         servers.append(server)
+        server.wait_ready()
         return server
 
     yield start
