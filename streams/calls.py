@@ -43,8 +43,12 @@ class LiveCall:
     def from_bytes(cls, raw: bytes, config: EngineConfig) -> LiveCall:
         data = json.loads(raw)
         agent_id, team, queue = data["labels"]
+        # idle time counts from the load: the table does not keep wall-clock times
         return cls(
-            CallState.from_dict(data["state"], config), data["partition"], labels=(agent_id, team, queue)
+            CallState.from_dict(data["state"], config),
+            data["partition"],
+            labels=(agent_id, team, queue),
+            last_event_monotonic=time.monotonic(),
         )
 
 

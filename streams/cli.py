@@ -21,8 +21,14 @@ def main() -> None:
 @main.command()
 def worker() -> None:
     """Run a Faust worker: call-events in, per-call metrics on /metrics."""
+    import shutil
+
     from streams.app import app, settings
 
+    if settings.store == "rocksdb" and settings.processing_guarantee == "exactly_once":
+        # RocksDB writes are not part of Kafka transactions: after a crash the local store
+        # can hold state of an aborted transaction. Start from the committed changelog.
+        shutil.rmtree(app.conf.tabledir, ignore_errors=True)
     level = {"warning": "warn"}.get(settings.log_level, settings.log_level)  # Faust's spelling
     sys.argv = ["callfocus", "worker", "--loglevel", level]
     app.main()

@@ -1,14 +1,18 @@
 """Faust agents: input events -> per-call state -> snapshots, summaries, dead letters.
 
-Events are taken in batches. Each call changed by a batch is written to the durable
-``call-state`` table once per batch (not once per event: Faust's table write per event
-is the costly part), before the batch's events are acknowledged, so under
-``exactly_once`` the changelog records, the outputs and the source offsets commit in
-one transaction per partition.
+Events are taken in batches. Everything a batch causes goes out through the
+transactional producer of the *source* partition of the event that caused it: the
+metrics snapshots and summaries, the dead letters, and one changelog record per call
+changed by the batch (not one per event: Faust's table write per event is the costly
+part). The batch is acknowledged inside a lock that the offset commit also takes, so
+under ``exactly_once`` a commit never splits a batch: outputs, state and source offsets
+of a partition commit in one transaction, or not at all. See docs/pipeline.md for the
+Faust behaviour this works around (verified against a real broker with SIGKILL).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -18,6 +22,7 @@ from typing import Any
 
 import faust.streams
 from faust.types import TP, EventT, StreamT
+from kafka import KafkaProducer
 
 from streams.app import app, codec, engine_config, live_calls, pipeline_metrics, processor, settings
 from streams.calls import LiveCall
@@ -27,19 +32,14 @@ from streams.outputs import metrics_record, summary_record
 
 log = logging.getLogger(__name__)
 
+EXACTLY_ONCE = settings.processing_guarantee == "exactly_once"
 call_events = app.topic(settings.topic("call-events"), key_serializer="raw", value_serializer="raw")
-dead_letters = app.topic(settings.topic("call-events.dlq"), key_serializer="raw", value_serializer="raw")
-call_metrics = app.topic(
-    settings.topic("call-metrics"), key_serializer="raw", value_serializer="callfocus.CallMetrics"
-)
-call_summaries = app.topic(
-    settings.topic("call-summaries"), key_serializer="raw", value_serializer="callfocus.CallSummary"
-)
+METRICS_TOPIC = settings.topic("call-metrics")
+SUMMARIES_TOPIC = settings.topic("call-summaries")
+DEAD_LETTER_TOPIC = settings.topic("call-events.dlq")
 
-
-# The durable per-call state: key = call_id (the input key, so the changelog partition is
-# the source partition), value = LiveCall.to_bytes(). Ended calls are deleted once
-# their summary is out.
+# The durable per-call state: key = call_id (the input key), value = LiveCall.to_bytes().
+# Ended calls are deleted once their summary is out.
 call_state = app.Table(
     "call-state",
     key_type=bytes,  # bytes key and value: Faust (de)serialises them "raw"
@@ -47,6 +47,9 @@ call_state = app.Table(
     partitions=settings.topic_partitions,
     help="Per-call metric engine state (changelog-backed).",
 )
+# Faust's periodic offset commit takes this lock too (installed at start-up): a commit
+# then never falls between a batch's outputs and its acknowledgements.
+batch_lock = asyncio.Lock()
 
 
 def _load_call(call_id: str) -> LiveCall | None:
@@ -57,14 +60,22 @@ def _load_call(call_id: str) -> LiveCall | None:
 live_calls.load = _load_call
 
 
+@app.task
+async def serialise_commits_with_batches() -> None:
+    consumer = app.consumer
+    commit = consumer.commit
+
+    async def commit_between_batches(*args: Any, **kwargs: Any) -> Any:
+        async with batch_lock:
+            return await commit(*args, **kwargs)
+
+    consumer.commit = commit_between_batches  # type: ignore[method-assign]
+
+
 @contextlib.contextmanager
 def as_current(event: EventT) -> Iterator[None]:
-    """Make ``event`` Faust's current event while writing the table for its call.
-
-    Faust picks the changelog partition, the RocksDB partition store and (under
-    exactly_once) the transaction from the current event; in a batch that is not
-    the event of the call being written, so it is set explicitly (private ContextVar).
-    """
+    """Make ``event`` Faust's current event (private ContextVar): the table's store picks
+    the partition of a write from it, and in a batch there is none."""
     token = faust.streams._current_event.set(weakref.ref(event))
     try:
         yield
@@ -72,22 +83,46 @@ def as_current(event: EventT) -> Iterator[None]:
         faust.streams._current_event.reset(token)
 
 
+def _transaction_of(event: EventT) -> str | None:
+    """The transactional id under which Faust commits ``event``'s source offset."""
+    if not EXACTLY_ONCE:
+        return None
+    message = event.message
+    return f"{app.conf.id}-{app.assignor.group_for_topic(message.topic)}-{message.partition}"
+
+
+async def _produce(
+    output: str,
+    event: EventT,
+    topic: str,
+    key: bytes | None,
+    value: bytes | None,
+    partition: int | None = None,
+    headers: dict[str, bytes] | None = None,
+) -> None:
+    """Send one record in the transaction of ``event``'s source partition.
+
+    Faust's own topic.send would send records for topics this app does not consume
+    outside any transaction; the producer is called with the transaction explicitly.
+    """
+    try:
+        await app.producer.send(
+            topic, key, value, partition, None, headers, transactional_id=_transaction_of(event)
+        )
+    except Exception:  # the worker must never stop on output errors: count, log, go on
+        pipeline_metrics.output_errors.labels(output).inc()
+        log.exception("could not write to %s", topic)
+    else:
+        if output:
+            pipeline_metrics.outputs_produced.labels(output).inc()
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-async def _send(output: str, topic: Any, **kwargs: Any) -> None:
-    """Send one output record; failures are counted and logged, never raised into the stream."""
-    try:
-        await topic.send(**kwargs)
-    except Exception:  # the worker must never stop on output errors: count, log, go on
-        pipeline_metrics.output_errors.labels(output).inc()
-        log.exception("could not write to %s", output)
-    else:
-        pipeline_metrics.outputs_produced.labels(output).inc()
-
-
-async def send_dead_letter(message: Any, value: bytes, error: InvalidEventError) -> None:
+async def send_dead_letter(event: EventT, error: InvalidEventError) -> None:
+    message = event.message
     headers = {
         "error.reason": error.reason.encode(),
         "error.detail": error.detail.encode("utf-8", "replace"),
@@ -95,22 +130,33 @@ async def send_dead_letter(message: Any, value: bytes, error: InvalidEventError)
         "source.partition": str(message.partition).encode(),
         "source.offset": str(message.offset).encode(),
     }
-    # explicit partition: a message without a key still lands in its source partition's transaction
-    await _send(
-        "dead_letters",
-        dead_letters,
-        key=message.key,
-        value=value,
-        headers=headers,
-        partition=message.partition,
+    # explicit partition: a message without a key still lands in its source partition
+    await _produce(
+        "dead_letters", event, DEAD_LETTER_TOPIC, message.key, event.value, message.partition, headers
     )
 
 
-async def send_snapshot(call: LiveCall) -> None:
+async def send_snapshot(call: LiveCall, event: EventT) -> None:
     call.snapshot_pending = False
     call.last_snapshot_monotonic = time.monotonic()
     record = metrics_record(call, call.state.metrics(), _now_ms())
-    await _send("metrics", call_metrics, key=call.call_id.encode(), value=record)
+    await _produce(
+        "metrics", event, METRICS_TOPIC, call.call_id.encode(), codec.encode("CallMetrics", record)
+    )
+
+
+async def write_state(call: LiveCall, event: EventT) -> None:
+    """The call's state (or its deletion, once ended) to the table and its changelog, awaited."""
+    key = call.call_id.encode()
+    value = None if call.ended_monotonic is not None else call.to_bytes()
+    with as_current(event):
+        if value is None:
+            call_state.data.pop(key, None)
+        else:
+            call_state.data[key] = value
+    await _produce(
+        "", event, call_state.changelog_topic.get_topic_name(), key, value, event.message.partition
+    )
 
 
 @app.agent(call_events)
@@ -118,29 +164,33 @@ async def process_call_events(stream: StreamT[bytes]) -> None:
     async for batch in stream.take_events(  # type: ignore[attr-defined]
         settings.batch_max_events, within=settings.batch_max_wait_seconds
     ):
-        changed: dict[str, tuple[LiveCall, EventT]] = {}
-        for event in batch:
-            message = event.message
-            result = processor.process(event.value, message.partition)
-            if result.error is not None:
-                await send_dead_letter(message, event.value, result.error)
-                continue
-            call = result.call
-            if call is None:
-                continue
-            changed[call.call_id] = (call, event)
-            if result.ended_now:
-                await send_snapshot(call)
-                record = summary_record(call, call.state.metrics())
-                await _send("summaries", call_summaries, key=call.call_id.encode(), value=record)
-            elif time.monotonic() - call.last_snapshot_monotonic >= settings.snapshot_interval_seconds:
-                await send_snapshot(call)
-        for call_id, (call, event) in changed.items():
-            with as_current(event):
-                if call.ended_monotonic is not None:
-                    call_state.pop(call_id.encode(), None)
-                else:
-                    call_state[call_id.encode()] = call.to_bytes()
+        async with batch_lock:
+            changed: dict[str, tuple[LiveCall, EventT]] = {}
+            for event in batch:
+                result = processor.process(event.value, event.message.partition)
+                if result.error is not None:
+                    await send_dead_letter(event, result.error)
+                    continue
+                call = result.call
+                if call is None:
+                    continue
+                changed[call.call_id] = (call, event)
+                if result.ended_now:
+                    await send_snapshot(call, event)
+                    record = summary_record(call, call.state.metrics())
+                    await _produce(
+                        "summaries",
+                        event,
+                        SUMMARIES_TOPIC,
+                        call.call_id.encode(),
+                        codec.encode("CallSummary", record),
+                    )
+                elif time.monotonic() - call.last_snapshot_monotonic >= settings.snapshot_interval_seconds:
+                    await send_snapshot(call, event)
+            for call, event in changed.values():
+                await write_state(call, event)
+            for event in batch:  # acknowledged before the lock lets a commit in
+                await stream.ack(event)
 
 
 @app.on_rebalance_complete.connect  # type: ignore[arg-type]
@@ -160,22 +210,59 @@ async def load_assigned_calls(sender: Any, **kwargs: Any) -> None:
         log.info("rebalance complete: %d live calls loaded from the call-state table", loaded)
 
 
+_plain_producer: KafkaProducer | None = None
+
+
+def _send_outside_transactions(topic: str, key: bytes, value: bytes) -> None:
+    """For timers: a plain producer, since a timer has no source partition whose
+    transaction would commit the record (an idle partition's transaction times out)."""
+    global _plain_producer
+    if _plain_producer is None:
+        _plain_producer = KafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap,
+            client_id=f"{settings.app_id}-timers",
+            **settings.kafka_client_options(),
+        )
+    _plain_producer.send(topic, key=key, value=value)
+    _plain_producer.flush()
+
+
 @app.timer(interval=1.0)
 async def flush_pending_snapshots() -> None:
-    """The last change of a call that then went quiet still gets its snapshot."""
+    """The last change of a call that then went quiet still gets its snapshot.
+
+    Only without exactly-once: a timer's record has no transaction to join; under
+    exactly-once the trailing snapshot comes with the call's next event or its end.
+    """
+    if EXACTLY_ONCE:
+        return
     due = time.monotonic() - settings.snapshot_interval_seconds
     for call in live_calls:
         if call.snapshot_pending and call.ended_monotonic is None and call.last_snapshot_monotonic <= due:
-            await send_snapshot(call)
+            call.snapshot_pending = False
+            call.last_snapshot_monotonic = time.monotonic()
+            record = metrics_record(call, call.state.metrics(), _now_ms())
+            await asyncio.to_thread(
+                _send_outside_transactions,
+                METRICS_TOPIC,
+                call.call_id.encode(),
+                codec.encode("CallMetrics", record),
+            )
+            pipeline_metrics.outputs_produced.labels("metrics").inc()
 
 
 @app.timer(interval=5.0)
 async def end_idle_calls() -> None:
     """A call silent for idle_timeout ends: a CallEnded(timeout) goes through the input topic,
-    so it is processed (and summarised) like any other event of that call."""
+    so it is processed (and summarised) in its partition like any other event."""
     for call in processor.idle_calls(settings.idle_timeout_seconds):
         name, record = event_to_record(CallEnded(call.call_id, _now_ms(), reason="timeout"))
-        await call_events.send(key=call.call_id.encode(), value=codec.encode(name, record))
+        await asyncio.to_thread(
+            _send_outside_transactions,
+            call_events.get_topic_name(),
+            call.call_id.encode(),
+            codec.encode(name, record),
+        )
         call.last_event_monotonic = time.monotonic()  # do not send it twice while it travels
 
 

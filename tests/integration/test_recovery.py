@@ -10,6 +10,7 @@ from streams.replay import replay
 from streams.scoring import score_recording
 from streams.settings import Settings
 from streams.simulate import SimulationConfig, simulate
+from streams.sources import Recording
 from tests.integration.test_outputs import read_all
 from tests.integration.worker import WorkerProcess, eventually
 
@@ -21,9 +22,11 @@ def test_sigkill_mid_call_then_restart_gives_the_offline_summaries(
     settings = Settings(kafka_bootstrap=bootstrap, topic_prefix=prefix)
     planned = list(simulate(SimulationConfig(calls=8, concurrency=8, minutes=2, seed=11)))
     recordings = [r for _, r in planned]
-    # the first half of every call, then the kill, then the rest
-    firsts = [r.__class__(r.call_id, r.events[: len(r.events) // 2]) for r in recordings]
-    rests = [r.__class__(r.call_id, r.events[len(r.events) // 2 :]) for r in recordings]
+    # half the calls whole (their summaries go out before the kill), the others half-way;
+    # then the kill, then the rest
+    cut = [len(r.events) if i % 2 == 0 else len(r.events) // 2 for i, r in enumerate(recordings)]
+    firsts = [Recording(r.call_id, r.events[:n]) for r, n in zip(recordings, cut, strict=True)]
+    rests = [Recording(r.call_id, r.events[n:]) for r, n in zip(recordings, cut, strict=True) if r.events[n:]]
 
     began = time.monotonic()
     worker = start_worker(session_timeout_seconds="10")

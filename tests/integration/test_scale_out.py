@@ -36,14 +36,18 @@ def test_two_workers_split_calls_and_the_newcomer_restores_them_from_the_table(
 
     second = start_worker(session_timeout_seconds="10")
 
+    def active() -> float:
+        return sum(
+            s.value for w in (first, second) for s in w.samples() if s.name == "callfocus_calls_active"
+        )
+
     def split() -> bool:
         a, b = exported_calls(first), exported_calls(second)
-        return bool(a) and bool(b) and not (a & b) and (a | b) == everyone
+        print(len(a), len(b), len(a & b), len(a | b), active(), flush=True)
+        return bool(a) and bool(b) and not (a & b) and (a | b) == everyone and active() == len(everyone)
 
     eventually(split, timeout=90)
     # the newcomer's calls come from the changelog-backed table: same values as the first worker had
     moved = exported_calls(second)
     for call_id in list(moved)[:3]:
         assert second.value("callfocus_call_agent_talk_ratio", call_id=call_id, window="call") is not None
-    active = sum(s.value for w in (first, second) for s in w.samples() if s.name == "callfocus_calls_active")
-    assert active == len(everyone)

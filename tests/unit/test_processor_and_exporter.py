@@ -125,3 +125,17 @@ def test_idle_calls_are_found_by_wall_clock() -> None:
     processor.process(segment("busy", "1", "AGENT", 0, 1000), 0)
     clock[0] = 1001.0
     assert [c.call_id for c in processor.idle_calls(900)] == ["quiet"]
+
+
+def test_a_call_loaded_from_the_table_is_not_idle() -> None:
+    import time
+
+    from streams.calls import LiveCall
+
+    processor, _ = setup(clock=[time.monotonic()])
+    processor.process(segment("c1", "1", "AGENT", 0, 1000), 0)
+    call = processor.calls.get("c1")
+    assert call is not None
+    loaded = LiveCall.from_bytes(call.to_bytes(), EngineConfig())
+    assert loaded.state.metrics() == call.state.metrics()
+    assert time.monotonic() - loaded.last_event_monotonic < 5
