@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -11,6 +13,30 @@ from streams.settings import Settings
 from streams.simulate import AgentStyle, CustomerMood
 
 FORMATS = click.Choice(["jsonl", "harper-valley"])
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def recording_options(verb: str) -> Callable[[Command], Command]:
+    """PATH, --format, --transcript and --limit: shared by the commands that read recorded calls."""
+    options = [
+        click.argument("path", type=click.Path(exists=True, path_type=Path)),
+        click.option("--format", "fmt", type=FORMATS, default="jsonl", show_default=True),
+        click.option(
+            "--transcript",
+            type=click.Choice(["human", "asr"]),
+            default="human",
+            show_default=True,
+            help=f"Harper Valley only: which transcript to {verb}.",
+        ),
+        click.option("--limit", type=int, default=None, help="Only the first N calls."),
+    ]
+
+    def decorate(command: Command) -> Command:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -45,19 +71,10 @@ def topics() -> None:
 
 
 @main.command()
-@click.argument("path", type=click.Path(exists=True, path_type=Path))
-@click.option("--format", "fmt", type=FORMATS, default="jsonl", show_default=True)
-@click.option(
-    "--transcript",
-    type=click.Choice(["human", "asr"]),
-    default="human",
-    show_default=True,
-    help="Harper Valley only: which transcript to send.",
-)
+@recording_options("send")
 @click.option("--speed", type=float, default=1.0, show_default=True, help="Media time per wall time.")
 @click.option("--max-speed", is_flag=True, help="Send as fast as possible (overrides --speed).")
 @click.option("--stagger", type=float, default=2.0, show_default=True, help="Seconds between call starts.")
-@click.option("--limit", type=int, default=None, help="Replay only the first N calls.")
 @click.option("--wire-format", type=click.Choice(["avro", "json"]), default="avro", show_default=True)
 @click.option("--topic", default=None, help="Target topic (default <prefix>.call-events).")
 def replay(
@@ -97,16 +114,7 @@ def replay(
 
 
 @main.command()
-@click.argument("path", type=click.Path(exists=True, path_type=Path))
-@click.option("--format", "fmt", type=FORMATS, default="jsonl", show_default=True)
-@click.option(
-    "--transcript",
-    type=click.Choice(["human", "asr"]),
-    default="human",
-    show_default=True,
-    help="Harper Valley only: which transcript to score.",
-)
-@click.option("--limit", type=int, default=None, help="Score only the first N calls.")
+@recording_options("score")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document with every metric of every call.")
 def score(path: Path, fmt: str, transcript: str, limit: int | None, as_json: bool) -> None:
     """Score recorded calls offline (no Kafka) with the engine the worker runs."""
