@@ -641,9 +641,6 @@ class CallState:
         label = "call" if window_ms is None else f"{window_ms // 1000}s"
         return self.metrics().window(label).agent_talk_ratio
 
-    def window_metrics(self) -> tuple[WindowMetrics, ...]:
-        return self.metrics().windows
-
     def _live_fold(self) -> Fold:
         if self._live is None:
             fold = self._sealed.copy()

@@ -112,7 +112,6 @@ class TextAnalyzer:
             lexicon.pitch_terms, lexicon.discovery_terms, lexicon.service_openers, lexicon.greeting_markers
         )
         self._service = PhraseCounter(lexicon.service_openers)
-        self._greeting = PhraseCounter(lexicon.greeting_markers)
         self._valences = vader_lexicon()
         self._auxiliaries = lexicon.closed_question_openers - _WH_CLOSED - _IMPERATIVE_DATA
 
@@ -225,9 +224,6 @@ class TextAnalyzer:
         """ "what is your account number", "what day works": a data (closed) question."""
         window = words[i + 1 : i + 5]
         return any(w in self.lexicon.data_question_nouns for w in window)
-
-    def is_greeting(self, words: list[str]) -> bool:
-        return self._greeting.count(words) > 0
 
     # -- references and stance ----------------------------------------------------------
     def references(

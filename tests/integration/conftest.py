@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.worker import WorkerProcess
+from tests.integration.worker import WorkerProcess, stop_process
 
 
 @pytest.fixture
@@ -101,11 +101,7 @@ class PrometheusServer:
         return list(body["data"]["result"])
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        stop_process(self.proc)
         self._log.close()
 
 

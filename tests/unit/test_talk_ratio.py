@@ -23,7 +23,7 @@ def ratios(segments: list[TranscriptSegment]) -> dict[str, float | None]:
     state = CallState("c")
     for s in segments:
         state.apply(s)
-    return {w.window: w.agent_talk_ratio for w in state.window_metrics()}
+    return {w.window: w.agent_talk_ratio for w in state.metrics().windows}
 
 
 def test_golden_ratio_whole_call_and_clipped_windows() -> None:
