@@ -116,7 +116,7 @@ def wait_progress(
             began = time.monotonic()
         if done >= expected:
             return expected / (time.monotonic() - (began or time.monotonic()) + 1e-9)
-        time.sleep(0.2)
+        time.sleep(1.0)  # about as often as a busy Prometheus: the read scrapes /metrics
     raise TimeoutError(f"only {done} of {expected} processed in {timeout:.0f} s")
 
 

@@ -6,10 +6,11 @@ No Kafka and no Faust here: the Faust agent feeds raw message bytes to
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+
+import orjson
 
 from streams.codec import AvroCodec
 from streams.engine import CallState, EngineConfig, SegmentOutcome
@@ -36,12 +37,12 @@ class LiveCall:
 
     def to_bytes(self) -> bytes:
         """What the durable table keeps of a call: partition, labels and the engine state."""
-        data = {"partition": self.partition, "labels": list(self.labels), "state": self.state.to_dict()}
-        return json.dumps(data, separators=(",", ":")).encode()
+        data = {"partition": self.partition, "labels": self.labels, "state": self.state.to_dict()}
+        return orjson.dumps(data)
 
     @classmethod
     def from_bytes(cls, raw: bytes, config: EngineConfig) -> LiveCall:
-        data = json.loads(raw)
+        data = orjson.loads(raw)
         agent_id, team, queue = data["labels"]
         # idle time counts from the load: the table does not keep wall-clock times
         return cls(

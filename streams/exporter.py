@@ -18,12 +18,12 @@ from prometheus_client.registry import Collector
 from streams.events import Speaker
 
 if TYPE_CHECKING:
-    from streams.calls import LiveCalls
+    from streams.calls import LiveCall, LiveCalls
+    from streams.engine import CallMetrics
 
 # `_created` series double the aggregate series count and nothing here queries them.
 disable_created_metrics()
 
-CALL_LABELS = ("call_id", "agent_id", "team", "queue")
 INVALID_REASONS = (
     "unknown_format",
     "unknown_schema",
@@ -128,69 +128,118 @@ class PipelineMetrics:
             self.calls_ended.labels(reason)
 
 
-class LiveCallCollector(Collector):
-    """Per-call series of the calls this worker owns, read at scrape time.
+def _label_value(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
-    About ten series per call: score, talk ratio / questions per minute / you-focus /
-    sentiment per window, monologue current and longest.
+
+def _family_header(name: str, help_text: str) -> str:
+    return f"# HELP {name} {help_text}\n# TYPE {name} gauge\n"
+
+
+_SCORE = "callfocus_call_customer_focus_score"
+_MONOLOGUE = "callfocus_call_monologue_seconds"
+# (name, header) of every per-call family, in exposition order
+_CALL_FAMILIES = (
+    (
+        _SCORE,
+        _family_header(_SCORE, "Customer-focus score of the call so far, 0-100 (absent while nobody spoke)."),
+    ),
+    (
+        _MONOLOGUE,
+        _family_header(
+            _MONOLOGUE,
+            "Agent monologue: the ongoing run (kind=current) and the call's longest (kind=longest).",
+        ),
+    ),
+    *(
+        (f"callfocus_call_{name}", _family_header(f"callfocus_call_{name}", text))
+        for name, text in WINDOWED_SERIES.items()
+    ),
+)
+
+
+class LiveCallCollector(Collector):
+    """Series of the calls this worker owns, read at scrape time.
+
+    ``collect`` yields the per-team aggregates through prometheus_client. The per-call
+    series (score, talk ratio / questions per minute / you-focus / sentiment per window,
+    monologue current and longest) are written as exposition text by :meth:`render_calls`:
+    prometheus_client's generic path costs about 15 us per sample (219 ms for 1,000
+    calls, 1.4 s for 5,000 on the benchmark machine), and a call whose metrics did not
+    change since the last scrape reuses its text.
     """
 
     def __init__(self, calls: LiveCalls, max_exported_calls: int, per_call_series: bool = True) -> None:
         self.calls = calls
         self.max_exported_calls = max_exported_calls
         self.per_call_series = per_call_series
+        # call_id -> (the CallMetrics object rendered, its lines per family)
+        self._rendered: dict[str, tuple[CallMetrics, tuple[str, ...]]] = {}
 
     def describe(self) -> Iterable[GaugeMetricFamily]:
         return []
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def _exported(self) -> list[LiveCall]:
         calls = list(self.calls)
+        return calls[: self.max_exported_calls if self.per_call_series else 0]
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
         active = GaugeMetricFamily(
             "callfocus_calls_active", "Calls this worker owns that have not ended, by team.", labels=["team"]
         )
         per_team: dict[str, int] = {}
-        for call in calls:
+        owned = 0
+        for call in self.calls:
+            owned += 1
             if call.ended_monotonic is None:
                 per_team[call.labels[1]] = per_team.get(call.labels[1], 0) + 1
         for team, count in sorted(per_team.items()):
             active.add_metric([team], count)
         yield active
-
-        limit = self.max_exported_calls if self.per_call_series else 0
-        exported = calls[:limit]
         unexported = GaugeMetricFamily(
             "callfocus_calls_unexported",
             "Calls owned by this worker whose per-call series are not exported (cap or switch).",
         )
-        unexported.add_metric([], len(calls) - len(exported))
+        unexported.add_metric([], owned - len(self._exported()))
         yield unexported
 
-        windowed = {
-            name: GaugeMetricFamily(f"callfocus_call_{name}", text, labels=[*CALL_LABELS, "window"])
-            for name, text in WINDOWED_SERIES.items()
-        }
-        score = GaugeMetricFamily(
-            "callfocus_call_customer_focus_score",
-            "Customer-focus score of the call so far, 0-100 (absent while nobody spoke).",
-            labels=list(CALL_LABELS),
-        )
-        monologue = GaugeMetricFamily(
-            "callfocus_call_monologue_seconds",
-            "Agent monologue: the ongoing run (kind=current) and the call's longest (kind=longest).",
-            labels=[*CALL_LABELS, "kind"],
-        )
-        for call in exported:
-            labels = [call.call_id, *call.labels]
+    def render_calls(self) -> str:
+        """Exposition text of every exported call's series (families in a fixed order)."""
+        rendered: dict[str, tuple[CallMetrics, tuple[str, ...]]] = {}
+        previous = self._rendered
+        for call in self._exported():
             metrics = call.state.metrics()
-            if metrics.customer_focus_score is not None:
-                score.add_metric(labels, metrics.customer_focus_score)
-            monologue.add_metric([*labels, "current"], metrics.monologue_current_seconds)
-            monologue.add_metric([*labels, "longest"], metrics.monologue_longest_seconds)
-            for window in metrics.windows:
-                for name, family in windowed.items():
-                    value = getattr(window, name)
-                    if value is not None:
-                        family.add_metric([*labels, window.window], value)
-        yield score
-        yield monologue
-        yield from windowed.values()
+            cached = previous.get(call.call_id)
+            if cached is None or cached[0] is not metrics:
+                cached = (metrics, _call_lines(call, metrics))
+            rendered[call.call_id] = cached
+        self._rendered = rendered
+        parts: list[str] = []
+        for index, (_, header) in enumerate(_CALL_FAMILIES):
+            parts.append(header)
+            parts.extend(lines[index] for _, lines in rendered.values())
+        return "".join(parts)
+
+
+def _call_lines(call: LiveCall, metrics: CallMetrics) -> tuple[str, ...]:
+    """One call's sample lines, per family of ``_CALL_FAMILIES``."""
+    agent_id, team, queue = call.labels
+    labels = (
+        f'call_id="{_label_value(call.call_id)}",agent_id="{_label_value(agent_id)}",'
+        f'team="{_label_value(team)}",queue="{_label_value(queue)}"'
+    )
+    score = metrics.customer_focus_score
+    lines = [
+        f"{_SCORE}{{{labels}}} {float(score)!r}\n" if score is not None else "",
+        f'{_MONOLOGUE}{{{labels},kind="current"}} {float(metrics.monologue_current_seconds)!r}\n'
+        f'{_MONOLOGUE}{{{labels},kind="longest"}} {float(metrics.monologue_longest_seconds)!r}\n',
+    ]
+    for name in WINDOWED_SERIES:
+        family = f"callfocus_call_{name}"
+        text = ""
+        for window in metrics.windows:
+            value = getattr(window, name)
+            if value is not None:
+                text += f'{family}{{{labels},window="{window.window}"}} {float(value)!r}\n'
+        lines.append(text)
+    return tuple(lines)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from streams.calls import LiveCall
@@ -34,7 +33,7 @@ def metrics_record(call: LiveCall, metrics: CallMetrics, emitted_at_ms: int) -> 
         "emitted_at": emitted_at_ms,
         "ended": call.state.ended is not None,
         "customer_focus_score": metrics.customer_focus_score,
-        "windows": [{k: v for k, v in asdict(w).items() if k in _WINDOW_FIELDS} for w in metrics.windows],
+        "windows": [{name: getattr(w, name) for name in _WINDOW_FIELDS} for w in metrics.windows],
         "monologue_current_seconds": metrics.monologue_current_seconds,
         "monologue_longest_seconds": metrics.monologue_longest_seconds,
         "customer_story_longest_seconds": metrics.customer_story_longest_seconds,

@@ -2,11 +2,12 @@
 
 Events are taken in batches. Everything a batch causes goes out through the
 transactional producer of the *source* partition of the event that caused it: the
-metrics snapshots and summaries, the dead letters, and one changelog record per call
-changed by the batch (not one per event: Faust's table write per event is the costly
-part). The batch is acknowledged inside a lock that the offset commit also takes, so
-under ``exactly_once`` a commit never splits a batch: outputs, state and source offsets
-of a partition commit in one transaction, or not at all. See docs/pipeline.md for the
+metrics snapshots and summaries and the dead letters. A call's state goes to the table
+and its changelog once per commit interval, just before the offset commit, however many
+events changed it (Faust's table write per event is the costly part of its usual
+pattern). Batches and commits take one lock, so under ``exactly_once`` a commit never
+splits a batch: outputs, state and source offsets of a partition commit in one
+transaction, or not at all. See docs/pipeline.md for the
 Faust behaviour this works around (verified against a real broker with SIGKILL).
 """
 
@@ -50,6 +51,9 @@ call_state = app.Table(
 # Faust's periodic offset commit takes this lock too (installed at start-up): a commit
 # then never falls between a batch's outputs and its acknowledgements.
 batch_lock = asyncio.Lock()
+# Calls changed since the last commit, each with the last event that changed it (whose
+# source partition's transaction carries the state).
+changed_calls: dict[str, tuple[LiveCall, EventT]] = {}
 
 
 def _load_call(call_id: str) -> LiveCall | None:
@@ -67,6 +71,7 @@ async def serialise_commits_with_batches() -> None:
 
     async def commit_between_batches(*args: Any, **kwargs: Any) -> Any:
         async with batch_lock:
+            await write_changed_states()
             return await commit(*args, **kwargs)
 
     consumer.commit = commit_between_batches  # type: ignore[method-assign]
@@ -159,13 +164,19 @@ async def write_state(call: LiveCall, event: EventT) -> None:
     )
 
 
+async def write_changed_states() -> None:
+    pending = list(changed_calls.values())
+    changed_calls.clear()
+    for call, event in pending:
+        await write_state(call, event)
+
+
 @app.agent(call_events)
 async def process_call_events(stream: StreamT[bytes]) -> None:
     async for batch in stream.take_events(  # type: ignore[attr-defined]
         settings.batch_max_events, within=settings.batch_max_wait_seconds
     ):
         async with batch_lock:
-            changed: dict[str, tuple[LiveCall, EventT]] = {}
             for event in batch:
                 result = processor.process(event.value, event.message.partition)
                 if result.error is not None:
@@ -174,7 +185,7 @@ async def process_call_events(stream: StreamT[bytes]) -> None:
                 call = result.call
                 if call is None:
                     continue
-                changed[call.call_id] = (call, event)
+                changed_calls[call.call_id] = (call, event)
                 if result.ended_now:
                     await send_snapshot(call, event)
                     record = summary_record(call, call.state.metrics())
@@ -187,8 +198,6 @@ async def process_call_events(stream: StreamT[bytes]) -> None:
                     )
                 elif time.monotonic() - call.last_snapshot_monotonic >= settings.snapshot_interval_seconds:
                     await send_snapshot(call, event)
-            for call, event in changed.values():
-                await write_state(call, event)
             for event in batch:  # acknowledged before the lock lets a commit in
                 await stream.ack(event)
 
@@ -231,11 +240,11 @@ def _send_outside_transactions(topic: str, key: bytes, value: bytes) -> None:
 async def flush_pending_snapshots() -> None:
     """The last change of a call that then went quiet still gets its snapshot.
 
-    Only without exactly-once: a timer's record has no transaction to join; under
-    exactly-once the trailing snapshot comes with the call's next event or its end.
+    A timer's record has no source partition whose transaction would commit it, so it
+    goes out through the plain producer, in both modes. Snapshots are observations of a
+    call's latest state, not counted results: if the change they show is rolled back by
+    a crash, the replayed events produce the same state and a newer snapshot.
     """
-    if EXACTLY_ONCE:
-        return
     due = time.monotonic() - settings.snapshot_interval_seconds
     for call in live_calls:
         if call.snapshot_pending and call.ended_monotonic is None and call.last_snapshot_monotonic <= due:

@@ -6,24 +6,39 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from streams.app import app, live_calls, registry
+from streams.app import app, live_call_collector, live_calls, registry
 
 
 @app.page("/metrics")
 async def metrics(web: Any, request: Any) -> Any:
-    return web.bytes(generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    body = generate_latest(registry) + live_call_collector.render_calls().encode()
+    return web.bytes(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def crashed_services() -> list[str]:
+    """The app, its consumer or an agent that crashed (mode keeps the reason)."""
+    services = [app, app.consumer, *app.agents.values()]
+    return [f"{service.label}: {service.crash_reason!r}" for service in services if service.crashed]
 
 
 @app.page("/healthz")
 async def healthz(web: Any, request: Any) -> Any:
-    """Liveness: the event loop answers."""
-    return web.json({"status": "ok", "app_id": app.conf.id, "calls": len(live_calls)})
+    """Liveness: the event loop answers and nothing has crashed (a restart is the cure)."""
+    crashed = crashed_services()
+    body = {
+        "status": "crashed" if crashed else "ok",
+        "app_id": app.conf.id,
+        "calls": len(live_calls),
+        "crashed": crashed,
+    }
+    return web.json(body, status=500 if crashed else 200)
 
 
 @app.page("/readyz")
 async def readyz(web: Any, request: Any) -> Any:
-    """Readiness: partitions assigned, table recovery finished, no rebalance under way."""
+    """Readiness: table recovery finished, no rebalance under way, nothing crashed."""
     recovered = app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]
-    ready = recovered and not app.rebalancing
-    body = {"ready": ready, "recovered": recovered, "rebalancing": app.rebalancing}
+    crashed = crashed_services()
+    ready = recovered and not app.rebalancing and not crashed
+    body = {"ready": ready, "recovered": recovered, "rebalancing": app.rebalancing, "crashed": crashed}
     return web.json(body, status=200 if ready else 503)

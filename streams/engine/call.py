@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import operator
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from enum import StrEnum
 from functools import lru_cache
 from statistics import median
@@ -119,8 +120,16 @@ _UTTERANCE_FIELDS = (
 )
 
 
-def _utterance_row(u: Utterance) -> list[Any]:
-    return [getattr(u, name) for name in _UTTERANCE_FIELDS]
+# a C-level getter: serialising the tail is on the worker's commit path
+_utterance_row = operator.attrgetter(*_UTTERANCE_FIELDS)
+_META_FIELDS = tuple(f.name for f in fields(CallStarted))
+_ENDED_FIELDS = tuple(f.name for f in fields(CallEnded))
+
+
+def _meta_row(meta: CallStarted) -> dict[str, Any]:
+    row = {name: getattr(meta, name) for name in _META_FIELDS}
+    row["attributes"] = dict(meta.attributes)
+    return row
 
 
 def _utterance_from_row(row: list[Any]) -> Utterance:
@@ -591,11 +600,12 @@ class CallState:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (JSON-able) from which :meth:`from_dict` rebuilds an identical state."""
+        ended = self.ended
         return {
             "v": self.SCHEMA_VERSION,
             "call_id": self.call_id,
-            "meta": asdict(self.meta) if self.meta is not None else None,
-            "ended": asdict(self.ended) if self.ended is not None else None,
+            "meta": _meta_row(self.meta) if self.meta is not None else None,
+            "ended": {name: getattr(ended, name) for name in _ENDED_FIELDS} if ended is not None else None,
             "now_ms": self.now_ms,
             "segments_applied": self.segments_applied,
             "segments_final": self.segments_final,

@@ -71,3 +71,17 @@ def test_agent_applies_segments_to_live_calls() -> None:
     assert call is not None
     assert call.state.agent_talk_ratio(None) == 0.75
     assert pipeline_metrics.segments_processed.labels("AGENT")._value.get() == before + 1
+
+
+def test_a_crashed_agent_fails_liveness_and_readiness() -> None:
+    from streams.pipeline import process_call_events
+    from streams.web import crashed_services
+
+    assert crashed_services() == []
+    process_call_events._crash(RuntimeError("boom"))  # what mode does when an actor raises
+    try:
+        (crashed,) = crashed_services()
+        assert "process_call_events" in crashed and "boom" in crashed
+    finally:
+        process_call_events._crashed.clear()
+        process_call_events.crash_reason = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -13,19 +15,27 @@ from streams.exporter import INVALID_REASONS, LiveCallCollector, PipelineMetrics
 CODEC = AvroCodec()
 
 
-def setup(max_calls: int = 10, clock: list[float] | None = None) -> tuple[CallProcessor, CollectorRegistry]:
+@dataclass
+class Exporter:
+    registry: CollectorRegistry
+    collector: LiveCallCollector
+
+
+def setup(max_calls: int = 10, clock: list[float] | None = None) -> tuple[CallProcessor, Exporter]:
     registry = CollectorRegistry()
     calls = LiveCalls(EngineConfig())
-    registry.register(LiveCallCollector(calls, max_calls))
+    collector = LiveCallCollector(calls, max_calls)
+    registry.register(collector)
     now = clock if clock is not None else [0.0]
     processor = CallProcessor(
         CODEC, calls, PipelineMetrics(registry), wall_clock_ms=lambda: 2000, monotonic=lambda: now[0]
     )
-    return processor, registry
+    return processor, Exporter(registry, collector)
 
 
-def samples(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    text = generate_latest(registry).decode()
+def samples(exporter: Exporter) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """What /metrics serves, parsed by prometheus_client's own parser."""
+    text = generate_latest(exporter.registry).decode() + exporter.collector.render_calls()
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(text)
@@ -49,8 +59,8 @@ def segment(call: str, sid: str, speaker: str, start: int, end: int) -> bytes:
 
 
 def test_counters_are_precreated_at_zero() -> None:
-    _, registry = setup()
-    got = samples(registry)
+    _, exporter = setup()
+    got = samples(exporter)
     for speaker in ("AGENT", "CUSTOMER", "OTHER"):
         assert got[("callfocus_segments_processed_total", (("speaker", speaker),))] == 0.0
     for reason in INVALID_REASONS:
@@ -58,7 +68,7 @@ def test_counters_are_precreated_at_zero() -> None:
 
 
 def test_per_call_series_with_labels_and_latency() -> None:
-    processor, registry = setup()
+    processor, exporter = setup()
     processor.process(
         CODEC.encode(
             "CallStarted", {"call_id": "c1", "started_at": 1, "agent_id": "a7", "team": "t", "queue": "q"}
@@ -67,7 +77,7 @@ def test_per_call_series_with_labels_and_latency() -> None:
     )
     assert processor.process(segment("c1", "1", "AGENT", 0, 3000), 0).error is None
     assert processor.process(segment("c1", "2", "CUSTOMER", 3000, 4000), 0).error is None
-    got = samples(registry)
+    got = samples(exporter)
     labels = (("agent_id", "a7"), ("call_id", "c1"), ("queue", "q"), ("team", "t"))
     assert got[("callfocus_call_agent_talk_ratio", (*labels, ("window", "call")))] == 0.75
     assert got[("callfocus_calls_active", (("team", "t"),))] == 1.0
@@ -76,22 +86,22 @@ def test_per_call_series_with_labels_and_latency() -> None:
 
 
 def test_invalid_event_changes_nothing_and_is_counted() -> None:
-    processor, registry = setup()
+    processor, exporter = setup()
     processor.process(segment("c1", "1", "AGENT", 0, 3000), 0)
-    before = samples(registry)
+    before = samples(exporter)
     error = processor.process(segment("c1", "2", "CUSTOMER", 3_000_000, 3_001_000), 0).error
     assert error is not None and error.reason == "start_in_future"
-    after = samples(registry)
+    after = samples(exporter)
     changed = {k for k in after if after[k] != before.get(k)}
     assert changed == {("callfocus_invalid_events_total", (("reason", "start_in_future"),))}
 
 
 def test_ended_calls_vanish_after_grace_and_cap_is_respected() -> None:
     clock = [100.0]
-    processor, registry = setup(max_calls=1, clock=clock)
+    processor, exporter = setup(max_calls=1, clock=clock)
     for call in ("c1", "c2"):
         processor.process(segment(call, "1", "AGENT", 0, 1000), 0)
-    got = samples(registry)
+    got = samples(exporter)
     assert got[("callfocus_calls_unexported", ())] == 1.0
     assert (
         sum(1 for (name, _) in got if name == "callfocus_call_agent_talk_ratio") == 3
@@ -106,13 +116,13 @@ def test_ended_calls_vanish_after_grace_and_cap_is_respected() -> None:
 
 def test_call_end_is_reported_once_with_the_score_histogram() -> None:
     clock = [10.0]
-    processor, registry = setup(clock=clock)
+    processor, exporter = setup(clock=clock)
     processor.process(CODEC.encode("CallStarted", {"call_id": "c1", "started_at": 1, "team": "t"}), 0)
     processor.process(segment("c1", "1", "AGENT", 0, 3000), 0)
     first = processor.process(CODEC.encode("CallEnded", {"call_id": "c1", "ended_at": 5}), 0)
     again = processor.process(CODEC.encode("CallEnded", {"call_id": "c1", "ended_at": 6}), 0)
     assert first.ended_now and not again.ended_now
-    got = samples(registry)
+    got = samples(exporter)
     assert got[("callfocus_calls_ended_total", (("reason", "event"),))] == 1.0
     assert got[("callfocus_ended_call_customer_focus_score_count", (("team", "t"),))] == 1.0
 
@@ -139,3 +149,19 @@ def test_a_call_loaded_from_the_table_is_not_idle() -> None:
     loaded = LiveCall.from_bytes(call.to_bytes(), EngineConfig())
     assert loaded.state.metrics() == call.state.metrics()
     assert time.monotonic() - loaded.last_event_monotonic < 5
+
+
+def test_per_call_text_escapes_labels_and_follows_changes() -> None:
+    processor, exporter = setup()
+    started = {"call_id": 'c"1\\', "started_at": 1, "agent_id": "a\nb", "team": "t", "queue": "q"}
+    processor.process(CODEC.encode("CallStarted", started), 0)
+    processor.process(segment('c"1\\', "1", "AGENT", 0, 3000), 0)
+    labels = (("agent_id", "a\nb"), ("call_id", 'c"1\\'), ("queue", "q"), ("team", "t"))
+    monologue = ("callfocus_call_monologue_seconds", tuple(sorted((*labels, ("kind", "longest")))))
+    assert samples(exporter)[monologue] == 3.0
+    assert samples(exporter)[monologue] == 3.0  # the cached text of an unchanged call
+    processor.process(segment('c"1\\', "2", "AGENT", 3000, 7000), 0)
+    assert samples(exporter)[monologue] == 7.0
+    text = exporter.collector.render_calls()
+    for family in ("customer_focus_score", "monologue_seconds", "agent_talk_ratio", "customer_sentiment"):
+        assert text.count(f"# TYPE callfocus_call_{family} gauge") == 1
