@@ -42,7 +42,7 @@ lint: venv ## ruff + mypy
 	$(VENV)/bin/mypy
 
 test: kafka-fetch lint ## Every test, integration included (starts its own Kafka and Prometheus)
-	@deploy/local/ensure-deps.sh prometheus
+	@deploy/local/ensure-deps.sh prometheus alertmanager chromium
 	$(PY) -m pytest -v -ra
 
 test-unit: venv ## Fast unit tests only

@@ -2,6 +2,8 @@
 # Install the system packages callfocus' demo and tests need, when missing.
 #   ensure-deps.sh kafka       java + mvn (to fetch and run Apache Kafka)
 #   ensure-deps.sh prometheus  prometheus + promtool (Debian's prometheus package)
+#   ensure-deps.sh alertmanager  prometheus-alertmanager + amtool
+#   ensure-deps.sh chromium    Debian's chromium (browser tests of the console)
 # Uses apt-get (Debian); prints one clear line and fails when it cannot.
 set -euo pipefail
 
@@ -10,6 +12,9 @@ declare -A package_of=(
   [mvn]=maven
   [prometheus]=prometheus
   [promtool]=prometheus
+  [prometheus-alertmanager]=prometheus-alertmanager
+  [amtool]=prometheus-alertmanager
+  [chromium]=chromium
 )
 
 missing=()
@@ -17,6 +22,8 @@ for what in "$@"; do
   case "$what" in
     kafka) cmds=(java mvn) ;;
     prometheus) cmds=(prometheus promtool) ;;
+    alertmanager) cmds=(prometheus-alertmanager amtool) ;;
+    chromium) cmds=(chromium) ;;
     *) echo "ensure-deps: unknown group '$what'" >&2; exit 2 ;;
   esac
   for cmd in "${cmds[@]}"; do
