@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from streams.calls import CallProcessor, LiveCalls
 from streams.codec import AvroCodec
+from streams.engine.nudges import load_rules
 from streams.exporter import LiveCallCollector, PipelineMetrics
 from streams.faust_codecs import register_faust_codecs
 from streams.settings import Settings
@@ -86,4 +87,6 @@ engine_config = settings.engine_config()
 live_calls = LiveCalls(engine_config)
 live_call_collector = LiveCallCollector(live_calls, settings.max_exported_calls, settings.per_call_series)
 registry.register(live_call_collector)
-processor = CallProcessor(codec, live_calls, pipeline_metrics)
+processor = CallProcessor(
+    codec, live_calls, pipeline_metrics, nudge_rules=load_rules(settings.nudge_rules_file)
+)

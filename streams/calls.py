@@ -14,6 +14,7 @@ import orjson
 
 from streams.codec import AvroCodec
 from streams.engine import CallState, EngineConfig, SegmentOutcome
+from streams.engine.nudges import DEFAULT_RULES, Nudge, NudgeRule, NudgeTracker
 from streams.errors import InvalidEventError
 from streams.events import CallEnded, CallStarted, TranscriptSegment, event_from_record
 from streams.exporter import PipelineMetrics
@@ -30,6 +31,12 @@ class LiveCall:
     last_event_monotonic: float = 0.0
     last_snapshot_monotonic: float = float("-inf")
     snapshot_pending: bool = False
+    nudges: NudgeTracker = field(init=False)
+    # the text of the call's latest segment, for masked nudge snippets (not kept durably)
+    last_text: str = ""
+
+    def __post_init__(self) -> None:
+        self.nudges = NudgeTracker(self.state.call_id)
 
     @property
     def call_id(self) -> str:
@@ -37,7 +44,12 @@ class LiveCall:
 
     def to_bytes(self) -> bytes:
         """What the durable table keeps of a call: partition, labels and the engine state."""
-        data = {"partition": self.partition, "labels": self.labels, "state": self.state.to_dict()}
+        data = {
+            "partition": self.partition,
+            "labels": self.labels,
+            "state": self.state.to_dict(),
+            "nudges": self.nudges.to_dict(),
+        }
         return orjson.dumps(data)
 
     @classmethod
@@ -45,12 +57,14 @@ class LiveCall:
         data = orjson.loads(raw)
         agent_id, team, queue = data["labels"]
         # idle time counts from the load: the table does not keep wall-clock times
-        return cls(
+        call = cls(
             CallState.from_dict(data["state"], config),
             data["partition"],
             labels=(agent_id, team, queue),
             last_event_monotonic=time.monotonic(),
         )
+        call.nudges = NudgeTracker.from_dict(call.call_id, data["nudges"])
+        return call
 
 
 class LiveCalls:
@@ -123,10 +137,12 @@ class CallProcessor:
         metrics: PipelineMetrics,
         wall_clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         monotonic: Callable[[], float] = time.monotonic,
+        nudge_rules: tuple[NudgeRule, ...] = DEFAULT_RULES,
     ) -> None:
         self.codec = codec
         self.calls = calls
         self.metrics = metrics
+        self.nudge_rules = nudge_rules
         self._wall_clock_ms = wall_clock_ms
         self._monotonic = monotonic
 
@@ -147,6 +163,7 @@ class CallProcessor:
         if isinstance(event, TranscriptSegment):
             outcome = call.state.apply(event)
             if outcome is SegmentOutcome.APPLIED:
+                call.last_text = event.text
                 self.metrics.segments_processed.labels(event.speaker.value).inc()
                 if event.produced_at > 0:
                     latency = (self._wall_clock_ms() - event.produced_at) / 1000
@@ -156,6 +173,7 @@ class CallProcessor:
         elif isinstance(event, CallStarted):
             call.state.start(event)
             call.labels = (event.agent_id, event.team, event.queue)
+            self.metrics.team_seen(event.team)
         elif call.ended_monotonic is None:
             call.state.end(event)
             call.ended_monotonic = self._monotonic()
@@ -166,6 +184,15 @@ class CallProcessor:
                 self.metrics.ended_call_score.labels(call.labels[1]).observe(score)
         call.snapshot_pending = True
         return Processed(call=call, ended_now=ended_now)
+
+    def nudges(self, call: LiveCall) -> list[Nudge]:
+        """The nudges the call's current metrics raise (none for an ended call)."""
+        if call.ended_monotonic is not None:
+            return []
+        raised = call.nudges.evaluate(call.state.metrics(), self.nudge_rules)
+        for nudge in raised:
+            self.metrics.nudges.labels(nudge.type, call.labels[1]).inc()
+        return raised
 
     def idle_calls(self, idle_seconds: float) -> list[LiveCall]:
         """Calls with no event for ``idle_seconds`` (wall clock) that have not ended."""

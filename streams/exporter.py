@@ -8,13 +8,14 @@ disappear with the call (after the grace period) or when its partition moves.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from streams.engine.nudges import NUDGE_TYPES
 from streams.events import Speaker
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ INVALID_REASONS = (
     "unknown_record",
 )
 IGNORED_REASONS = ("interim", "duplicate", "stale_revision")
-OUTPUTS = ("metrics", "summaries", "dead_letters")
+OUTPUTS = ("metrics", "summaries", "dead_letters", "nudges")
 # Per-call metrics exported for every window (60s, 180s, call); ratios are 0-1.
 WINDOWED_SERIES = {
     "agent_talk_ratio": "Agent share of speech time (0-1) in the window; absent while nobody spoke.",
@@ -115,6 +116,27 @@ class PipelineMetrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
             registry=registry,
         )
+        self.nudges = Counter(
+            "callfocus_nudges",
+            "Nudges raised for supervisors, by type and team.",
+            ["type", "team"],
+            registry=registry,
+        )
+        self.nudge_webhook_failures = Counter(
+            "callfocus_nudge_webhook_failures",
+            "Nudges the webhook did not accept after every retry (or dropped: queue full).",
+            registry=registry,
+        )
+        self.rebalances = Counter(
+            "callfocus_rebalances", "Consumer group rebalances this worker took part in.", registry=registry
+        )
+        self.commit_duration = Histogram(
+            "callfocus_commit_duration_seconds",
+            "Offset commits (with the transaction commit under exactly-once), in seconds.",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+            registry=registry,
+        )
+        self._teams: set[str] = set()
         for speaker in Speaker:
             self.segments_processed.labels(speaker.value)
         for reason in IGNORED_REASONS:
@@ -126,6 +148,15 @@ class PipelineMetrics:
             self.output_errors.labels(output)
         for reason in ("event", "timeout"):
             self.calls_ended.labels(reason)
+
+    def team_seen(self, team: str) -> None:
+        """Pre-create the team's labelled series at 0, so rate() sees the team's first nudge."""
+        if team in self._teams:
+            return
+        self._teams.add(team)
+        for nudge_type in NUDGE_TYPES:
+            self.nudges.labels(nudge_type, team)
+        self.ended_call_score.labels(team)
 
 
 def _label_value(text: str) -> str:
@@ -243,3 +274,23 @@ def _call_lines(call: LiveCall, metrics: CallMetrics) -> tuple[str, ...]:
                 text += f'{family}{{{labels},window="{window.window}"}} {float(value)!r}\n'
         lines.append(text)
     return tuple(lines)
+
+
+class ConsumerLagCollector(Collector):
+    """Input records not yet processed, per assigned partition, read at scrape time."""
+
+    def __init__(self, lag: Callable[[], Mapping[tuple[str, int], int]]) -> None:
+        self.lag = lag
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        return []
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "callfocus_consumer_lag_records",
+            "Input records after the last one this worker processed, per assigned partition.",
+            labels=["topic", "partition"],
+        )
+        for (topic, partition), records in sorted(self.lag().items()):
+            family.add_metric([topic, str(partition)], records)
+        yield family

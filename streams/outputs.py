@@ -6,6 +6,7 @@ from typing import Any
 
 from streams.calls import LiveCall
 from streams.engine import CallMetrics
+from streams.engine.nudges import Nudge
 
 _WINDOW_FIELDS = (
     "window",
@@ -72,4 +73,22 @@ def summary_record(
         "response_gap_seconds": whole.response_gap_seconds,
         "customer_sentiment": whole.customer_sentiment,
         "nudges": list(nudge_ids or ()),
+    }
+
+
+def nudge_record(call: LiveCall, nudge: Nudge, created_at_ms: int, snippet: str | None) -> dict[str, Any]:
+    """The ``Nudge`` record of one raised nudge."""
+    agent_id, team, _ = call.labels
+    return {
+        "nudge_id": nudge.nudge_id,
+        "call_id": call.call_id,
+        "agent_id": agent_id,
+        "team": team,
+        "type": nudge.type,
+        "severity": nudge.severity,
+        "message": nudge.message,
+        "evidence": nudge.evidence,
+        "media_time_ms": nudge.media_time_ms,
+        "created_at": created_at_ms,
+        "snippet": snippet,
     }

@@ -21,15 +21,28 @@ import weakref
 from collections.abc import Iterator
 from typing import Any
 
+import faust
 import faust.streams
 from faust.types import TP, EventT, StreamT
 from kafka import KafkaProducer
 
-from streams.app import app, codec, engine_config, live_calls, pipeline_metrics, processor, settings
+from streams.app import (
+    app,
+    codec,
+    engine_config,
+    live_calls,
+    pipeline_metrics,
+    processor,
+    registry,
+    settings,
+)
 from streams.calls import LiveCall
+from streams.engine.nudges import Nudge, masked_snippet
 from streams.errors import InvalidEventError
 from streams.events import CallEnded, event_to_record
-from streams.outputs import metrics_record, summary_record
+from streams.exporter import ConsumerLagCollector
+from streams.outputs import metrics_record, nudge_record, summary_record
+from streams.webhook import NudgeWebhook
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +51,7 @@ call_events = app.topic(settings.topic("call-events"), key_serializer="raw", val
 METRICS_TOPIC = settings.topic("call-metrics")
 SUMMARIES_TOPIC = settings.topic("call-summaries")
 DEAD_LETTER_TOPIC = settings.topic("call-events.dlq")
+NUDGES_TOPIC = settings.topic("nudges")
 
 # The durable per-call state: key = call_id (the input key), value = LiveCall.to_bytes().
 # Ended calls are deleted once their summary is out.
@@ -51,6 +65,18 @@ call_state = app.Table(
 # Faust's periodic offset commit takes this lock too (installed at start-up): a commit
 # then never falls between a batch's outputs and its acknowledgements.
 batch_lock = asyncio.Lock()
+# The input offset last processed per partition (for the consumer lag gauge).
+processed_offsets: dict[int, int] = {}
+nudge_webhook = (
+    NudgeWebhook(
+        settings.nudge_webhook_url,
+        pipeline_metrics.nudge_webhook_failures,
+        timeout_seconds=settings.nudge_webhook_timeout_seconds,
+        retries=settings.nudge_webhook_retries,
+    )
+    if settings.nudge_webhook_url
+    else None
+)
 # Calls changed since the last commit, each with the last event that changed it (whose
 # source partition's transaction carries the state).
 changed_calls: dict[str, tuple[LiveCall, EventT]] = {}
@@ -150,6 +176,24 @@ async def send_snapshot(call: LiveCall, event: EventT) -> None:
     )
 
 
+async def send_nudge(call: LiveCall, nudge: Nudge) -> None:
+    """Out at once, outside any transaction: a supervisor needs it within a second, not at the
+    next commit. At-least-once: a crash before the commit can raise a nudge again."""
+    snippet = masked_snippet(call.last_text) if settings.nudge_snippets and call.last_text else None
+    record = nudge_record(call, nudge, _now_ms(), snippet)
+    try:
+        await app.producer.send(
+            NUDGES_TOPIC, call.call_id.encode(), codec.encode("Nudge", record), None, None, None
+        )
+    except Exception:  # never stop the stream for an output
+        pipeline_metrics.output_errors.labels("nudges").inc()
+        log.exception("could not write to %s", NUDGES_TOPIC)
+    else:
+        pipeline_metrics.outputs_produced.labels("nudges").inc()
+    if nudge_webhook is not None:
+        nudge_webhook.offer(record)
+
+
 async def write_state(call: LiveCall, event: EventT) -> None:
     """The call's state (or its deletion, once ended) to the table and its changelog, awaited."""
     key = call.call_id.encode()
@@ -177,7 +221,9 @@ async def process_call_events(stream: StreamT[bytes]) -> None:
         settings.batch_max_events, within=settings.batch_max_wait_seconds
     ):
         async with batch_lock:
+            batch_calls: dict[str, LiveCall] = {}
             for event in batch:
+                processed_offsets[event.message.partition] = event.message.offset
                 result = processor.process(event.value, event.message.partition)
                 if result.error is not None:
                     await send_dead_letter(event, result.error)
@@ -186,9 +232,10 @@ async def process_call_events(stream: StreamT[bytes]) -> None:
                 if call is None:
                     continue
                 changed_calls[call.call_id] = (call, event)
+                batch_calls[call.call_id] = call
                 if result.ended_now:
                     await send_snapshot(call, event)
-                    record = summary_record(call, call.state.metrics())
+                    record = summary_record(call, call.state.metrics(), call.nudges.fired)
                     await _produce(
                         "summaries",
                         event,
@@ -198,6 +245,10 @@ async def process_call_events(stream: StreamT[bytes]) -> None:
                     )
                 elif time.monotonic() - call.last_snapshot_monotonic >= settings.snapshot_interval_seconds:
                     await send_snapshot(call, event)
+            if settings.nudges_enabled:
+                for call in batch_calls.values():
+                    for nudge in processor.nudges(call):
+                        await send_nudge(call, nudge)
             for event in batch:  # acknowledged before the lock lets a commit in
                 await stream.ack(event)
 
@@ -286,3 +337,41 @@ async def forget_revoked_calls(sender: Any, revoked: set[TP], **kwargs: Any) -> 
     dropped = live_calls.drop_partitions({tp.partition for tp in revoked if tp.topic == topic})
     if dropped:
         log.info("partitions revoked: no longer exporting %d calls", dropped)
+
+
+@app.task
+async def deliver_webhook_nudges() -> None:
+    if nudge_webhook is not None:
+        await nudge_webhook.run()
+
+
+def input_lag() -> dict[tuple[str, int], int]:
+    """Records not yet processed in each assigned input partition this worker has read from."""
+    topic = call_events.get_topic_name()
+    lag = {}
+    for tp in app.assignor.assigned_actives():
+        if tp.topic == topic and tp.partition in processed_offsets:
+            lag[(topic, tp.partition)] = max(
+                0, app.consumer.highwater(tp) - processed_offsets[tp.partition] - 1
+            )
+    return lag
+
+
+registry.register(ConsumerLagCollector(input_lag))
+
+
+class PipelineSensor(faust.Sensor):
+    """Faust's rebalances and commit durations, in callfocus' own Prometheus names."""
+
+    def on_rebalance_start(self, app: faust.types.AppT) -> dict:
+        pipeline_metrics.rebalances.inc()
+        return super().on_rebalance_start(app)
+
+    def on_commit_initiated(self, consumer: faust.types.ConsumerT) -> Any:
+        return time.monotonic()
+
+    def on_commit_completed(self, consumer: faust.types.ConsumerT, state: Any) -> None:
+        pipeline_metrics.commit_duration.observe(time.monotonic() - state)
+
+
+app.sensors.add(PipelineSensor())

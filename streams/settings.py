@@ -95,6 +95,26 @@ class Settings(BaseSettings):
     per_call_series: bool = True
     export_grace_seconds: float = Field(30.0, ge=0, description="Series of an ended call stay this long.")
 
+    # Nudges
+    nudges_enabled: bool = Field(True, description="Run the nudge rules on every changed call.")
+    nudge_rules_file: Path | None = Field(
+        None, description="TOML file overriding nudge rule thresholds (see docs/nudges.md)."
+    )
+    nudge_snippets: bool = Field(
+        False, description="Attach a masked transcript excerpt to nudges (off: evidence values only)."
+    )
+    nudge_webhook_url: str | None = Field(None, description="Slack-compatible webhook for nudges.")
+    nudge_webhook_timeout_seconds: float = Field(2.0, gt=0)
+    nudge_webhook_retries: int = Field(3, ge=0, description="Retries with exponential backoff.")
+
+    # Supervisor console
+    console_token: SecretStr | None = Field(
+        None, description="Bearer token the console and its API require (none: open)."
+    )
+    console_history_seconds: float = Field(
+        900.0, gt=0, description="How far back the console reads snapshots and nudges at start."
+    )
+
     language: str = Field("en", description="Default lexicon language (a CallStarted language overrides it).")
     lexicon_file: Path | None = Field(None, description="TOML file replacing lexicon lists.")
     late_tolerance_seconds: int = Field(60, ge=0, description="Media time a segment may arrive late.")

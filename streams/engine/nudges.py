@@ -1,0 +1,312 @@
+"""Live nudges for supervisors: rules over a call's metrics, with hysteresis and cooldown.
+
+Pure: the worker runs the rules on every call a batch changed, ``callfocus score`` after
+every segment; both feed the same :class:`NudgeTracker`. All times are media time (the
+call's own clock), so a replay at any speed raises the same nudges.
+
+A rule fires when its value crosses ``threshold`` (above or below, per rule), the call is
+at least ``min_age_seconds`` old and the rule's ``cooldown_seconds`` since its last nudge
+on this call have passed. It then stays disarmed until the value is back past ``rearm``
+(hysteresis), so a value hovering at the threshold does not flap.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from streams.engine.call import CallMetrics, WindowMetrics
+
+NUDGE_TYPES = (
+    "monologue",
+    "talk_dominance",
+    "no_discovery",
+    "self_focus",
+    "pitching_early",
+    "customer_negative",
+    "interrupting",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NudgeRule:
+    type: str
+    threshold: float
+    rearm: float
+    above: bool = True
+    min_age_seconds: float = 60.0
+    cooldown_seconds: float = 180.0
+    severity: str = "warning"
+    enabled: bool = True
+
+    def crossed(self, value: float) -> bool:
+        return value > self.threshold if self.above else value < self.threshold
+
+    def rearmed(self, value: float) -> bool:
+        return value < self.rearm if self.above else value > self.rearm
+
+
+DEFAULT_RULES: tuple[NudgeRule, ...] = (
+    # seconds of agent speech since the last customer turn
+    NudgeRule("monologue", threshold=90, rearm=30, min_age_seconds=0, cooldown_seconds=120),
+    # agent share of speech over the last 3 minutes, once the call is 3 minutes old
+    NudgeRule("talk_dominance", threshold=0.75, rearm=0.65, min_age_seconds=180, cooldown_seconds=300),
+    # seconds since the last open question (or the call start), once the call is 5 minutes old
+    NudgeRule("no_discovery", threshold=300, rearm=60, min_age_seconds=300, cooldown_seconds=300),
+    # you-focus over the last 3 minutes, with at least 40 reference words in it
+    NudgeRule("self_focus", threshold=0.3, rearm=0.4, above=False, min_age_seconds=120, cooldown_seconds=300),
+    # pitch share of agent statements over the last 3 minutes, before any open question
+    NudgeRule("pitching_early", threshold=0.5, rearm=0.4, min_age_seconds=60, cooldown_seconds=600),
+    # customer sentiment over the last 3 minutes, over at least 3 customer turns
+    NudgeRule(
+        "customer_negative",
+        threshold=-0.35,
+        rearm=-0.2,
+        above=False,
+        min_age_seconds=60,
+        cooldown_seconds=300,
+        severity="critical",
+    ),
+    # interruptions in the last minute
+    NudgeRule("interrupting", threshold=2.5, rearm=1.5, min_age_seconds=60, cooldown_seconds=180),
+)
+
+MIN_REFERENCE_WORDS = 40
+MIN_CUSTOMER_TURNS = 3
+
+
+def load_rules(path: Path | None) -> tuple[NudgeRule, ...]:
+    """The default rules, with the fields a TOML file sets per rule (``[monologue] threshold = 120``)."""
+    if path is None:
+        return DEFAULT_RULES
+    overrides = tomllib.loads(path.read_text(encoding="utf-8"))
+    unknown = set(overrides) - set(NUDGE_TYPES)
+    if unknown:
+        raise ValueError(f"{path}: unknown nudge rules {sorted(unknown)}; known: {list(NUDGE_TYPES)}")
+    rules = []
+    for rule in DEFAULT_RULES:
+        changes = dict(overrides.get(rule.type, {}))
+        if "type" in changes:
+            raise ValueError(f"{path}: [{rule.type}] cannot change the rule's type")
+        try:
+            rules.append(replace(rule, **changes))
+        except TypeError as exc:
+            raise ValueError(f"{path}: [{rule.type}]: {exc}") from None
+    return tuple(rules)
+
+
+@dataclass(frozen=True, slots=True)
+class Nudge:
+    nudge_id: str
+    type: str
+    severity: str
+    message: str
+    evidence: dict[str, float]
+    media_time_ms: int
+
+
+def _duration(seconds: float) -> str:
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes}m{rest:02d}s" if minutes else f"{rest}s"
+
+
+def _percent(ratio: float) -> str:
+    return f"{ratio * 100:.0f}%"
+
+
+@dataclass(slots=True)
+class _Reading:
+    """One rule's value for a call now, the evidence behind it and the supervisor's message."""
+
+    value: float
+    evidence: dict[str, float]
+    message: str
+
+
+def _window(metrics: CallMetrics, label: str) -> WindowMetrics | None:
+    try:
+        return metrics.window(label)
+    except KeyError:
+        return None
+
+
+def _monologue(metrics: CallMetrics, tracker: NudgeTracker) -> _Reading | None:
+    seconds = metrics.monologue_current_seconds
+    return _Reading(
+        seconds,
+        {"monologue_current_seconds": seconds},
+        f"Agent has talked for {_duration(seconds)} without a customer turn — "
+        "invite the customer in with an open question.",
+    )
+
+
+def _talk_dominance(metrics: CallMetrics, tracker: NudgeTracker) -> _Reading | None:
+    window = _window(metrics, "180s")
+    if window is None or window.agent_talk_ratio is None:
+        return None
+    ratio = window.agent_talk_ratio
+    return _Reading(
+        ratio,
+        {"agent_talk_ratio_180s": ratio, "agent_speech_seconds_180s": window.agent_speech_seconds},
+        f"Agent has had {_percent(ratio)} of the talk time in the last 3 minutes — "
+        "pause and let the customer speak.",
+    )
+
+
+def _no_discovery(metrics: CallMetrics, tracker: NudgeTracker) -> _Reading | None:
+    since = (metrics.media_time_ms - tracker.last_open_question_ms) / 1000
+    first = tracker.open_questions_seen == 0
+    return _Reading(
+        since,
+        {"seconds_since_open_question": since, "open_questions_call": float(tracker.open_questions_seen)},
+        (
+            f"No open question in the first {_duration(since)} of the call — "
+            if first
+            else f"No open question for {_duration(since)} — "
+        )
+        + "ask about the customer's goals, situation or problem.",
+    )
+
+
+def _self_focus(metrics: CallMetrics, tracker: NudgeTracker) -> _Reading | None:
+    window = _window(metrics, "180s")
+    if window is None or window.you_focus_ratio is None or window.reference_words < MIN_REFERENCE_WORDS:
+        return None
+    ratio = window.you_focus_ratio
+    return _Reading(
+        ratio,
+        {"you_focus_ratio_180s": ratio, "reference_words_180s": window.reference_words},
+        f"Agent talks about us more than about the customer (you-focus {_percent(ratio)} "
+        "in the last 3 minutes) — bring it back to the customer's business.",
+    )
+
+
+def _pitching_early(metrics: CallMetrics, tracker: NudgeTracker) -> _Reading | None:
+    window = _window(metrics, "180s")
+    if window is None or window.pitch_ratio is None or tracker.open_questions_seen > 0:
+        return None
+    ratio = window.pitch_ratio
+    return _Reading(
+        ratio,
+        {"pitch_ratio_180s": ratio, "open_questions_call": 0.0},
+        f"Agent is pitching ({_percent(ratio)} of statements) before a single open question — "
+        "discover first: ask what the customer wants to achieve.",
+    )
+
+
+def _customer_negative(metrics: CallMetrics, tracker: NudgeTracker) -> _Reading | None:
+    window = _window(metrics, "180s")
+    if window is None or window.customer_sentiment is None or window.customer_turns < MIN_CUSTOMER_TURNS:
+        return None
+    sentiment = window.customer_sentiment
+    return _Reading(
+        sentiment,
+        {"customer_sentiment_180s": sentiment, "customer_turns_180s": float(window.customer_turns)},
+        f"Customer sentiment is negative ({sentiment:+.2f}) over the last 3 minutes — "
+        "acknowledge the concern before moving on.",
+    )
+
+
+def _interrupting(metrics: CallMetrics, tracker: NudgeTracker) -> _Reading | None:
+    window = _window(metrics, "60s")
+    if window is None:
+        return None
+    count = window.interruptions
+    return _Reading(
+        float(count),
+        {"interruptions_60s": float(count)},
+        f"Agent interrupted the customer {count} times in the last minute — let the customer finish.",
+    )
+
+
+_READERS: Mapping[str, Callable[[CallMetrics, NudgeTracker], _Reading | None]] = {
+    "monologue": _monologue,
+    "talk_dominance": _talk_dominance,
+    "no_discovery": _no_discovery,
+    "self_focus": _self_focus,
+    "pitching_early": _pitching_early,
+    "customer_negative": _customer_negative,
+    "interrupting": _interrupting,
+}
+
+
+@dataclass(slots=True)
+class NudgeTracker:
+    """One call's nudge state: disarmed rules, last nudge per type, the last open question."""
+
+    call_id: str
+    disarmed: set[str] = field(default_factory=set)
+    last_fired_ms: dict[str, int] = field(default_factory=dict)
+    fired: list[str] = field(default_factory=list)  # nudge ids, for the call summary
+    open_questions_seen: float = 0.0
+    last_open_question_ms: int = 0
+
+    def evaluate(self, metrics: CallMetrics, rules: tuple[NudgeRule, ...] = DEFAULT_RULES) -> list[Nudge]:
+        """The nudges ``metrics`` raise now (usually none); updates the tracker."""
+        now_ms = metrics.media_time_ms
+        whole = _window(metrics, "call")
+        if whole is not None and whole.open_questions > self.open_questions_seen:
+            self.open_questions_seen = whole.open_questions
+            self.last_open_question_ms = now_ms
+        raised = []
+        for rule in rules:
+            if not rule.enabled:
+                continue
+            reading = _READERS[rule.type](metrics, self)
+            if reading is None:
+                continue
+            if rule.type in self.disarmed:
+                if rule.rearmed(reading.value):
+                    self.disarmed.discard(rule.type)
+                continue
+            if not rule.crossed(reading.value) or now_ms < rule.min_age_seconds * 1000:
+                continue
+            last = self.last_fired_ms.get(rule.type)
+            if last is not None and now_ms - last < rule.cooldown_seconds * 1000:
+                continue
+            nudge_id = f"{self.call_id}:{rule.type}:{now_ms}"
+            self.disarmed.add(rule.type)
+            self.last_fired_ms[rule.type] = now_ms
+            self.fired.append(nudge_id)
+            raised.append(
+                Nudge(nudge_id, rule.type, rule.severity, reading.message, reading.evidence, now_ms)
+            )
+        return raised
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "disarmed": sorted(self.disarmed),
+            "last_fired_ms": self.last_fired_ms,
+            "fired": self.fired,
+            "open_questions_seen": self.open_questions_seen,
+            "last_open_question_ms": self.last_open_question_ms,
+        }
+
+    @classmethod
+    def from_dict(cls, call_id: str, data: Mapping[str, Any]) -> NudgeTracker:
+        return cls(
+            call_id,
+            set(data["disarmed"]),
+            dict(data["last_fired_ms"]),
+            list(data["fired"]),
+            data["open_questions_seen"],
+            data["last_open_question_ms"],
+        )
+
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+_CARD = re.compile(r"\b\d(?:[ -]?\d){12,18}\b")
+_DIGIT = re.compile(r"\d")
+SNIPPET_CHARS = 200
+
+
+def masked_snippet(text: str) -> str:
+    """A transcript excerpt safe to show: e-mail addresses, card-like numbers and digits masked."""
+    masked = _EMAIL.sub("[email]", text)
+    masked = _CARD.sub("[card]", masked)
+    masked = _DIGIT.sub("#", masked)
+    return masked if len(masked) <= SNIPPET_CHARS else masked[: SNIPPET_CHARS - 1] + "…"
