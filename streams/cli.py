@@ -120,12 +120,14 @@ def score(path: Path, fmt: str, transcript: str, limit: int | None, as_json: boo
     """Score recorded calls offline (no Kafka) with the engine the worker runs."""
     import json
 
+    from streams.engine.nudges import load_rules
     from streams.scoring import score_recording, score_table
     from streams.sources import read_recordings
 
     config = Settings().engine_config()
     recordings = read_recordings(path, fmt, transcript=transcript, limit=limit)  # type: ignore[arg-type]
-    scored = [score_recording(r, config) for r in recordings]
+    rules = load_rules(Settings().nudge_rules_file)
+    scored = [score_recording(r, config, rules) for r in recordings]
     if as_json:
         click.echo(json.dumps([s.as_dict() for s in scored], indent=2))
     else:

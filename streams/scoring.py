@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from streams.engine import CallMetrics, CallState, EngineConfig
+from streams.engine.nudges import DEFAULT_RULES, Nudge, NudgeRule, NudgeTracker
 from streams.errors import InvalidEventError
 from streams.events import CallEnded, CallStarted, TranscriptSegment
 from streams.sources import Recording
@@ -17,6 +18,7 @@ class ScoredCall:
     recording: Recording
     metrics: CallMetrics
     invalid: Counter[str] = field(default_factory=Counter)
+    nudges: list[Nudge] = field(default_factory=list)
 
     @property
     def started(self) -> CallStarted | None:
@@ -34,12 +36,18 @@ class ScoredCall:
             "queue": started.queue if started else "unknown",
             "invalid_segments": dict(self.invalid),
             **metrics,
+            "nudges": [asdict(n) for n in self.nudges],
         }
 
 
-def score_recording(recording: Recording, config: EngineConfig | None = None) -> ScoredCall:
-    """Feed one call's events, in recorded order, to a fresh engine state."""
+def score_recording(
+    recording: Recording, config: EngineConfig | None = None, rules: tuple[NudgeRule, ...] = DEFAULT_RULES
+) -> ScoredCall:
+    """Feed one call's events, in recorded order, to a fresh engine state; the nudge rules
+    run after every segment (the worker runs them once per batch)."""
     state = CallState(recording.call_id, config or EngineConfig())
+    tracker = NudgeTracker(recording.call_id)
+    nudges: list[Nudge] = []
     invalid: Counter[str] = Counter()
     for timed in recording.events:
         event = timed.event
@@ -50,9 +58,11 @@ def score_recording(recording: Recording, config: EngineConfig | None = None) ->
                 state.apply(event)
             except InvalidEventError as error:
                 invalid[error.reason] += 1
+            else:
+                nudges += tracker.evaluate(state.metrics(), rules)
         elif isinstance(event, CallEnded):
             state.end(event)
-    return ScoredCall(recording, state.metrics(), invalid)
+    return ScoredCall(recording, state.metrics(), invalid, nudges)
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:
@@ -62,7 +72,7 @@ def _fmt(value: float | None, digits: int = 2) -> str:
 def score_table(scored: list[ScoredCall]) -> str:
     header = (
         f"{'call_id':<20} {'agent':<14} {'team':<14} {'min':>5} {'score':>6} {'talk':>5} {'mono_s':>6} "
-        f"{'q/min':>5} {'open':>5} {'you':>5} {'pitch':>5} {'refl':>5} {'intr':>4} {'gap_s':>5} {'sent':>5}"
+        f"{'q/min':>5} {'open':>5} {'you':>5} {'pitch':>5} {'refl':>5} {'intr':>4} {'gap_s':>5} {'sent':>5}  nudges"
     )
     lines = [header, "-" * len(header)]
     for call in scored:
@@ -76,6 +86,6 @@ def score_table(scored: list[ScoredCall]) -> str:
             f"{m.monologue_longest_seconds:>6.1f} {_fmt(w.questions_per_minute, 1):>5} "
             f"{_fmt(w.open_question_ratio):>5} {_fmt(w.you_focus_ratio):>5} {_fmt(w.pitch_ratio):>5} "
             f"{_fmt(w.reflection_ratio):>5} {w.interruptions:>4} {_fmt(w.response_gap_seconds, 1):>5} "
-            f"{_fmt(w.customer_sentiment):>5}"
+            f"{_fmt(w.customer_sentiment):>5}  " + (",".join(n.type for n in call.nudges) or "-")
         )
     return "\n".join(lines)

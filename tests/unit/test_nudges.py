@@ -192,3 +192,22 @@ def test_snippets_mask_digits_emails_and_cards() -> None:
     assert not any(ch.isdigit() for ch in masked)
     assert "jane" not in masked
     assert len(masked_snippet("word " * 100)) == 200
+
+
+def test_offline_scoring_raises_the_nudges_each_agent_style_deserves() -> None:
+    from streams.scoring import score_recording
+    from streams.simulate import AgentStyle, CustomerMood, SimulationConfig, simulate
+
+    config = SimulationConfig(
+        calls=5, concurrency=5, minutes=4, seed=7, moods=(CustomerMood.CALM,), id_prefix="style"
+    )
+    by_style = {}
+    for _, recording in simulate(config):
+        started = recording.started
+        assert started is not None
+        by_style[started.agent_id.split("-")[1]] = {n.type for n in score_recording(recording).nudges}
+    assert by_style[AgentStyle.CUSTOMER_FOCUSED] == set()
+    assert by_style[AgentStyle.SILENT] == set()
+    assert {"monologue", "talk_dominance"} <= by_style[AgentStyle.MONOLOGUER]
+    assert {"pitching_early", "self_focus"} <= by_style[AgentStyle.PITCHER]
+    assert "interrupting" in by_style[AgentStyle.INTERRUPTER]
