@@ -72,7 +72,8 @@ def _fmt(value: float | None, digits: int = 2) -> str:
 def score_table(scored: list[ScoredCall]) -> str:
     header = (
         f"{'call_id':<20} {'agent':<14} {'team':<14} {'min':>5} {'score':>6} {'talk':>5} {'mono_s':>6} "
-        f"{'q/min':>5} {'open':>5} {'you':>5} {'pitch':>5} {'refl':>5} {'intr':>4} {'gap_s':>5} {'sent':>5}  nudges"
+        f"{'q/min':>5} {'open':>5} {'you':>5} {'pitch':>5} {'refl':>5} {'intr':>4} {'gap_s':>5} {'sent':>5}"
+        "  nudges"
     )
     lines = [header, "-" * len(header)]
     for call in scored:
