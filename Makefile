@@ -33,7 +33,8 @@ kafka-stop: ## Stop the local Kafka
 topics: venv ## Create callfocus' topics on CALLFOCUS_KAFKA_BOOTSTRAP
 	$(VENV)/bin/callfocus topics
 
-demo: kafka-fetch ## Run the demo: Kafka, worker, replayed calls, metrics (Ctrl-C stops all)
+demo: kafka-fetch ## Run the demo: Kafka, worker, calls, nudges, console, Prometheus + Alertmanager (Ctrl-C stops all)
+	@deploy/local/ensure-deps.sh prometheus alertmanager || echo "demo: Prometheus/Alertmanager not installed; the demo runs without them"
 	@deploy/local/demo.sh
 
 lint: venv ## ruff + mypy

@@ -24,7 +24,6 @@ from typing import Any
 import faust
 import faust.streams
 from faust.types import TP, EventT, StreamT
-from kafka import KafkaProducer
 
 from streams.app import (
     app,
@@ -270,21 +269,16 @@ async def load_assigned_calls(sender: Any, **kwargs: Any) -> None:
         log.info("rebalance complete: %d live calls loaded from the call-state table", loaded)
 
 
-_plain_producer: KafkaProducer | None = None
-
-
-def _send_outside_transactions(topic: str, key: bytes, value: bytes) -> None:
-    """For timers: a plain producer, since a timer has no source partition whose
-    transaction would commit the record (an idle partition's transaction times out)."""
-    global _plain_producer
-    if _plain_producer is None:
-        _plain_producer = KafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap,
-            client_id=f"{settings.app_id}-timers",
-            **settings.kafka_client_options(),
-        )
-    _plain_producer.send(topic, key=key, value=value)
-    _plain_producer.flush()
+async def _send_outside_transactions(output: str, topic: str, key: bytes, value: bytes) -> None:
+    """For timers: a timer has no source partition whose transaction would commit the record."""
+    try:
+        await app.producer.send(topic, key, value, None, None, None)
+    except Exception:  # never stop the worker for an output
+        pipeline_metrics.output_errors.labels(output).inc()
+        log.exception("could not write to %s", topic)
+    else:
+        if output:
+            pipeline_metrics.outputs_produced.labels(output).inc()
 
 
 @app.timer(interval=1.0)
@@ -298,17 +292,15 @@ async def flush_pending_snapshots() -> None:
     """
     due = time.monotonic() - settings.snapshot_interval_seconds
     for call in live_calls:
-        if call.snapshot_pending and call.ended_monotonic is None and call.last_snapshot_monotonic <= due:
+        # a call still receiving events gets its snapshot from the next one
+        quiet = call.last_event_monotonic <= due and call.last_snapshot_monotonic <= due
+        if call.snapshot_pending and call.ended_monotonic is None and quiet:
             call.snapshot_pending = False
             call.last_snapshot_monotonic = time.monotonic()
             record = metrics_record(call, call.state.metrics(), _now_ms())
-            await asyncio.to_thread(
-                _send_outside_transactions,
-                METRICS_TOPIC,
-                call.call_id.encode(),
-                codec.encode("CallMetrics", record),
+            await _send_outside_transactions(
+                "metrics", METRICS_TOPIC, call.call_id.encode(), codec.encode("CallMetrics", record)
             )
-            pipeline_metrics.outputs_produced.labels("metrics").inc()
 
 
 @app.timer(interval=5.0)
@@ -317,11 +309,8 @@ async def end_idle_calls() -> None:
     so it is processed (and summarised) in its partition like any other event."""
     for call in processor.idle_calls(settings.idle_timeout_seconds):
         name, record = event_to_record(CallEnded(call.call_id, _now_ms(), reason="timeout"))
-        await asyncio.to_thread(
-            _send_outside_transactions,
-            call_events.get_topic_name(),
-            call.call_id.encode(),
-            codec.encode(name, record),
+        await _send_outside_transactions(
+            "", call_events.get_topic_name(), call.call_id.encode(), codec.encode(name, record)
         )
         call.last_event_monotonic = time.monotonic()  # do not send it twice while it travels
 

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# `make demo`: a real Kafka, a callfocus worker, replayed calls, live per-call metrics.
-# Ctrl-C (or DEMO_SECONDS running out) stops the worker and Kafka cleanly.
+# `make demo`: a real Kafka, a callfocus worker, replayed and simulated calls, live
+# per-call metrics and nudges, the supervisor console, and Prometheus + Alertmanager with
+# callfocus' rules (when Debian's packages are installed; the demo says what it skips).
+# Ctrl-C (or DEMO_SECONDS running out) stops everything cleanly.
 #
 #   DEMO_SECONDS         stop by itself after this many seconds (default: run until Ctrl-C)
 #   DEMO_SPEED           replay speed of the sample calls (default 2)
+#   DEMO_PROMETHEUS_PORT / DEMO_ALERTMANAGER_PORT  (default 9090 / 9093)
 #   CALLFOCUS_HARPER_VALLEY  Harper Valley sample dir to replay too (default ../shared/data/harper-valley)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -12,6 +15,8 @@ bin="$root/.venv/bin"
 state="$root/.demo"
 port="${CALLFOCUS_WEB_PORT:-6066}"
 speed="${DEMO_SPEED:-2}"
+prometheus_port="${DEMO_PROMETHEUS_PORT:-9090}"
+alertmanager_port="${DEMO_ALERTMANAGER_PORT:-9093}"
 corpus="${CALLFOCUS_HARPER_VALLEY:-$root/../shared/data/harper-valley}"
 mkdir -p "$state"
 export PYTHON="$bin/python"
@@ -46,13 +51,44 @@ for _ in $(seq 1 120); do
 done
 curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null || { echo "demo: worker not ready after 60 s" >&2; exit 1; }
 
+prometheus_line="  Prometheus: skipped (not installed: deploy/local/ensure-deps.sh prometheus)"
+alertmanager_line="  Alertmanager: skipped (not installed: deploy/local/ensure-deps.sh alertmanager)"
+alerting=""
+if command -v prometheus-alertmanager >/dev/null 2>&1; then
+  prometheus-alertmanager --config.file="$root/deploy/prometheus/alertmanager.yml" \
+    --storage.path="$state/alertmanager" --web.listen-address="127.0.0.1:$alertmanager_port" \
+    --cluster.listen-address= >"$state/alertmanager.log" 2>&1 &
+  pids+=($!)
+  alerting="alerting: {alertmanagers: [{static_configs: [{targets: ['127.0.0.1:$alertmanager_port']}]}]}"
+  alertmanager_line="  Alertmanager (call alerts -> supervisors, pipeline -> platform): http://127.0.0.1:$alertmanager_port"
+fi
+if command -v prometheus >/dev/null 2>&1; then
+  cat >"$state/prometheus.yml" <<YML
+global: {scrape_interval: 5s, evaluation_interval: 5s}
+rule_files: ['$root/deploy/prometheus/rules/*.yml']
+$alerting
+scrape_configs:
+  - job_name: callfocus
+    static_configs: [{targets: ['127.0.0.1:$port']}]
+YML
+  prometheus --config.file="$state/prometheus.yml" --storage.tsdb.path="$state/prometheus" \
+    --web.listen-address="127.0.0.1:$prometheus_port" >"$state/prometheus.log" 2>&1 &
+  pids+=($!)
+  prometheus_line="  Prometheus with callfocus' rules: http://127.0.0.1:$prometheus_port/alerts"
+fi
+
 cat <<MSG
 
   callfocus demo is running.
+    supervisor console:           http://127.0.0.1:$port/console
     metrics (Prometheus format):  http://127.0.0.1:$port/metrics
     health / readiness:           http://127.0.0.1:$port/healthz   http://127.0.0.1:$port/readyz
     Kafka bootstrap:              $CALLFOCUS_KAFKA_BOOTSTRAP
+$prometheus_line
+$alertmanager_line
   Watch a call's talk ratio:  curl -s http://127.0.0.1:$port/metrics | grep callfocus_call_agent_talk_ratio
+  Nudges (pitcher, monologuer and interrupter agents raise them in the first two minutes):
+    curl -s http://127.0.0.1:$port/metrics | grep '^callfocus_nudges_total' | grep -v ' 0.0'
   Ctrl-C stops everything.
 
 MSG
@@ -60,7 +96,9 @@ MSG
 "$bin/callfocus" replay samples/calls.jsonl --speed "$speed" --stagger 3 &
 pids+=($!)
 # simulated calls with agent styles that the metrics tell apart (pitcher, monologuer ...)
-"$bin/callfocus" simulate --calls 10 --concurrency 10 --minutes 4 --speed "$speed" --seed 7 --id-prefix demo-sim &
+# seed 7: every style's nudges (monologue, talk dominance, pitching early, self focus,
+# interrupting, customer negative) within the first two minutes at speed 2
+"$bin/callfocus" simulate --calls 10 --concurrency 10 --minutes 6 --speed "$speed" --seed 7 --id-prefix demo-sim &
 pids+=($!)
 if [ -d "$corpus/transcript" ]; then
   "$bin/callfocus" replay "$corpus" --format harper-valley --limit 5 --speed "$speed" --stagger 5 &
@@ -72,6 +110,9 @@ fi
 deadline=$(( $(date +%s) + ${DEMO_SECONDS:-31536000} ))
 while [ "$(date +%s)" -lt "$deadline" ]; do
   sleep 5
+  echo "--- $(date +%T) nudges so far ---"
+  curl -fsS "http://127.0.0.1:$port/metrics" \
+    | awk '/^callfocus_nudges_total\{/ && $NF > 0 {print "  " $0}' || true
   echo "--- $(date +%T) per-call agent talk ratio (window=call) ---"
   curl -fsS "http://127.0.0.1:$port/metrics" \
     | awk -F'[{}]' '/^callfocus_call_agent_talk_ratio\{/ && /window="call"/ {
