@@ -72,7 +72,7 @@ def create_app(settings: Settings) -> faust.App:
         web_port=settings.web_port,
         web_in_thread=False,
         Worker=Worker,
-        autodiscover=["streams.pipeline", "streams.web"],
+        autodiscover=["streams.pipeline", "streams.web", "streams.console"],
         origin="streams",
     )
 

@@ -1,0 +1,582 @@
+"""Supervisor console (DESIGN §7): every call of the cluster, live, on any worker.
+
+A worker's own call state covers only its partitions, so the console keeps a view of
+its own, fed by *all* partitions of ``<prefix>.call-metrics`` and ``<prefix>.nudges``
+through a group-less aiokafka consumer (``isolation_level=read_committed``) that starts
+at ``now - console_history_seconds``. docs/console.md says why this is not a Faust
+``GlobalTable``.
+
+HTTP (Faust's aiohttp web server):
+
+- ``GET /console`` and ``GET /console/static/<file>``: the page (plain HTML/JS/CSS).
+- ``GET /api/calls?team=&limit=``: live calls, lowest score first, unscored last.
+- ``GET /api/calls/{call_id}``: the latest snapshot, the metric history and the nudges.
+- ``GET /api/teams``.
+- ``GET /api/nudges/stream?team=``: Server-Sent Events: ``nudge`` (backlog on connect,
+  then live) and ``calls`` (the call list, at most once a second, when it changed).
+
+With ``console_token`` set the API and the stream want ``Authorization: Bearer <token>``
+or ``?token=<token>`` (EventSource cannot send headers); the page itself is open and
+asks for the token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import time
+from collections import OrderedDict, deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web as aiohttp_web
+from mode import Service
+
+from streams.app import app, codec, settings
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).with_name("static")
+STATIC_FILES = {
+    "console.html": "text/html; charset=utf-8",
+    "console.js": "text/javascript; charset=utf-8",
+    "console.css": "text/css; charset=utf-8",
+}
+HISTORY_FIELDS = (
+    "media_time_ms",
+    "emitted_at",
+    "score",
+    "talk_ratio_60s",
+    "monologue_current_seconds",
+    "customer_sentiment",
+)
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+
+
+def _window_name(windows: Mapping[str, Any], preferred: str) -> str | None:
+    """``preferred`` if the snapshot has it, else the nearest rolling window, else ``call``."""
+    if preferred in windows:
+        return preferred
+    rolling = sorted((n for n in windows if n.endswith("s") and n[:-1].isdigit()), key=lambda n: int(n[:-1]))
+    if rolling:
+        want = int(preferred[:-1])
+        return min(rolling, key=lambda n: abs(int(n[:-1]) - want))
+    return "call" if "call" in windows else None
+
+
+def _window_value(windows: Mapping[str, Mapping[str, Any]], preferred: str, name: str) -> Any:
+    window = _window_name(windows, preferred)
+    return windows[window].get(name) if window is not None else None
+
+
+@dataclass
+class CallView:
+    """What the console knows of one call: its latest snapshot and a bounded history."""
+
+    call_id: str
+    snapshot: dict[str, Any]
+    history: deque[tuple[Any, ...]]
+    received_monotonic: float = field(default_factory=time.monotonic)
+
+    @property
+    def emitted_at(self) -> int:
+        return int(self.snapshot["emitted_at"])
+
+    @property
+    def ended(self) -> bool:
+        return bool(self.snapshot.get("ended"))
+
+
+def summarise(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``CallMetrics`` record in the console's JSON shape (windows keyed by name)."""
+    windows = {w["window"]: {k: v for k, v in w.items() if k != "window"} for w in record.get("windows", ())}
+    return {
+        "call_id": record["call_id"],
+        "agent_id": record["agent_id"],
+        "team": record["team"],
+        "queue": record["queue"],
+        "media_time_ms": record["media_time_ms"],
+        "emitted_at": record["emitted_at"],
+        "ended": record.get("ended", False),
+        "score": record.get("customer_focus_score"),
+        "talk_ratio": _window_value(windows, "180s", "agent_talk_ratio"),
+        "talk_ratio_60s": _window_value(windows, "60s", "agent_talk_ratio"),
+        "questions_per_minute": _window_value(windows, "180s", "questions_per_minute"),
+        "you_focus_ratio": _window_value(windows, "180s", "you_focus_ratio"),
+        "customer_sentiment": _window_value(windows, "180s", "customer_sentiment"),
+        "monologue_current_seconds": record.get("monologue_current_seconds", 0.0),
+        "monologue_longest_seconds": record.get("monologue_longest_seconds", 0.0),
+        "windows": windows,
+    }
+
+
+def _history_point(snapshot: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (
+        snapshot["media_time_ms"],
+        snapshot["emitted_at"],
+        snapshot["score"],
+        snapshot["talk_ratio_60s"],
+        snapshot["monologue_current_seconds"],
+        snapshot["customer_sentiment"],
+    )
+
+
+def _nudge_brief(nudge: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: nudge[k] for k in ("nudge_id", "type", "severity", "message", "created_at")}
+
+
+class ConsoleState:
+    """Every call and the recent nudges, as read from the output topics. Pure: no I/O.
+
+    Bounded: ``history_points`` per call, ``max_nudges`` overall, ``nudges_per_call`` per
+    call; ended calls go ``ended_linger_seconds`` after their last snapshot, everything
+    else ``history_seconds`` after its last record.
+    """
+
+    def __init__(
+        self,
+        *,
+        history_seconds: float,
+        history_points: int = 600,
+        max_nudges: int = 200,
+        nudges_per_call: int = 20,
+        ended_linger_seconds: float = 60.0,
+        max_subscriber_queue: int = 256,
+    ) -> None:
+        self.history_seconds = history_seconds
+        self.history_points = history_points
+        self.nudges_per_call = nudges_per_call
+        self.ended_linger_seconds = ended_linger_seconds
+        self.max_subscriber_queue = max_subscriber_queue
+        self.calls: dict[str, CallView] = {}
+        self.nudges: deque[dict[str, Any]] = deque(maxlen=max_nudges)
+        self.call_nudges: dict[str, deque[dict[str, Any]]] = {}
+        self._seen_nudges: OrderedDict[str, None] = OrderedDict()
+        self._seen_limit = max(10 * max_nudges, 2000)
+        self.subscribers: set[asyncio.Queue[dict[str, Any] | None]] = set()
+        self.version = 0  # moves whenever the call list may look different
+        self.dropped_subscribers = 0
+
+    # -- input ----------------------------------------------------------------------
+    def apply_metrics(self, record: Mapping[str, Any]) -> bool:
+        """One ``CallMetrics`` snapshot; an older one than the latest is ignored."""
+        snapshot = summarise(record)
+        call_id = snapshot["call_id"]
+        view = self.calls.get(call_id)
+        if view is None:
+            view = CallView(call_id, snapshot, deque(maxlen=self.history_points))
+            self.calls[call_id] = view
+        elif snapshot["emitted_at"] < view.emitted_at:
+            return False  # snapshots of a call come from two producers: keep the newest
+        else:
+            view.snapshot = snapshot
+            view.received_monotonic = time.monotonic()
+        point = _history_point(snapshot)
+        if view.history and view.history[-1][0] == point[0]:
+            view.history[-1] = point  # same media time: the newer values replace the point
+        elif not view.history or point[0] > view.history[-1][0]:
+            view.history.append(point)
+        self.version += 1
+        return True
+
+    def apply_nudge(self, record: Mapping[str, Any]) -> bool:
+        """One ``Nudge``; False for a duplicate (the topic is at-least-once)."""
+        nudge_id = record["nudge_id"]
+        if nudge_id in self._seen_nudges:
+            return False
+        self._seen_nudges[nudge_id] = None
+        while len(self._seen_nudges) > self._seen_limit:
+            self._seen_nudges.popitem(last=False)
+        nudge = dict(record)
+        nudge["evidence"] = dict(nudge.get("evidence") or {})
+        self.nudges.append(nudge)
+        per_call = self.call_nudges.setdefault(nudge["call_id"], deque(maxlen=self.nudges_per_call))
+        per_call.append(nudge)
+        self.version += 1
+        self.publish({"event": "nudge", "data": nudge})
+        return True
+
+    def expire(self, now_ms: int) -> int:
+        """Drop ended calls after the linger time and anything older than the history."""
+        oldest = now_ms - self.history_seconds * 1000
+        ended_before = now_ms - self.ended_linger_seconds * 1000
+        gone = [
+            call_id
+            for call_id, view in self.calls.items()
+            if view.emitted_at < oldest or (view.ended and view.emitted_at < ended_before)
+        ]
+        for call_id in gone:
+            del self.calls[call_id]
+        for call_id, nudges in list(self.call_nudges.items()):
+            while nudges and nudges[0]["created_at"] < oldest:
+                nudges.popleft()
+            if not nudges or call_id in gone:
+                del self.call_nudges[call_id]
+        while self.nudges and self.nudges[0]["created_at"] < oldest:
+            self.nudges.popleft()
+        if gone:
+            self.version += 1
+        return len(gone)
+
+    # -- views ----------------------------------------------------------------------
+    def last_nudge(self, call_id: str) -> dict[str, Any] | None:
+        nudges = self.call_nudges.get(call_id)
+        return _nudge_brief(nudges[-1]) if nudges else None
+
+    def call_list(self, team: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        """Calls, lowest score first; calls with no score yet last (newest first among them)."""
+        views = [v for v in self.calls.values() if not team or v.snapshot["team"] == team]
+        views.sort(
+            key=lambda v: (
+                v.snapshot["score"] is None,
+                v.snapshot["score"] if v.snapshot["score"] is not None else 0.0,
+                -v.snapshot["media_time_ms"],
+                v.call_id,
+            )
+        )
+        if limit is not None:
+            views = views[:limit]
+        rows = []
+        for view in views:
+            row = {k: v for k, v in view.snapshot.items() if k != "windows"}
+            row["last_nudge"] = self.last_nudge(view.call_id)
+            rows.append(row)
+        return rows
+
+    def teams(self) -> list[str]:
+        return sorted({v.snapshot["team"] for v in self.calls.values()})
+
+    def call_detail(self, call_id: str) -> dict[str, Any] | None:
+        view = self.calls.get(call_id)
+        nudges = list(self.call_nudges.get(call_id, ()))
+        if view is None and not nudges:
+            return None
+        return {
+            "call_id": call_id,
+            "snapshot": view.snapshot if view is not None else None,
+            "history": {
+                "fields": list(HISTORY_FIELDS),
+                "points": [list(p) for p in view.history] if view is not None else [],
+            },
+            "nudges": nudges,
+        }
+
+    def recent_nudges(self) -> list[dict[str, Any]]:
+        return list(self.nudges)
+
+    # -- fan-out --------------------------------------------------------------------
+    def subscribe(self) -> asyncio.Queue[dict[str, Any] | None]:
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=self.max_subscriber_queue)
+        self.subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[dict[str, Any] | None]) -> None:
+        self.subscribers.discard(queue)
+
+    def publish(self, message: dict[str, Any] | None) -> None:
+        """Never blocks: a subscriber whose queue is full is cut off (its browser reconnects
+        and gets the backlog); ``None`` tells every subscriber to close."""
+        for queue in list(self.subscribers):
+            try:
+                queue.put_nowait(message)
+            except asyncio.QueueFull:
+                self.subscribers.discard(queue)
+                self.dropped_subscribers += 1
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    queue.get_nowait()
+                queue.put_nowait(None)
+
+    def close_subscribers(self) -> None:
+        self.publish(None)
+
+
+console = ConsoleState(history_seconds=settings.console_history_seconds)
+
+
+# -- Kafka feed -------------------------------------------------------------------------
+def _consumer_options(settings: Settings) -> dict[str, Any]:
+    options = settings.kafka_client_options()
+    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
+        from aiokafka.helpers import create_ssl_context
+
+        cafile = str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
+        options["ssl_context"] = create_ssl_context(cafile=cafile)
+    return options
+
+
+class ConsoleFeed(Service):
+    """Reads every partition of call-metrics and nudges into :data:`console`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.metrics_topic = settings.topic("call-metrics")
+        self.nudges_topic = settings.topic("nudges")
+        self.consumer: Any = None
+
+    async def on_stop(self) -> None:
+        console.close_subscribers()
+        if self.consumer is not None:
+            with contextlib.suppress(Exception):
+                await self.consumer.stop()
+
+    async def _start_consumer(self) -> Any:
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap,
+            client_id=f"{settings.app_id}-console",
+            group_id=None,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+            auto_offset_reset="latest",
+            fetch_max_wait_ms=200,
+            **_consumer_options(settings),
+        )
+        await consumer.start()
+        try:
+            while not self.should_stop:
+                # the metadata of every topic (what consumer.topics() reads), with partitions
+                cluster = await consumer._client.fetch_all_metadata()
+                found = {t: cluster.partitions_for_topic(t) for t in (self.metrics_topic, self.nudges_topic)}
+                if all(found.values()):
+                    break
+                log.info("console: waiting for topics %s", [t for t, p in found.items() if not p])
+                await self.sleep(5.0)
+            partitions = [TopicPartition(t, p) for t, ps in found.items() for p in sorted(ps or ())]
+            consumer.assign(partitions)
+            since_seconds = settings.console_history_seconds
+            since = int((time.time() - since_seconds) * 1000)
+            offsets = await consumer.offsets_for_times(dict.fromkeys(partitions, since))
+            # no record since then: start at today's end offset (an explicit offset, not a
+            # lazy seek_to_end, so nothing produced in between is skipped)
+            ends = await consumer.end_offsets(partitions)
+            for tp in partitions:
+                found_offset = offsets.get(tp)
+                consumer.seek(tp, ends[tp] if found_offset is None else found_offset.offset)
+        except BaseException:
+            await consumer.stop()
+            raise
+        log.info("console: reading %d partitions from %.0f s back", len(partitions), since_seconds)
+        return consumer
+
+    def _apply(self, topic: str, value: bytes | None) -> None:
+        if value is None:
+            return
+        try:
+            name, record = codec.decode(value)
+        except Exception:  # a record the console cannot read must not stop it
+            log.warning("console: undecodable record on %s", topic)
+            return
+        if name == "CallMetrics":
+            console.apply_metrics(record)
+        elif name == "Nudge":
+            console.apply_nudge(record)
+
+    @Service.task
+    async def _read(self) -> None:
+        while not self.should_stop:
+            try:
+                if self.consumer is None:
+                    self.consumer = await self._start_consumer()
+                batches = await self.consumer.getmany(timeout_ms=500, max_records=2000)
+                for tp, messages in batches.items():
+                    for message in messages:
+                        self._apply(tp.topic, message.value)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("console: Kafka consumer failed; restarting it in 5 s")
+                if self.consumer is not None:
+                    with contextlib.suppress(Exception):
+                        await self.consumer.stop()
+                    self.consumer = None
+                await self.sleep(5.0)
+
+    @Service.timer(1.0)
+    async def _expire(self) -> None:
+        console.expire(int(time.time() * 1000))
+
+
+app.service(ConsoleFeed)
+
+
+# -- HTTP -------------------------------------------------------------------------------
+def _token_of(request: Any) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return str(value.strip())
+    query = request.query.get("token")
+    return str(query) if query else None
+
+
+def authorized(request: Any, expected: str | None = None) -> bool:
+    """True when no token is configured or the request carries it (constant-time compare)."""
+    if expected is None:
+        if settings.console_token is None:
+            return True
+        expected = settings.console_token.get_secret_value()
+    given = _token_of(request)
+    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def _json(view: Any, body: Any, status: int = 200) -> Any:
+    return view.json(body, status=status, headers=dict(SECURITY_HEADERS))
+
+
+def _unauthorized(view: Any) -> Any:
+    headers = {**SECURITY_HEADERS, "WWW-Authenticate": 'Bearer realm="callfocus console"'}
+    body = {"error": "unauthorized", "detail": "console token required"}
+    return view.json(body, status=401, headers=headers)
+
+
+def _limit(request: Any, default: int = 500) -> int:
+    try:
+        return max(1, min(5000, int(request.query.get("limit", default))))
+    except ValueError:
+        return default
+
+
+def _static(view: Any, name: str) -> Any:
+    content_type = STATIC_FILES.get(name)
+    path = STATIC_DIR / name
+    if content_type is None or not path.is_file():
+        return view.json({"error": "not found"}, status=404)
+    headers = {**SECURITY_HEADERS, "Content-Type": content_type, "Cache-Control": "no-cache"}
+    if name.endswith(".html"):
+        headers["Content-Security-Policy"] = PAGE_CSP
+    return view.bytes(path.read_bytes(), headers=headers)
+
+
+@app.page("/console")
+async def console_page(view: Any, request: Any) -> Any:
+    return _static(view, "console.html")
+
+
+@app.page("/console/static/{name}")
+async def console_static(view: Any, request: Any, name: str) -> Any:
+    return _static(view, name)
+
+
+@app.page("/api/calls")
+async def api_calls(view: Any, request: Any) -> Any:
+    if not authorized(request):
+        return _unauthorized(view)
+    team = request.query.get("team") or None
+    return _json(view, console.call_list(team, _limit(request)))
+
+
+@app.page("/api/calls/{call_id}")
+async def api_call(view: Any, request: Any, call_id: str) -> Any:
+    if not authorized(request):
+        return _unauthorized(view)
+    detail = console.call_detail(call_id)
+    if detail is None:
+        return _json(view, {"error": "not found", "call_id": call_id}, status=404)
+    return _json(view, detail)
+
+
+@app.page("/api/teams")
+async def api_teams(view: Any, request: Any) -> Any:
+    if not authorized(request):
+        return _unauthorized(view)
+    return _json(view, console.teams())
+
+
+def sse(event: str, data: Any) -> bytes:
+    """One Server-Sent Event (JSON on one line, so no ``data:`` splitting is needed)."""
+    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+def calls_message(team: str | None, limit: int) -> dict[str, Any]:
+    return {
+        "calls": console.call_list(team, limit),
+        "teams": console.teams(),
+        "total": len(console.calls),
+        "server_time": int(time.time() * 1000),
+    }
+
+
+HEARTBEAT_SECONDS = 15.0
+CALLS_INTERVAL_SECONDS = 1.0
+
+
+async def stream_events(
+    request: Any, team: str | None, limit: int, backlog: Iterable[dict[str, Any]]
+) -> aiohttp_web.StreamResponse:
+    response = aiohttp_web.StreamResponse(
+        headers={
+            **SECURITY_HEADERS,
+            "Content-Type": "text/event-stream; charset=utf-8",
+            "X-Accel-Buffering": "no",  # no proxy buffering (nginx)
+        }
+    )
+    queue = console.subscribe()  # before the backlog: nothing falls in between
+    try:
+        await response.prepare(request)
+        await response.write(b"retry: 2000\n\n")
+        for nudge in backlog:
+            await response.write(sse("nudge", nudge))
+        await response.write(sse("calls", calls_message(team, limit)))
+        sent_version = console.version
+        loop = asyncio.get_running_loop()
+        next_calls = loop.time() + CALLS_INTERVAL_SECONDS
+        last_write = loop.time()
+        while True:
+            timeout = max(0.0, min(next_calls, last_write + HEARTBEAT_SECONDS) - loop.time())
+            try:
+                message = await asyncio.wait_for(queue.get(), timeout)
+            except TimeoutError:
+                message = {}
+            if message is None:  # cut off (too slow) or the worker stops
+                break
+            now = loop.time()
+            if message and (team is None or message["data"].get("team") == team):
+                await response.write(sse(message["event"], message["data"]))
+                last_write = now
+            if now >= next_calls:
+                next_calls = now + CALLS_INTERVAL_SECONDS
+                if console.version != sent_version:
+                    sent_version = console.version
+                    await response.write(sse("calls", calls_message(team, limit)))
+                    last_write = now
+            if now - last_write >= HEARTBEAT_SECONDS:
+                await response.write(b": heartbeat\n\n")
+                last_write = now
+    except (ConnectionResetError, ConnectionError, RuntimeError):
+        pass  # the browser went away
+    finally:
+        console.unsubscribe(queue)
+    return response
+
+
+@app.page("/api/nudges/stream")
+async def api_stream(view: Any, request: Any) -> Any:
+    if not authorized(request):
+        return _unauthorized(view)
+    team = request.query.get("team") or None
+    backlog = [n for n in console.recent_nudges() if team is None or n["team"] == team]
+    return await stream_events(request, team, _limit(request), backlog)
+
+
+async def _close_streams(_: Any) -> None:
+    console.close_subscribers()
+
+
+_web_app = getattr(app.web, "web_app", None)
+if _web_app is not None:  # the aiohttp driver: end the streams before it waits for handlers
+    _web_app.on_shutdown.append(_close_streams)

@@ -1,0 +1,399 @@
+// callfocus supervisor console: plain JS, no build, no libraries.
+// Data arrives over one Server-Sent Events stream (/api/nudges/stream): "calls" (the call
+// list, pushed at most once a second when it changed) and "nudge". Text is only ever
+// set with textContent / text nodes, never parsed as HTML.
+"use strict";
+
+(() => {
+  const TOKEN_KEY = "callfocus.console.token";
+  const MAX_FEED = 200;
+  const SVG_NS = "http://www.w3.org/2000/svg";
+
+  const state = {
+    token: sessionStorage.getItem(TOKEN_KEY) || "",
+    team: "",
+    source: null,
+    selected: null,
+    selectedStamp: null,
+    seen: new Set(),
+    backlogDone: false,
+    retryTimer: null,
+  };
+
+  const $ = (selector) => document.querySelector(selector);
+
+  class Unauthorized extends Error {}
+
+  // -- DOM helpers -------------------------------------------------------------------
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined) continue;
+      if (name === "class") node.className = value;
+      else node.setAttribute(name, String(value));
+    }
+    for (const child of children) {
+      if (child === null || child === undefined) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  function svg(tag, attrs, text) {
+    const node = document.createElementNS(SVG_NS, tag);
+    for (const [name, value] of Object.entries(attrs || {})) node.setAttribute(name, String(value));
+    if (text !== undefined) node.textContent = String(text);
+    return node;
+  }
+
+  // -- formatting --------------------------------------------------------------------
+  function duration(ms) {
+    const total = Math.max(0, Math.floor((ms || 0) / 1000));
+    const minutes = Math.floor(total / 60);
+    const seconds = total % 60;
+    return `${String(minutes).padStart(2, "0")}:${String(seconds).padStart(2, "0")}`;
+  }
+
+  function seconds(value) {
+    if (value === null || value === undefined) return "—";
+    const s = Math.round(value);
+    return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s` : `${s}s`;
+  }
+
+  function percent(value) {
+    return value === null || value === undefined ? "—" : `${Math.round(value * 100)}%`;
+  }
+
+  function number(value, digits) {
+    return value === null || value === undefined ? "—" : Number(value).toFixed(digits);
+  }
+
+  function clock(ms) {
+    return ms ? new Date(ms).toLocaleTimeString([], { hour12: false }) : "";
+  }
+
+  function scoreBand(score) {
+    if (score === null || score === undefined) return "none";
+    if (score >= 70) return "good";
+    if (score >= 45) return "fair";
+    return "poor";
+  }
+
+  function scoreBadge(score) {
+    return el(
+      "span",
+      { class: "score", "data-band": scoreBand(score) },
+      score === null || score === undefined ? "—" : Math.round(score),
+    );
+  }
+
+  function setStatus(stateName, text) {
+    const status = $("#status");
+    status.dataset.state = stateName;
+    status.textContent = text;
+  }
+
+  // -- API ---------------------------------------------------------------------------
+  async function api(path) {
+    const headers = state.token ? { Authorization: `Bearer ${state.token}` } : {};
+    const response = await fetch(path, { headers, cache: "no-store" });
+    if (response.status === 401) throw new Unauthorized("unauthorized");
+    if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
+    return response.json();
+  }
+
+  function showTokenForm(message) {
+    closeStream();
+    $("#console-main").hidden = true;
+    $("#token-form").hidden = false;
+    $("#token-error").textContent = message || "";
+    setStatus("unauthorized", "token required");
+    $("#token-input").focus();
+  }
+
+  async function start() {
+    clearTimeout(state.retryTimer);
+    let teams;
+    try {
+      teams = await api("/api/teams");
+    } catch (error) {
+      if (error instanceof Unauthorized) {
+        showTokenForm(state.token ? "That token was not accepted." : "");
+        return;
+      }
+      setStatus("error", "worker unreachable, retrying…");
+      state.retryTimer = setTimeout(start, 3000);
+      return;
+    }
+    $("#token-form").hidden = true;
+    $("#console-main").hidden = false;
+    renderTeams(teams);
+    openStream();
+  }
+
+  function closeStream() {
+    if (state.source) {
+      state.source.close();
+      state.source = null;
+    }
+  }
+
+  function openStream() {
+    closeStream();
+    const params = new URLSearchParams();
+    if (state.team) params.set("team", state.team);
+    if (state.token) params.set("token", state.token); // EventSource cannot send headers
+    const query = params.toString();
+    const source = new EventSource(`/api/nudges/stream${query ? `?${query}` : ""}`);
+    state.source = source;
+    state.backlogDone = false;
+    source.addEventListener("open", () => setStatus("live", "live"));
+    source.addEventListener("calls", (event) => {
+      state.backlogDone = true;
+      onCalls(JSON.parse(event.data));
+    });
+    source.addEventListener("nudge", (event) => addNudge(JSON.parse(event.data)));
+    source.addEventListener("error", () => {
+      if (source !== state.source) return;
+      setStatus("connecting", "reconnecting…");
+      if (source.readyState === EventSource.CLOSED) {
+        // the browser gave up (e.g. 401 or the worker restarted): find out why, then retry
+        closeStream();
+        state.retryTimer = setTimeout(start, 2000);
+      }
+    });
+  }
+
+  // -- calls -------------------------------------------------------------------------
+  function renderTeams(teams) {
+    const select = $("#team-filter");
+    const wanted = new Set(teams);
+    if (state.team) wanted.add(state.team);
+    const current = Array.from(select.options).slice(1).map((o) => o.value);
+    const sorted = Array.from(wanted).sort();
+    if (current.join("\u0000") === sorted.join("\u0000")) return;
+    select.replaceChildren(el("option", { value: "" }, "All teams"));
+    for (const team of sorted) select.append(el("option", { value: team }, team));
+    select.value = state.team;
+  }
+
+  function lastNudgeCell(nudge) {
+    if (!nudge) return el("td", { class: "last-nudge" }, "—");
+    return el(
+      "td",
+      { class: "last-nudge", title: nudge.message, "data-nudge-type": nudge.type },
+      el("span", { class: "badge", "data-severity": nudge.severity }, nudge.severity),
+      " ",
+      nudge.type,
+      " ",
+      el("span", { class: "nudge-time" }, clock(nudge.created_at)),
+    );
+  }
+
+  function callRow(call) {
+    const row = el(
+      "tr",
+      {
+        "data-call-id": call.call_id,
+        "data-team": call.team,
+        "data-score": call.score === null ? "" : call.score,
+        class: [call.call_id === state.selected ? "selected" : "", call.ended ? "ended" : ""].join(" ").trim(),
+        title: call.call_id,
+      },
+      el("td", { class: "agent" }, call.agent_id),
+      el("td", { class: "team" }, call.team),
+      el("td", { class: "duration num" }, duration(call.media_time_ms), call.ended ? " (ended)" : ""),
+      el("td", { class: "score-cell num" }, scoreBadge(call.score)),
+      el("td", { class: "talk-ratio num" }, percent(call.talk_ratio)),
+      el("td", { class: "monologue num" }, seconds(call.monologue_current_seconds)),
+      lastNudgeCell(call.last_nudge),
+    );
+    row.addEventListener("click", () => selectCall(call.call_id));
+    return row;
+  }
+
+  function onCalls(message) {
+    renderTeams(message.teams || []);
+    const calls = message.calls || [];
+    $("#calls tbody").replaceChildren(...calls.map(callRow));
+    $("#no-calls").hidden = calls.length > 0;
+    $("#call-count").textContent = state.team
+      ? `${calls.length} calls in ${state.team} · ${message.total} in all`
+      : `${message.total} live calls`;
+    if (state.selected) {
+      const call = calls.find((c) => c.call_id === state.selected);
+      const stamp = call ? `${call.emitted_at}/${call.last_nudge ? call.last_nudge.nudge_id : ""}` : null;
+      if (call && stamp !== state.selectedStamp) {
+        state.selectedStamp = stamp;
+        loadDetail(state.selected);
+      }
+    }
+  }
+
+  // -- call detail -------------------------------------------------------------------
+  async function selectCall(callId) {
+    state.selected = callId;
+    state.selectedStamp = null;
+    for (const row of document.querySelectorAll("#calls tbody tr")) {
+      row.classList.toggle("selected", row.dataset.callId === callId);
+    }
+    await loadDetail(callId);
+  }
+
+  async function loadDetail(callId) {
+    let detail;
+    try {
+      detail = await api(`/api/calls/${encodeURIComponent(callId)}`);
+    } catch (error) {
+      if (error instanceof Unauthorized) showTokenForm("That token was not accepted.");
+      return;
+    }
+    if (callId !== state.selected) return;
+    renderDetail(detail);
+  }
+
+  function renderDetail(detail) {
+    const panel = $("#detail");
+    panel.hidden = false;
+    panel.dataset.callId = detail.call_id;
+    $("#detail-call-id").textContent = detail.call_id;
+    const s = detail.snapshot || {};
+    const facts = [
+      ["Agent", s.agent_id],
+      ["Team", s.team],
+      ["Queue", s.queue],
+      ["Duration", duration(s.media_time_ms) + (s.ended ? " (ended)" : "")],
+      ["Score", s.score === null || s.score === undefined ? "—" : Math.round(s.score)],
+      ["Talk ratio 60s", percent(s.talk_ratio_60s)],
+      ["Talk ratio 180s", percent(s.talk_ratio)],
+      ["Monologue now", seconds(s.monologue_current_seconds)],
+      ["Longest monologue", seconds(s.monologue_longest_seconds)],
+      ["Questions/min", number(s.questions_per_minute, 2)],
+      ["You-focus", percent(s.you_focus_ratio)],
+      ["Sentiment", number(s.customer_sentiment, 2)],
+    ];
+    $("#detail-facts").replaceChildren(
+      ...facts.flatMap(([label, value]) => [el("dt", {}, label), el("dd", {}, value ?? "—")]),
+    );
+    drawChart(detail.history);
+    const nudges = (detail.nudges || []).slice().reverse();
+    $("#detail-nudges").replaceChildren(
+      ...(nudges.length ? nudges.map((n) => nudgeItem(n, false)) : [el("li", { class: "empty" }, "No nudges.")]),
+    );
+  }
+
+  function drawChart(history) {
+    const chart = $("#detail-chart");
+    chart.replaceChildren();
+    const fields = history.fields;
+    const points = history.points || [];
+    chart.dataset.pointCount = String(points.length);
+    const index = Object.fromEntries(fields.map((name, i) => [name, i]));
+    const W = 900, H = 220, left = 36, right = 40, top = 10, bottom = 24;
+    const plotW = W - left - right, plotH = H - top - bottom;
+    const times = points.map((p) => p[index.media_time_ms]);
+    const t0 = times.length ? Math.min(...times) : 0;
+    const t1 = times.length ? Math.max(...times) : 1;
+    const span = Math.max(1, t1 - t0);
+    const monoMax = Math.max(120, ...points.map((p) => p[index.monologue_current_seconds] || 0));
+    const x = (t) => left + ((t - t0) / span) * plotW;
+    const y = (v, max) => top + plotH - (Math.max(0, Math.min(max, v)) / max) * plotH;
+
+    for (const tick of [0, 25, 50, 75, 100]) {
+      chart.append(svg("line", { class: "grid", x1: left, x2: W - right, y1: y(tick, 100), y2: y(tick, 100) }));
+      chart.append(svg("text", { x: left - 4, y: y(tick, 100) + 3, "text-anchor": "end" }, tick));
+      const mono = Math.round((monoMax * tick) / 100);
+      chart.append(svg("text", { x: W - right + 4, y: y(tick, 100) + 3 }, `${mono}s`));
+    }
+    chart.append(svg("line", { class: "axis", x1: left, x2: W - right, y1: top + plotH, y2: top + plotH }));
+    chart.append(svg("text", { x: left, y: H - 6 }, duration(t0)));
+    chart.append(svg("text", { x: W - right, y: H - 6, "text-anchor": "end" }, duration(t1)));
+
+    const series = [
+      ["score", (p) => p[index.score], 100],
+      ["talk_ratio_60s", (p) => (p[index.talk_ratio_60s] === null ? null : p[index.talk_ratio_60s] * 100), 100],
+      ["monologue_current_seconds", (p) => p[index.monologue_current_seconds], monoMax],
+    ];
+    for (const [name, value, max] of series) {
+      const coords = [];
+      for (const p of points) {
+        const v = value(p);
+        if (v === null || v === undefined) continue;
+        coords.push(`${x(p[index.media_time_ms]).toFixed(1)},${y(v, max).toFixed(1)}`);
+      }
+      const line = svg("polyline", { "data-series": name, "data-point-count": coords.length, points: coords.join(" ") });
+      chart.append(line);
+      if (coords.length === 1) {
+        const [cx, cy] = coords[0].split(",");
+        chart.append(svg("circle", { cx, cy, r: 3, "data-series": name, class: `dot ${name}` }));
+      }
+    }
+  }
+
+  // -- nudges ------------------------------------------------------------------------
+  function nudgeItem(nudge, live) {
+    const evidence = Object.entries(nudge.evidence || {}).map(([key, value]) =>
+      el("li", { "data-key": key }, el("span", {}, `${key.replaceAll("_", " ")}: ${number(value, 2)}`)),
+    );
+    const item = el(
+      "li",
+      {
+        "data-nudge-id": nudge.nudge_id,
+        "data-nudge-type": nudge.type,
+        "data-call-id": nudge.call_id,
+        "data-team": nudge.team,
+        "data-severity": nudge.severity,
+        "data-received-at": live ? Date.now() : null,
+        class: live && state.backlogDone ? "fresh" : null,
+      },
+      el(
+        "div",
+        { class: "nudge-head" },
+        el("span", { class: "badge", "data-severity": nudge.severity }, nudge.severity),
+        el("span", { class: "nudge-type" }, nudge.type),
+        el("span", { class: "nudge-who" }, `${nudge.agent_id} · ${nudge.team}`),
+        el("span", { class: "nudge-time" }, clock(nudge.created_at)),
+      ),
+      el("p", { class: "nudge-message" }, nudge.message),
+      evidence.length ? el("ul", { class: "evidence" }, ...evidence) : null,
+      nudge.snippet ? el("p", { class: "nudge-snippet" }, `“${nudge.snippet}”`) : null,
+    );
+    return item;
+  }
+
+  function addNudge(nudge) {
+    if (state.seen.has(nudge.nudge_id)) return; // at-least-once topic and reconnect backlogs
+    state.seen.add(nudge.nudge_id);
+    const feed = $("#nudge-feed");
+    const item = nudgeItem(nudge, true);
+    item.addEventListener("click", () => selectCall(nudge.call_id));
+    feed.prepend(item);
+    while (feed.children.length > MAX_FEED) {
+      state.seen.delete(feed.lastElementChild.dataset.nudgeId);
+      feed.lastElementChild.remove();
+    }
+  }
+
+  // -- wiring ------------------------------------------------------------------------
+  document.addEventListener("DOMContentLoaded", () => {
+    $("#team-filter").addEventListener("change", (event) => {
+      state.team = event.target.value;
+      state.seen.clear();
+      $("#nudge-feed").replaceChildren();
+      openStream();
+    });
+    $("#detail-close").addEventListener("click", () => {
+      state.selected = null;
+      $("#detail").hidden = true;
+      for (const row of document.querySelectorAll("#calls tbody tr.selected")) row.classList.remove("selected");
+    });
+    $("#token-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      state.token = $("#token-input").value.trim();
+      sessionStorage.setItem(TOKEN_KEY, state.token);
+      $("#token-input").value = "";
+      start();
+    });
+    start();
+  });
+})();
