@@ -28,9 +28,7 @@ import hmac
 import json
 import logging
 import time
-from collections import OrderedDict, deque
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +36,7 @@ from aiohttp import web as aiohttp_web
 from mode import Service
 
 from streams.app import app, codec, settings
+from streams.console_state import ConsoleState
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -48,14 +47,6 @@ STATIC_FILES = {
     "console.js": "text/javascript; charset=utf-8",
     "console.css": "text/css; charset=utf-8",
 }
-HISTORY_FIELDS = (
-    "media_time_ms",
-    "emitted_at",
-    "score",
-    "talk_ratio_60s",
-    "monologue_current_seconds",
-    "customer_sentiment",
-)
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -65,243 +56,6 @@ PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
-
-
-def _window_name(windows: Mapping[str, Any], preferred: str) -> str | None:
-    """``preferred`` if the snapshot has it, else the nearest rolling window, else ``call``."""
-    if preferred in windows:
-        return preferred
-    rolling = sorted((n for n in windows if n.endswith("s") and n[:-1].isdigit()), key=lambda n: int(n[:-1]))
-    if rolling:
-        want = int(preferred[:-1])
-        return min(rolling, key=lambda n: abs(int(n[:-1]) - want))
-    return "call" if "call" in windows else None
-
-
-def _window_value(windows: Mapping[str, Mapping[str, Any]], preferred: str, name: str) -> Any:
-    window = _window_name(windows, preferred)
-    return windows[window].get(name) if window is not None else None
-
-
-@dataclass
-class CallView:
-    """What the console knows of one call: its latest snapshot and a bounded history."""
-
-    call_id: str
-    snapshot: dict[str, Any]
-    history: deque[tuple[Any, ...]]
-    received_monotonic: float = field(default_factory=time.monotonic)
-
-    @property
-    def emitted_at(self) -> int:
-        return int(self.snapshot["emitted_at"])
-
-    @property
-    def ended(self) -> bool:
-        return bool(self.snapshot.get("ended"))
-
-
-def summarise(record: Mapping[str, Any]) -> dict[str, Any]:
-    """A ``CallMetrics`` record in the console's JSON shape (windows keyed by name)."""
-    windows = {w["window"]: {k: v for k, v in w.items() if k != "window"} for w in record.get("windows", ())}
-    return {
-        "call_id": record["call_id"],
-        "agent_id": record["agent_id"],
-        "team": record["team"],
-        "queue": record["queue"],
-        "media_time_ms": record["media_time_ms"],
-        "emitted_at": record["emitted_at"],
-        "ended": record.get("ended", False),
-        "score": record.get("customer_focus_score"),
-        "talk_ratio": _window_value(windows, "180s", "agent_talk_ratio"),
-        "talk_ratio_60s": _window_value(windows, "60s", "agent_talk_ratio"),
-        "questions_per_minute": _window_value(windows, "180s", "questions_per_minute"),
-        "you_focus_ratio": _window_value(windows, "180s", "you_focus_ratio"),
-        "customer_sentiment": _window_value(windows, "180s", "customer_sentiment"),
-        "monologue_current_seconds": record.get("monologue_current_seconds", 0.0),
-        "monologue_longest_seconds": record.get("monologue_longest_seconds", 0.0),
-        "windows": windows,
-    }
-
-
-def _history_point(snapshot: Mapping[str, Any]) -> tuple[Any, ...]:
-    return (
-        snapshot["media_time_ms"],
-        snapshot["emitted_at"],
-        snapshot["score"],
-        snapshot["talk_ratio_60s"],
-        snapshot["monologue_current_seconds"],
-        snapshot["customer_sentiment"],
-    )
-
-
-def _nudge_brief(nudge: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: nudge[k] for k in ("nudge_id", "type", "severity", "message", "created_at")}
-
-
-class ConsoleState:
-    """Every call and the recent nudges, as read from the output topics. Pure: no I/O.
-
-    Bounded: ``history_points`` per call, ``max_nudges`` overall, ``nudges_per_call`` per
-    call; ended calls go ``ended_linger_seconds`` after their last snapshot, everything
-    else ``history_seconds`` after its last record.
-    """
-
-    def __init__(
-        self,
-        *,
-        history_seconds: float,
-        history_points: int = 600,
-        max_nudges: int = 200,
-        nudges_per_call: int = 20,
-        ended_linger_seconds: float = 60.0,
-        max_subscriber_queue: int = 256,
-    ) -> None:
-        self.history_seconds = history_seconds
-        self.history_points = history_points
-        self.nudges_per_call = nudges_per_call
-        self.ended_linger_seconds = ended_linger_seconds
-        self.max_subscriber_queue = max_subscriber_queue
-        self.calls: dict[str, CallView] = {}
-        self.nudges: deque[dict[str, Any]] = deque(maxlen=max_nudges)
-        self.call_nudges: dict[str, deque[dict[str, Any]]] = {}
-        self._seen_nudges: OrderedDict[str, None] = OrderedDict()
-        self._seen_limit = max(10 * max_nudges, 2000)
-        self.subscribers: set[asyncio.Queue[dict[str, Any] | None]] = set()
-        self.version = 0  # moves whenever the call list may look different
-        self.dropped_subscribers = 0
-
-    # -- input ----------------------------------------------------------------------
-    def apply_metrics(self, record: Mapping[str, Any]) -> bool:
-        """One ``CallMetrics`` snapshot; an older one than the latest is ignored."""
-        snapshot = summarise(record)
-        call_id = snapshot["call_id"]
-        view = self.calls.get(call_id)
-        if view is None:
-            view = CallView(call_id, snapshot, deque(maxlen=self.history_points))
-            self.calls[call_id] = view
-        elif snapshot["emitted_at"] < view.emitted_at:
-            return False  # snapshots of a call come from two producers: keep the newest
-        else:
-            view.snapshot = snapshot
-            view.received_monotonic = time.monotonic()
-        point = _history_point(snapshot)
-        if view.history and view.history[-1][0] == point[0]:
-            view.history[-1] = point  # same media time: the newer values replace the point
-        elif not view.history or point[0] > view.history[-1][0]:
-            view.history.append(point)
-        self.version += 1
-        return True
-
-    def apply_nudge(self, record: Mapping[str, Any]) -> bool:
-        """One ``Nudge``; False for a duplicate (the topic is at-least-once)."""
-        nudge_id = record["nudge_id"]
-        if nudge_id in self._seen_nudges:
-            return False
-        self._seen_nudges[nudge_id] = None
-        while len(self._seen_nudges) > self._seen_limit:
-            self._seen_nudges.popitem(last=False)
-        nudge = dict(record)
-        nudge["evidence"] = dict(nudge.get("evidence") or {})
-        self.nudges.append(nudge)
-        per_call = self.call_nudges.setdefault(nudge["call_id"], deque(maxlen=self.nudges_per_call))
-        per_call.append(nudge)
-        self.version += 1
-        self.publish({"event": "nudge", "data": nudge})
-        return True
-
-    def expire(self, now_ms: int) -> int:
-        """Drop ended calls after the linger time and anything older than the history."""
-        oldest = now_ms - self.history_seconds * 1000
-        ended_before = now_ms - self.ended_linger_seconds * 1000
-        gone = [
-            call_id
-            for call_id, view in self.calls.items()
-            if view.emitted_at < oldest or (view.ended and view.emitted_at < ended_before)
-        ]
-        for call_id in gone:
-            del self.calls[call_id]
-        for call_id, nudges in list(self.call_nudges.items()):
-            while nudges and nudges[0]["created_at"] < oldest:
-                nudges.popleft()
-            if not nudges or call_id in gone:
-                del self.call_nudges[call_id]
-        while self.nudges and self.nudges[0]["created_at"] < oldest:
-            self.nudges.popleft()
-        if gone:
-            self.version += 1
-        return len(gone)
-
-    # -- views ----------------------------------------------------------------------
-    def last_nudge(self, call_id: str) -> dict[str, Any] | None:
-        nudges = self.call_nudges.get(call_id)
-        return _nudge_brief(nudges[-1]) if nudges else None
-
-    def call_list(self, team: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-        """Calls, lowest score first; calls with no score yet last (newest first among them)."""
-        views = [v for v in self.calls.values() if not team or v.snapshot["team"] == team]
-        views.sort(
-            key=lambda v: (
-                v.snapshot["score"] is None,
-                v.snapshot["score"] if v.snapshot["score"] is not None else 0.0,
-                -v.snapshot["media_time_ms"],
-                v.call_id,
-            )
-        )
-        if limit is not None:
-            views = views[:limit]
-        rows = []
-        for view in views:
-            row = {k: v for k, v in view.snapshot.items() if k != "windows"}
-            row["last_nudge"] = self.last_nudge(view.call_id)
-            rows.append(row)
-        return rows
-
-    def teams(self) -> list[str]:
-        return sorted({v.snapshot["team"] for v in self.calls.values()})
-
-    def call_detail(self, call_id: str) -> dict[str, Any] | None:
-        view = self.calls.get(call_id)
-        nudges = list(self.call_nudges.get(call_id, ()))
-        if view is None and not nudges:
-            return None
-        return {
-            "call_id": call_id,
-            "snapshot": view.snapshot if view is not None else None,
-            "history": {
-                "fields": list(HISTORY_FIELDS),
-                "points": [list(p) for p in view.history] if view is not None else [],
-            },
-            "nudges": nudges,
-        }
-
-    def recent_nudges(self) -> list[dict[str, Any]]:
-        return list(self.nudges)
-
-    # -- fan-out --------------------------------------------------------------------
-    def subscribe(self) -> asyncio.Queue[dict[str, Any] | None]:
-        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=self.max_subscriber_queue)
-        self.subscribers.add(queue)
-        return queue
-
-    def unsubscribe(self, queue: asyncio.Queue[dict[str, Any] | None]) -> None:
-        self.subscribers.discard(queue)
-
-    def publish(self, message: dict[str, Any] | None) -> None:
-        """Never blocks: a subscriber whose queue is full is cut off (its browser reconnects
-        and gets the backlog); ``None`` tells every subscriber to close."""
-        for queue in list(self.subscribers):
-            try:
-                queue.put_nowait(message)
-            except asyncio.QueueFull:
-                self.subscribers.discard(queue)
-                self.dropped_subscribers += 1
-                with contextlib.suppress(asyncio.QueueEmpty):
-                    queue.get_nowait()
-                queue.put_nowait(None)
-
-    def close_subscribers(self) -> None:
-        self.publish(None)
 
 
 console = ConsoleState(history_seconds=settings.console_history_seconds)
