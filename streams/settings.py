@@ -21,6 +21,9 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from streams.engine.config import EngineConfig
 
+# callfocus' topics, as suffixes of the topic prefix
+TOPICS = ("call-events", "call-events.dlq", "call-metrics", "nudges", "call-summaries")
+
 CONFIG_FILE_ENV = "CALLFOCUS_CONFIG_FILE"
 
 
@@ -63,6 +66,10 @@ class Settings(BaseSettings):
     )
     topic_partitions: int = Field(8, ge=1, description="Partitions of the topics callfocus creates.")
     topic_replication: int = Field(1, ge=1, description="Replication factor of the topics callfocus creates.")
+    topic_retention_ms: dict[str, int] = Field(
+        default_factory=dict,
+        description='retention.ms per topic suffix of created topics, e.g. {"call-metrics": 86400000}.',
+    )
 
     # Faust worker
     app_id: str = Field("callfocus", description="Faust app id: the consumer group and changelog prefix.")
@@ -118,6 +125,16 @@ class Settings(BaseSettings):
     language: str = Field("en", description="Default lexicon language (a CallStarted language overrides it).")
     lexicon_file: Path | None = Field(None, description="TOML file replacing lexicon lists.")
     late_tolerance_seconds: int = Field(60, ge=0, description="Media time a segment may arrive late.")
+
+    @field_validator("topic_retention_ms")
+    @classmethod
+    def _retention_of_known_topics(cls, value: dict[str, int]) -> dict[str, int]:
+        unknown = set(value) - set(TOPICS)
+        if unknown:
+            raise ValueError(f"unknown topics {sorted(unknown)}; known: {list(TOPICS)}")
+        if any(ms < -1 or ms == 0 for ms in value.values()):
+            raise ValueError("retention.ms is a positive number of milliseconds, or -1 (forever)")
+        return value
 
     @field_validator("windows_seconds")
     @classmethod

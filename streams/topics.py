@@ -9,9 +9,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from streams.settings import Settings
-
-TOPICS = ("call-events", "call-events.dlq", "call-metrics", "nudges", "call-summaries")
+from streams.settings import TOPICS, Settings
 
 
 @dataclass(frozen=True)
@@ -32,9 +30,14 @@ def ensure_topics(settings: Settings) -> list[TopicStatus]:
         wanted = [settings.topic(t) for t in TOPICS]
         existing = set(admin.list_topics())
         missing = [
-            NewTopic(name, settings.topic_partitions, settings.topic_replication)
-            for name in wanted
-            if name not in existing
+            NewTopic(
+                settings.topic(suffix),
+                settings.topic_partitions,
+                settings.topic_replication,
+                topic_configs=_configs(settings, suffix),
+            )
+            for suffix in TOPICS
+            if settings.topic(suffix) not in existing
         ]
         if missing:
             # another worker or the Helm job may create them at the same time
@@ -47,3 +50,8 @@ def ensure_topics(settings: Settings) -> list[TopicStatus]:
         return [TopicStatus(name, described.get(name, 0), name not in existing) for name in wanted]
     finally:
         admin.close()
+
+
+def _configs(settings: Settings, suffix: str) -> dict[str, str]:
+    retention = settings.topic_retention_ms.get(suffix)
+    return {"retention.ms": str(retention)} if retention is not None else {}

@@ -66,3 +66,13 @@ def test_missing_config_file_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("CALLFOCUS_CONFIG_FILE", "/nonexistent/callfocus.yaml")
     with pytest.raises(ValueError, match="no such file"):
         Settings()
+
+
+def test_topic_retention_from_the_environment_and_unknown_topics_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CALLFOCUS_TOPIC_RETENTION_MS", '{"call-metrics": 86400000, "call-events": -1}')
+    assert Settings().topic_retention_ms == {"call-metrics": 86400000, "call-events": -1}
+    monkeypatch.setenv("CALLFOCUS_TOPIC_RETENTION_MS", '{"call-metric": 1000}')
+    with pytest.raises(ValueError, match="call-metric"):
+        Settings()
