@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -44,7 +44,7 @@ def start_worker(topics: dict[str, str], tmp_path: Path) -> Iterator[Callable[..
 class PrometheusServer:
     """A real Prometheus (Debian's package) on a free port, scraping the given targets every second."""
 
-    def __init__(self, targets: list[str], workdir: Path) -> None:
+    def __init__(self, targets: list[str], workdir: Path, rule_files: Sequence[Path] = ()) -> None:
         import shutil
 
         from tests.conftest import free_port
@@ -55,9 +55,11 @@ class PrometheusServer:
         )
         self.port = free_port()
         config = workdir / "prometheus.yml"
+        rules = "".join(f"  - {str(path)!r}\n" for path in rule_files)
         config.write_text(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-            "scrape_configs:\n  - job_name: callfocus\n    static_configs:\n"
+            + (f"rule_files:\n{rules}" if rules else "")
+            + "scrape_configs:\n  - job_name: callfocus\n    static_configs:\n"
             f"      - targets: [{', '.join(repr(t) for t in targets)}]\n"
         )
         self._log = (workdir / "prometheus.log").open("wb")
@@ -106,13 +108,14 @@ class PrometheusServer:
 
 
 @pytest.fixture
-def start_prometheus(tmp_path: Path) -> Iterator[Callable[[list[str]], PrometheusServer]]:
+def start_prometheus(tmp_path: Path) -> Iterator[Callable[..., PrometheusServer]]:
+    """Factory: a real Prometheus scraping ``targets`` every second, with optional rule files."""
     servers: list[PrometheusServer] = []
 
-    def start(targets: list[str]) -> PrometheusServer:
+    def start(targets: list[str], rule_files: Sequence[Path] = ()) -> PrometheusServer:
         workdir = tmp_path / f"prometheus-{len(servers)}"
         workdir.mkdir()
-        server = PrometheusServer(targets, workdir)
+        server = PrometheusServer(targets, workdir, rule_files)
         servers.append(server)
         server.wait_ready()
         return server

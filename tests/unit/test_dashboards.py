@@ -1,0 +1,108 @@
+"""Grafana dashboards: structure, variables, and only metrics the worker exports (or rules record)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from streams.calls import CallProcessor, LiveCalls
+from streams.codec import AvroCodec
+from streams.engine import EngineConfig
+from streams.exporter import ConsumerLagCollector, LiveCallCollector, PipelineMetrics
+
+ROOT = Path(__file__).resolve().parents[2]
+DASHBOARDS = sorted((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json"))
+RULE_FILES = sorted((ROOT / "deploy" / "prometheus" / "rules").glob("*.yml"))
+METRIC_NAME = re.compile(r"\b((?:callfocus_|[a-z_]+:callfocus_)[a-zA-Z0-9_:]*)")
+
+
+def panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for panel in dashboard["panels"]:
+        yield panel
+        yield from panel.get("panels", [])  # collapsed rows
+
+
+def queries() -> Iterator[tuple[str, str, str]]:
+    """(dashboard title, panel title, expr) of every panel target."""
+    for path in DASHBOARDS:
+        dashboard = json.loads(path.read_text())
+        for panel in panels(dashboard):
+            for target in panel.get("targets", []):
+                yield dashboard["title"], panel["title"], target["expr"]
+
+
+def exported_metric_names() -> set[str]:
+    """Every sample name a worker's /metrics serves, read off the real exporters."""
+    codec = AvroCodec()
+    registry = CollectorRegistry()
+    calls = LiveCalls(EngineConfig())
+    collector = LiveCallCollector(calls, 10)
+    registry.register(collector)
+    registry.register(ConsumerLagCollector(lambda: {("events", 0): 3}))
+    processor = CallProcessor(codec, calls, PipelineMetrics(registry))
+    processor.process(codec.encode("CallStarted", {"call_id": "c", "started_at": 1, "team": "t"}), 0)
+    for sid, speaker, start, text in [
+        ("1", "AGENT", 0, "what matters to you"),
+        ("2", "CUSTOMER", 4000, "ok"),
+    ]:
+        record = {"call_id": "c", "segment_id": sid, "speaker": speaker, "start_ms": start}
+        record |= {"end_ms": start + 4000, "text": text}
+        processor.process(codec.encode("TranscriptSegment", record), 0)
+    text = generate_latest(registry).decode() + collector.render_calls()
+    return {s.name for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def recorded_names() -> set[str]:
+    return {
+        rule["record"]
+        for path in RULE_FILES
+        for group in yaml.safe_load(path.read_text())["groups"]
+        for rule in group["rules"]
+        if "record" in rule
+    }
+
+
+def test_there_are_the_three_dashboards() -> None:
+    titles = {json.loads(p.read_text())["title"] for p in DASHBOARDS}
+    assert titles == {"callfocus / Live floor", "callfocus / Agent coaching", "callfocus / Pipeline health"}
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=[p.stem for p in DASHBOARDS])
+def test_dashboard_structure(path: Path) -> None:
+    dashboard = json.loads(path.read_text())
+    assert dashboard["uid"] == path.stem and "callfocus" in dashboard["tags"]
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    for name in ("team", "agent", "queue"):
+        assert variables[name]["type"] == "query" and variables[name]["includeAll"], name
+    ids = [p["id"] for p in panels(dashboard)]
+    assert len(ids) == len(set(ids)), "panel ids repeat"
+    for panel in panels(dashboard):
+        assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
+        assert panel["targets"], f"{panel['title']}: no query"
+        assert all(t["expr"].strip() for t in panel["targets"]), panel["title"]
+
+
+def test_every_metric_a_panel_uses_is_exported_or_recorded() -> None:
+    known = exported_metric_names() | recorded_names() | {"up"}
+    unknown = [
+        f"{board} / {panel}: {name}"
+        for board, panel, expr in queries()
+        for name in METRIC_NAME.findall(expr)
+        if name not in known
+    ]
+    assert not unknown, "panels use metrics nobody exports:\n" + "\n".join(unknown)
+
+
+def test_per_call_panels_filter_by_the_variables() -> None:
+    for board, panel, expr in queries():
+        if re.search(r"(?<![:\w])callfocus_call_", expr):  # per-call series, not team recordings
+            assert 'team=~"$team"' in expr and 'agent_id=~"$agent"' in expr, f"{board} / {panel}"
