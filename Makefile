@@ -6,8 +6,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 export PYTHON := $(abspath $(PY))
+HELM_VERSION := v3.22.0
+HELM_DIR := .tools/helm-$(HELM_VERSION)
+export HELM := $(abspath $(HELM_DIR)/helm)
 
-.PHONY: help demo test test-unit lint venv kafka-fetch kafka-start kafka-stop topics score eval bench bench-engine clean
+.PHONY: help demo test test-unit lint venv helm kafka-fetch kafka-start kafka-stop topics score eval bench bench-engine clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -19,6 +22,12 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*; touch $@
 
 venv: $(STAMP) ## Create the virtualenv and install callfocus with its dev tools
+
+$(HELM):
+	@command -v go >/dev/null || { echo "helm: needs Go to build helm $(HELM_VERSION) (go install)" >&2; exit 1; }
+	GOBIN=$(abspath $(HELM_DIR)) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+
+helm: $(HELM) ## Build the pinned helm with go install (cached in .tools/)
 
 kafka-fetch: venv ## Fetch the pinned Apache Kafka jars from Maven Central (cached)
 	@deploy/local/ensure-deps.sh kafka
@@ -42,7 +51,7 @@ lint: venv ## ruff + mypy
 	$(VENV)/bin/ruff format --check streams tests bench deploy/local
 	$(VENV)/bin/mypy
 
-test: kafka-fetch lint ## Every test, integration included (starts its own Kafka and Prometheus)
+test: kafka-fetch lint helm ## Every test: unit, integration (own Kafka, Prometheus), browser, rules, chart
 	@deploy/local/ensure-deps.sh prometheus alertmanager chromium
 	$(PY) -m pytest -v -ra
 

@@ -91,7 +91,7 @@ def replay(
         client_id="callfocus-replay",
         acks="all",
         linger_ms=5,
-        **settings.kafka_client_options(),
+        **settings.kafka_python_options(),
     )
     report = ReplayReport(calls=len(recordings))
     began = time.monotonic()

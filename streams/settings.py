@@ -180,3 +180,11 @@ class Settings(BaseSettings):
                 self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
             )
         return options
+
+    def kafka_python_options(self) -> dict[str, Any]:
+        """:meth:`kafka_client_options` plus the CA file, which only kafka-python takes as a
+        path (aiokafka clients get an SSL context instead)."""
+        options = self.kafka_client_options()
+        if self.kafka_security_protocol in ("SSL", "SASL_SSL") and self.kafka_ssl_cafile is not None:
+            options["ssl_cafile"] = str(self.kafka_ssl_cafile)
+        return options

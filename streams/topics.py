@@ -24,7 +24,7 @@ def ensure_topics(settings: Settings) -> list[TopicStatus]:
     admin = KafkaAdminClient(
         bootstrap_servers=settings.kafka_bootstrap,
         client_id="callfocus-topics",
-        **settings.kafka_client_options(),
+        **settings.kafka_python_options(),
     )
     try:
         wanted = [settings.topic(t) for t in TOPICS]

@@ -76,3 +76,11 @@ def test_topic_retention_from_the_environment_and_unknown_topics_refused(
     monkeypatch.setenv("CALLFOCUS_TOPIC_RETENTION_MS", '{"call-metric": 1000}')
     with pytest.raises(ValueError, match="call-metric"):
         Settings()
+
+
+def test_the_ca_file_goes_to_kafka_python_clients_only(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    settings = Settings(kafka_security_protocol="SASL_SSL", kafka_ssl_cafile=ca)
+    assert settings.kafka_python_options()["ssl_cafile"] == str(ca)
+    assert "ssl_cafile" not in settings.kafka_client_options()  # aiokafka would refuse the keyword
+    assert "ssl_cafile" not in Settings(kafka_ssl_cafile=ca).kafka_python_options()  # no TLS, no CA

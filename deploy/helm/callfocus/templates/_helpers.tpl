@@ -1,0 +1,273 @@
+{{/*
+Chart name, truncated to the 63 characters of a DNS label.
+*/}}
+{{- define "callfocus.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Full name: <release>-<chart>, or the release name alone if it already contains the chart name.
+*/}}
+{{- define "callfocus.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Chart name and version, for the helm.sh/chart label.
+*/}}
+{{- define "callfocus.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Selector labels: name + instance. Workloads add app.kubernetes.io/component (see below) so the
+topics job's pods never count as workers.
+*/}}
+{{- define "callfocus.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "callfocus.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+Selector labels of the worker pods.
+*/}}
+{{- define "callfocus.workerSelectorLabels" -}}
+{{ include "callfocus.selectorLabels" . }}
+app.kubernetes.io/component: worker
+{{- end }}
+
+{{/*
+Kubernetes recommended labels without the component; callers add it with "callfocus.labels".
+*/}}
+{{- define "callfocus.commonLabels" -}}
+helm.sh/chart: {{ include "callfocus.chart" . }}
+{{ include "callfocus.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | trunc 63 | trimSuffix "-" | quote }}
+app.kubernetes.io/part-of: callfocus
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/*
+Recommended labels of an object. Usage: include "callfocus.labels" (dict "ctx" $ "component" "worker")
+*/}}
+{{- define "callfocus.labels" -}}
+{{ include "callfocus.commonLabels" .ctx }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/*
+Name of the workers' ServiceAccount.
+*/}}
+{{- define "callfocus.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "callfocus.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+Worker image reference: repository:tag, or repository@digest when a digest is given.
+*/}}
+{{- define "callfocus.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Kafka security protocol, derived from kafka.sasl.enabled and kafka.tls.enabled.
+*/}}
+{{- define "callfocus.kafkaSecurityProtocol" -}}
+{{- if and .Values.kafka.sasl.enabled .Values.kafka.tls.enabled -}}
+SASL_SSL
+{{- else if .Values.kafka.sasl.enabled -}}
+SASL_PLAINTEXT
+{{- else if .Values.kafka.tls.enabled -}}
+SSL
+{{- else -}}
+PLAINTEXT
+{{- end -}}
+{{- end }}
+
+{{/* Paths inside the containers. */}}
+{{- define "callfocus.dataDir" -}}/var/lib/callfocus{{- end }}
+{{- define "callfocus.kafkaCaDir" -}}/etc/callfocus/kafka-ca{{- end }}
+{{- define "callfocus.filesDir" -}}/etc/callfocus/files{{- end }}
+
+{{/*
+True (non-empty) when the chart renders the files ConfigMap (nudge rules and/or lexicon).
+*/}}
+{{- define "callfocus.hasFiles" -}}
+{{- if or .Values.config.nudgeRules .Values.config.lexicon }}true{{ end }}
+{{- end }}
+
+{{/*
+Fails rendering on values that would deploy a broken or wasteful release.
+*/}}
+{{- define "callfocus.validate" -}}
+{{- $partitions := int .Values.kafka.topics.partitions }}
+{{- if gt (int .Values.replicaCount) $partitions }}
+{{- fail (printf "replicaCount (%d) is larger than kafka.topics.partitions (%d): a Kafka consumer group gives each partition to one worker, so %d worker(s) would sit idle. Lower replicaCount or raise kafka.topics.partitions." (int .Values.replicaCount) $partitions (sub (int .Values.replicaCount) $partitions)) }}
+{{- end }}
+{{- if .Values.autoscaling.enabled }}
+{{- if gt (int .Values.autoscaling.maxReplicas) $partitions }}
+{{- fail (printf "autoscaling.maxReplicas (%d) is larger than kafka.topics.partitions (%d): workers beyond the partition count get no partition and sit idle. Lower autoscaling.maxReplicas or raise kafka.topics.partitions." (int .Values.autoscaling.maxReplicas) $partitions) }}
+{{- end }}
+{{- if gt (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas) }}
+{{- fail (printf "autoscaling.minReplicas (%d) is larger than autoscaling.maxReplicas (%d)." (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) }}
+{{- end }}
+{{- if and (not .Values.autoscaling.targetCPUUtilizationPercentage) (not .Values.autoscaling.targetMemoryUtilizationPercentage) }}
+{{- fail "autoscaling.enabled needs autoscaling.targetCPUUtilizationPercentage and/or autoscaling.targetMemoryUtilizationPercentage." }}
+{{- end }}
+{{- end }}
+{{- if .Values.kafka.sasl.enabled }}
+{{- if not .Values.kafka.sasl.existingSecret }}
+{{- fail "kafka.sasl.enabled needs kafka.sasl.existingSecret: the name of an existing Secret holding the SASL password (key kafka.sasl.passwordKey)." }}
+{{- end }}
+{{- if and (not .Values.kafka.sasl.username) (not .Values.kafka.sasl.usernameKey) }}
+{{- fail "kafka.sasl.enabled needs kafka.sasl.username (or kafka.sasl.usernameKey in kafka.sasl.existingSecret)." }}
+{{- end }}
+{{- end }}
+{{- if and .Values.kafka.tls.caSecret (not .Values.kafka.tls.enabled) }}
+{{- fail "kafka.tls.caSecret is set but kafka.tls.enabled is false." }}
+{{- end }}
+{{- end }}
+
+{{/*
+CALLFOCUS_* environment of the workers and the topics job. Secrets come from existing Secrets
+(valueFrom secretKeyRef); values never hold a password.
+*/}}
+{{- define "callfocus.env" -}}
+- name: CALLFOCUS_KAFKA_BOOTSTRAP
+  value: {{ .Values.kafka.bootstrapServers | quote }}
+- name: CALLFOCUS_KAFKA_SECURITY_PROTOCOL
+  value: {{ include "callfocus.kafkaSecurityProtocol" . | quote }}
+{{- if .Values.kafka.sasl.enabled }}
+- name: CALLFOCUS_KAFKA_SASL_MECHANISM
+  value: {{ .Values.kafka.sasl.mechanism | quote }}
+{{- if .Values.kafka.sasl.usernameKey }}
+- name: CALLFOCUS_KAFKA_SASL_USERNAME
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.kafka.sasl.existingSecret }}
+      key: {{ .Values.kafka.sasl.usernameKey }}
+{{- else }}
+- name: CALLFOCUS_KAFKA_SASL_USERNAME
+  value: {{ .Values.kafka.sasl.username | quote }}
+{{- end }}
+- name: CALLFOCUS_KAFKA_SASL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.kafka.sasl.existingSecret }}
+      key: {{ .Values.kafka.sasl.passwordKey }}
+{{- end }}
+{{- if and .Values.kafka.tls.enabled .Values.kafka.tls.caSecret }}
+- name: CALLFOCUS_KAFKA_SSL_CAFILE
+  value: {{ printf "%s/%s" (include "callfocus.kafkaCaDir" .) .Values.kafka.tls.caKey | quote }}
+{{- end }}
+- name: CALLFOCUS_TOPIC_PREFIX
+  value: {{ .Values.kafka.topics.prefix | quote }}
+- name: CALLFOCUS_TOPIC_PARTITIONS
+  value: {{ .Values.kafka.topics.partitions | int64 | quote }}
+- name: CALLFOCUS_TOPIC_REPLICATION
+  value: {{ .Values.kafka.topics.replication | int64 | quote }}
+- name: CALLFOCUS_TOPIC_RETENTION_MS
+  value: {{ .Values.kafka.topics.retentionMs | toJson | quote }}
+- name: CALLFOCUS_APP_ID
+  value: {{ .Values.config.appId | quote }}
+- name: CALLFOCUS_WEB_HOST
+  value: "0.0.0.0"
+- name: CALLFOCUS_WEB_PORT
+  value: {{ .Values.webPort | int64 | quote }}
+- name: CALLFOCUS_DATA_DIR
+  value: {{ include "callfocus.dataDir" . | quote }}
+- name: CALLFOCUS_STORE
+  value: {{ .Values.config.store | quote }}
+- name: CALLFOCUS_PROCESSING_GUARANTEE
+  value: {{ .Values.config.processingGuarantee | quote }}
+- name: CALLFOCUS_TABLE_STANDBY_REPLICAS
+  value: {{ .Values.config.tableStandbyReplicas | int64 | quote }}
+- name: CALLFOCUS_SESSION_TIMEOUT_SECONDS
+  value: {{ .Values.config.sessionTimeoutSeconds | toString | quote }}
+- name: CALLFOCUS_LOG_LEVEL
+  value: {{ .Values.config.logLevel | quote }}
+- name: CALLFOCUS_SNAPSHOT_INTERVAL_SECONDS
+  value: {{ .Values.config.snapshotIntervalSeconds | toString | quote }}
+- name: CALLFOCUS_IDLE_TIMEOUT_SECONDS
+  value: {{ .Values.config.idleTimeoutSeconds | toString | quote }}
+- name: CALLFOCUS_MAX_EXPORTED_CALLS
+  value: {{ .Values.config.maxExportedCalls | int64 | quote }}
+- name: CALLFOCUS_PER_CALL_SERIES
+  value: {{ .Values.config.perCallSeries | toString | quote }}
+- name: CALLFOCUS_EXPORT_GRACE_SECONDS
+  value: {{ .Values.config.exportGraceSeconds | toString | quote }}
+- name: CALLFOCUS_LANGUAGE
+  value: {{ .Values.config.language | quote }}
+- name: CALLFOCUS_NUDGES_ENABLED
+  value: {{ .Values.config.nudges.enabled | toString | quote }}
+- name: CALLFOCUS_NUDGE_SNIPPETS
+  value: {{ .Values.config.nudges.snippets | toString | quote }}
+- name: CALLFOCUS_NUDGE_WEBHOOK_TIMEOUT_SECONDS
+  value: {{ .Values.config.nudges.webhookTimeoutSeconds | toString | quote }}
+- name: CALLFOCUS_NUDGE_WEBHOOK_RETRIES
+  value: {{ .Values.config.nudges.webhookRetries | int64 | quote }}
+{{- with .Values.secrets.nudgeWebhookUrl }}
+{{- if .existingSecret }}
+- name: CALLFOCUS_NUDGE_WEBHOOK_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .existingSecret }}
+      key: {{ .key }}
+{{- end }}
+{{- end }}
+{{- with .Values.secrets.consoleToken }}
+{{- if .existingSecret }}
+- name: CALLFOCUS_CONSOLE_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ .existingSecret }}
+      key: {{ .key }}
+{{- end }}
+{{- end }}
+{{- range $name, $value := .Values.config.extra }}
+- name: {{ printf "CALLFOCUS_%s" $name }}
+  value: {{ $value | toString | quote }}
+{{- end }}
+{{- with .Values.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Volume of the Kafka CA bundle (only with kafka.tls.caSecret).
+*/}}
+{{- define "callfocus.kafkaCaVolume" -}}
+{{- if and .Values.kafka.tls.enabled .Values.kafka.tls.caSecret }}
+- name: kafka-ca
+  secret:
+    secretName: {{ .Values.kafka.tls.caSecret }}
+    items:
+      - key: {{ .Values.kafka.tls.caKey }}
+        path: {{ .Values.kafka.tls.caKey }}
+{{- end }}
+{{- end }}
+
+{{- define "callfocus.kafkaCaMount" -}}
+{{- if and .Values.kafka.tls.enabled .Values.kafka.tls.caSecret }}
+- name: kafka-ca
+  mountPath: {{ include "callfocus.kafkaCaDir" . }}
+  readOnly: true
+{{- end }}
+{{- end }}
