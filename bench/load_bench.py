@@ -1,11 +1,12 @@
 """Load benchmark on a real broker: callfocus worker vs. raw consumer vs. naive Faust agent.
 
-    python bench/load_bench.py [--calls 1000] [--minutes 2] [--rate 5000] [--json out.json]
+    python bench/load_bench.py [--calls 1000] [--minutes 2] [--rates 200,500,1000,5000] [--json out.json]
 
 Uses CALLFOCUS_KAFKA_BOOTSTRAP, else starts the project's local Kafka on free ports.
 All three consumers read the same pre-filled topic, in one run, so the ratios are
-comparable on a shared, noisy machine. Then, on live traffic at ``--rate`` segments/s,
-the worker's own latency histogram gives produced_at -> metrics-updated percentiles.
+comparable on a shared, noisy machine. Then, on live traffic (new calls, stamped at send),
+the worker's own latency histogram gives produced_at -> metrics-updated percentiles
+at each of ``--rates`` segments/s.
 """
 
 from __future__ import annotations
@@ -169,6 +170,38 @@ def latency_quantiles(before: dict, after: dict) -> dict[str, float]:
     return result
 
 
+def live_latency(
+    bootstrap: str, topic: str, codec: AvroCodec, port: int, rate: int, seconds: float
+) -> dict[str, float]:
+    """Send new calls at ``rate`` segments/s for ``seconds``; percentiles of the worker's
+    produced_at -> metrics-updated histogram over that run (the histogram tops at 10 s)."""
+    before = worker_samples(port)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=2, acks=1)
+    calls = live_calls(max(1, rate // 2), 3.0, seed=rate, prefix=f"lat{rate}")
+    stream = [event for _, event in schedule(calls)]
+    began, sent = time.monotonic(), 0
+    while time.monotonic() - began < seconds and sent < len(stream):
+        due = int((time.monotonic() - began) * rate)
+        while sent < min(due, len(stream)):
+            event = stream[sent]
+            now_ms = int(time.time() * 1000)
+            name, record = event_to_record(event)
+            if isinstance(event, TranscriptSegment):
+                record["produced_at"] = now_ms
+            elif isinstance(event, CallStarted):
+                record["started_at"] = now_ms
+            producer.send(topic, key=event.call_id.encode(), value=codec.encode(name, record))
+            sent += 1
+        time.sleep(0.001)
+    producer.flush()
+    producer.close()
+    achieved = sent / (time.monotonic() - began)
+    time.sleep(3)
+    quantiles = latency_quantiles(before, worker_samples(port))
+    print(f"live {rate}/s: p99 {quantiles.get('p99', 0) * 1000:.0f} ms", flush=True)
+    return {"target_segments_per_s": rate, "achieved_events_per_s": achieved, **quantiles}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
@@ -178,7 +211,11 @@ def main() -> None:
     parser.add_argument(
         "--total-calls", type=int, default=5000, help="Active calls for the /metrics render test."
     )
-    parser.add_argument("--rate", type=int, default=5000, help="Segments/s of the live latency run.")
+    parser.add_argument(
+        "--rates",
+        default="200,500,1000,5000",
+        help="Segments/s of the live latency runs, comma-separated (one run each).",
+    )
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument(
@@ -291,29 +328,11 @@ def main() -> None:
             rss_at[args.total_calls] = rss_bytes(worker.pid)
             render_at[args.total_calls] = min(render_seconds() for _ in range(5))
 
-        # live traffic at --rate segments/s, produced_at stamped at send time
-        before = worker_samples(port)
-        producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=2, acks=1)
-        live = live_calls(max(1, args.rate // 2), 3.0, seed=3, prefix="lat")
-        stream = [event for _, event in schedule(live)]
-        began, sent = time.monotonic(), 0
-        while time.monotonic() - began < args.latency_seconds and sent < len(stream):
-            due = int((time.monotonic() - began) * args.rate)
-            while sent < min(due, len(stream)):
-                event = stream[sent]
-                now_ms = int(time.time() * 1000)
-                name, record = event_to_record(event)
-                if isinstance(event, TranscriptSegment):
-                    record["produced_at"] = now_ms
-                elif isinstance(event, CallStarted):
-                    record["started_at"] = now_ms
-                producer.send(topic, key=event.call_id.encode(), value=codec.encode(name, record))
-                sent += 1
-            time.sleep(0.001)
-        producer.flush()
-        achieved = sent / (time.monotonic() - began)
-        time.sleep(3)
-        latency = latency_quantiles(before, worker_samples(port))
+        # live traffic at each rate, produced_at stamped at send time
+        rates = [int(r) for r in args.rates.split(",")]
+        live_runs = [
+            live_latency(bootstrap, topic, codec, port, rate, args.latency_seconds) for rate in rates
+        ]
 
         results = {
             "machine": {"cores": os.cpu_count(), "python": sys.version.split()[0]},
@@ -323,7 +342,7 @@ def main() -> None:
             "pipeline_segments_per_s": pipeline_rate,
             "pipeline_vs_raw": pipeline_rate / raw_rate,
             "pipeline_vs_naive": pipeline_rate / naive_rate,
-            "latency_run": {"target_segments_per_s": args.rate, "achieved_events_per_s": achieved, **latency},
+            "latency_runs": live_runs,
             "rss_bytes": rss_at,
             "rss_per_call_bytes": (rss_at[max(rss_at)] - rss_at[min(rss_at)])
             / max(1, max(rss_at) - min(rss_at))
@@ -340,13 +359,16 @@ def main() -> None:
             ("callfocus worker, EOS + rocksdb + all metrics (seg/s)", f"{pipeline_rate:,.0f}"),
             ("pipeline / raw consumer", f"{pipeline_rate / raw_rate:.1%}"),
             ("pipeline / naive Faust", f"{pipeline_rate / naive_rate:.1f}x"),
-            (f"live run: target {args.rate}/s, achieved (events/s)", f"{achieved:,.0f}"),
-            (
-                "latency p50 / p95 / p99 (ms, from histogram buckets)",
-                f"{latency.get('p50', 0) * 1000:.0f} / {latency.get('p95', 0) * 1000:.0f} / "
-                f"{latency.get('p99', 0) * 1000:.0f}",
-            ),
         ]
+        for run in live_runs:
+            rows.append(
+                (
+                    f"live {run['target_segments_per_s']}/s ({run['achieved_events_per_s']:,.0f}/s sent): "
+                    "p50/p95/p99 ms",
+                    f"{run.get('p50', 0) * 1000:.0f} / {run.get('p95', 0) * 1000:.0f} / "
+                    f"{run.get('p99', 0) * 1000:.0f}",
+                )
+            )
         for calls, seconds in sorted(render_at.items()):
             rows.append((f"/metrics render with {calls} active calls (ms)", f"{seconds * 1000:.0f}"))
         for calls, rss in sorted(rss_at.items()):
