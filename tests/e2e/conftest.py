@@ -34,8 +34,10 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Module-scoped: Playwright's sync API runs an event loop in this thread until it stops,
+    and later tests call asyncio.run()."""
     assert CHROMIUM.is_file(), (
         f"{CHROMIUM} not found: `make test` installs Debian's chromium "
         "(deploy/local/ensure-deps.sh chromium); the browser tests never download one"
