@@ -55,8 +55,8 @@ test: kafka-fetch lint helm ## Every test: unit, integration (own Kafka, Prometh
 	@deploy/local/ensure-deps.sh prometheus alertmanager chromium
 	$(PY) -m pytest -v -ra
 
-test-unit: venv ## Fast unit tests only
-	$(PY) -m pytest -v -m "not integration"
+test-unit: venv ## Fast unit tests only (pure: no Kafka, no external tools)
+	$(PY) -m pytest -v tests/unit
 
 HARPER_VALLEY ?= $(or $(CALLFOCUS_HARPER_VALLEY),../shared/data/harper-valley)
 
