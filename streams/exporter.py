@@ -52,7 +52,8 @@ INVALID_REASONS = (
     "unknown_record",
 )
 IGNORED_REASONS = ("interim", "duplicate", "stale_revision")
-OUTPUTS = ("metrics", "summaries", "dead_letters", "nudges")
+# state: call-state changelog records; idle_call_ends: CallEnded(timeout) sent to the input
+OUTPUTS = ("metrics", "summaries", "dead_letters", "nudges", "state", "idle_call_ends")
 # Per-call metrics exported for every window (60s, 180s, call); ratios are 0-1.
 WINDOWED_SERIES = {
     "agent_talk_ratio": "Agent share of speech time (0-1) in the window; absent while nobody spoke.",
@@ -87,7 +88,8 @@ class PipelineMetrics:
         )
         self.outputs_produced = Counter(
             "callfocus_outputs_produced",
-            "Records written to output topics, by output (metrics, summaries, dead_letters).",
+            "Records written by the worker, by output (metrics, summaries, dead_letters, nudges, state, "
+            "idle_call_ends).",
             ["output"],
             registry=registry,
         )

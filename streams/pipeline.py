@@ -143,8 +143,7 @@ async def _produce(
         pipeline_metrics.output_errors.labels(output).inc()
         log.exception("could not write to %s", topic)
     else:
-        if output:
-            pipeline_metrics.outputs_produced.labels(output).inc()
+        pipeline_metrics.outputs_produced.labels(output).inc()
 
 
 def _now_ms() -> int:
@@ -203,7 +202,7 @@ async def write_state(call: LiveCall, event: EventT) -> None:
         else:
             call_state.data[key] = value
     await _produce(
-        "", event, call_state.changelog_topic.get_topic_name(), key, value, event.message.partition
+        "state", event, call_state.changelog_topic.get_topic_name(), key, value, event.message.partition
     )
 
 
@@ -277,8 +276,7 @@ async def _send_outside_transactions(output: str, topic: str, key: bytes, value:
         pipeline_metrics.output_errors.labels(output).inc()
         log.exception("could not write to %s", topic)
     else:
-        if output:
-            pipeline_metrics.outputs_produced.labels(output).inc()
+        pipeline_metrics.outputs_produced.labels(output).inc()
 
 
 @app.timer(interval=1.0)
@@ -310,7 +308,7 @@ async def end_idle_calls() -> None:
     for call in processor.idle_calls(settings.idle_timeout_seconds):
         name, record = event_to_record(CallEnded(call.call_id, _now_ms(), reason="timeout"))
         await _send_outside_transactions(
-            "", call_events.get_topic_name(), call.call_id.encode(), codec.encode(name, record)
+            "idle_call_ends", call_events.get_topic_name(), call.call_id.encode(), codec.encode(name, record)
         )
         call.last_event_monotonic = time.monotonic()  # do not send it twice while it travels
 
