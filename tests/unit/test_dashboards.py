@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json"))
 RULE_FILES = sorted((ROOT / "deploy" / "prometheus" / "rules").glob("*.yml"))
 METRIC_NAME = re.compile(r"\b((?:callfocus_|[a-z_]+:callfocus_)[a-zA-Z0-9_:]*)")
+LABEL_VALUES = re.compile(r"^label_values\((?P<selector>[^,]+),\s*(?P<label>\w+)\)$")
 
 
 def panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -37,6 +38,32 @@ def queries() -> Iterator[tuple[str, str, str]]:
         for panel in panels(dashboard):
             for target in panel.get("targets", []):
                 yield dashboard["title"], panel["title"], target["expr"]
+
+
+def variable_queries() -> Iterator[tuple[str, str, str]]:
+    """(dashboard title, variable name, label_values query) of every query variable."""
+    for path in DASHBOARDS:
+        dashboard = json.loads(path.read_text())
+        for variable in dashboard["templating"]["list"]:
+            if variable["type"] == "query":
+                query = variable["query"]
+                yield (
+                    dashboard["title"],
+                    variable["name"],
+                    query if isinstance(query, str) else query["query"],
+                )
+
+
+def value_unit(expr: str) -> str | None:
+    """The unit a query's values carry, when it only picks or averages ratio or seconds series."""
+    if not expr.startswith("histogram_quantile(") and re.search(r"\b(count|rate|irate|increase)\(", expr):
+        return None  # counts and rates are not in the metric's unit
+    names = METRIC_NAME.findall(expr)
+    if names and all("_ratio" in name for name in names):
+        return "percentunit"
+    if names and all("_seconds" in name for name in names):
+        return "s"
+    return None
 
 
 def exported_metric_names() -> set[str]:
@@ -100,6 +127,32 @@ def test_every_metric_a_panel_uses_is_exported_or_recorded() -> None:
         if name not in known
     ]
     assert not unknown, "panels use metrics nobody exports:\n" + "\n".join(unknown)
+
+
+def test_variables_are_label_values_of_exported_metrics() -> None:
+    known = exported_metric_names()
+    found = {}
+    for board, name, query in variable_queries():
+        match = LABEL_VALUES.match(query)
+        assert match, f"{board} / ${name}: not label_values(selector, label): {query}"
+        metrics = METRIC_NAME.findall(match["selector"])
+        assert metrics and set(metrics) <= known, f"{board} / ${name}: {metrics} not exported"
+        found.setdefault(board, set()).add(name)
+    assert all(names == {"team", "agent", "queue"} for names in found.values()), found
+
+
+def test_ratio_and_seconds_panels_have_their_unit() -> None:
+    wrong = []
+    for path in DASHBOARDS:
+        dashboard = json.loads(path.read_text())
+        for panel in panels(dashboard):
+            units = {value_unit(target["expr"]) for target in panel["targets"]}
+            if panel["type"] == "table" or len(units) != 1 or None in units:
+                continue
+            (unit,) = units
+            if panel["fieldConfig"]["defaults"].get("unit") != unit:
+                wrong.append(f"{dashboard['title']} / {panel['title']}: unit should be {unit}")
+    assert not wrong, "\n".join(wrong)
 
 
 def test_per_call_panels_filter_by_the_variables() -> None:
