@@ -31,6 +31,8 @@ class LiveCall:
     last_event_monotonic: float = 0.0
     last_snapshot_monotonic: float = float("-inf")
     snapshot_pending: bool = False
+    last_nudge_check_monotonic: float = float("-inf")
+    nudge_check_pending: bool = False
     nudges: NudgeTracker = field(init=False)
     # the text of the call's latest segment, for masked nudge snippets (not kept durably)
     last_text: str = ""
@@ -183,12 +185,23 @@ class CallProcessor:
             if score is not None:
                 self.metrics.ended_call_score.labels(call.labels[1]).observe(score)
         call.snapshot_pending = True
+        call.nudge_check_pending = True
         return Processed(call=call, ended_now=ended_now)
 
-    def nudges(self, call: LiveCall) -> list[Nudge]:
-        """The nudges the call's current metrics raise (none for an ended call)."""
-        if call.ended_monotonic is not None:
+    def nudges(self, call: LiveCall, min_interval: float = 0.0) -> list[Nudge]:
+        """The nudges the call's current metrics raise, if it changed since the last check and
+        that check is ``min_interval`` seconds old (none for an ended call).
+
+        Each check reads all of the call's metrics (tens of microseconds), so a busy call is
+        checked at most once per interval rather than on every event.
+        """
+        if call.ended_monotonic is not None or not call.nudge_check_pending:
             return []
+        now = self._monotonic()
+        if now - call.last_nudge_check_monotonic < min_interval:
+            return []
+        call.nudge_check_pending = False
+        call.last_nudge_check_monotonic = now
         raised = call.nudges.evaluate(call.state.metrics(), self.nudge_rules)
         for nudge in raised:
             self.metrics.nudges.labels(nudge.type, call.labels[1]).inc()

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import time
 from collections import OrderedDict, deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,6 +125,14 @@ class ConsoleState:
         self.subscribers: set[asyncio.Queue[dict[str, Any] | None]] = set()
         self.version = 0  # moves whenever the call list may look different
         self.dropped_subscribers = 0
+
+    def clear(self) -> None:
+        """Forget every call and nudge (the feed stopped reading; a restart re-reads history)."""
+        self.calls.clear()
+        self.nudges.clear()
+        self.call_nudges.clear()
+        self._seen_nudges.clear()
+        self.version += 1
 
     # -- input ----------------------------------------------------------------------
     def apply_metrics(self, record: Mapping[str, Any]) -> bool:
@@ -257,3 +265,31 @@ class ConsoleState:
 
     def close_subscribers(self) -> None:
         self.publish(None)
+
+
+READY_WAIT_SECONDS = 5.0
+
+
+class ConsoleDemand:
+    """Whether the console is in use, so that its Kafka reader runs only then."""
+
+    def __init__(self, idle_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.idle_seconds = idle_seconds
+        self._clock = clock
+        self.last_request = float("-inf")
+        self.wanted = asyncio.Event()
+        self.caught_up = asyncio.Event()  # the reader has read up to the end offsets it started at
+
+    def touch(self) -> None:
+        self.last_request = self._clock()
+        self.wanted.set()
+
+    def idle(self, open_streams: int) -> bool:
+        return open_streams == 0 and self._clock() - self.last_request > self.idle_seconds
+
+    async def ready(self, timeout: float = READY_WAIT_SECONDS) -> None:
+        """Touch, and wait for the reader's catch-up (a cold console answers with data)."""
+        self.touch()
+        if not self.caught_up.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.caught_up.wait(), timeout)

@@ -219,7 +219,7 @@ async def process_call_events(stream: StreamT[bytes]) -> None:
         settings.batch_max_events, within=settings.batch_max_wait_seconds
     ):
         async with batch_lock:
-            batch_calls: dict[str, LiveCall] = {}
+            batch_calls: dict[str, tuple[LiveCall, EventT]] = {}
             for event in batch:
                 processed_offsets[event.message.partition] = event.message.offset
                 result = processor.process(event.value, event.message.partition)
@@ -229,8 +229,7 @@ async def process_call_events(stream: StreamT[bytes]) -> None:
                 call = result.call
                 if call is None:
                     continue
-                changed_calls[call.call_id] = (call, event)
-                batch_calls[call.call_id] = call
+                changed_calls[call.call_id] = batch_calls[call.call_id] = (call, event)
                 if result.ended_now:
                     await send_snapshot(call, event)
                     record = summary_record(call, call.state.metrics(), call.nudges.fired)
@@ -241,11 +240,16 @@ async def process_call_events(stream: StreamT[bytes]) -> None:
                         call.call_id.encode(),
                         codec.encode("CallSummary", record),
                     )
-                elif time.monotonic() - call.last_snapshot_monotonic >= settings.snapshot_interval_seconds:
+            # once per changed call per batch, not per event: reading a call's metrics is
+            # the costly part of a snapshot and of a nudge check
+            snapshots_due = time.monotonic() - settings.snapshot_interval_seconds
+            for call, event in batch_calls.values():
+                if call.ended_monotonic is not None:
+                    continue
+                if call.snapshot_pending and call.last_snapshot_monotonic <= snapshots_due:
                     await send_snapshot(call, event)
-            if settings.nudges_enabled:
-                for call in batch_calls.values():
-                    for nudge in processor.nudges(call):
+                if settings.nudges_enabled:
+                    for nudge in processor.nudges(call, settings.nudge_interval_seconds):
                         await send_nudge(call, nudge)
             for event in batch:  # acknowledged before the lock lets a commit in
                 await stream.ack(event)
@@ -279,22 +283,29 @@ async def _send_outside_transactions(output: str, topic: str, key: bytes, value:
         pipeline_metrics.outputs_produced.labels(output).inc()
 
 
-@app.timer(interval=1.0)
-async def flush_pending_snapshots() -> None:
-    """The last change of a call that then went quiet still gets its snapshot.
+@app.timer(interval=0.25)
+async def flush_pending_outputs() -> None:
+    """The last change of a call that then went quiet still gets its snapshot, and a change
+    whose nudge check waited for the interval gets it.
 
     A timer's record has no source partition whose transaction would commit it, so it
     goes out through the plain producer, in both modes. Snapshots are observations of a
     call's latest state, not counted results: if the change they show is rolled back by
     a crash, the replayed events produce the same state and a newer snapshot.
     """
-    due = time.monotonic() - settings.snapshot_interval_seconds
+    now = time.monotonic()
+    due = now - settings.snapshot_interval_seconds
     for call in live_calls:
+        if call.ended_monotonic is not None:
+            continue
+        if settings.nudges_enabled:
+            for nudge in processor.nudges(call, settings.nudge_interval_seconds):
+                await send_nudge(call, nudge)
         # a call still receiving events gets its snapshot from the next one
         quiet = call.last_event_monotonic <= due and call.last_snapshot_monotonic <= due
-        if call.snapshot_pending and call.ended_monotonic is None and quiet:
+        if call.snapshot_pending and quiet:
             call.snapshot_pending = False
-            call.last_snapshot_monotonic = time.monotonic()
+            call.last_snapshot_monotonic = now
             record = metrics_record(call, call.state.metrics(), _now_ms())
             await _send_outside_transactions(
                 "metrics", METRICS_TOPIC, call.call_id.encode(), codec.encode("CallMetrics", record)

@@ -104,6 +104,12 @@ class Settings(BaseSettings):
 
     # Nudges
     nudges_enabled: bool = Field(True, description="Run the nudge rules on every changed call.")
+    nudge_interval_seconds: float = Field(
+        0.5,
+        ge=0,
+        description="The nudge rules run on a changed call at most once per interval (each run "
+        "reads all of its metrics); a change that waits is checked within the interval.",
+    )
     nudge_rules_file: Path | None = Field(
         None, description="TOML file overriding nudge rule thresholds (see docs/nudges.md)."
     )
@@ -120,6 +126,13 @@ class Settings(BaseSettings):
     )
     console_history_seconds: float = Field(
         900.0, gt=0, description="How far back the console reads snapshots and nudges at start."
+    )
+    console_idle_seconds: float = Field(
+        600.0,
+        gt=0,
+        description="The console reads Kafka only while used: its reader stops this long after "
+        "the last console request with no stream open, and starts again (re-reading "
+        "console_history_seconds) on the next one.",
     )
 
     language: str = Field("en", description="Default lexicon language (a CallStarted language overrides it).")

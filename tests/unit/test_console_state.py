@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from streams.console_state import HISTORY_FIELDS, ConsoleState
+from streams.console_state import HISTORY_FIELDS, ConsoleDemand, ConsoleState
 
 
 def snapshot(
@@ -120,3 +120,45 @@ def test_a_slow_browser_is_cut_off_instead_of_blocking() -> None:
 
     drained, subscribers, dropped = asyncio.run(scenario())
     assert drained[-1] is None and subscribers == 1 and dropped == 1
+
+
+def test_the_console_reader_is_wanted_from_the_first_request_until_idle_without_streams() -> None:
+    now = [100.0]
+    demand = ConsoleDemand(idle_seconds=60.0, clock=lambda: now[0])
+    assert not demand.wanted.is_set()
+    demand.touch()
+    assert demand.wanted.is_set()
+    now[0] += 61.0
+    assert not demand.idle(open_streams=1), "an open stream keeps the reader"
+    assert demand.idle(open_streams=0)
+    now[0] += 1.0
+    demand.touch()
+    assert not demand.idle(open_streams=0)
+
+
+def test_a_cold_console_request_waits_for_the_catch_up_but_not_forever() -> None:
+    async def scenario() -> tuple[float, float]:
+        demand = ConsoleDemand(idle_seconds=60.0)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        await demand.ready(timeout=0.2)  # nobody catches up: gives up after the timeout
+        gave_up = loop.time() - began
+        loop.call_later(0.05, demand.caught_up.set)
+        began = loop.time()
+        await demand.ready(timeout=5.0)
+        return gave_up, loop.time() - began
+
+    gave_up, waited = asyncio.run(scenario())
+    assert 0.2 <= gave_up < 1.0
+    assert waited < 1.0
+
+
+def test_clear_forgets_calls_and_nudges_and_moves_the_version() -> None:
+    state = ConsoleState(history_seconds=900)
+    state.apply_metrics(snapshot("c1", 1000, 0.5))
+    state.apply_nudge(nudge("n1", "c1"))
+    version = state.version
+    state.clear()
+    assert state.call_list() == [] and state.recent_nudges() == []
+    assert state.version > version
+    assert state.apply_nudge(nudge("n1", "c1")), "a re-read nudge is new again after a clear"
