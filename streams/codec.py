@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import struct
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 import fastavro
 from fastavro.schema import to_parsing_canonical_form
 
+from streams.avro_writer import compile_writer
 from streams.errors import InvalidEventError
 
 SINGLE_OBJECT_MARKER = b"\xc3\x01"
@@ -77,10 +79,12 @@ def _without_logical_types(schema: Any) -> Any:
 
 
 class _Schema:
-    __slots__ = ("fingerprint", "header", "name", "parsed")
+    __slots__ = ("fingerprint", "header", "name", "parsed", "write")
 
     def __init__(self, raw: Mapping[str, Any]) -> None:
-        self.parsed = fastavro.parse_schema(_without_logical_types(dict(raw)), _write_hint=False)
+        plain = _without_logical_types(dict(raw))
+        self.write = compile_writer(plain)
+        self.parsed = fastavro.parse_schema(plain, _write_hint=False)
         self.name: str = raw["name"]
         canonical = to_parsing_canonical_form(self.parsed)
         self.fingerprint = crc64_avro(canonical.encode("utf-8"))
@@ -127,8 +131,24 @@ class AvroCodec:
             raise CodecError("unknown_record", f"no schema named {name!r}") from None
 
     def encode(self, name: str, record: Mapping[str, Any]) -> bytes:
-        """Single-object encoding of ``record`` with the schema named ``name``."""
+        """Single-object encoding of ``record`` with the schema named ``name``.
+
+        The schema's compiled writer (:mod:`streams.avro_writer`) first; a record it is not
+        sure about goes through fastavro, which fills defaults or says what is wrong.
+        """
         schema = self._schema(name)
+        if schema.write is not None:
+            parts = [schema.header]
+            try:
+                schema.write(record, parts)
+            except (KeyError, TypeError, AttributeError, ValueError, OverflowError, struct.error):
+                pass
+            else:
+                return b"".join(parts)
+        return self._encode_checked(schema, record)
+
+    def _encode_checked(self, schema: _Schema, record: Mapping[str, Any]) -> bytes:
+        name = schema.name
         out = io.BytesIO()
         out.write(schema.header)
         try:
@@ -190,7 +210,7 @@ class AvroCodec:
             raise CodecError("missing_type", "JSON event has no string field 'type'")
         # A round trip through the Avro writer validates types and fills in defaults,
         # so JSON and Avro input give identical records.
-        return self._decode_avro(self.encode(name, obj))
+        return self._decode_avro(self._encode_checked(self._schema(name), obj))
 
 
 def _write_reason(exc: Exception) -> str:
