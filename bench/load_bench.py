@@ -24,6 +24,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from kafka import KafkaProducer
@@ -99,25 +100,38 @@ def http_get(url: str) -> bytes:
         return response.read()
 
 
+POLL_SECONDS = 2.0  # a scrape interval shorter than any real Prometheus' (15-60 s)
+
+
 def wait_progress(
     read: Callable[[], int], expected: int, timeout: float, process: subprocess.Popen[bytes] | None = None
 ) -> float:
-    """Poll ``read()`` until it reaches ``expected``; rate from the first progress to the end."""
+    """Poll ``read()`` until it reaches ``expected``; the rate from the first poll that saw
+    progress to the moment the count crossed ``expected``, interpolated between the last two
+    polls so that the poll interval does not bias it."""
     deadline = time.monotonic() + timeout
-    began = None
+    first: tuple[float, int] | None = None
+    previous: tuple[float, int] | None = None
     done = 0
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise RuntimeError(f"{' '.join(map(str, process.args))} exited with {process.returncode}")
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
         try:
             done = read()
         except OSError:
             done = 0
-        if done and began is None:
-            began = time.monotonic()
+        now = time.monotonic()
+        if done and first is None:
+            first = (now, done)
         if done >= expected:
-            return expected / (time.monotonic() - (began or time.monotonic()) + 1e-9)
-        time.sleep(1.0)  # about as often as a busy Prometheus: the read scrapes /metrics
+            if first is None or previous is None or first[1] >= expected:
+                raise RuntimeError("the workload ended before two polls saw it: make it larger")
+            t_prev, n_prev = previous
+            crossed = t_prev + (expected - n_prev) / (done - n_prev) * (now - t_prev)
+            return (expected - first[1]) / (crossed - first[0])
+        if first is not None:
+            previous = (now, done)
+        time.sleep(POLL_SECONDS)
     raise TimeoutError(f"only {done} of {expected} processed in {timeout:.0f} s")
 
 
@@ -334,7 +348,7 @@ def main() -> None:
             live_latency(bootstrap, topic, codec, port, rate, args.latency_seconds) for rate in rates
         ]
 
-        results = {
+        results: dict[str, Any] = {
             "machine": {"cores": os.cpu_count(), "python": sys.version.split()[0]},
             "throughput_run": {"calls": args.calls, "events": len(messages)},
             "raw_consumer_events_per_s": raw_rate,
