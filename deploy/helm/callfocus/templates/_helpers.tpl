@@ -219,6 +219,8 @@ CALLFOCUS_* environment of the workers and the topics job. Secrets come from exi
   value: {{ .Values.config.nudges.enabled | toString | quote }}
 - name: CALLFOCUS_NUDGE_SNIPPETS
   value: {{ .Values.config.nudges.snippets | toString | quote }}
+- name: CALLFOCUS_NUDGE_INTERVAL_SECONDS
+  value: {{ .Values.config.nudges.intervalSeconds | toString | quote }}
 - name: CALLFOCUS_NUDGE_WEBHOOK_TIMEOUT_SECONDS
   value: {{ .Values.config.nudges.webhookTimeoutSeconds | toString | quote }}
 - name: CALLFOCUS_NUDGE_WEBHOOK_RETRIES
