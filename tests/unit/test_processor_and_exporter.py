@@ -165,3 +165,23 @@ def test_per_call_text_escapes_labels_and_follows_changes() -> None:
     text = exporter.collector.render_calls()
     for family in ("customer_focus_score", "monologue_seconds", "agent_talk_ratio", "customer_sentiment"):
         assert text.count(f"# TYPE callfocus_call_{family} gauge") == 1
+
+
+def test_a_changed_call_is_checked_for_nudges_at_most_once_per_interval() -> None:
+    clock = [100.0]
+    processor, exporter = setup(clock=clock)
+    processor.process(CODEC.encode("CallStarted", {"call_id": "c1", "started_at": 1, "team": "t"}), 0)
+    # one agent segment of 100 s: a monologue nudge is due at the first check
+    result = processor.process(segment("c1", "1", "AGENT", 0, 100_000), 0)
+    call = result.call
+    assert call is not None
+    assert [n.type for n in processor.nudges(call, min_interval=0.5)] == ["monologue"]
+    assert processor.nudges(call, min_interval=0.5) == [], "nothing changed since the check"
+    processor.process(segment("c1", "2", "AGENT", 100_000, 101_000), 0)
+    clock[0] += 0.2
+    assert call.nudge_check_pending
+    assert processor.nudges(call, min_interval=0.5) == [] and call.nudge_check_pending, "waits"
+    clock[0] += 0.4
+    processor.nudges(call, min_interval=0.5)
+    assert not call.nudge_check_pending and call.last_nudge_check_monotonic == clock[0]
+    assert samples(exporter)[("callfocus_nudges_total", (("team", "t"), ("type", "monologue")))] == 1.0
