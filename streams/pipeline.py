@@ -89,6 +89,26 @@ def _load_call(call_id: str) -> LiveCall | None:
 live_calls.load = _load_call
 
 
+def shorten_fetch_wait() -> None:
+    """Make the broker hold a fetch of this worker at most ``fetch_max_wait_seconds``.
+
+    Faust creates its consumer with ``fetch_max_wait_ms=1500`` and also assigns it
+    partitions it does not read from (its ``__assignor-__leader`` topic, the changelogs
+    of the tables it owns). While the input partitions still hold records the agent has
+    not taken, aiokafka sends a fetch for those other partitions alone; having no data,
+    the broker holds it for the whole wait, and aiokafka sends no other fetch to that
+    broker meanwhile. Under load the input then arrived in bursts 1-1.5 s late: at 1,000
+    live segments/s the worker, 40 % busy, fell seconds behind (docs/pipeline.md).
+    """
+    thread = getattr(app.consumer, "_thread", None)
+    consumer = getattr(thread, "_consumer", None)
+    fetcher = getattr(consumer, "_fetcher", None)
+    if fetcher is None or not hasattr(fetcher, "_fetch_max_wait_ms"):
+        log.warning("cannot shorten the consumer's fetch wait (Faust/aiokafka internals changed)")
+        return
+    fetcher._fetch_max_wait_ms = int(settings.fetch_max_wait_seconds * 1000)
+
+
 @app.task
 async def serialise_commits_with_batches() -> None:
     consumer = app.consumer
@@ -262,6 +282,7 @@ async def process_call_events(stream: StreamT[bytes]) -> None:
 @app.on_rebalance_complete.connect  # type: ignore[arg-type]
 async def load_assigned_calls(sender: Any, **kwargs: Any) -> None:
     """After recovery, export the calls of newly assigned partitions before their next event."""
+    shorten_fetch_wait()  # the consumer exists by now, and may have been recreated
     topic = call_events.get_topic_name()
     active = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
     loaded = 0

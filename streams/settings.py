@@ -86,6 +86,13 @@ class Settings(BaseSettings):
     )
     batch_max_events: int = Field(500, ge=1, description="Events taken per batch from the input topic.")
     batch_max_wait_seconds: float = Field(0.05, gt=0, description="Longest wait to fill a batch.")
+    fetch_max_wait_seconds: float = Field(
+        0.05,
+        gt=0,
+        le=1.5,
+        description="Longest the broker holds the worker's fetch when it has no new data (Faust "
+        "fixes 1.5 s; see docs/pipeline.md, 'Fetch wait').",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     # Outputs and call lifecycle
