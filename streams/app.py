@@ -71,6 +71,10 @@ def create_app(settings: Settings) -> faust.App:
         web_host=settings.web_host,
         web_port=settings.web_port,
         web_in_thread=False,
+        # Faust's 16 KiB producer batches hold a few call states each: a commit writing 500
+        # states waited on a broker round trip every few records (exactly-once producers
+        # have one request in flight). Below the broker's 1 MiB max.message.bytes.
+        producer_max_batch_size=512 * 1024,
         Worker=Worker,
         autodiscover=["streams.pipeline", "streams.web", "streams.console"],
         origin="streams",
