@@ -7,8 +7,8 @@ and its changelog once per commit interval, just before the offset commit, howev
 events changed it (Faust's table write per event is the costly part of its usual
 pattern). Batches and commits take one lock, so under ``exactly_once`` a commit never
 splits a batch: outputs, state and source offsets of a partition commit in one
-transaction, or not at all. See docs/pipeline.md for the
-Faust behaviour this works around (verified against a real broker with SIGKILL).
+transaction, or not at all. See docs/pipeline.md for the Faust behaviour this works
+around (verified against a real broker with SIGKILL).
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ call_state = app.Table(
     help="Per-call metric engine state (changelog-backed).",
 )
 # Faust's periodic offset commit takes this lock too (installed at start-up): a commit
-# then never falls between a batch's outputs and its acknowledgements.
+# then never falls between a batch's outputs and its acknowledgements, and the states it
+# writes hold exactly the events whose offsets it commits.
 batch_lock = asyncio.Lock()
 # The input offset last processed per partition (for the consumer lag gauge).
 processed_offsets: dict[int, int] = {}
@@ -117,7 +118,7 @@ async def serialise_commits_with_batches() -> None:
     async def commit_between_batches(*args: Any, **kwargs: Any) -> Any:
         async with batch_lock:
             began = time.monotonic()
-            await write_changed_states()
+            await write_states(take_changed_states())
             try:
                 return await commit(*args, **kwargs)
             finally:
@@ -174,30 +175,6 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-async def send_dead_letter(event: EventT, error: InvalidEventError) -> None:
-    message = event.message
-    headers = {
-        "error.reason": error.reason.encode(),
-        "error.detail": error.detail.encode("utf-8", "replace"),
-        "source.topic": message.topic.encode(),
-        "source.partition": str(message.partition).encode(),
-        "source.offset": str(message.offset).encode(),
-    }
-    # explicit partition: a message without a key still lands in its source partition
-    await _produce(
-        "dead_letters", event, DEAD_LETTER_TOPIC, message.key, event.value, message.partition, headers
-    )
-
-
-async def send_snapshot(call: LiveCall, event: EventT) -> None:
-    call.snapshot_pending = False
-    call.last_snapshot_monotonic = time.monotonic()
-    record = metrics_record(call, call.state.metrics(), _now_ms())
-    await _produce(
-        "metrics", event, METRICS_TOPIC, call.call_id.encode(), codec.encode("CallMetrics", record)
-    )
-
-
 async def send_nudge(call: LiveCall, nudge: Nudge) -> None:
     """Out at once, outside any transaction: a supervisor needs it within a second, not at the
     next commit. At-least-once: a crash before the commit can raise a nudge again."""
@@ -216,25 +193,89 @@ async def send_nudge(call: LiveCall, nudge: Nudge) -> None:
         nudge_webhook.offer(record)
 
 
-async def write_state(call: LiveCall, event: EventT) -> None:
-    """The call's state (or its deletion, once ended) to the table and its changelog, awaited."""
-    key = call.call_id.encode()
-    value = None if call.ended_monotonic is not None else call.to_bytes()
-    with as_current(event):
-        if value is None:
-            call_state.data.pop(key, None)
-        else:
-            call_state.data[key] = value
-    await _produce(
-        "state", event, call_state.changelog_topic.get_topic_name(), key, value, event.message.partition
-    )
-
-
-async def write_changed_states() -> None:
-    pending = list(changed_calls.values())
+def take_changed_states() -> list[tuple[bytes, bytes | None, EventT]]:
+    """The state of every call changed since the last commit (``None``: ended, delete), put in
+    the table's store now; their changelog records go out with :func:`write_states`."""
+    states = []
+    for call, event in changed_calls.values():
+        key = call.call_id.encode()
+        value = None if call.ended_monotonic is not None else call.to_bytes()
+        with as_current(event):
+            if value is None:
+                call_state.data.pop(key, None)
+            else:
+                call_state.data[key] = value
+        states.append((key, value, event))
     changed_calls.clear()
-    for call, event in pending:
-        await write_state(call, event)
+    return states
+
+
+async def write_states(states: list[tuple[bytes, bytes | None, EventT]]) -> None:
+    changelog = call_state.changelog_topic.get_topic_name()
+    for key, value, event in states:
+        await _produce("state", event, changelog, key, value, event.message.partition)
+
+
+Output = tuple[str, EventT, str, bytes | None, bytes | None, int | None, dict[str, bytes] | None]
+
+
+def dead_letter(event: EventT, error: InvalidEventError) -> Output:
+    message = event.message
+    headers = {
+        "error.reason": error.reason.encode(),
+        "error.detail": error.detail.encode("utf-8", "replace"),
+        "source.topic": message.topic.encode(),
+        "source.partition": str(message.partition).encode(),
+        "source.offset": str(message.offset).encode(),
+    }
+    # explicit partition: a message without a key still lands in its source partition
+    return ("dead_letters", event, DEAD_LETTER_TOPIC, message.key, event.value, message.partition, headers)
+
+
+def snapshot_value(call: LiveCall) -> bytes:
+    """The call's ``CallMetrics`` snapshot now; the next is due a snapshot interval later."""
+    call.snapshot_pending = False
+    call.last_snapshot_monotonic = time.monotonic()
+    return codec.encode("CallMetrics", metrics_record(call, call.state.metrics(), _now_ms()))
+
+
+def snapshot(call: LiveCall, event: EventT) -> Output:
+    return ("metrics", event, METRICS_TOPIC, call.call_id.encode(), snapshot_value(call), None, None)
+
+
+def apply_batch(batch: list[EventT]) -> tuple[list[Output], list[tuple[LiveCall, Nudge]]]:
+    """Apply a batch to the engine; returns its transactional outputs and its nudges
+    (no Kafka here: the agent sends them)."""
+    outputs: list[Output] = []
+    batch_calls: dict[str, tuple[LiveCall, EventT]] = {}
+    for event in batch:
+        processed_offsets[event.message.partition] = event.message.offset
+        result = processor.process(event.value, event.message.partition)
+        if result.error is not None:
+            outputs.append(dead_letter(event, result.error))
+            continue
+        call = result.call
+        if call is None:
+            continue
+        changed_calls[call.call_id] = batch_calls[call.call_id] = (call, event)
+        if result.ended_now:
+            outputs.append(snapshot(call, event))
+            summary = codec.encode(
+                "CallSummary", summary_record(call, call.state.metrics(), call.nudges.fired)
+            )
+            outputs.append(("summaries", event, SUMMARIES_TOPIC, call.call_id.encode(), summary, None, None))
+    # once per changed call per batch, not per event: reading a call's metrics is the
+    # costly part of a snapshot and of a nudge check
+    nudges: list[tuple[LiveCall, Nudge]] = []
+    snapshots_due = time.monotonic() - settings.snapshot_interval_seconds
+    for call, event in batch_calls.values():
+        if call.ended_monotonic is not None:
+            continue
+        if call.snapshot_pending and call.last_snapshot_monotonic <= snapshots_due:
+            outputs.append(snapshot(call, event))
+        if settings.nudges_enabled:
+            nudges += [(call, n) for n in processor.nudges(call, settings.nudge_interval_seconds)]
+    return outputs, nudges
 
 
 @app.agent(call_events)
@@ -243,38 +284,11 @@ async def process_call_events(stream: StreamT[bytes]) -> None:
         settings.batch_max_events, within=settings.batch_max_wait_seconds
     ):
         async with batch_lock:
-            batch_calls: dict[str, tuple[LiveCall, EventT]] = {}
-            for event in batch:
-                processed_offsets[event.message.partition] = event.message.offset
-                result = processor.process(event.value, event.message.partition)
-                if result.error is not None:
-                    await send_dead_letter(event, result.error)
-                    continue
-                call = result.call
-                if call is None:
-                    continue
-                changed_calls[call.call_id] = batch_calls[call.call_id] = (call, event)
-                if result.ended_now:
-                    await send_snapshot(call, event)
-                    record = summary_record(call, call.state.metrics(), call.nudges.fired)
-                    await _produce(
-                        "summaries",
-                        event,
-                        SUMMARIES_TOPIC,
-                        call.call_id.encode(),
-                        codec.encode("CallSummary", record),
-                    )
-            # once per changed call per batch, not per event: reading a call's metrics is
-            # the costly part of a snapshot and of a nudge check
-            snapshots_due = time.monotonic() - settings.snapshot_interval_seconds
-            for call, event in batch_calls.values():
-                if call.ended_monotonic is not None:
-                    continue
-                if call.snapshot_pending and call.last_snapshot_monotonic <= snapshots_due:
-                    await send_snapshot(call, event)
-                if settings.nudges_enabled:
-                    for nudge in processor.nudges(call, settings.nudge_interval_seconds):
-                        await send_nudge(call, nudge)
+            outputs, nudges = apply_batch(batch)
+            for call, nudge in nudges:
+                await send_nudge(call, nudge)
+            for output in outputs:
+                await _produce(*output)
             for event in batch:  # acknowledged before the lock lets a commit in
                 await stream.ack(event)
 
@@ -329,11 +343,8 @@ async def flush_pending_outputs() -> None:
         # a call still receiving events gets its snapshot from the next one
         quiet = call.last_event_monotonic <= due and call.last_snapshot_monotonic <= due
         if call.snapshot_pending and quiet:
-            call.snapshot_pending = False
-            call.last_snapshot_monotonic = now
-            record = metrics_record(call, call.state.metrics(), _now_ms())
             await _send_outside_transactions(
-                "metrics", METRICS_TOPIC, call.call_id.encode(), codec.encode("CallMetrics", record)
+                "metrics", METRICS_TOPIC, call.call_id.encode(), snapshot_value(call)
             )
 
 
