@@ -55,7 +55,16 @@ def test_secrets_are_hidden_and_settings_frozen() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("web_port", 0), ("store", "redis"), ("windows_seconds", []), ("topic_partitions", 0), ("no_such", 1)],
+    [
+        ("web_port", 0),
+        ("store", "redis"),
+        ("windows_seconds", []),
+        ("topic_partitions", 0),
+        ("no_such", 1),
+        ("fetch_max_wait_seconds", 2.0),  # above Faust's own 1.5 s it would only add delay
+        ("nudge_interval_seconds", -1),
+        ("console_idle_seconds", 0),
+    ],
 )
 def test_invalid_settings_are_rejected(field: str, value: object) -> None:
     with pytest.raises(ValidationError):
