@@ -65,7 +65,8 @@ class LiveCall:
             labels=(agent_id, team, queue),
             last_event_monotonic=time.monotonic(),
         )
-        call.nudges = NudgeTracker.from_dict(call.call_id, data["nudges"])
+        if "nudges" in data:  # absent in states written before nudges existed
+            call.nudges = NudgeTracker.from_dict(call.call_id, data["nudges"])
         return call
 
 

@@ -132,6 +132,12 @@ class PipelineMetrics:
         self.rebalances = Counter(
             "callfocus_rebalances", "Consumer group rebalances this worker took part in.", registry=registry
         )
+        self.unreadable_states = Counter(
+            "callfocus_unreadable_states",
+            "Call states in the call-state table that could not be read; each such call starts "
+            "again from its next event.",
+            registry=registry,
+        )
         self.commit_duration = Histogram(
             "callfocus_commit_duration_seconds",
             "Commits: the state writes of the calls changed since the last one, the offsets and, "

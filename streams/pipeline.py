@@ -82,9 +82,21 @@ nudge_webhook = (
 changed_calls: dict[str, tuple[LiveCall, EventT]] = {}
 
 
+def read_state(call_id: str, raw: bytes) -> LiveCall | None:
+    """A call from its durable state; ``None``, counted and logged, if the state cannot be
+    read (written by an incompatible version, or damaged): one call starting again is
+    better than a worker that crashes at every start."""
+    try:
+        return LiveCall.from_bytes(raw, engine_config)
+    except Exception as error:
+        pipeline_metrics.unreadable_states.inc()
+        log.error("call %s: unreadable state in the call-state table (%r); it starts again", call_id, error)
+        return None
+
+
 def _load_call(call_id: str) -> LiveCall | None:
     raw = call_state.get(call_id.encode())
-    return LiveCall.from_bytes(raw, engine_config) if raw else None
+    return read_state(call_id, raw) if raw else None
 
 
 live_calls.load = _load_call
@@ -303,8 +315,8 @@ async def load_assigned_calls(sender: Any, **kwargs: Any) -> None:
     for key, raw in list(call_state.items()):
         call_id = key.decode()
         if raw and live_calls.get(call_id) is None:
-            call = LiveCall.from_bytes(raw, engine_config)
-            if call.partition in active:
+            call = read_state(call_id, raw)
+            if call is not None and call.partition in active:
                 live_calls.add(call)
                 loaded += 1
     if loaded:

@@ -6,6 +6,8 @@ import signal
 import time
 from collections.abc import Callable
 
+from kafka import KafkaProducer
+
 from streams.replay import replay
 from streams.scoring import score_recording
 from streams.settings import Settings
@@ -67,3 +69,51 @@ def test_sigkill_mid_call_then_restart_gives_the_offline_summaries(
         assert summary["interruptions"] == offline.window("call").interruptions
         assert summary["segments"] == len(recording.segments)
     assert restarted.proc.poll() is None
+
+
+def test_an_unreadable_call_state_is_counted_and_the_worker_goes_on(
+    start_worker: Callable[..., WorkerProcess], topics: dict[str, str]
+) -> None:
+    """A state the worker cannot read (an older format, damage) must not stop it at every
+    start: the call starts again from its next event."""
+    bootstrap, prefix = topics["CALLFOCUS_KAFKA_BOOTSTRAP"], topics["CALLFOCUS_TOPIC_PREFIX"]
+    settings = Settings(kafka_bootstrap=bootstrap, topic_prefix=prefix)
+    ((_, recording),) = simulate(SimulationConfig(calls=1, concurrency=1, minutes=2, seed=5))
+    half = len(recording.events) // 2
+    first = Recording(recording.call_id, recording.events[:half])
+    rest = Recording(recording.call_id, recording.events[half:])
+
+    worker = start_worker()
+    replay([first], settings, speed=None)
+    eventually(
+        lambda: (worker.value("callfocus_commit_duration_seconds_count") or 0) >= 2 or None, timeout=60
+    )
+    worker.stop()
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    # same key, so the same partition as the state it replaces (Kafka's default partitioner)
+    producer.send(
+        f"{topics['CALLFOCUS_APP_ID']}-call-state-changelog",
+        key=recording.call_id.encode(),
+        value=b"{not json",
+    )
+    producer.flush()
+    producer.close()
+
+    restarted = start_worker()
+    eventually(lambda: restarted.value("callfocus_unreadable_states_total") == 1.0 or None, timeout=30)
+    replay([rest], settings, speed=None)
+    segments_after = sum(1 for s in rest.segments if s.is_final)
+    eventually(
+        lambda: (
+            sum(s.value for s in restarted.samples() if s.name == "callfocus_segments_processed_total")
+            >= segments_after
+        ),
+        timeout=60,
+    )
+    assert (
+        restarted.value("callfocus_call_agent_talk_ratio", call_id=recording.call_id, window="call")
+        is not None
+    )
+    assert restarted.proc.poll() is None
+    assert "unreadable state in the call-state table" in restarted.log_path.read_text(errors="replace")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from streams.calls import LiveCall
@@ -162,6 +163,17 @@ def test_tracker_survives_the_durable_state() -> None:
     loaded = LiveCall.from_bytes(call.to_bytes(), EngineConfig())
     assert loaded.nudges == call.nudges
     assert loaded.nudges.evaluate(metrics(101, monologue=96)) == []  # still disarmed after a restart
+
+
+def test_a_state_written_before_nudges_existed_loads_with_fresh_nudge_state() -> None:
+    call = LiveCall(CallState("c1", EngineConfig()), 3, labels=("a1", "sales", "q"))
+    call.state.apply(TranscriptSegment("c1", "1", Speaker.AGENT, 0, 5000, "hello there"))
+    older = orjson.loads(call.to_bytes())
+    del older["nudges"]
+    loaded = LiveCall.from_bytes(orjson.dumps(older), EngineConfig())
+    assert loaded.labels == ("a1", "sales", "q") and loaded.partition == 3
+    assert loaded.state.metrics() == call.state.metrics()
+    assert loaded.nudges == LiveCall(CallState("c1", EngineConfig()), 3).nudges
 
 
 def test_rules_file_overrides_thresholds(tmp_path: Path) -> None:
