@@ -20,8 +20,6 @@ from typing import Any
 
 Write = Callable[[Any, list[bytes]], None]
 
-_pack_double = struct.Struct("<d").pack
-_pack_float = struct.Struct("<f").pack
 _INT_RANGE = (-(2**31), 2**31)
 _LONG_RANGE = (-(2**63), 2**63)
 
@@ -59,16 +57,13 @@ def _integer(bounds: tuple[int, int]) -> Write:
     return write
 
 
-def _double(value: Any, out: list[bytes]) -> None:
-    if type(value) is not float and type(value) is not int:
-        raise TypeError(f"not a number: {value!r}")
-    out.append(_pack_double(value))
+def _real(pack: Callable[[float], bytes]) -> Write:
+    def write(value: Any, out: list[bytes]) -> None:
+        if type(value) is not float and type(value) is not int:
+            raise TypeError(f"not a number: {value!r}")
+        out.append(pack(value))
 
-
-def _float(value: Any, out: list[bytes]) -> None:
-    if type(value) is not float and type(value) is not int:
-        raise TypeError(f"not a number: {value!r}")
-    out.append(_pack_float(value))
+    return write
 
 
 def _string(value: Any, out: list[bytes]) -> None:
@@ -100,8 +95,8 @@ _PRIMITIVES: dict[str, Write] = {
     "boolean": _boolean,
     "int": _integer(_INT_RANGE),
     "long": _integer(_LONG_RANGE),
-    "float": _float,
-    "double": _double,
+    "float": _real(struct.Struct("<f").pack),
+    "double": _real(struct.Struct("<d").pack),
     "string": _string,
     "bytes": _bytes,
 }

@@ -150,9 +150,10 @@ def as_current(event: EventT) -> Iterator[None]:
         faust.streams._current_event.reset(token)
 
 
-def _transaction_of(event: EventT) -> str | None:
-    """The transactional id under which Faust commits ``event``'s source offset."""
-    if not EXACTLY_ONCE:
+def _transaction_of(event: EventT | None) -> str | None:
+    """The transactional id under which Faust commits ``event``'s source offset (none for
+    records without a source event)."""
+    if not EXACTLY_ONCE or event is None:
         return None
     message = event.message
     return f"{app.conf.id}-{app.assignor.group_for_topic(message.topic)}-{message.partition}"
@@ -160,14 +161,16 @@ def _transaction_of(event: EventT) -> str | None:
 
 async def _produce(
     output: str,
-    event: EventT,
+    event: EventT | None,
     topic: str,
     key: bytes | None,
     value: bytes | None,
     partition: int | None = None,
     headers: dict[str, bytes] | None = None,
 ) -> None:
-    """Send one record in the transaction of ``event``'s source partition.
+    """Send one record in the transaction of ``event``'s source partition, or outside any
+    transaction without an event (timers and nudges have no source partition whose
+    transaction would commit them).
 
     Faust's own topic.send would send records for topics this app does not consume
     outside any transaction; the producer is called with the transaction explicitly.
@@ -192,15 +195,7 @@ async def send_nudge(call: LiveCall, nudge: Nudge) -> None:
     next commit. At-least-once: a crash before the commit can raise a nudge again."""
     snippet = masked_snippet(call.last_text) if settings.nudge_snippets and call.last_text else None
     record = nudge_record(call, nudge, _now_ms(), snippet)
-    try:
-        await app.producer.send(
-            NUDGES_TOPIC, call.call_id.encode(), codec.encode("Nudge", record), None, None, None
-        )
-    except Exception:  # never stop the stream for an output
-        pipeline_metrics.output_errors.labels("nudges").inc()
-        log.exception("could not write to %s", NUDGES_TOPIC)
-    else:
-        pipeline_metrics.outputs_produced.labels("nudges").inc()
+    await _produce("nudges", None, NUDGES_TOPIC, call.call_id.encode(), codec.encode("Nudge", record))
     if nudge_webhook is not None:
         nudge_webhook.offer(record)
 
@@ -323,17 +318,6 @@ async def load_assigned_calls(sender: Any, **kwargs: Any) -> None:
         log.info("rebalance complete: %d live calls loaded from the call-state table", loaded)
 
 
-async def _send_outside_transactions(output: str, topic: str, key: bytes, value: bytes) -> None:
-    """For timers: a timer has no source partition whose transaction would commit the record."""
-    try:
-        await app.producer.send(topic, key, value, None, None, None)
-    except Exception:  # never stop the worker for an output
-        pipeline_metrics.output_errors.labels(output).inc()
-        log.exception("could not write to %s", topic)
-    else:
-        pipeline_metrics.outputs_produced.labels(output).inc()
-
-
 @app.timer(interval=0.25)
 async def flush_pending_outputs() -> None:
     """The last change of a call that then went quiet still gets its snapshot, and a change
@@ -355,9 +339,7 @@ async def flush_pending_outputs() -> None:
         # a call still receiving events gets its snapshot from the next one
         quiet = call.last_event_monotonic <= due and call.last_snapshot_monotonic <= due
         if call.snapshot_pending and quiet:
-            await _send_outside_transactions(
-                "metrics", METRICS_TOPIC, call.call_id.encode(), snapshot_value(call)
-            )
+            await _produce("metrics", None, METRICS_TOPIC, call.call_id.encode(), snapshot_value(call))
 
 
 @app.timer(interval=5.0)
@@ -366,9 +348,8 @@ async def end_idle_calls() -> None:
     so it is processed (and summarised) in its partition like any other event."""
     for call in processor.idle_calls(settings.idle_timeout_seconds):
         name, record = event_to_record(CallEnded(call.call_id, _now_ms(), reason="timeout"))
-        await _send_outside_transactions(
-            "idle_call_ends", call_events.get_topic_name(), call.call_id.encode(), codec.encode(name, record)
-        )
+        value = codec.encode(name, record)
+        await _produce("idle_call_ends", None, call_events.get_topic_name(), call.call_id.encode(), value)
         call.last_event_monotonic = time.monotonic()  # do not send it twice while it travels
 
 

@@ -4,7 +4,6 @@ every record it is not sure about."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,8 +12,10 @@ from hypothesis import strategies as st
 
 from streams.avro_writer import compile_writer, varint
 from streams.codec import AvroCodec, CodecError
+from tests.unit.test_codec import EXAMPLES
+from tests.unit.test_codec import SCHEMAS as SCHEMA_DIR
 
-SCHEMAS = {p.stem: json.loads(p.read_text()) for p in sorted(Path("schemas").glob("*.avsc"))}
+SCHEMAS = {p.stem: json.loads(p.read_text()) for p in sorted(SCHEMA_DIR.glob("*.avsc"))}
 CODEC = AvroCodec()
 
 
@@ -73,21 +74,7 @@ def test_varint_is_avro_zigzag(n: int) -> None:
 
 
 def nudge(**changes: Any) -> dict[str, Any]:
-    record = {
-        "nudge_id": "n1",
-        "call_id": "c1",
-        "agent_id": "a1",
-        "team": "sales",
-        "type": "monologue",
-        "severity": "warning",
-        "message": "m",
-        "evidence": {"monologue_current_seconds": 95.0},
-        "media_time_ms": 95_000,
-        "created_at": 1_700_000_000_000,
-        "snippet": None,
-    }
-    record.update(changes)
-    return record
+    return {**EXAMPLES["Nudge"], **changes}
 
 
 def test_a_missing_field_with_a_default_is_filled_like_fastavro_does() -> None:
@@ -114,17 +101,7 @@ def test_a_value_of_the_wrong_type_is_refused_with_fastavros_reason(
 
 
 def test_an_unknown_enum_symbol_is_refused() -> None:
-    segment = {
-        "call_id": "c1",
-        "segment_id": "s1",
-        "revision": 0,
-        "speaker": "robot",
-        "start_ms": 0,
-        "end_ms": 1000,
-        "text": "hi",
-        "is_final": True,
-        "produced_at": 0,
-    }
+    segment = {**EXAMPLES["TranscriptSegment"], "speaker": "robot"}
     with pytest.raises(CodecError) as refused:
         CODEC.encode("TranscriptSegment", segment)
     assert refused.value.reason in ("unknown_enum_symbol", "missing_field")
