@@ -1,12 +1,14 @@
 """Load benchmark on a real broker: callfocus worker vs. raw consumer vs. naive Faust agent.
 
-    python bench/load_bench.py [--calls 1000] [--minutes 2] [--repeats 3] [--rates 200,500,1000,5000]
-        [--json out.json]
+    python bench/load_bench.py [--calls 2000] [--minutes 5] [--repeats 3]
+        [--rates 200,500,1000,2000,5000] [--json out.json]
 
 Uses CALLFOCUS_KAFKA_BOOTSTRAP, else starts the project's local Kafka on free ports.
-All three consumers read the same pre-filled topic, in one run, so the ratios are
-comparable on a shared, noisy machine; the naive agent and the worker alternate
-``--repeats`` times and the medians are reported. Then, on live traffic (new calls, stamped at send),
+Every consumer reads the same pre-filled topic, in one run, so the ratios are
+comparable on a shared, noisy machine: the raw consumer once, then ``--repeats`` times in
+turn the naive agent, the worker and the same worker on Faust's per-event stream
+(``CALLFOCUS_INPUT_BATCHES=false``, what the fetched batches replace); medians are
+reported. Then, on live traffic (new calls, stamped at send),
 the worker's own latency histogram gives produced_at -> metrics-updated percentiles
 at each of ``--rates`` segments/s.
 """
@@ -222,15 +224,20 @@ def live_latency(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
-        "--calls", type=int, default=1000, help="Concurrent live calls in the throughput run."
+        "--calls", type=int, default=2000, help="Concurrent live calls in the throughput run."
     )
-    parser.add_argument("--minutes", type=float, default=2.0)
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        default=5.0,
+        help="Call length in the throughput run: enough events for the worker to run many polls.",
+    )
     parser.add_argument(
         "--total-calls", type=int, default=5000, help="Active calls for the /metrics render test."
     )
     parser.add_argument(
         "--rates",
-        default="200,500,1000,5000",
+        default="200,500,1000,2000,5000",
         help="Segments/s of the live latency runs, comma-separated (one run each).",
     )
     parser.add_argument("--latency-seconds", type=float, default=20.0)
@@ -307,15 +314,17 @@ def main() -> None:
             print(f"naive Faust agent (table update per event), run {run}: {rate:,.0f} events/s", flush=True)
             return rate
 
-        def worker_run(run: int) -> tuple[subprocess.Popen[bytes], int, float]:
+        def worker_run(run: int, stream: bool = False) -> tuple[subprocess.Popen[bytes], int, float]:
             port = free_port()
+            name = f"worker-stream-{run}" if stream else f"worker-{run}"
             worker_env = {k: v for k, v in os.environ.items() if not k.startswith("CALLFOCUS_")}
             worker_env.update(
                 CALLFOCUS_KAFKA_BOOTSTRAP=bootstrap,
                 CALLFOCUS_TOPIC_PREFIX=prefix,
-                CALLFOCUS_APP_ID=f"cf-{prefix}-{run}",
+                CALLFOCUS_APP_ID=f"cf-{prefix}-{name}",
                 CALLFOCUS_WEB_PORT=str(port),
-                CALLFOCUS_DATA_DIR=str(tmp / f"worker-{run}"),
+                CALLFOCUS_DATA_DIR=str(tmp / name),
+                CALLFOCUS_INPUT_BATCHES=str(not stream).lower(),
                 CALLFOCUS_STORE="rocksdb",
                 CALLFOCUS_PROCESSING_GUARANTEE="exactly_once",
                 CALLFOCUS_LOG_LEVEL="warning",
@@ -324,13 +333,14 @@ def main() -> None:
             worker = subprocess.Popen(
                 [sys.executable, "-m", "streams.cli", "worker"],
                 env=worker_env,
-                stdout=(tmp / f"worker-{run}.log").open("wb"),
+                stdout=(tmp / f"{name}.log").open("wb"),
                 stderr=subprocess.STDOUT,
             )
             processes.append(worker)
             rate = wait_progress(lambda: processed(port), segments, 1800, worker)
+            path = "Faust's event stream" if stream else "fetched batches"
             print(
-                f"callfocus worker (all metrics, durable state, exactly-once), run {run}: "
+                f"callfocus worker (all metrics, durable state, exactly-once, {path}), run {run}: "
                 f"{rate:,.0f} segments/s",
                 flush=True,
             )
@@ -340,8 +350,13 @@ def main() -> None:
         # noisy machine moved single runs by a third)
         naive_rates: list[float] = []
         pipeline_rates: list[float] = []
+        stream_rates: list[float] = []
         for run in range(1, args.repeats + 1):
             naive_rates.append(naive_run(run))
+            stream_worker, _, rate = worker_run(run, stream=True)
+            stream_rates.append(rate)
+            stream_worker.terminate()
+            stream_worker.wait(30)
             worker, port, rate = worker_run(run)
             pipeline_rates.append(rate)
             if run < args.repeats:
@@ -349,6 +364,7 @@ def main() -> None:
                 worker.wait(30)
         naive_rate = statistics.median(naive_rates)
         pipeline_rate = statistics.median(pipeline_rates)
+        stream_rate = statistics.median(stream_rates)
 
         def render_seconds() -> float:
             began = time.monotonic()
@@ -379,10 +395,13 @@ def main() -> None:
             "raw_consumer_events_per_s": raw_rate,
             "naive_faust_events_per_s": naive_rate,
             "pipeline_segments_per_s": pipeline_rate,
+            "pipeline_on_faust_stream_segments_per_s": stream_rate,
             "naive_faust_runs": naive_rates,
             "pipeline_runs": pipeline_rates,
+            "pipeline_on_faust_stream_runs": stream_rates,
             "pipeline_vs_raw": pipeline_rate / raw_rate,
             "pipeline_vs_naive": pipeline_rate / naive_rate,
+            "pipeline_vs_faust_stream": pipeline_rate / stream_rate,
             "latency_runs": live_runs,
             "rss_bytes": rss_at,
             "rss_per_call_bytes": (rss_at[max(rss_at)] - rss_at[min(rss_at)])
@@ -398,10 +417,13 @@ def main() -> None:
             ("raw aiokafka consume + Avro decode (events/s)", f"{raw_rate:,.0f}"),
             ("naive Faust agent, table update per event (events/s)", f"{naive_rate:,.0f}"),
             ("callfocus worker, EOS + rocksdb + all metrics (seg/s)", f"{pipeline_rate:,.0f}"),
+            ("  the same on Faust's event stream (seg/s)", f"{stream_rate:,.0f}"),
             ("  single runs, naive", " / ".join(f"{r:,.0f}" for r in naive_rates)),
             ("  single runs, worker", " / ".join(f"{r:,.0f}" for r in pipeline_rates)),
+            ("  single runs, worker on Faust's stream", " / ".join(f"{r:,.0f}" for r in stream_rates)),
             ("pipeline / raw consumer", f"{pipeline_rate / raw_rate:.1%}"),
             ("pipeline / naive Faust", f"{pipeline_rate / naive_rate:.1f}x"),
+            ("pipeline / the same on Faust's stream", f"{pipeline_rate / stream_rate:.1f}x"),
         ]
         for live in live_runs:
             rows.append(

@@ -18,6 +18,7 @@ from streams.codec import AvroCodec
 from streams.engine.nudges import load_rules
 from streams.exporter import LiveCallCollector, PipelineMetrics
 from streams.faust_codecs import register_faust_codecs
+from streams.fetch import BatchingConsumer
 from streams.settings import Settings
 
 
@@ -54,7 +55,7 @@ class Worker(faust.Worker):
 
 def create_app(settings: Settings) -> faust.App:
     brokers = [f"kafka://{host.strip()}" for host in settings.kafka_bootstrap.split(",") if host.strip()]
-    return faust.App(
+    app = faust.App(
         settings.app_id,
         env={},
         broker=brokers,
@@ -64,6 +65,9 @@ def create_app(settings: Settings) -> faust.App:
         processing_guarantee=settings.processing_guarantee,
         table_standby_replicas=settings.table_standby_replicas,
         broker_session_timeout=settings.session_timeout_seconds,
+        # a fetch is one batch (streams.fetch): unbounded, a backlog came as one of 30,000
+        # records that held the event loop for seconds
+        broker_max_poll_records=settings.batch_max_events,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 3),
         consumer_auto_offset_reset="earliest",
         topic_partitions=settings.topic_partitions,
@@ -79,6 +83,9 @@ def create_app(settings: Settings) -> faust.App:
         autodiscover=["streams.pipeline", "streams.web", "streams.console"],
         origin="streams",
     )
+    if settings.input_batches:  # the consumer class Faust's transport builds
+        app.transport.Consumer = BatchingConsumer.for_topics(settings.topic("call-events"))  # type: ignore[misc]
+    return app
 
 
 settings = Settings()

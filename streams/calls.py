@@ -149,7 +149,7 @@ class CallProcessor:
         self._wall_clock_ms = wall_clock_ms
         self._monotonic = monotonic
 
-    def process(self, raw: bytes, partition: int) -> Processed:
+    def process(self, raw: bytes | None, partition: int) -> Processed:
         """Apply one message; an unusable one is returned with its error and changes no state."""
         try:
             name, record = self.codec.decode(raw)

@@ -157,15 +157,15 @@ class AvroCodec:
             raise CodecError(_write_reason(exc), f"{name}: {exc}") from None
         return out.getvalue()
 
-    def decode(self, data: bytes) -> tuple[str, dict[str, Any]]:
+    def decode(self, data: bytes | None) -> tuple[str, dict[str, Any]]:
         """Record name and value of one message: single-object Avro or a JSON object."""
+        if not data:  # a record without a value (a tombstone) is empty too
+            raise CodecError("empty", "message has no bytes")
         if data[:2] == SINGLE_OBJECT_MARKER:
             return self._decode_avro(data)
         stripped = data.lstrip()
         if stripped[:1] == b"{":
             return self._decode_json(stripped)
-        if not data:
-            raise CodecError("empty", "message has no bytes")
         raise CodecError("unknown_format", f"neither single-object Avro nor JSON (starts {data[:4].hex()})")
 
     def _decode_avro(self, data: bytes) -> tuple[str, dict[str, Any]]:

@@ -145,7 +145,16 @@ class PipelineMetrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
             registry=registry,
         )
+        self.input_batches = Counter(
+            "callfocus_input_batches",
+            "Fetched batches of the input topic: processed, or dropped unacknowledged because a "
+            "rebalance came between their fetch and their turn (they are fetched again).",
+            ["outcome"],
+            registry=registry,
+        )
         self._teams: set[str] = set()
+        for outcome in ("processed", "dropped"):
+            self.input_batches.labels(outcome)
         for speaker in Speaker:
             self.segments_processed.labels(speaker.value)
         for reason in IGNORED_REASONS:

@@ -1,6 +1,8 @@
 """Faust agents: input events -> per-call state -> snapshots, summaries, dead letters.
 
-Events are taken in batches. Everything a batch causes goes out through the
+Events are taken in batches: each fetch of the input topic at once, handed over below
+Faust's per-message path by :class:`streams.fetch.BatchingConsumer` (or, with
+``input_batches`` off, Faust's agent stream). Everything a batch causes goes out through the
 transactional producer of the *source* partition of the event that caused it: the
 metrics snapshots and summaries and the dead letters. A call's state goes to the table
 and its changelog once per commit interval, just before the offset commit, however many
@@ -18,12 +20,12 @@ import contextlib
 import logging
 import time
 import weakref
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
 
 import faust
 import faust.streams
-from faust.types import TP, EventT, StreamT
+from faust.types import TP, StreamT
 
 from streams.app import (
     app,
@@ -40,6 +42,7 @@ from streams.engine.nudges import Nudge, masked_snippet
 from streams.errors import InvalidEventError
 from streams.events import CallEnded, event_to_record
 from streams.exporter import ConsumerLagCollector
+from streams.fetch import BatchingConsumer
 from streams.outputs import metrics_record, nudge_record, summary_record
 from streams.webhook import NudgeWebhook
 
@@ -77,9 +80,27 @@ nudge_webhook = (
     if settings.nudge_webhook_url
     else None
 )
-# Calls changed since the last commit, each with the last event that changed it (whose
+
+
+class InputRecord(Protocol):
+    """An input record as the pipeline reads it: aiokafka's ``ConsumerRecord`` (fetched
+    batches) and Faust's ``Message`` (its agent stream) both are one."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+
+
+# Calls changed since the last commit, each with the last record that changed it (whose
 # source partition's transaction carries the state).
-changed_calls: dict[str, tuple[LiveCall, EventT]] = {}
+changed_calls: dict[str, tuple[LiveCall, InputRecord]] = {}
 
 
 def read_state(call_id: str, raw: bytes) -> LiveCall | None:
@@ -139,37 +160,46 @@ async def serialise_commits_with_batches() -> None:
     consumer.commit = commit_between_batches  # type: ignore[method-assign]
 
 
+class _SourceEvent:
+    """What Faust's stores read of the current event: its ``message``'s partition."""
+
+    __slots__ = ("__weakref__", "message")
+
+    def __init__(self, message: InputRecord) -> None:
+        self.message = message
+
+
 @contextlib.contextmanager
-def as_current(event: EventT) -> Iterator[None]:
-    """Make ``event`` Faust's current event (private ContextVar): the table's store picks
+def as_current(record: InputRecord) -> Iterator[None]:
+    """Make ``record`` Faust's current event (private ContextVar): the table's store picks
     the partition of a write from it, and in a batch there is none."""
-    token = faust.streams._current_event.set(weakref.ref(event))
+    event = _SourceEvent(record)
+    token = faust.streams._current_event.set(weakref.ref(event))  # type: ignore[arg-type]
     try:
         yield
     finally:
         faust.streams._current_event.reset(token)
 
 
-def _transaction_of(event: EventT | None) -> str | None:
-    """The transactional id under which Faust commits ``event``'s source offset (none for
-    records without a source event)."""
-    if not EXACTLY_ONCE or event is None:
+def _transaction_of(source: InputRecord | None) -> str | None:
+    """The transactional id under which Faust commits ``source``'s offset (none for
+    records without a source record)."""
+    if not EXACTLY_ONCE or source is None:
         return None
-    message = event.message
-    return f"{app.conf.id}-{app.assignor.group_for_topic(message.topic)}-{message.partition}"
+    return f"{app.conf.id}-{app.assignor.group_for_topic(source.topic)}-{source.partition}"
 
 
 async def _produce(
     output: str,
-    event: EventT | None,
+    source: InputRecord | None,
     topic: str,
     key: bytes | None,
     value: bytes | None,
     partition: int | None = None,
     headers: dict[str, bytes] | None = None,
 ) -> None:
-    """Send one record in the transaction of ``event``'s source partition, or outside any
-    transaction without an event (timers and nudges have no source partition whose
+    """Send one record in the transaction of ``source``'s partition, or outside any
+    transaction without a source (timers and nudges have no source partition whose
     transaction would commit them).
 
     Faust's own topic.send would send records for topics this app does not consume
@@ -177,7 +207,7 @@ async def _produce(
     """
     try:
         await app.producer.send(
-            topic, key, value, partition, None, headers, transactional_id=_transaction_of(event)
+            topic, key, value, partition, None, headers, transactional_id=_transaction_of(source)
         )
     except Exception:  # the worker must never stop on output errors: count, log, go on
         pipeline_metrics.output_errors.labels(output).inc()
@@ -200,43 +230,42 @@ async def send_nudge(call: LiveCall, nudge: Nudge) -> None:
         nudge_webhook.offer(record)
 
 
-def take_changed_states() -> list[tuple[bytes, bytes | None, EventT]]:
+def take_changed_states() -> list[tuple[bytes, bytes | None, InputRecord]]:
     """The state of every call changed since the last commit (``None``: ended, delete), put in
     the table's store now; their changelog records go out with :func:`write_states`."""
     states = []
-    for call, event in changed_calls.values():
+    for call, source in changed_calls.values():
         key = call.call_id.encode()
         value = None if call.ended_monotonic is not None else call.to_bytes()
-        with as_current(event):
+        with as_current(source):
             if value is None:
                 call_state.data.pop(key, None)
             else:
                 call_state.data[key] = value
-        states.append((key, value, event))
+        states.append((key, value, source))
     changed_calls.clear()
     return states
 
 
-async def write_states(states: list[tuple[bytes, bytes | None, EventT]]) -> None:
+async def write_states(states: list[tuple[bytes, bytes | None, InputRecord]]) -> None:
     changelog = call_state.changelog_topic.get_topic_name()
-    for key, value, event in states:
-        await _produce("state", event, changelog, key, value, event.message.partition)
+    for key, value, source in states:
+        await _produce("state", source, changelog, key, value, source.partition)
 
 
-Output = tuple[str, EventT, str, bytes | None, bytes | None, int | None, dict[str, bytes] | None]
+Output = tuple[str, InputRecord, str, bytes | None, bytes | None, int | None, dict[str, bytes] | None]
 
 
-def dead_letter(event: EventT, error: InvalidEventError) -> Output:
-    message = event.message
+def dead_letter(record: InputRecord, error: InvalidEventError) -> Output:
     headers = {
         "error.reason": error.reason.encode(),
         "error.detail": error.detail.encode("utf-8", "replace"),
-        "source.topic": message.topic.encode(),
-        "source.partition": str(message.partition).encode(),
-        "source.offset": str(message.offset).encode(),
+        "source.topic": record.topic.encode(),
+        "source.partition": str(record.partition).encode(),
+        "source.offset": str(record.offset).encode(),
     }
     # explicit partition: a message without a key still lands in its source partition
-    return ("dead_letters", event, DEAD_LETTER_TOPIC, message.key, event.value, message.partition, headers)
+    return ("dead_letters", record, DEAD_LETTER_TOPIC, record.key, record.value, record.partition, headers)
 
 
 def snapshot_value(call: LiveCall) -> bytes:
@@ -246,58 +275,88 @@ def snapshot_value(call: LiveCall) -> bytes:
     return codec.encode("CallMetrics", metrics_record(call, call.state.metrics(), _now_ms()))
 
 
-def snapshot(call: LiveCall, event: EventT) -> Output:
-    return ("metrics", event, METRICS_TOPIC, call.call_id.encode(), snapshot_value(call), None, None)
+def snapshot(call: LiveCall, source: InputRecord) -> Output:
+    return ("metrics", source, METRICS_TOPIC, call.call_id.encode(), snapshot_value(call), None, None)
 
 
-def apply_batch(batch: list[EventT]) -> tuple[list[Output], list[tuple[LiveCall, Nudge]]]:
+def apply_batch(batch: Sequence[InputRecord]) -> tuple[list[Output], list[tuple[LiveCall, Nudge]]]:
     """Apply a batch to the engine; returns its transactional outputs and its nudges
-    (no Kafka here: the agent sends them)."""
+    (no Kafka here: the caller sends them)."""
     outputs: list[Output] = []
-    batch_calls: dict[str, tuple[LiveCall, EventT]] = {}
-    for event in batch:
-        processed_offsets[event.message.partition] = event.message.offset
-        result = processor.process(event.value, event.message.partition)
+    batch_calls: dict[str, tuple[LiveCall, InputRecord]] = {}
+    for record in batch:
+        processed_offsets[record.partition] = record.offset
+        result = processor.process(record.value, record.partition)
         if result.error is not None:
-            outputs.append(dead_letter(event, result.error))
+            outputs.append(dead_letter(record, result.error))
             continue
         call = result.call
         if call is None:
             continue
-        changed_calls[call.call_id] = batch_calls[call.call_id] = (call, event)
+        changed_calls[call.call_id] = batch_calls[call.call_id] = (call, record)
         if result.ended_now:
-            outputs.append(snapshot(call, event))
+            outputs.append(snapshot(call, record))
             summary = codec.encode(
                 "CallSummary", summary_record(call, call.state.metrics(), call.nudges.fired)
             )
-            outputs.append(("summaries", event, SUMMARIES_TOPIC, call.call_id.encode(), summary, None, None))
+            outputs.append(("summaries", record, SUMMARIES_TOPIC, call.call_id.encode(), summary, None, None))
     # once per changed call per batch, not per event: reading a call's metrics is the
     # costly part of a snapshot and of a nudge check
     nudges: list[tuple[LiveCall, Nudge]] = []
     snapshots_due = time.monotonic() - settings.snapshot_interval_seconds
-    for call, event in batch_calls.values():
+    for call, record in batch_calls.values():
         if call.ended_monotonic is not None:
             continue
         if call.snapshot_pending and call.last_snapshot_monotonic <= snapshots_due:
-            outputs.append(snapshot(call, event))
+            outputs.append(snapshot(call, record))
         if settings.nudges_enabled:
             nudges += [(call, n) for n in processor.nudges(call, settings.nudge_interval_seconds)]
     return outputs, nudges
 
 
+async def send_batch_outputs(batch: Sequence[InputRecord]) -> None:
+    """Apply a batch and send what it causes; the caller holds ``batch_lock`` and
+    acknowledges the batch before releasing it."""
+    outputs, nudges = apply_batch(batch)
+    for call, nudge in nudges:
+        await send_nudge(call, nudge)
+    for output in outputs:
+        await _produce(*output)
+
+
 @app.agent(call_events)
 async def process_call_events(stream: StreamT[bytes]) -> None:
-    async for batch in stream.take_events(  # type: ignore[attr-defined]
+    """The input as Faust's stream delivers it, event by event: with ``input_batches`` on,
+    the worker's input arrives as fetched batches instead (:func:`process_fetched_batches`);
+    this agent still declares the input topic to Faust (subscription, acknowledgements,
+    co-partitioning with the table) and serves ``test_context``."""
+    async for events in stream.take_events(  # type: ignore[attr-defined]
         settings.batch_max_events, within=settings.batch_max_wait_seconds
     ):
         async with batch_lock:
-            outputs, nudges = apply_batch(batch)
-            for call, nudge in nudges:
-                await send_nudge(call, nudge)
-            for output in outputs:
-                await _produce(*output)
-            for event in batch:  # acknowledged before the lock lets a commit in
+            await send_batch_outputs([event.message for event in events])
+            for event in events:  # acknowledged before the lock lets a commit in
                 await stream.ack(event)
+
+
+@app.task
+async def process_fetched_batches() -> None:
+    """The input, one fetch at a time (streams.fetch): a batch fetched before the latest
+    rebalance is dropped unacknowledged, since Faust seeks back to the committed offsets
+    and its records come again, to this worker or the partition's new owner."""
+    consumer = app.consumer
+    if not isinstance(consumer, BatchingConsumer):
+        return
+    while True:
+        fetched = await consumer.batches.get()
+        async with batch_lock:
+            if app.rebalancing or fetched.generation != app.consumer_generation_id:
+                pipeline_metrics.input_batches.labels("dropped").inc()
+                continue
+            await send_batch_outputs([r for records in fetched.records.values() for r in records])
+            for tp, records in fetched.records.items():  # before the lock lets a commit in
+                consumer.ack_offsets(tp, [r.offset for r in records])
+        pipeline_metrics.input_batches.labels("processed").inc()
 
 
 @app.on_rebalance_complete.connect  # type: ignore[arg-type]

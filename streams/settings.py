@@ -84,8 +84,18 @@ class Settings(BaseSettings):
     session_timeout_seconds: float = Field(
         60.0, gt=0, description="Consumer session timeout: how long a dead worker holds its partitions."
     )
-    batch_max_events: int = Field(500, ge=1, description="Events taken per batch from the input topic.")
-    batch_max_wait_seconds: float = Field(0.05, gt=0, description="Longest wait to fill a batch.")
+    input_batches: bool = Field(
+        True,
+        description="Hand each fetch of the input topic to the pipeline at once, below Faust's "
+        "per-message delivery (docs/pipeline.md); false: Faust's agent stream, in batches of "
+        "batch_max_events.",
+    )
+    batch_max_events: int = Field(
+        500, ge=1, description="Events per batch taken from Faust's stream (input_batches off)."
+    )
+    batch_max_wait_seconds: float = Field(
+        0.05, gt=0, description="Longest wait to fill a batch from Faust's stream (input_batches off)."
+    )
     fetch_max_wait_seconds: float = Field(
         0.05,
         gt=0,

@@ -66,9 +66,11 @@ def test_replayed_calls_export_the_offline_talk_ratio(
         is not None
     )
     assert worker.value("callfocus_segments_ignored_total", reason="interim") == 1.0
-    # commits are timed, and the consumer's fetch wait was shortened (Faust internals found)
+    # commits are timed, the consumer's fetch wait was shortened and the input came in
+    # fetched batches (the Faust internals these rely on were found)
     eventually(lambda: (worker.value("callfocus_commit_duration_seconds_count") or 0) > 0 or None, timeout=30)
     assert "cannot shorten the consumer's fetch wait" not in worker.log_path.read_text(errors="replace")
+    assert (worker.value("callfocus_input_batches_total", outcome="processed") or 0) > 0
     # every exported per-call metric is the offline engine's value for the same transcript
     for recording in recordings:
         metrics = score_recording(recording).metrics

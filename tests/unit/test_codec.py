@@ -146,6 +146,7 @@ def test_json_input_gives_the_same_record_with_defaults(codec: AvroCodec) -> Non
     ("data", "reason"),
     [
         (b"", "empty"),
+        (None, "empty"),  # a tombstone: a record with a key and no value
         (b"\x00\x00\x00\x00\x01", "unknown_format"),
         (SINGLE_OBJECT_MARKER + b"\x00" * 8 + b"\x02", "unknown_schema"),
         (SINGLE_OBJECT_MARKER + b"\x01", "undecodable"),
@@ -163,7 +164,7 @@ def test_json_input_gives_the_same_record_with_defaults(codec: AvroCodec) -> Non
         (b'{"type": "CallEnded", "call_id": "c1", "ended_at": "soon"}', "invalid_field"),
     ],
 )
-def test_bad_input_raises_codec_error_with_reason(codec: AvroCodec, data: bytes, reason: str) -> None:
+def test_bad_input_raises_codec_error_with_reason(codec: AvroCodec, data: bytes | None, reason: str) -> None:
     with pytest.raises(CodecError) as caught:
         codec.decode(data)
     assert caught.value.reason == reason
