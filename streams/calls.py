@@ -49,7 +49,7 @@ class LiveCall:
         data = {
             "partition": self.partition,
             "labels": self.labels,
-            "state": self.state.to_dict(),
+            "state": orjson.Fragment(self.state.to_json()),
             "nudges": self.nudges.to_dict(),
         }
         return orjson.dumps(data)

@@ -27,6 +27,8 @@ from functools import lru_cache
 from statistics import median
 from typing import Any
 
+import orjson
+
 from streams.engine.config import EngineConfig
 from streams.engine.lexicon import load_lexicon
 from streams.engine.text import PhraseCounter, TextAnalyzer, org_names, tokens
@@ -65,6 +67,7 @@ class Utterance:
         "open_questions",
         "questions",
         "revision",
+        "row_json",
         "segment_id",
         "self_refs",
         "sentiment",
@@ -79,6 +82,7 @@ class Utterance:
     ) -> None:
         self.segment_id = segment.segment_id
         self.revision = segment.revision
+        self.row_json: orjson.Fragment | None = None
         self.speaker = speaker
         self.start = segment.start_ms
         self.end = segment.end_ms
@@ -138,7 +142,17 @@ def _utterance_from_row(row: list[Any]) -> Utterance:
         setattr(u, name, value)
     u.content = tuple(sys.intern(w) for w in u.content)
     u.backchannel = bool(u.backchannel)
+    u.row_json = None
     return u
+
+
+def _row_json(u: Utterance) -> orjson.Fragment:
+    """The utterance's row as JSON, made once: an utterance never changes, and the worker
+    writes a changed call's state, its whole tail of minutes, at every commit (a 50-segment
+    tail: 47 µs per write with the rows serialised each time)."""
+    if u.row_json is None:
+        u.row_json = orjson.Fragment(orjson.dumps(_utterance_row(u)))
+    return u.row_json
 
 
 def _sort_key(u: Utterance) -> tuple[int, int, int, str]:
@@ -600,6 +614,13 @@ class CallState:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (JSON-able) from which :meth:`from_dict` rebuilds an identical state."""
+        return self._data([_utterance_row(u) for u in self._tail])
+
+    def to_json(self) -> bytes:
+        """:meth:`to_dict` as JSON, each tail row made once in the utterance's life."""
+        return orjson.dumps(self._data([_row_json(u) for u in self._tail]))
+
+    def _data(self, tail: list[Any]) -> dict[str, Any]:
         ended = self.ended
         return {
             "v": self.SCHEMA_VERSION,
@@ -611,7 +632,7 @@ class CallState:
             "segments_final": self.segments_final,
             "longest_segment": self._longest_segment,
             "watermark": list(self._watermark) if self._watermark is not None else None,
-            "tail": [_utterance_row(u) for u in self._tail],
+            "tail": tail,
             "sealed": self._sealed.to_row(),
         }
 

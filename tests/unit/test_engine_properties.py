@@ -153,6 +153,10 @@ def test_state_survives_serialisation_at_any_point(
         state.apply(event)
     restored = CallState.from_dict(json.loads(json.dumps(state.to_dict())), CONFIG)
     assert restored.metrics() == state.metrics()
+    # the worker's JSON, tail rows made once per utterance, is the same data, before and
+    # after further segments (rows cached on the first write are reused)
+    assert json.loads(restored.to_json()) == json.loads(json.dumps(state.to_dict()))
     for event in delivered[cut:]:
         restored.apply(event)
     assert restored.metrics() == metrics_of(delivered)
+    assert json.loads(restored.to_json()) == json.loads(json.dumps(restored.to_dict()))
