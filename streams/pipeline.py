@@ -43,6 +43,7 @@ from streams.errors import InvalidEventError
 from streams.events import CallEnded, event_to_record
 from streams.exporter import ConsumerLagCollector
 from streams.fetch import BatchingConsumer
+from streams.gc_policy import LongLivedObjects
 from streams.outputs import metrics_record, nudge_record, summary_record
 from streams.webhook import NudgeWebhook
 
@@ -417,6 +418,17 @@ async def end_idle_calls() -> None:
         value = codec.encode(name, record)
         await _produce("idle_call_ends", None, call_events.get_topic_name(), call.call_id.encode(), value)
         call.last_event_monotonic = time.monotonic()  # do not send it twice while it travels
+
+
+long_lived_objects = (
+    LongLivedObjects(settings.gc_full_collection_seconds) if settings.gc_full_collection_seconds else None
+)
+
+
+@app.timer(interval=LongLivedObjects.FREEZE_INTERVAL_SECONDS)
+async def freeze_long_lived_objects() -> None:
+    if long_lived_objects is not None:
+        long_lived_objects.tick()
 
 
 @app.timer(interval=1.0)

@@ -20,6 +20,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from streams.engine.config import EngineConfig
+from streams.gc_policy import LongLivedObjects
 
 # callfocus' topics, as suffixes of the topic prefix
 TOPICS = ("call-events", "call-events.dlq", "call-metrics", "nudges", "call-summaries")
@@ -103,6 +104,13 @@ class Settings(BaseSettings):
         description="Longest the broker holds the worker's fetch when it has no new data (Faust "
         "fixes 1.5 s; see docs/pipeline.md, 'Fetch wait').",
     )
+    gc_full_collection_seconds: float = Field(
+        600.0,
+        ge=0,
+        description="Python's full garbage collection of every object at most this often; "
+        "in between, objects that survived are frozen every 30 s so full collections stay "
+        "short (streams/gc_policy.py). 0: Python's own schedule; else at least 30.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     # Outputs and call lifecycle
@@ -164,6 +172,16 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown topics {sorted(unknown)}; known: {list(TOPICS)}")
         if any(ms < -1 or ms == 0 for ms in value.values()):
             raise ValueError("retention.ms is a positive number of milliseconds, or -1 (forever)")
+        return value
+
+    @field_validator("gc_full_collection_seconds")
+    @classmethod
+    def _full_collections_after_freezes(cls, value: float) -> float:
+        if 0 < value < LongLivedObjects.FREEZE_INTERVAL_SECONDS:
+            raise ValueError(
+                f"gc_full_collection_seconds is 0 (Python's schedule) or at least the "
+                f"{LongLivedObjects.FREEZE_INTERVAL_SECONDS:.0f} s between freezes"
+            )
         return value
 
     @field_validator("windows_seconds")
