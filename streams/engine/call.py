@@ -151,7 +151,9 @@ def _row_json(u: Utterance) -> orjson.Fragment:
     writes a changed call's state, its whole tail of minutes, at every commit (a 50-segment
     tail: 47 µs per write with the rows serialised each time)."""
     if u.row_json is None:
-        u.row_json = orjson.Fragment(orjson.dumps(_utterance_row(u)))
+        # copied: the buffer orjson returns keeps its 4 KB allocation (tracemalloc), which
+        # kept for every utterance of 2,000 calls was 500 MB
+        u.row_json = orjson.Fragment(bytes(memoryview(orjson.dumps(_utterance_row(u)))))
     return u.row_json
 
 
