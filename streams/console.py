@@ -180,6 +180,8 @@ class ConsoleFeed(Service):
             except asyncio.CancelledError:
                 raise
             except Exception:
+                if self.should_stop:  # on_stop took the consumer away under this read
+                    break
                 log.exception("console: Kafka consumer failed; restarting it in 5 s")
                 await self._stop_consumer()
                 await self.sleep(5.0)
