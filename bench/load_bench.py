@@ -6,9 +6,9 @@
 Uses CALLFOCUS_KAFKA_BOOTSTRAP, else starts the project's local Kafka on free ports.
 Every consumer reads the same pre-filled topic, in one run, so the ratios are
 comparable on a shared, noisy machine: the raw consumer once, then ``--repeats`` times in
-turn the naive agent, the worker and the same worker on Faust's per-event stream
-(``CALLFOCUS_INPUT_BATCHES=false``, what the fetched batches replace); medians are
-reported. Then, on live traffic (new calls, stamped at send),
+turn the naive agent, the worker on Faust's per-event stream
+(``CALLFOCUS_INPUT_BATCHES=false``, what the fetched batches replace) and the worker as
+shipped; medians are reported. Then, on live traffic (new calls, stamped at send),
 the worker's own latency histogram gives produced_at -> metrics-updated percentiles
 at each of ``--rates`` segments/s.
 """

@@ -4,45 +4,50 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from aiokafka.structs import ConsumerRecord
 from faust.types import TP
 
 from streams.fetch import BatchingConsumer
 
-TOPIC = "callfocus.call-events"
 
-
-def record(offset: int) -> ConsumerRecord:
-    return ConsumerRecord(TOPIC, 0, offset, 0, 0, b"k", b"v", None, 1, 1, ())
-
-
-def test_the_worker_consumer_batches_the_input_topic_only() -> None:
-    from streams.app import app, settings
-
-    consumer = app.consumer
-    assert isinstance(consumer, BatchingConsumer)
-    assert consumer.batch_topics == frozenset({settings.topic("call-events")})
-
-
-def test_records_already_read_are_skipped_and_offset_gaps_recorded() -> None:
+@pytest.fixture
+def consumer() -> BatchingConsumer:
+    """The worker's own consumer (built, not started: no broker)."""
     from streams.app import app
 
-    consumer = app.consumer
-    assert isinstance(consumer, BatchingConsumer)
-    tp = TP(TOPIC, 7)
+    built = app.consumer
+    assert isinstance(built, BatchingConsumer)
+    return built
+
+
+@pytest.fixture
+def topic() -> str:
+    from streams.app import settings
+
+    return settings.topic("call-events")
+
+
+def test_the_worker_consumer_batches_the_input_topic_only(consumer: BatchingConsumer, topic: str) -> None:
+    assert consumer.batch_topics == frozenset({topic})
+
+
+def test_records_already_read_are_skipped_and_offset_gaps_recorded(
+    consumer: BatchingConsumer, topic: str
+) -> None:
+    tp = TP(topic, 7)
     consumer._read_offset[tp] = 10
-    fresh = asyncio.run(consumer._unread(tp, [record(o) for o in (8, 10, 11, 14, 15)], acks_enabled=True))
+    records = [ConsumerRecord(topic, 7, o, 0, 0, b"k", b"v", None, 1, 1, ()) for o in (8, 10, 11, 14, 15)]
+    fresh = asyncio.run(consumer._unread(tp, records, acks_enabled=True))
     assert [r.offset for r in fresh] == [10, 11, 14, 15]
     # 12 and 13 (transaction markers, say) are a gap a commit may move past, as in Faust's loop
     assert {o for interval in consumer._gap[tp] for o in range(interval.begin, interval.end)} >= {12, 13}
 
 
-def test_batch_acks_count_each_offset_once_and_none_below_the_committed_one() -> None:
-    from streams.app import app
-
-    consumer = app.consumer
-    assert isinstance(consumer, BatchingConsumer)
-    tp = TP(TOPIC, 6)
+def test_batch_acks_count_each_offset_once_and_none_below_the_committed_one(
+    consumer: BatchingConsumer, topic: str
+) -> None:
+    tp = TP(topic, 6)
     consumer._committed_offset[tp] = 5
     before = consumer._n_acked
     consumer.ack_offsets(tp, [4, 5, 6])
