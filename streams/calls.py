@@ -167,7 +167,7 @@ class CallProcessor:
             outcome = call.state.apply(event)
             if outcome is SegmentOutcome.APPLIED:
                 call.last_text = event.text
-                self.metrics.segments_processed.labels(event.speaker.value).inc()
+                self.metrics.segments_by_speaker[event.speaker].inc()
                 if event.produced_at > 0:
                     latency = (self._wall_clock_ms() - event.produced_at) / 1000
                     self.metrics.processing_latency.observe(max(latency, 0.0))

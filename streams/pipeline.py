@@ -214,7 +214,7 @@ async def _produce(
         pipeline_metrics.output_errors.labels(output).inc()
         log.exception("could not write to %s", topic)
     else:
-        pipeline_metrics.outputs_produced.labels(output).inc()
+        pipeline_metrics.produced_by_output[output].inc()
 
 
 def _now_ms() -> int:

@@ -131,6 +131,13 @@ def test_fingerprint_is_the_avro_spec_crc64_of_the_canonical_form(codec: AvroCod
     assert codec.fingerprint(name) == crc64_avro(canonical.encode())
 
 
+def test_schemas_are_parsed_once_not_at_every_read(codec: AvroCodec) -> None:
+    # fastavro parses a schema again at every read and write unless it carries fastavro's
+    # "parsed" mark: that was three quarters of the worker's decode time
+    for name in codec.names:
+        assert codec._schema(name).parsed.get("__fastavro_parsed") is True
+
+
 def test_json_input_gives_the_same_record_with_defaults(codec: AvroCodec) -> None:
     line = (
         b'{"type": "TranscriptSegment", "call_id": "c1", "segment_id": "s1", "speaker": "AGENT",'
