@@ -558,7 +558,10 @@ class CallState:
 
     def _insert(self, u: Utterance) -> None:
         tail = self._tail
-        index = bisect.bisect_right(tail, _sort_key(u), key=_sort_key)
+        key = _sort_key(u)
+        # most segments come in order: the search only for those that do not
+        in_order = not tail or _sort_key(tail[-1]) < key
+        index = len(tail) if in_order else bisect.bisect_right(tail, key, key=_sort_key)
         in_order = index == len(tail)
         tail.insert(index, u)
         self._by_id[u.segment_id] = u

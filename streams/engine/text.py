@@ -25,6 +25,10 @@ _WH_STATEMENT = frozenset({"i", "we", "they", "he", "she", "i'll", "we'll", "i'm
 _MID_SUBJECTS = frozenset({"you", "we", "there"})
 
 
+# Words whose content stem is remembered (TextAnalyzer.content_words), per analyzer.
+CONTENT_WORDS_KEPT = 100_000
+
+
 def tokens(text: str) -> list[str]:
     return _TOKEN.findall(text.lower())
 
@@ -114,6 +118,9 @@ class TextAnalyzer:
         self._service = PhraseCounter(lexicon.service_openers)
         self._valences = vader_lexicon()
         self._auxiliaries = lexicon.closed_question_openers - _WH_CLOSED - _IMPERATIVE_DATA
+        # every word at which _question_at can find a question: the others are skipped
+        self._question_words = self._open_first | _WH_OPEN | _WH_CLOSED | self._auxiliaries | _IMPERATIVE_DATA
+        self._content_of: dict[str, str] = {}
 
     # -- backchannels -------------------------------------------------------------------
     def is_backchannel(self, words: list[str], max_words: int) -> bool:
@@ -176,8 +183,10 @@ class TextAnalyzer:
         return self._question_at(words, i, True) is not None
 
     def _question_at(self, words: list[str], i: int, clause_start: bool) -> bool | None:
-        lex = self.lexicon
         word = words[i]
+        if word not in self._question_words:
+            return None
+        lex = self.lexicon
         nxt = words[i + 1] if i + 1 < len(words) else ""
         # Multi-word open openers ("tell me", "walk me through", "is there anything") anywhere.
         for size in range(min(self._open_len, len(words) - i) if word in self._open_first else 0, 1, -1):
@@ -249,11 +258,21 @@ class TextAnalyzer:
 
     def content_words(self, words: list[str]) -> tuple[str, ...]:
         """Distinct content words, interned (a tuple: a third of a set's memory)."""
-        stop = self.lexicon.stopwords
-        distinct = {
-            sys.intern(_stem(w)): None for w in words if len(w) > 2 and w not in stop and not w.isdigit()
-        }
-        return tuple(distinct)
+        # A speaker's vocabulary is small: each word's stem (or "" for a word without
+        # content) is worked out once, not at each of its occurrences (a fifth of a
+        # segment's analysis). Bounded, since names and numbers keep adding words.
+        content_of = self._content_of
+        if len(content_of) + len(words) > CONTENT_WORDS_KEPT:
+            content_of.clear()
+        for word in words:
+            if word not in content_of:
+                content_of[word] = self._content_stem(word)
+        return tuple(dict.fromkeys(stem for word in words if (stem := content_of[word])))
+
+    def _content_stem(self, word: str) -> str:
+        if len(word) > 2 and word not in self.lexicon.stopwords and not word.isdigit():
+            return sys.intern(_stem(word))
+        return ""
 
     def sentiment(self, words: list[str]) -> float:
         lex = self.lexicon

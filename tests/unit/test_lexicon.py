@@ -73,3 +73,19 @@ def test_question_detection_without_punctuation(text: str, total: int, open_: in
 )
 def test_backchannels(text: str, backchannel: bool) -> None:
     assert TextAnalyzer(load_lexicon("en")).is_backchannel(tokens(text), 3) is backchannel
+
+
+def test_content_words_are_the_same_from_the_remembered_words_and_it_stays_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import streams.engine.text as text
+
+    monkeypatch.setattr(text, "CONTENT_WORDS_KEPT", 5)
+    analyzer = TextAnalyzer(load_lexicon("en"))
+    line = tokens("our invoices doubled so the invoices and the 2024 bills worry us")
+    first = analyzer.content_words(line)
+    assert first == ("invoice", "doubled", "bill", "worry")  # distinct stems, in order; no digits
+    for other in ("the warehouse sync failed", "finance flagged duplicates", "cards declined twice"):
+        analyzer.content_words(tokens(other))
+        assert len(analyzer._content_of) <= 5
+    assert analyzer.content_words(line) == first
