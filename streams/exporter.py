@@ -157,7 +157,9 @@ class PipelineMetrics:
             self.input_batches.labels(outcome)
         # the children the hot path increments, looked up once (labels() costs microseconds
         # per call, 4 % of a busy worker's time in py-spy)
-        self.segments_by_speaker = {speaker: self.segments_processed.labels(speaker.value) for speaker in Speaker}
+        self.segments_by_speaker = {
+            speaker: self.segments_processed.labels(speaker.value) for speaker in Speaker
+        }
         for reason in IGNORED_REASONS:
             self.segments_ignored.labels(reason)
         for reason in INVALID_REASONS:
