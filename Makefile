@@ -21,7 +21,14 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	@rm -f $(VENV)/.installed-*; touch $@
 
-venv: $(STAMP) ## Create the virtualenv and install callfocus with its dev tools
+# the metric engine compiled with mypyc, rebuilt when one of its sources changes
+ENGINE_SOURCES := $(addprefix streams/engine/,config.py sentiment.py text.py call.py native.py)
+ENGINE_BUILD := streams/engine/.native-sources.sha256
+
+$(ENGINE_BUILD): $(STAMP) $(ENGINE_SOURCES)
+	$(PY) streams/engine/native.py
+
+venv: $(STAMP) $(ENGINE_BUILD) ## Create the virtualenv, install callfocus with its dev tools, compile the engine
 
 $(HELM):
 	@command -v go >/dev/null || { echo "helm: needs Go to build helm $(HELM_VERSION) (go install)" >&2; exit 1; }
@@ -74,4 +81,4 @@ bench-engine: venv ## Micro-benchmark of the metric engine: updates/s and bytes 
 
 clean: ## Remove the virtualenv, caches and local Kafka data (keeps the jar cache)
 	-deploy/local/kafka.sh stop
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache deploy/local/.data .demo
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache deploy/local/.data .demo streams/*.so streams/engine/*.so $(ENGINE_BUILD)

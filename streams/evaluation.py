@@ -126,7 +126,7 @@ def evaluate_harper_valley(
         for labelled in call.segments:
             segment = labelled.segment
             speaker = AGENT if segment.speaker.value == "AGENT" else CUSTOMER
-            facts = Utterance(segment, speaker, state.analyzer, state)
+            facts = Utterance.of(segment, speaker, state.analyzer, state)
             tags = set(labelled.dialog_acts)
             if speaker == AGENT:
                 in_turn = True

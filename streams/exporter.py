@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from streams.engine import native
 from streams.engine.nudges import NUDGE_TYPES
 from streams.events import Speaker
 
@@ -152,6 +153,14 @@ class PipelineMetrics:
             ["outcome"],
             registry=registry,
         )
+        self.engine_info = Gauge(
+            "callfocus_engine_info",
+            "Always 1; build says whether the metric engine runs compiled (mypyc) or from its "
+            "sources (about half the throughput, docs/pipeline.md).",
+            ["build"],
+            registry=registry,
+        )
+        self.engine_info.labels(native.loaded_state()).set(1)
         self._teams: set[str] = set()
         for outcome in ("processed", "dropped"):
             self.input_batches.labels(outcome)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, fields
 from enum import StrEnum
 from functools import lru_cache
 from statistics import median
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 
@@ -77,21 +77,34 @@ class Utterance:
         "words",
     )
 
-    def __init__(
-        self, segment: TranscriptSegment, speaker: int, analyzer: TextAnalyzer, state: CallState
-    ) -> None:
-        self.segment_id = segment.segment_id
-        self.revision = segment.revision
+    def __init__(self, segment_id: str, revision: int, speaker: int, start: int, end: int) -> None:
+        self.segment_id = segment_id
+        self.revision = revision
         self.row_json: orjson.Fragment | None = None
         self.speaker = speaker
-        self.start = segment.start_ms
-        self.end = segment.end_ms
+        self.start = start
+        self.end = end
+        self.words = 0
+        self.backchannel = False
+        self.content: tuple[str, ...] = ()
+        self.questions = self.open_questions = self.customer_refs = self.self_refs = self.stance = 0
+        self.sentiment = 0  # compound sentiment in millionths: integer sums stay order-exact
+
+    @classmethod
+    def restored(cls, segment_id: str, revision: int, speaker: int, start: int, end: int) -> Utterance:
+        """An utterance whose text facts the caller sets (a state read back)."""
+        return cls(segment_id, revision, speaker, start, end)
+
+    @classmethod
+    def of(
+        cls, segment: TranscriptSegment, speaker: int, analyzer: TextAnalyzer, state: CallState
+    ) -> Utterance:
+        """The facts of one final segment, from its text."""
+        self = cls(segment.segment_id, segment.revision, speaker, segment.start_ms, segment.end_ms)
         words = tokens(segment.text)
         self.words = len(words)
         self.backchannel = analyzer.is_backchannel(words, state.config.backchannel_max_words)
         self.content = analyzer.content_words(words)
-        self.questions = self.open_questions = self.customer_refs = self.self_refs = self.stance = 0
-        self.sentiment = 0  # compound sentiment in millionths: integer sums stay order-exact
         if speaker == AGENT:
             self.stance, service, greeting = analyzer.agent_phrases(words)
             asked = analyzer.questions(segment.text, words, service)
@@ -104,6 +117,7 @@ class Utterance:
             )
         elif speaker == CUSTOMER:
             self.sentiment = round(analyzer.sentiment(words) * SENTIMENT_SCALE)
+        return self
 
 
 _UTTERANCE_FIELDS = (
@@ -137,12 +151,29 @@ def _meta_row(meta: CallStarted) -> dict[str, Any]:
 
 
 def _utterance_from_row(row: list[Any]) -> Utterance:
-    u = Utterance.__new__(Utterance)
-    for name, value in zip(_UTTERANCE_FIELDS, row, strict=True):
-        setattr(u, name, value)
-    u.content = tuple(sys.intern(w) for w in u.content)
-    u.backchannel = bool(u.backchannel)
-    u.row_json = None
+    (
+        segment_id,
+        revision,
+        speaker,
+        start,
+        end,
+        words,
+        backchannel,
+        content,
+        questions,
+        open_questions,
+        customer_refs,
+        self_refs,
+        stance,
+        sentiment,
+    ) = row
+    u = Utterance.restored(segment_id, revision, speaker, start, end)
+    u.words = words
+    u.backchannel = bool(backchannel)
+    u.content = tuple(sys.intern(w) for w in content)
+    u.questions, u.open_questions = questions, open_questions
+    u.customer_refs, u.self_refs = customer_refs, self_refs
+    u.stance, u.sentiment = stance, sentiment
     return u
 
 
@@ -161,38 +192,39 @@ def _sort_key(u: Utterance) -> tuple[int, int, int, str]:
     return (u.start, u.end, u.speaker, u.segment_id)
 
 
+# the int fields of a Fold (its others are copied and serialised each in its own way)
+_FOLD_SCALARS = (
+    "agent_ms",
+    "agent_run_end",
+    "agent_run_start",
+    "customer_ms",
+    "customer_run_end",
+    "customer_run_start",
+    "customer_turn_end",
+    "customer_turns",
+    "interrupt_end",
+    "interrupt_start",
+    "interruptions",
+    "last_turn",
+    "longest_agent_run",
+    "longest_customer_run",
+    "open_questions",
+    "pitch",
+    "questions",
+    "reflected_turns",
+    "refs_customer",
+    "refs_self",
+    "responsive_turns",
+    "sentiment_sum",
+    "sentiment_words",
+    "situation",
+)
+
+
 class Fold:
     """Running totals and turn state over segments fed in sorted order."""
 
-    __slots__ = (
-        "agent_ms",
-        "agent_run_end",
-        "agent_run_start",
-        "agent_turn",
-        "customer_ms",
-        "customer_run_end",
-        "customer_run_start",
-        "customer_turn_content",
-        "customer_turn_end",
-        "customer_turns",
-        "gap_counts",
-        "interrupt_end",
-        "interrupt_start",
-        "interruptions",
-        "last_turn",
-        "longest_agent_run",
-        "longest_customer_run",
-        "open_questions",
-        "pitch",
-        "questions",
-        "reflected_turns",
-        "refs_customer",
-        "refs_self",
-        "responsive_turns",
-        "sentiment_sum",
-        "sentiment_words",
-        "situation",
-    )
+    __slots__ = (*_FOLD_SCALARS, "agent_turn", "customer_turn_content", "gap_counts")
 
     def __init__(self) -> None:
         self.agent_ms = self.customer_ms = 0
@@ -211,24 +243,27 @@ class Fold:
         self.agent_turn: list[int | bool] | None = None
 
     def copy(self) -> Fold:
-        other = Fold.__new__(Fold)
-        for name in Fold.__slots__:
+        other = Fold()
+        for name in _FOLD_SCALARS:
             setattr(other, name, getattr(self, name))
+        other.customer_turn_content = self.customer_turn_content
         other.gap_counts = dict(self.gap_counts)
         other.agent_turn = list(self.agent_turn) if self.agent_turn is not None else None
         return other
 
     def to_row(self) -> dict[str, Any]:
-        row = {name: getattr(self, name) for name in Fold.__slots__}
+        row = {name: getattr(self, name) for name in _FOLD_SCALARS}
+        row["agent_turn"] = self.agent_turn
         row["gap_counts"] = sorted(self.gap_counts.items())
         row["customer_turn_content"] = sorted(self.customer_turn_content)
         return row
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Fold:
-        fold = cls.__new__(cls)
-        for name in cls.__slots__:
+        fold = cls()
+        for name in _FOLD_SCALARS:
             setattr(fold, name, row[name])
+        fold.agent_turn = row["agent_turn"]
         fold.gap_counts = {int(bucket): count for bucket, count in row["gap_counts"]}
         fold.customer_turn_content = frozenset(sys.intern(w) for w in row["customer_turn_content"])
         return fold
@@ -541,7 +576,7 @@ class CallState:
             if segment.revision < known.revision:
                 return SegmentOutcome.STALE_REVISION
             self._remove(known)
-        utterance = Utterance(segment, _SPEAKER_CODE[segment.speaker], self.analyzer, self)
+        utterance = Utterance.of(segment, _SPEAKER_CODE[segment.speaker], self.analyzer, self)
         self._insert(utterance)
         self.segments_applied += 1
         self.segments_final += known is None
@@ -615,7 +650,7 @@ class CallState:
             self._events.prune(self.now_ms - max(self.config.windows_ms))
 
     # -- persistence --------------------------------------------------------------------
-    SCHEMA_VERSION = 1
+    SCHEMA_VERSION: ClassVar[int] = 1
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (JSON-able) from which :meth:`from_dict` rebuilds an identical state."""
@@ -746,9 +781,9 @@ class CallState:
             customer_sentiment=_ratio(sums[_SENT], sums[_WORDS] * SENTIMENT_SCALE),
             agent_speech_seconds=agent_ms / 1000,
             customer_speech_seconds=customer_ms / 1000,
-            questions=questions,
-            open_questions=open_q,
-            reference_words=refs,
+            questions=float(questions),
+            open_questions=float(open_q),
+            reference_words=float(refs),
             customer_turns=_count_since(events.customer_turns, lo),
         )
 

@@ -65,6 +65,8 @@ def test_counters_are_precreated_at_zero() -> None:
         assert got[("callfocus_segments_processed_total", (("speaker", speaker),))] == 0.0
     for reason in INVALID_REASONS:
         assert got[("callfocus_invalid_events_total", (("reason", reason),))] == 0.0
+    # the tests run the compiled engine (test_native_engine), and the worker says so
+    assert got[("callfocus_engine_info", (("build", "compiled"),))] == 1.0
 
 
 def test_per_call_series_with_labels_and_latency() -> None:
