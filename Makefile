@@ -21,12 +21,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	@rm -f $(VENV)/.installed-*; touch $@
 
-# the metric engine compiled with mypyc, rebuilt when one of its sources changes
-ENGINE_SOURCES := $(addprefix streams/engine/,config.py sentiment.py text.py call.py native.py)
-ENGINE_BUILD := streams/engine/.native-sources.sha256
+# the per-segment modules compiled with mypyc, rebuilt when one of their sources changes
+ENGINE_SOURCES := $(addprefix streams/,native.py events.py $(addprefix engine/,config.py sentiment.py text.py call.py nudges.py))
+ENGINE_BUILD := streams/.native-sources.sha256
 
 $(ENGINE_BUILD): $(STAMP) $(ENGINE_SOURCES)
-	$(PY) streams/engine/native.py
+	$(PY) streams/native.py
 
 venv: $(STAMP) $(ENGINE_BUILD) ## Create the virtualenv, install callfocus with its dev tools, compile the engine
 

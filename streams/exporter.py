@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disa
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from streams.engine import native
+from streams import native
 from streams.engine.nudges import NUDGE_TYPES
 from streams.events import Speaker
 

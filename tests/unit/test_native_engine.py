@@ -1,5 +1,5 @@
-"""The mypyc build of the metric engine: the tests run it, and a stale build never shadows
-the sources (streams/engine/native.py)."""
+"""The mypyc build of the per-segment modules: the tests run it, and a stale build never shadows
+the sources (streams/native.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.engine import native
+from streams import native
 
 ROOT = Path(__file__).resolve().parents[2]
 HARPER_VALLEY = Path(os.environ.get("CALLFOCUS_HARPER_VALLEY", ROOT.parent / "shared/data/harper-valley"))
@@ -19,7 +19,7 @@ HARPER_VALLEY = Path(os.environ.get("CALLFOCUS_HARPER_VALLEY", ROOT.parent / "sh
 
 def test_the_tests_run_the_compiled_engine() -> None:
     # make venv builds it; a missing or stale build would leave the pipeline on the slow path
-    assert native.build_state() == "compiled", "build it: python streams/engine/native.py"
+    assert native.build_state() == "compiled", "build it: python streams/native.py"
     assert native.loaded_state() == "compiled"
 
 
@@ -39,7 +39,7 @@ def _run(tree: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 WHICH_ENGINE = (
-    "import streams.engine.call as c, streams.engine.native as n; print(n.loaded_state(), c.__file__)"
+    "import streams.engine.call as c, streams.native as n; print(n.loaded_state(), c.__file__)"
 )
 
 
@@ -47,17 +47,17 @@ def test_a_build_of_other_sources_is_not_used(tree_copy: Path) -> None:
     assert _run(tree_copy, "-c", WHICH_ENGINE).stdout.split()[0] == "compiled"
     call = tree_copy / "streams" / "engine" / "call.py"
     call.write_text(call.read_text() + "\n# edited after the build\n")
-    assert native.build_state(call.parent) == "stale"
+    assert native.build_state(tree_copy / "streams") == "stale"
     ran = _run(tree_copy, "-c", WHICH_ENGINE)
     state, path = ran.stdout.split()
     assert (state, Path(path)) == ("source", call)
-    assert "older than its sources" in ran.stderr
+    assert "older than their sources" in ran.stderr
 
 
 def test_without_a_build_the_sources_run(tree_copy: Path) -> None:
     for built in (tree_copy / "streams").rglob("*.so"):
         built.unlink()
-    assert native.build_state(tree_copy / "streams" / "engine") == "source"
+    assert native.build_state(tree_copy / "streams") == "source"
     ran = _run(tree_copy, "-c", WHICH_ENGINE)
     assert ran.stdout.split()[0] == "source"
     assert ran.stderr == ""
