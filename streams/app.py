@@ -53,6 +53,10 @@ class Worker(faust.Worker):
         self.spinner = None
 
 
+# Faust's count of acknowledged events that forces a commit, made too large to matter
+COMMIT_BY_TIME = 10**9
+
+
 def create_app(settings: Settings) -> faust.App:
     brokers = [f"kafka://{host.strip()}" for host in settings.kafka_bootstrap.split(",") if host.strip()]
     app = faust.App(
@@ -68,6 +72,10 @@ def create_app(settings: Settings) -> faust.App:
         # a fetch is one batch (streams.fetch): unbounded, a backlog came as one of 30,000
         # records that held the event loop for seconds
         broker_max_poll_records=settings.batch_max_events,
+        broker_commit_interval=settings.commit_interval_seconds,
+        # by time only: Faust also commits every 10,000 events, i.e. every second under a
+        # backlog, and each commit writes the state of every call changed since the last
+        broker_commit_every=COMMIT_BY_TIME,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 3),
         consumer_auto_offset_reset="earliest",
         topic_partitions=settings.topic_partitions,

@@ -25,7 +25,7 @@ class ScoredCall:
         return self.recording.started
 
     def as_dict(self) -> dict[str, Any]:
-        metrics = asdict(self.metrics)
+        metrics = self.metrics.to_dict()
         metrics["windows"] = {w.pop("window"): w for w in metrics["windows"]}
         metrics["score_components"] = dict(self.metrics.score_components)
         started = self.started

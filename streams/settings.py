@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     batch_max_wait_seconds: float = Field(
         0.05, gt=0, description="Longest wait to fill a batch from Faust's stream (input_batches off)."
     )
+    commit_interval_seconds: float = Field(
+        2.8,
+        gt=0,
+        description="How often offsets commit (and, under exactly_once, transactions): the "
+        "state of every call changed since the last commit is written then, once.",
+    )
     fetch_max_wait_seconds: float = Field(
         0.05,
         gt=0,

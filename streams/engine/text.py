@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass
+from typing import Final
 
 from streams.engine.lexicon import Lexicon
 from streams.engine.sentiment import sentiment, vader_lexicon
@@ -97,11 +97,27 @@ def _max_len(phrases: frozenset[tuple[str, ...]]) -> int:
     return max((len(p) for p in phrases), default=1)
 
 
-@dataclass(frozen=True, slots=True)
 class Questions:
-    total: int
-    open: int
-    service_openers: int = 0  # of which scripted "how can I help you" openers (all open)
+    """Questions of one segment (a plain class: its __init__ compiles, a dataclass's does not)."""
+
+    def __init__(self, total: int, open: int, service_openers: int = 0) -> None:
+        self.total: Final = total
+        self.open: Final = open
+        # of which scripted "how can I help you" openers (all open)
+        self.service_openers: Final = service_openers
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Questions) and (other.total, other.open, other.service_openers) == (
+            self.total,
+            self.open,
+            self.service_openers,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.total, self.open, self.service_openers))
+
+    def __repr__(self) -> str:
+        return f"Questions(total={self.total}, open={self.open}, service_openers={self.service_openers})"
 
 
 class TextAnalyzer:

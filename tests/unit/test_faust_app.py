@@ -36,6 +36,18 @@ def test_faust_env_variables_do_not_override_callfocus_settings() -> None:
     assert datadir.startswith("/tmp/cf-data")
 
 
+def test_commits_come_by_time_as_the_settings_say() -> None:
+    program = (
+        "from streams.app import app; c = app.conf; print(c.broker_commit_interval, c.broker_commit_every)"
+    )
+    env = {"PATH": "/usr/bin:/bin", "CALLFOCUS_COMMIT_INTERVAL_SECONDS": "1.5"}
+    out = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True, text=True, check=True)
+    interval, every = out.stdout.split()
+    assert float(interval) == 1.5
+    # not every 10,000 events as well (Faust's default): under a backlog that was every second
+    assert int(every) >= 10**9
+
+
 def test_output_codecs_are_registered_with_faust() -> None:
     import streams.app  # noqa: F401  registers the codecs
 

@@ -38,9 +38,7 @@ def _run(tree: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-WHICH_ENGINE = (
-    "import streams.engine.call as c, streams.native as n; print(n.loaded_state(), c.__file__)"
-)
+WHICH_ENGINE = "import streams.engine.call as c, streams.native as n; print(n.loaded_state(), c.__file__)"
 
 
 def test_a_build_of_other_sources_is_not_used(tree_copy: Path) -> None:
