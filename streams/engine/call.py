@@ -177,14 +177,18 @@ def _utterance_from_row(row: list[Any]) -> Utterance:
     return u
 
 
+def _json_fragment(value: Any) -> orjson.Fragment:
+    # copied: the buffer orjson returns keeps its 4 KB allocation (tracemalloc), which kept
+    # for every utterance of 2,000 calls was 500 MB
+    return orjson.Fragment(bytes(memoryview(orjson.dumps(value))))
+
+
 def _row_json(u: Utterance) -> orjson.Fragment:
     """The utterance's row as JSON, made once: an utterance never changes, and the worker
     writes a changed call's state, its whole tail of minutes, at every commit (a 50-segment
     tail: 47 µs per write with the rows serialised each time)."""
     if u.row_json is None:
-        # copied: the buffer orjson returns keeps its 4 KB allocation (tracemalloc), which
-        # kept for every utterance of 2,000 calls was 500 MB
-        u.row_json = orjson.Fragment(bytes(memoryview(orjson.dumps(_utterance_row(u)))))
+        u.row_json = _json_fragment(_utterance_row(u))
     return u.row_json
 
 
@@ -578,7 +582,9 @@ class CallState:
         "_events",
         "_live",
         "_longest_segment",
+        "_meta_json",
         "_sealed",
+        "_sealed_json",
         "_tail",
         "_watermark",
         "_windows",
@@ -619,10 +625,14 @@ class CallState:
         ]
         self._longest_segment = 0
         self._cached: CallMetrics | None = None
+        # the state's parts that change seldom, as JSON made once per change (to_json)
+        self._meta_json: orjson.Fragment | None = None
+        self._sealed_json: orjson.Fragment | None = None
 
     # -- events -------------------------------------------------------------------------
     def start(self, event: CallStarted) -> None:
         self.meta = event
+        self._meta_json = None
         self.customer_orgs = org_names(event.customer_org)
         self.seller_orgs = org_names(event.seller_org)
         if event.language != self.config.language:
@@ -735,6 +745,7 @@ class CallState:
             self._watermark = _sort_key(utterance)
             sealed += 1
         if sealed:
+            self._sealed_json = None
             del tail[:sealed]
             for window in self._windows:
                 window.first -= sealed
@@ -748,15 +759,25 @@ class CallState:
         return self._data([_utterance_row(u) for u in self._tail])
 
     def to_json(self) -> bytes:
-        """:meth:`to_dict` as JSON, each tail row made once in the utterance's life."""
-        return orjson.dumps(self._data([_row_json(u) for u in self._tail]))
+        """:meth:`to_dict` as JSON, each tail row made once in the utterance's life, the call's
+        metadata once and the sealed totals once per change (the worker writes the state of
+        every changed call at every commit, holding the input meanwhile)."""
+        if self._meta_json is None and self.meta is not None:
+            self._meta_json = _json_fragment(_meta_row(self.meta))
+        if self._sealed_json is None:
+            self._sealed_json = _json_fragment(self._sealed.to_row())
+        return orjson.dumps(
+            self._data([_row_json(u) for u in self._tail], self._meta_json, self._sealed_json)
+        )
 
-    def _data(self, tail: list[Any]) -> dict[str, Any]:
+    def _data(self, tail: list[Any], meta: Any = None, sealed: Any = None) -> dict[str, Any]:
         ended = self.ended
+        if meta is None and self.meta is not None:
+            meta = _meta_row(self.meta)
         return {
             "v": self.SCHEMA_VERSION,
             "call_id": self.call_id,
-            "meta": _meta_row(self.meta) if self.meta is not None else None,
+            "meta": meta,
             "ended": {name: getattr(ended, name) for name in _ENDED_FIELDS} if ended is not None else None,
             "now_ms": self.now_ms,
             "segments_applied": self.segments_applied,
@@ -764,7 +785,7 @@ class CallState:
             "longest_segment": self._longest_segment,
             "watermark": list(self._watermark) if self._watermark is not None else None,
             "tail": tail,
-            "sealed": self._sealed.to_row(),
+            "sealed": sealed if sealed is not None else self._sealed.to_row(),
         }
 
     @classmethod
