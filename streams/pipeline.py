@@ -308,6 +308,7 @@ def apply_batch(batch: Sequence[InputRecord]) -> tuple[list[Output], list[tuple[
     for call, record in batch_calls.values():
         if call.ended_monotonic is not None:
             continue
+        call.state.make_new_rows()
         if call.snapshot_pending and call.last_snapshot_monotonic <= snapshots_due:
             outputs.append(snapshot(call, record))
         if settings.nudges_enabled:

@@ -770,6 +770,16 @@ class CallState:
             self._data([_row_json(u) for u in self._tail], self._meta_json, self._sealed_json)
         )
 
+    def make_new_rows(self) -> None:
+        """Make the JSON rows of the utterances added at the end of the tail since the last
+        call, which :meth:`to_json` then only joins: the worker calls this after each batch,
+        so that a commit, which holds its input, does not make them (a row of 14 fields:
+        about 2 µs; one late segment's row waits for the commit)."""
+        for u in reversed(self._tail):
+            if u.row_json is not None:
+                break
+            _row_json(u)
+
     def _data(self, tail: list[Any], meta: Any = None, sealed: Any = None) -> dict[str, Any]:
         ended = self.ended
         if meta is None and self.meta is not None:
