@@ -102,6 +102,10 @@ class LiveCalls:
             self._calls[call_id] = call
         return call
 
+    def forget(self, call_id: str) -> None:
+        """Drop a call from memory; its next event loads it again (``load``)."""
+        self._calls.pop(call_id, None)
+
     def drop_partitions(self, partitions: set[int]) -> int:
         """Forget calls whose partition moved to another worker; returns how many."""
         gone = [cid for cid, call in self._calls.items() if call.partition in partitions]

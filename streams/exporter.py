@@ -142,7 +142,8 @@ class PipelineMetrics:
         self.commit_duration = Histogram(
             "callfocus_commit_duration_seconds",
             "Commits: the state writes of the calls changed since the last one, the offsets and, "
-            "under exactly-once, the transactions; the input waits meanwhile.",
+            "under exactly-once, the transactions. Fetched batches go on meanwhile; their "
+            "outputs follow the commit.",
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
             registry=registry,
         )
@@ -161,6 +162,12 @@ class PipelineMetrics:
             registry=registry,
         )
         self.engine_info.labels(native.loaded_state()).set(1)
+        self.batches_during_commit = Counter(
+            "callfocus_batches_during_commit",
+            "Fetched batches applied while a commit was under way; their outputs and "
+            "acknowledgements followed it, in the next transaction (docs/pipeline.md).",
+            registry=registry,
+        )
         self._teams: set[str] = set()
         for outcome in ("processed", "dropped"):
             self.input_batches.labels(outcome)

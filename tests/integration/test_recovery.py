@@ -31,7 +31,9 @@ def test_sigkill_mid_call_then_restart_gives_the_offline_summaries(
     rests = [Recording(r.call_id, r.events[n:]) for r, n in zip(recordings, cut, strict=True) if r.events[n:]]
 
     began = time.monotonic()
-    worker = start_worker(session_timeout_seconds="10")
+    # commits every 0.2 s: batches keep arriving while one is under way, and their outputs
+    # must land in the next transaction, not in the one that commits the states before them
+    worker = start_worker(session_timeout_seconds="10", commit_interval_seconds="0.2")
     replay(firsts, settings, speed=None)
     processed_half = sum(1 for r in firsts for s in r.segments)
     eventually(
@@ -42,12 +44,13 @@ def test_sigkill_mid_call_then_restart_gives_the_offline_summaries(
         timeout=60,
     )
     time.sleep(1.0)  # some of it committed, some still in the open transaction
+    assert (worker.value("callfocus_batches_during_commit_total") or 0) > 0
     worker.proc.send_signal(signal.SIGKILL)
     worker.proc.wait(timeout=30)
 
     killed_at = time.monotonic() - began
     replay(rests, settings, speed=None)
-    restarted = start_worker(session_timeout_seconds="10")
+    restarted = start_worker(session_timeout_seconds="10", commit_interval_seconds="0.2")
     ready_at = time.monotonic() - began
     summaries = read_all(
         bootstrap, f"{prefix}.call-summaries", expected=len(recordings) + 1, timeout_ms=60_000
