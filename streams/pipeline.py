@@ -174,8 +174,7 @@ class CommitOverlap:
                     live_calls.forget(call_id)
                     changed_calls.pop(call_id, None)
                 continue
-            for output in outputs:
-                await _produce(*output)
+            await send_outputs(outputs)
             for tp, records in fetched.records.items():
                 consumer.ack_offsets(tp, [r.offset for r in records])
             pipeline_metrics.input_batches.labels("processed").inc()
@@ -374,17 +373,18 @@ def apply_batch(
     return outputs, nudges, set(batch_calls)
 
 
-async def send_batch_outputs(batch: Sequence[InputRecord]) -> tuple[list[Output], set[str]] | None:
-    """Apply a batch and send its nudges; the caller holds ``batch_lock``. Its other outputs
-    are sent too, unless a commit is under way: then they are returned, to follow it."""
+async def apply_batch_send_nudges(batch: Sequence[InputRecord]) -> tuple[list[Output], set[str]]:
+    """Apply a batch and send its nudges at once; returns its other outputs, for the caller
+    (who holds ``batch_lock``) to send, and the calls it changed."""
     outputs, nudges, call_ids = apply_batch(batch)
     for call, nudge in nudges:
         await send_nudge(call, nudge)
-    if commit_overlap.running:
-        return outputs, call_ids
+    return outputs, call_ids
+
+
+async def send_outputs(outputs: list[Output]) -> None:
     for output in outputs:
         await _produce(*output)
-    return None
 
 
 @app.agent(call_events)
@@ -397,7 +397,8 @@ async def process_call_events(stream: StreamT[bytes]) -> None:
         settings.batch_max_events, within=settings.batch_max_wait_seconds
     ):
         async with batch_lock:
-            await send_batch_outputs([event.message for event in events])
+            outputs, _ = await apply_batch_send_nudges([event.message for event in events])
+            await send_outputs(outputs)
             for event in events:  # acknowledged before the lock lets a commit in
                 await stream.ack(event)
 
@@ -416,11 +417,13 @@ async def process_fetched_batches() -> None:
             if app.rebalancing or fetched.generation != app.consumer_generation_id:
                 pipeline_metrics.input_batches.labels("dropped").inc()
                 continue
-            waiting = await send_batch_outputs([r for records in fetched.records.values() for r in records])
-            if waiting is not None:  # a commit is under way: sent and acknowledged after it
-                commit_overlap.waiting.append((fetched, *waiting))
+            records = [r for records in fetched.records.values() for r in records]
+            outputs, call_ids = await apply_batch_send_nudges(records)
+            if commit_overlap.running:  # sent and acknowledged after the commit
+                commit_overlap.waiting.append((fetched, outputs, call_ids))
                 pipeline_metrics.batches_during_commit.inc()
                 continue
+            await send_outputs(outputs)
             for tp, records in fetched.records.items():  # before the lock lets a commit in
                 consumer.ack_offsets(tp, [r.offset for r in records])
         pipeline_metrics.input_batches.labels("processed").inc()
