@@ -5,21 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from streams.calls import LiveCall
-from streams.engine import CallMetrics
+from streams.engine import CallMetrics, WindowMetrics
 from streams.engine.nudges import Nudge
-
-_WINDOW_FIELDS = (
-    "window",
-    "agent_talk_ratio",
-    "questions_per_minute",
-    "open_question_ratio",
-    "you_focus_ratio",
-    "pitch_ratio",
-    "reflection_ratio",
-    "interruptions",
-    "response_gap_seconds",
-    "customer_sentiment",
-)
 
 
 def metrics_record(call: LiveCall, metrics: CallMetrics, emitted_at_ms: int) -> dict[str, Any]:
@@ -34,7 +21,9 @@ def metrics_record(call: LiveCall, metrics: CallMetrics, emitted_at_ms: int) -> 
         "emitted_at": emitted_at_ms,
         "ended": call.state.ended is not None,
         "customer_focus_score": metrics.customer_focus_score,
-        "windows": [{name: getattr(w, name) for name in _WINDOW_FIELDS} for w in metrics.windows],
+        "windows": [
+            {name: getattr(w, name) for name in WindowMetrics.SNAPSHOT_FIELDS} for w in metrics.windows
+        ],
         "monologue_current_seconds": metrics.monologue_current_seconds,
         "monologue_longest_seconds": metrics.monologue_longest_seconds,
         "customer_story_longest_seconds": metrics.customer_story_longest_seconds,

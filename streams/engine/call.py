@@ -407,7 +407,9 @@ class _Value:
 
 
 class WindowMetrics(_Value):
-    FIELDS: ClassVar[tuple[str, ...]] = (
+    # what a CallMetrics snapshot (schemas/) carries of a window; the counts after them
+    # are the nudges' evidence
+    SNAPSHOT_FIELDS: ClassVar[tuple[str, ...]] = (
         "window",
         "agent_talk_ratio",
         "questions_per_minute",
@@ -418,6 +420,9 @@ class WindowMetrics(_Value):
         "interruptions",
         "response_gap_seconds",
         "customer_sentiment",
+    )
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        *SNAPSHOT_FIELDS,
         "agent_speech_seconds",
         "customer_speech_seconds",
         "questions",
