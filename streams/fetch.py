@@ -69,6 +69,11 @@ class BatchingConsumer(Consumer):
             self._n_acked += len(new)
             notify(self._waiting_for_ack)
 
+    def ack_batch(self, fetched: FetchedBatch) -> None:
+        """Acknowledge every record of a fetched batch."""
+        for tp, records in fetched.records.items():
+            self.ack_offsets(tp, [r.offset for r in records])
+
     async def _unread(
         self, tp: TP, records: list[ConsumerRecord], acks_enabled: bool
     ) -> list[ConsumerRecord]:

@@ -4,7 +4,8 @@ The metric engine and the event model are plain, type-annotated Python. ``python
 streams/native.py`` (run by ``make venv`` and the image build) compiles the modules in
 :data:`MODULES` with mypyc into extension modules beside their sources, which Python then
 imports instead. On the bench's calls this took a segment's apply from 28 to 16 µs and a
-metrics read from 35 to 21 µs (docs/pipeline.md). Without a build the sources run, with
+metrics read from 35 to 18 µs (11 µs with the metric values as plain classes;
+docs/pipeline.md). Without a build the sources run, with
 the same results.
 
 A build writes the digest of the sources it compiled. If a source has changed since, the

@@ -175,8 +175,7 @@ class CommitOverlap:
                     changed_calls.pop(call_id, None)
                 continue
             await send_outputs(outputs)
-            for tp, records in fetched.records.items():
-                consumer.ack_offsets(tp, [r.offset for r in records])
+            consumer.ack_batch(fetched)
             pipeline_metrics.input_batches.labels("processed").inc()
 
 
@@ -424,8 +423,7 @@ async def process_fetched_batches() -> None:
                 pipeline_metrics.batches_during_commit.inc()
                 continue
             await send_outputs(outputs)
-            for tp, records in fetched.records.items():  # before the lock lets a commit in
-                consumer.ack_offsets(tp, [r.offset for r in records])
+            consumer.ack_batch(fetched)  # before the lock lets a commit in
         pipeline_metrics.input_batches.labels("processed").inc()
 
 

@@ -106,19 +106,6 @@ class Questions:
         # of which scripted "how can I help you" openers (all open)
         self.service_openers: Final = service_openers
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Questions) and (other.total, other.open, other.service_openers) == (
-            self.total,
-            self.open,
-            self.service_openers,
-        )
-
-    def __hash__(self) -> int:
-        return hash((self.total, self.open, self.service_openers))
-
-    def __repr__(self) -> str:
-        return f"Questions(total={self.total}, open={self.open}, service_openers={self.service_openers})"
-
 
 class TextAnalyzer:
     """Per-segment text features with one lexicon (and optional org names)."""
