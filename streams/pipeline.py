@@ -43,7 +43,7 @@ from streams.errors import InvalidEventError
 from streams.events import CallEnded, event_to_record
 from streams.exporter import ConsumerLagCollector
 from streams.fetch import BatchingConsumer, FetchedBatch
-from streams.gc_policy import LongLivedObjects
+from streams.gc_policy import LongLivedObjects, collect_young_after
 from streams.outputs import metrics_record, nudge_record, summary_record
 from streams.webhook import NudgeWebhook
 
@@ -487,6 +487,7 @@ async def end_idle_calls() -> None:
         call.last_event_monotonic = time.monotonic()  # do not send it twice while it travels
 
 
+collect_young_after(settings.gc_young_collection_objects)
 long_lived_objects = (
     LongLivedObjects(settings.gc_full_collection_seconds) if settings.gc_full_collection_seconds else None
 )

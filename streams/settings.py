@@ -117,6 +117,13 @@ class Settings(BaseSettings):
         "in between, objects that survived are frozen every 30 s so full collections stay "
         "short (streams/gc_policy.py). 0: Python's own schedule; else at least 30.",
     )
+    gc_young_collection_objects: int = Field(
+        50_000,
+        ge=0,
+        description="Python collects its youngest generation once this many new objects "
+        "survive (CPython's default: 700; 0 keeps it). Higher: fewer collections of the "
+        "short-lived objects each event makes (streams/gc_policy.py).",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     # Outputs and call lifecycle

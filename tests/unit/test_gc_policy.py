@@ -7,7 +7,7 @@ import weakref
 
 import pytest
 
-from streams.gc_policy import LongLivedObjects
+from streams.gc_policy import LongLivedObjects, collect_young_after
 from streams.settings import Settings
 
 
@@ -45,3 +45,20 @@ def test_full_collection_interval_is_off_or_at_least_a_freeze_interval(seconds: 
     else:
         with pytest.raises(ValueError, match="gc_full_collection_seconds"):
             Settings(gc_full_collection_seconds=seconds)
+
+
+@pytest.mark.parametrize(("objects", "expected"), [(50_000, 50_000), (0, 700)])
+def test_the_young_generation_threshold_is_raised_and_the_older_ones_kept(
+    objects: int, expected: int
+) -> None:
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 11, 12)
+        collect_young_after(objects)
+        assert gc.get_threshold() == (expected, 11, 12)
+    finally:
+        gc.set_threshold(*before)
+
+
+def test_the_worker_raises_the_young_threshold_by_default() -> None:
+    assert Settings().gc_young_collection_objects == 50_000
