@@ -102,7 +102,8 @@ _PRIMITIVES: dict[str, Write] = {
 }
 
 
-def _full_name(schema: Mapping[str, Any], namespace: str | None) -> str:
+def full_name(schema: Mapping[str, Any], namespace: str | None) -> str:
+    """A named type's full name, in the namespace it is defined in (Avro spec, "Names")."""
     name: str = schema["name"]
     if "." in name:
         return name
@@ -123,7 +124,7 @@ def _compile(schema: Any, named: dict[str, Write], namespace: str | None) -> Wri
         return _union(schema, named, namespace)
     kind = schema["type"]
     if kind == "record":
-        name = _full_name(schema, namespace)
+        name = full_name(schema, namespace)
         space = name.rpartition(".")[0] or None
         fields = [(f["name"], _compile(f["type"], named, space)) for f in schema["fields"]]
         write = _record(fields)
@@ -132,7 +133,7 @@ def _compile(schema: Any, named: dict[str, Write], namespace: str | None) -> Wri
     if kind == "enum":
         index = {symbol: varint(i) for i, symbol in enumerate(schema["symbols"])}
         write = _enum(index)
-        named[_full_name(schema, namespace)] = write
+        named[full_name(schema, namespace)] = write
         return write
     if kind == "array":
         return _array(_compile(schema["items"], named, namespace))

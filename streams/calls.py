@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Final
 
 import orjson
 
@@ -125,13 +126,18 @@ class LiveCalls:
         return len(gone)
 
 
-@dataclass(frozen=True, slots=True)
 class Processed:
-    """What one input message did: the error for the dead-letter topic, or the call it changed."""
+    """What one input message did: the error for the dead-letter topic, or the call it changed.
 
-    error: InvalidEventError | None = None
-    call: LiveCall | None = None
-    ended_now: bool = False
+    A plain class, one per input message: compiled, its ``__init__`` is C (streams/values.py).
+    """
+
+    def __init__(
+        self, error: InvalidEventError | None = None, call: LiveCall | None = None, ended_now: bool = False
+    ) -> None:
+        self.error: Final = error
+        self.call: Final = call
+        self.ended_now: Final = ended_now
 
 
 class CallProcessor:

@@ -8,11 +8,11 @@ call's state (ended call, start far beyond the call's media time) live in the en
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar, Final
 
 from streams.errors import InvalidEventError
+from streams.values import Value
 
 MAX_SEGMENT_MS = 10 * 60 * 1000
 MAX_TEXT_CHARS = 20_000
@@ -25,47 +25,102 @@ class Speaker(StrEnum):
     OTHER = "OTHER"
 
 
-@dataclass(frozen=True, slots=True)
-class CallStarted:
-    call_id: str
-    started_at: int
-    agent_id: str = "unknown"
-    team: str = "unknown"
-    queue: str = "unknown"
-    direction: str = "inbound"
-    language: str = "en"
-    tenant: str | None = None
-    customer_org: str | None = None
-    seller_org: str | None = None
-    attributes: Mapping[str, str] = field(default_factory=dict)
+class CallStarted(Value):
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "call_id",
+        "started_at",
+        "agent_id",
+        "team",
+        "queue",
+        "direction",
+        "language",
+        "tenant",
+        "customer_org",
+        "seller_org",
+        "attributes",
+    )
+
+    def __init__(
+        self,
+        call_id: str,
+        started_at: int,
+        agent_id: str = "unknown",
+        team: str = "unknown",
+        queue: str = "unknown",
+        direction: str = "inbound",
+        language: str = "en",
+        tenant: str | None = None,
+        customer_org: str | None = None,
+        seller_org: str | None = None,
+        attributes: Mapping[str, str] | None = None,
+    ) -> None:
+        self.call_id: Final = call_id
+        self.started_at: Final = started_at
+        self.agent_id: Final = agent_id
+        self.team: Final = team
+        self.queue: Final = queue
+        self.direction: Final = direction
+        self.language: Final = language
+        self.tenant: Final = tenant
+        self.customer_org: Final = customer_org
+        self.seller_org: Final = seller_org
+        self.attributes: Final[Mapping[str, str]] = {} if attributes is None else attributes
 
 
-@dataclass(frozen=True, slots=True)
-class TranscriptSegment:
-    call_id: str
-    segment_id: str
-    speaker: Speaker
-    start_ms: int
-    end_ms: int
-    text: str
-    revision: int = 0
-    is_final: bool = True
-    confidence: float | None = None
-    produced_at: int = 0
+class TranscriptSegment(Value):
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "call_id",
+        "segment_id",
+        "speaker",
+        "start_ms",
+        "end_ms",
+        "text",
+        "revision",
+        "is_final",
+        "confidence",
+        "produced_at",
+    )
+
+    def __init__(
+        self,
+        call_id: str,
+        segment_id: str,
+        speaker: Speaker,
+        start_ms: int,
+        end_ms: int,
+        text: str,
+        revision: int = 0,
+        is_final: bool = True,
+        confidence: float | None = None,
+        produced_at: int = 0,
+    ) -> None:
+        self.call_id: Final = call_id
+        self.segment_id: Final = segment_id
+        self.speaker: Final = speaker
+        self.start_ms: Final = start_ms
+        self.end_ms: Final = end_ms
+        self.text: Final = text
+        self.revision: Final = revision
+        self.is_final: Final = is_final
+        self.confidence: Final = confidence
+        self.produced_at: Final = produced_at
 
     @property
     def duration_ms(self) -> int:
         return self.end_ms - self.start_ms
 
 
-@dataclass(frozen=True, slots=True)
-class CallEnded:
-    call_id: str
-    ended_at: int
-    reason: str | None = None
+class CallEnded(Value):
+    FIELDS: ClassVar[tuple[str, ...]] = ("call_id", "ended_at", "reason")
+
+    def __init__(self, call_id: str, ended_at: int, reason: str | None = None) -> None:
+        self.call_id: Final = call_id
+        self.ended_at: Final = ended_at
+        self.reason: Final = reason
 
 
 Event = CallStarted | TranscriptSegment | CallEnded
+_SPEAKERS = {speaker.value: speaker for speaker in Speaker}  # a dict probe, not Enum's __call__
 _TYPES: dict[str, type[CallStarted] | type[TranscriptSegment] | type[CallEnded]] = {
     "CallStarted": CallStarted,
     "TranscriptSegment": TranscriptSegment,
@@ -83,48 +138,52 @@ def event_from_record(name: str, record: Mapping[str, Any]) -> Event:
         raise InvalidEventError("missing_call_id", f"{name} without a call_id")
     if kind is TranscriptSegment:
         return _segment(record)
-    values = {k: v for k, v in record.items() if k in kind.__dataclass_fields__}
-    return kind(**values)
+    fields = kind.FIELDS
+    return kind(**{k: v for k, v in record.items() if k in fields})
 
 
 def _segment(record: Mapping[str, Any]) -> TranscriptSegment:
     start, end, text = record["start_ms"], record["end_ms"], record["text"]
-    where = f"segment {record['segment_id']!r} of call {record['call_id']!r}"
     if not record["segment_id"]:
         raise InvalidEventError(
             "missing_segment_id", f"segment of call {record['call_id']!r} has no segment_id"
         )
     if start < 0:
-        raise InvalidEventError("negative_time", f"{where}: start_ms {start} < 0")
+        raise _invalid(record, "negative_time", f"start_ms {start} < 0")
     if end < start:
-        raise InvalidEventError("end_before_start", f"{where}: end_ms {end} < start_ms {start}")
+        raise _invalid(record, "end_before_start", f"end_ms {end} < start_ms {start}")
     if end - start > MAX_SEGMENT_MS:
-        raise InvalidEventError(
-            "segment_too_long", f"{where}: {(end - start) / 1000:.0f} s > {MAX_SEGMENT_MS // 1000} s"
+        raise _invalid(
+            record, "segment_too_long", f"{(end - start) / 1000:.0f} s > {MAX_SEGMENT_MS // 1000} s"
         )
     if end > MAX_MEDIA_TIME_MS:
-        raise InvalidEventError("absurd_time", f"{where}: end_ms {end} is beyond 24 h of media time")
+        raise _invalid(record, "absurd_time", f"end_ms {end} is beyond 24 h of media time")
     if len(text) > MAX_TEXT_CHARS:
-        raise InvalidEventError("text_too_long", f"{where}: {len(text)} characters > {MAX_TEXT_CHARS}")
+        raise _invalid(record, "text_too_long", f"{len(text)} characters > {MAX_TEXT_CHARS}")
     if record["revision"] < 0:
-        raise InvalidEventError("negative_revision", f"{where}: revision {record['revision']} < 0")
+        raise _invalid(record, "negative_revision", f"revision {record['revision']} < 0")
     return TranscriptSegment(
-        call_id=record["call_id"],
-        segment_id=record["segment_id"],
-        speaker=Speaker(record["speaker"]),
-        start_ms=start,
-        end_ms=end,
-        text=text,
-        revision=record["revision"],
-        is_final=record["is_final"],
-        confidence=record.get("confidence"),
-        produced_at=record["produced_at"],
+        record["call_id"],
+        record["segment_id"],
+        _SPEAKERS[record["speaker"]],
+        start,
+        end,
+        text,
+        record["revision"],
+        record["is_final"],
+        record.get("confidence"),
+        record["produced_at"],
     )
+
+
+def _invalid(record: Mapping[str, Any], reason: str, detail: str) -> InvalidEventError:
+    where = f"segment {record['segment_id']!r} of call {record['call_id']!r}"
+    return InvalidEventError(reason, f"{where}: {detail}")
 
 
 def event_to_record(event: Event) -> tuple[str, dict[str, Any]]:
     """Schema name and Avro record of an event (the inverse of :func:`event_from_record`)."""
-    record = asdict(event)
+    record = event.to_dict()
     if isinstance(event, TranscriptSegment):
         record["speaker"] = event.speaker.value
     elif isinstance(event, CallStarted):

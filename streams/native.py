@@ -33,7 +33,17 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 PACKAGE = "streams"
 # in import order: each imports only the ones before it (and modules not compiled)
-MODULES = ("events", "engine/config", "engine/sentiment", "engine/text", "engine/call", "engine/nudges")
+MODULES = (
+    "values",
+    "events",
+    "engine/config",
+    "engine/sentiment",
+    "engine/text",
+    "engine/call",
+    "engine/nudges",
+    "avro_reader",
+    "calls",
+)
 DIGEST_FILE = ".native-sources.sha256"
 _SUFFIX = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
 

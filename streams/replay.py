@@ -43,11 +43,11 @@ def schedule(
 
 def stamp(event: Event, now_ms: int) -> Event:
     if isinstance(event, TranscriptSegment):
-        return dataclasses.replace(event, produced_at=now_ms)
+        return event.replace(produced_at=now_ms)
     if isinstance(event, CallStarted):
-        return dataclasses.replace(event, started_at=now_ms)
+        return event.replace(started_at=now_ms)
     if isinstance(event, CallEnded):
-        return dataclasses.replace(event, ended_at=now_ms)
+        return event.replace(ended_at=now_ms)
     raise TypeError(event)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import random
 
 from hypothesis import HealthCheck, given, settings
@@ -64,16 +63,16 @@ def messy_delivery(
     """The same final segments, delivered late (bounded), duplicated, revised, with interim results."""
     deliveries: list[tuple[float, int, TranscriptSegment]] = []
     for n, segment in enumerate(final):
-        final_rev = dataclasses.replace(segment, revision=2)
+        final_rev = segment.replace(revision=2)
         at = segment.end_ms + rng.uniform(0, max_delay_ms)
         deliveries.append((at, n, final_rev))
         if rng.random() < 0.3:  # an earlier revision with other text and timing, any time
-            early = dataclasses.replace(segment, revision=1, text="okay so", end_ms=segment.end_ms + 500)
+            early = segment.replace(revision=1, text="okay so", end_ms=segment.end_ms + 500)
             deliveries.append((segment.end_ms + rng.uniform(0, max_delay_ms), n, early))
         if rng.random() < 0.3:  # a duplicate of the final revision
             deliveries.append((at + rng.uniform(0, 1000), n, final_rev))
         if rng.random() < 0.3:  # an interim result
-            deliveries.append((segment.start_ms + 100.0, n, dataclasses.replace(segment, is_final=False)))
+            deliveries.append((segment.start_ms + 100.0, n, segment.replace(is_final=False)))
     deliveries.sort(key=lambda d: (d[0], d[1]))
     return [segment for _, _, segment in deliveries]
 
@@ -83,7 +82,7 @@ def messy_delivery(
 def test_any_order_duplicates_and_revisions_give_identical_metrics(
     final: list[TranscriptSegment], rng: random.Random
 ) -> None:
-    expected = in_order([dataclasses.replace(s, revision=2) for s in final])
+    expected = in_order([s.replace(revision=2) for s in final])
     # within the horizon: any permutation at all
     shuffled = messy_delivery(final, rng, max_delay_ms=10**9) if final[-1].end_ms < 180_000 else None
     if shuffled is not None:
