@@ -25,9 +25,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -141,8 +142,12 @@ def wait_progress(
     raise TimeoutError(f"only {done} of {expected} processed in {timeout:.0f} s")
 
 
-def worker_samples(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    text = http_get(f"http://127.0.0.1:{port}/metrics").decode()
+def worker_samples(
+    port: int, names: Sequence[str] = ()
+) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The worker's samples: all, or those of ``names`` only (``?name[]=``)."""
+    query = urllib.parse.urlencode([("name[]", name) for name in names])
+    text = http_get(f"http://127.0.0.1:{port}/metrics" + (f"?{query}" if query else "")).decode()
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(text)
@@ -150,14 +155,13 @@ def worker_samples(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], f
     }
 
 
+PROCESSED = ("callfocus_segments_processed_total", "callfocus_invalid_events_total")
+
+
 def processed(port: int) -> int:
-    return int(
-        sum(
-            v
-            for (name, _), v in worker_samples(port).items()
-            if name in ("callfocus_segments_processed_total", "callfocus_invalid_events_total")
-        )
-    )
+    # only these two counters: a full scrape with every call's series, every poll, would
+    # cost the worker several times what a real Prometheus' scrape interval does
+    return int(sum(v for (name, _), v in worker_samples(port, PROCESSED).items() if name in PROCESSED))
 
 
 def rss_bytes(pid: int) -> int:

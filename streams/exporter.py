@@ -8,10 +8,17 @@ disappear with the call (after the grace period) or when its partition moves.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -271,8 +278,12 @@ class LiveCallCollector(Collector):
         unexported.add_metric([], owned - len(self._exported()))
         yield unexported
 
-    def render_calls(self) -> str:
-        """Exposition text of every exported call's series (families in a fixed order)."""
+    def render_calls(self, families: Collection[str] | None = None) -> str:
+        """Exposition text of every exported call's series (families in a fixed order), of
+        the ``families`` named only if given."""
+        wanted = [i for i, (name, _) in enumerate(_CALL_FAMILIES) if families is None or name in families]
+        if not wanted:
+            return ""
         rendered: dict[str, tuple[CallMetrics, tuple[str, ...]]] = {}
         previous = self._rendered
         for call in self._exported():
@@ -283,10 +294,21 @@ class LiveCallCollector(Collector):
             rendered[call.call_id] = cached
         self._rendered = rendered
         parts: list[str] = []
-        for index, (_, header) in enumerate(_CALL_FAMILIES):
-            parts.append(header)
+        for index in wanted:
+            parts.append(_CALL_FAMILIES[index][1])
             parts.extend(lines[index] for _, lines in rendered.values())
         return "".join(parts)
+
+
+def exposition(
+    registry: CollectorRegistry, calls: LiveCallCollector, names: Collection[str] | None = None
+) -> bytes:
+    """What /metrics serves: every series, or with ``names`` (``?name[]=...``, as in
+    prometheus_client's own handler) only the series of those sample names. A poll of one
+    counter then costs no per-call series (2,000 calls: tens of milliseconds each time)."""
+    if names is None:
+        return generate_latest(registry) + calls.render_calls().encode()
+    return generate_latest(registry.restricted_registry(names)) + calls.render_calls(names).encode()
 
 
 def _call_lines(call: LiveCall, metrics: CallMetrics) -> tuple[str, ...]:

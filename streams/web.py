@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from streams.app import app, live_call_collector, live_calls, registry
+from streams.exporter import exposition
 
 
 @app.page("/metrics")
 async def metrics(web: Any, request: Any) -> Any:
-    body = generate_latest(registry) + live_call_collector.render_calls().encode()
+    names = request.query.getall("name[]", None)
+    body = exposition(registry, live_call_collector, names)
     return web.bytes(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

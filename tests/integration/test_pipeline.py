@@ -66,6 +66,9 @@ def test_replayed_calls_export_the_offline_talk_ratio(
         is not None
     )
     assert worker.value("callfocus_segments_ignored_total", reason="interim") == 1.0
+    # a scrape restricted by name (how make bench polls) serves that counter alone
+    only = worker.samples(names=["callfocus_segments_processed_total"])
+    assert only and {s.name for s in only} == {"callfocus_segments_processed_total"}
     # commits are timed, the consumer's fetch wait was shortened and the input came in
     # fetched batches (the Faust internals these rely on were found)
     eventually(lambda: (worker.value("callfocus_commit_duration_seconds_count") or 0) > 0 or None, timeout=30)

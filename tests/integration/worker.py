@@ -7,8 +7,9 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -57,8 +58,10 @@ class WorkerProcess:
             time.sleep(0.3)
         raise AssertionError(f"worker not ready after {timeout:.0f} s:\n{self.log_tail()}")
 
-    def samples(self) -> list[Any]:
-        status, body = self.get("/metrics")
+    def samples(self, names: Sequence[str] = ()) -> list[Any]:
+        """The samples /metrics serves: all, or those of ``names`` (``?name[]=``)."""
+        query = urllib.parse.urlencode([("name[]", name) for name in names])
+        status, body = self.get("/metrics" + (f"?{query}" if query else ""))
         assert status == 200, body
         return [s for family in text_string_to_metric_families(body.decode()) for s in family.samples]
 

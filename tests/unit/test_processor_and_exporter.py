@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from streams.calls import CallProcessor, LiveCalls
 from streams.codec import AvroCodec
 from streams.engine import EngineConfig
-from streams.exporter import INVALID_REASONS, LiveCallCollector, PipelineMetrics
+from streams.exporter import INVALID_REASONS, LiveCallCollector, PipelineMetrics, exposition
 
 CODEC = AvroCodec()
 
@@ -187,6 +187,23 @@ def test_per_call_text_escapes_labels_and_follows_changes() -> None:
     text = exporter.collector.render_calls()
     for family in ("customer_focus_score", "monologue_seconds", "agent_talk_ratio", "customer_sentiment"):
         assert text.count(f"# TYPE callfocus_call_{family} gauge") == 1
+
+
+def test_a_scrape_with_names_serves_only_those_series() -> None:
+    processor, exporter = setup()
+    processor.process(CODEC.encode("CallStarted", {"call_id": "c1", "started_at": 1, "team": "t"}), 0)
+    processor.process(segment("c1", "1", "AGENT", 0, 3000), 0)
+
+    def names(text: bytes) -> set[str]:
+        return {s.name for f in text_string_to_metric_families(text.decode()) for s in f.samples}
+
+    everything = names(exposition(exporter.registry, exporter.collector))
+    assert {"callfocus_segments_processed_total", "callfocus_call_agent_talk_ratio"} <= everything
+    counter = exposition(exporter.registry, exporter.collector, ["callfocus_segments_processed_total"])
+    assert names(counter) == {"callfocus_segments_processed_total"}
+    assert b"call_id=" not in counter
+    per_call = exposition(exporter.registry, exporter.collector, ["callfocus_call_agent_talk_ratio"])
+    assert names(per_call) == {"callfocus_call_agent_talk_ratio"}
 
 
 def test_a_changed_call_is_checked_for_nudges_at_most_once_per_interval() -> None:
