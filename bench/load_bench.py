@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -24,11 +25,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +109,10 @@ def http_get(url: str) -> bytes:
         return response.read()
 
 
-POLL_SECONDS = 2.0  # a scrape interval shorter than any real Prometheus' (15-60 s)
+POLL_SECONDS = 2.0  # progress polls: the processed counters only (``processed``)
+# the worker under test is also scraped in full this often, as a Prometheus would be
+# (three times as often as the common 15 s)
+SCRAPE_SECONDS = 5.0
 
 
 def wait_progress(
@@ -156,6 +161,25 @@ def worker_samples(
 
 
 PROCESSED = ("callfocus_segments_processed_total", "callfocus_invalid_events_total")
+
+
+@contextlib.contextmanager
+def scraped(port: int, interval: float = SCRAPE_SECONDS) -> Iterator[None]:
+    """Full scrapes of the worker's /metrics every ``interval`` seconds while in the block."""
+    done = threading.Event()
+
+    def scrape() -> None:
+        while not done.wait(interval):
+            with contextlib.suppress(OSError):
+                http_get(f"http://127.0.0.1:{port}/metrics")
+
+    scraper = threading.Thread(target=scrape, daemon=True)
+    scraper.start()
+    try:
+        yield
+    finally:
+        done.set()
+        scraper.join()
 
 
 def processed(port: int) -> int:
@@ -348,7 +372,8 @@ def main() -> None:
                 stderr=subprocess.STDOUT,
             )
             processes.append(worker)
-            rate = wait_progress(lambda: processed(port), segments, 1800, worker)
+            with scraped(port):
+                rate = wait_progress(lambda: processed(port), segments, 1800, worker)
             path = "Faust's event stream" if stream else "fetched batches"
             print(
                 f"callfocus worker (all metrics, durable state, exactly-once, {path}), run {run}: "
