@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from streams.engine import CallMetrics, WindowMetrics
 from streams.errors import InvalidEventError
 from streams.events import (
     CallEnded,
@@ -16,6 +18,7 @@ from streams.events import (
 )
 from streams.sources import read_recordings
 from streams.sources.harper_valley import clean_text, read_corpus_call
+from streams.values import Value
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,6 +69,24 @@ def test_event_record_round_trip() -> None:
     segment = event_from_record("TranscriptSegment", segment_record(text="x" * 20_000))
     assert isinstance(segment, TranscriptSegment) and segment.speaker is Speaker.AGENT
     assert event_to_record(segment) == ("TranscriptSegment", segment_record(text="x" * 20_000))
+
+
+@pytest.mark.parametrize("kind", [CallStarted, TranscriptSegment, CallEnded, WindowMetrics, CallMetrics])
+def test_value_fields_are_the_constructor_arguments(kind: type[Value]) -> None:
+    # FIELDS drive equality, to_dict and replace: a field missing from it would be ignored
+    assert tuple(inspect.signature(kind).parameters) == kind.FIELDS
+
+
+def test_values_compare_and_replace_like_frozen_dataclasses() -> None:
+    segment = event_from_record("TranscriptSegment", segment_record())
+    assert isinstance(segment, TranscriptSegment)
+    revised = segment.replace(revision=2, text="hello again")
+    assert (revised.revision, revised.text, revised.call_id) == (2, "hello again", "c")
+    assert segment == segment.replace() and hash(segment) == hash(segment.replace())
+    assert segment != revised and segment.revision == 0
+    assert repr(segment).startswith("TranscriptSegment(call_id='c', segment_id='s'")
+    with pytest.raises(TypeError, match="no fields"):
+        segment.replace(speaker_name="x")
 
 
 def test_shipped_sample_has_three_calls_with_start_and_end() -> None:
