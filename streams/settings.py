@@ -118,7 +118,7 @@ class Settings(BaseSettings):
         "short (streams/gc_policy.py). 0: Python's own schedule; else at least 30.",
     )
     gc_young_collection_objects: int = Field(
-        50_000,
+        10_000,
         ge=0,
         description="Python collects its youngest generation once this many new objects "
         "survive (CPython's default: 700; 0 keeps it). Higher: fewer collections of the "

@@ -61,4 +61,4 @@ def test_the_young_generation_threshold_is_raised_and_the_older_ones_kept(
 
 
 def test_the_worker_raises_the_young_threshold_by_default() -> None:
-    assert Settings().gc_young_collection_objects == 50_000
+    assert Settings().gc_young_collection_objects == 10_000
