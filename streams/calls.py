@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 import orjson
 
@@ -47,13 +47,17 @@ class LiveCall:
 
     def to_bytes(self) -> bytes:
         """What the durable table keeps of a call: partition, labels and the engine state."""
-        data = {
+        return orjson.dumps(self.durable_data())
+
+    def durable_data(self) -> dict[str, Any]:
+        """:meth:`to_bytes` before it is JSON: taken now, written later, it does not change
+        with the call meanwhile (:meth:`CallState.json_data`)."""
+        return {
             "partition": self.partition,
             "labels": self.labels,
-            "state": orjson.Fragment(self.state.to_json()),
+            "state": self.state.json_data(),
             "nudges": self.nudges.to_dict(),
         }
-        return orjson.dumps(data)
 
     @classmethod
     def from_bytes(cls, raw: bytes, config: EngineConfig) -> LiveCall:

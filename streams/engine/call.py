@@ -741,16 +741,20 @@ class CallState:
         return self._data([_utterance_row(u) for u in self._tail])
 
     def to_json(self) -> bytes:
-        """:meth:`to_dict` as JSON, each tail row made once in the utterance's life, the call's
-        metadata once and the sealed totals once per change (the worker writes the state of
-        every changed call at every commit, holding the input meanwhile)."""
+        """:meth:`to_dict` as JSON."""
+        return orjson.dumps(self.json_data())
+
+    def json_data(self) -> dict[str, Any]:
+        """What :meth:`to_json` writes, with the parts already made as JSON fragments: each
+        tail row made once in the utterance's life, the call's metadata once and the sealed
+        totals once per change. Nothing in it changes with the state afterwards, so the
+        worker takes it from every changed call while it holds its input (a few µs a call)
+        and writes the JSON later."""
         if self._meta_json is None and self.meta is not None:
             self._meta_json = _json_fragment(_meta_row(self.meta))
         if self._sealed_json is None:
             self._sealed_json = _json_fragment(self._sealed.to_row())
-        return orjson.dumps(
-            self._data([_row_json(u) for u in self._tail], self._meta_json, self._sealed_json)
-        )
+        return self._data([_row_json(u) for u in self._tail], self._meta_json, self._sealed_json)
 
     def make_new_rows(self) -> None:
         """Make the JSON rows of the utterances added at the end of the tail since the last

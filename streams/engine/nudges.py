@@ -280,8 +280,8 @@ class NudgeTracker:
     def to_dict(self) -> dict[str, Any]:
         return {
             "disarmed": sorted(self.disarmed),
-            "last_fired_ms": self.last_fired_ms,
-            "fired": self.fired,
+            "last_fired_ms": dict(self.last_fired_ms),
+            "fired": list(self.fired),
             "open_questions_seen": self.open_questions_seen,
             "last_open_question_ms": self.last_open_question_ms,
         }
