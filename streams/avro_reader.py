@@ -17,7 +17,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from streams.avro_writer import full_name
+from streams.avro_writer import full_name, named_type
 
 _FLOAT = struct.Struct("<f")
 _DOUBLE = struct.Struct("<d")
@@ -206,11 +206,10 @@ def _compile(schema: Any, named: dict[str, _Reader], namespace: str | None) -> _
     if isinstance(schema, str):
         if schema in _PRIMITIVES:
             return _PRIMITIVES[schema]
-        qualified = schema if "." in schema or not namespace else f"{namespace}.{schema}"
-        for key in (qualified, schema):
-            if key in named:
-                return named[key]
-        raise _Unsupported(f"unknown type {schema}")
+        reader = named_type(schema, named, namespace)
+        if reader is None:
+            raise _Unsupported(f"unknown type {schema}")
+        return reader
     if isinstance(schema, list):
         return _Union([_compile(branch, named, namespace) for branch in schema])
     kind = schema["type"]

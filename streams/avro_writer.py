@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 Write = Callable[[Any, list[bytes]], None]
+T = TypeVar("T")
 
 _INT_RANGE = (-(2**31), 2**31)
 _LONG_RANGE = (-(2**63), 2**63)
@@ -111,15 +112,23 @@ def full_name(schema: Mapping[str, Any], namespace: str | None) -> str:
     return f"{space}.{name}" if space else name
 
 
+def named_type(name: str, named: Mapping[str, T], namespace: str | None) -> T | None:
+    """What ``named`` holds for a reference to a named type, in its namespace or as given."""
+    qualified = name if "." in name or not namespace else f"{namespace}.{name}"
+    for key in (qualified, name):
+        if key in named:
+            return named[key]
+    return None
+
+
 def _compile(schema: Any, named: dict[str, Write], namespace: str | None) -> Write:
     if isinstance(schema, str):
         if schema in _PRIMITIVES:
             return _PRIMITIVES[schema]
-        qualified = schema if "." in schema or not namespace else f"{namespace}.{schema}"
-        for key in (qualified, schema):
-            if key in named:
-                return named[key]
-        raise _Unsupported(f"unknown type {schema}")
+        write = named_type(schema, named, namespace)
+        if write is None:
+            raise _Unsupported(f"unknown type {schema}")
+        return write
     if isinstance(schema, list):
         return _union(schema, named, namespace)
     kind = schema["type"]

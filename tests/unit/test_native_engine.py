@@ -4,6 +4,7 @@ the sources (streams/native.py)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,6 +22,15 @@ def test_the_tests_run_the_compiled_engine() -> None:
     # make venv builds it; a missing or stale build would leave the pipeline on the slow path
     assert native.build_state() == "compiled", "build it: python streams/native.py"
     assert native.loaded_state() == "compiled"
+
+
+def test_make_rebuilds_when_any_compiled_module_changes() -> None:
+    line = next(x for x in (ROOT / "Makefile").read_text().splitlines() if x.startswith("ENGINE_SOURCES :="))
+    engine = re.search(r"\$\(addprefix engine/,([^)]*)\)", line)
+    assert engine is not None
+    listed = {f"engine/{name}" for name in engine.group(1).split()}
+    listed |= set(re.findall(r"[\w]+\.py", line[: engine.start()]))
+    assert {f"{name}.py" for name in native.MODULES} <= listed, "add the module to ENGINE_SOURCES"
 
 
 @pytest.fixture
