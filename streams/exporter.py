@@ -306,9 +306,8 @@ def exposition(
     """What /metrics serves: every series, or with ``names`` (``?name[]=...``, as in
     prometheus_client's own handler) only the series of those sample names. A poll of one
     counter then costs no per-call series (2,000 calls: tens of milliseconds each time)."""
-    if names is None:
-        return generate_latest(registry) + calls.render_calls().encode()
-    return generate_latest(registry.restricted_registry(names)) + calls.render_calls(names).encode()
+    served = registry if names is None else registry.restricted_registry(names)
+    return generate_latest(served) + calls.render_calls(names).encode()
 
 
 def _call_lines(call: LiveCall, metrics: CallMetrics) -> tuple[str, ...]:

@@ -602,7 +602,7 @@ class CallState:
         ]
         self._longest_segment = 0
         self._cached: CallMetrics | None = None
-        # the state's parts that change seldom, as JSON made once per change (to_json)
+        # the state's parts that change seldom, as JSON made once per change (json_data)
         self._meta_json: orjson.Fragment | None = None
         self._sealed_json: orjson.Fragment | None = None
 
@@ -758,9 +758,9 @@ class CallState:
 
     def make_new_rows(self) -> None:
         """Make the JSON rows of the utterances added at the end of the tail since the last
-        call, which :meth:`to_json` then only joins: the worker calls this after each batch,
-        so that a commit, which holds its input, does not make them (a row of 14 fields:
-        about 2 µs; one late segment's row waits for the commit)."""
+        call, which :meth:`json_data` then only collects: the worker calls this after each
+        batch, so that a commit, which holds its input, does not make them (a row of 14
+        fields: about 2 µs; one late segment's row waits for the commit)."""
         for u in reversed(self._tail):
             if u.row_json is not None:
                 break

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 import yaml
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from streams.calls import CallProcessor, LiveCalls
 from streams.codec import AvroCodec
 from streams.engine import EngineConfig
-from streams.exporter import ConsumerLagCollector, LiveCallCollector, PipelineMetrics
+from streams.exporter import ConsumerLagCollector, LiveCallCollector, PipelineMetrics, exposition
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json"))
@@ -83,7 +83,7 @@ def exported_metric_names() -> set[str]:
         record = {"call_id": "c", "segment_id": sid, "speaker": speaker, "start_ms": start}
         record |= {"end_ms": start + 4000, "text": text}
         processor.process(codec.encode("TranscriptSegment", record), 0)
-    text = generate_latest(registry).decode() + collector.render_calls()
+    text = exposition(registry, collector).decode()
     return {s.name for family in text_string_to_metric_families(text) for s in family.samples}
 
 

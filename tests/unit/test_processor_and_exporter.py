@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from streams.calls import CallProcessor, LiveCalls
@@ -35,7 +35,7 @@ def setup(max_calls: int = 10, clock: list[float] | None = None) -> tuple[CallPr
 
 def samples(exporter: Exporter) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """What /metrics serves, parsed by prometheus_client's own parser."""
-    text = generate_latest(exporter.registry).decode() + exporter.collector.render_calls()
+    text = exposition(exporter.registry, exporter.collector).decode()
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(text)
