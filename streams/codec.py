@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import struct
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -203,7 +204,7 @@ class AvroCodec:
                 "unknown_enum_symbol", f"{writer.name}: enum index out of range ({exc})"
             ) from None
         except (EOFError, ValueError, TypeError, KeyError, OverflowError, MemoryError) as exc:
-            raise CodecError("undecodable", f"{writer.name}: {type(exc).__name__}: {exc}") from None
+            raise CodecError("undecodable", f"{writer.name}: {type(exc).__name__}: {_message(exc)}") from None
         if body.tell() != len(data):
             raise CodecError("undecodable", f"{writer.name}: {len(data) - body.tell()} trailing bytes")
         if not isinstance(record, dict):  # pragma: no cover - our schemas are records
@@ -225,6 +226,15 @@ class AvroCodec:
         # A round trip through the Avro writer validates types and fills in defaults,
         # so JSON and Avro input give identical records.
         return self._decode_avro(self._encode_checked(self._schema(name), obj))
+
+
+# fastavro names the stream it reads from: "cannot read float from <_io.BytesIO object at
+# 0x7f...>", an address that differs at every read of the same bytes
+_OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
+
+
+def _message(exc: Exception) -> str:
+    return _OBJECT_REPR.sub("the record", str(exc))
 
 
 def _write_reason(exc: Exception) -> str:

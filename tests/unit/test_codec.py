@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-from streams.codec import SINGLE_OBJECT_MARKER, AvroCodec, CodecError, crc64_avro
+from streams.codec import _HEADER_LEN, SINGLE_OBJECT_MARKER, AvroCodec, CodecError, crc64_avro
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 
@@ -187,6 +187,12 @@ def test_binary_damage_is_reported_not_raised_raw(codec: AvroCodec) -> None:
     with pytest.raises(CodecError) as caught:
         codec.decode(good + b"\x00")
     assert caught.value.reason == "undecodable"
+    # cut anywhere: fastavro names the stream it reads, with its address ("cannot read
+    # float from <_io.BytesIO object at 0x...>"); the dead-letter detail does not
+    for cut in range(_HEADER_LEN, len(good)):
+        with pytest.raises(CodecError) as caught:
+            codec.decode(good[:cut])
+        assert " at 0x" not in caught.value.detail, caught.value.detail
     bad_utf8 = good.replace(b"roadmap", b"roadm\xffp")
     with pytest.raises(CodecError) as caught:
         codec.decode(bad_utf8)
