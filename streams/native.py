@@ -43,6 +43,7 @@ MODULES = (
     "engine/call",
     "engine/nudges",
     "avro_reader",
+    "avro_writer",
     "calls",
 )
 DIGEST_FILE = ".native-sources.sha256"

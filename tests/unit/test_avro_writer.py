@@ -62,6 +62,7 @@ def test_compiled_writer_bytes_equal_fastavro_bytes(name: str, data: st.DataObje
     assert fast == CODEC._encode_checked(CODEC._schema(name), record)
 
 
+@settings(deadline=None)
 @given(st.integers(-(2**63), 2**63 - 1))
 def test_varint_is_avro_zigzag(n: int) -> None:
     encoded = varint(n)
