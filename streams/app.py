@@ -107,5 +107,8 @@ live_calls = LiveCalls(engine_config)
 live_call_collector = LiveCallCollector(live_calls, settings.max_exported_calls, settings.per_call_series)
 registry.register(live_call_collector)
 processor = CallProcessor(
-    codec, live_calls, pipeline_metrics, nudge_rules=load_rules(settings.nudge_rules_file)
+    codec,
+    live_calls,
+    pipeline_metrics,
+    nudge_rules=load_rules(settings.nudge_rules_file) if settings.nudges_enabled else (),
 )

@@ -75,6 +75,68 @@ class LiveCall:
         return call
 
 
+# a call's state as a commit writes it: key, durable data (None: the call ended, delete
+# it) and the input record that last changed it (its partition's transaction carries it)
+TakenState = tuple[bytes, dict[str, Any] | None, Any]
+
+
+def _take(call: LiveCall, source: Any) -> TakenState:
+    return (call.call_id.encode(), None if call.ended_monotonic is not None else call.durable_data(), source)
+
+
+class UnwrittenStates:
+    """The calls whose durable state the next commit writes, and the states of the commit
+    that is writing.
+
+    A commit writes every call changed since the last one as it was at one point of the
+    input, :meth:`begin`, and the input goes on while it writes. The states are not all
+    taken at that point, which held the input for 25-63 ms per commit at 5,000 segments/s
+    (2,500 calls): each is taken when the writer asks for it (:meth:`take`) or, if the
+    input is about to change the call first, just before (:meth:`before_change`). Taking
+    copies (``LiveCall.durable_data``), so the later change is not in it.
+
+    Only events change what is taken here. A nudge check between the commit point and the
+    take can be in the state (the tracker's cooldowns): harmless, the nudge went out when
+    it fired, outside any transaction.
+    """
+
+    def __init__(self) -> None:
+        self._changed: dict[str, tuple[LiveCall, Any]] = {}
+        self._untaken: dict[str, tuple[LiveCall, Any]] = {}
+        self._taken: list[TakenState] = []
+
+    def changed(self, call: LiveCall, source: Any) -> None:
+        """``call`` changed, last by the input record ``source``: the next commit writes it."""
+        self._changed[call.call_id] = (call, source)
+
+    def discard(self, call_id: str) -> None:
+        """Forget a change that will be made again (its batch is dropped and comes again)."""
+        self._changed.pop(call_id, None)
+
+    def before_change(self, call: LiveCall) -> None:
+        """Take the call's state for the writing commit now, if it has not yet."""
+        entry = self._untaken.pop(call.call_id, None)
+        if entry is not None:
+            self._taken.append(_take(*entry))
+
+    def begin(self) -> int:
+        """The commit point: what changed until now is what this commit writes. A commit
+        that failed before it wrote everything leaves its calls to the next."""
+        for call_id, entry in self._untaken.items():
+            self._changed.setdefault(call_id, entry)
+        self._untaken, self._changed, self._taken = self._changed, {}, []
+        return len(self._untaken)
+
+    def take(self, limit: int) -> list[TakenState]:
+        """Up to ``limit`` states of the writing commit; none when all are written."""
+        states = self._taken[:limit]
+        del self._taken[:limit]
+        while len(states) < limit and self._untaken:
+            _, entry = self._untaken.popitem()
+            states.append(_take(*entry))
+        return states
+
+
 class LiveCalls:
     """Calls owned by this worker, by call_id.
 
@@ -86,9 +148,27 @@ class LiveCalls:
         self.config = config
         self.load = load
         self._calls: dict[str, LiveCall] = {}
+        self._pending: dict[str, LiveCall] = {}
+        self.unwritten = UnwrittenStates()
 
     def add(self, call: LiveCall) -> None:
         self._calls[call.call_id] = call
+
+    def touched(self, call: LiveCall) -> None:
+        """Note that ``call`` changed: its snapshot and nudge check are due (:meth:`pending`)."""
+        self._pending[call.call_id] = call
+
+    def pending(self) -> list[LiveCall]:
+        """The live calls whose snapshot or nudge check still waits, for the timer that
+        catches up on them. Only these, not every call in memory: most calls a worker
+        holds went quiet long ago, and walking thousands of them four times a second took
+        a core's 7 % at 5,000 segments/s (py-spy)."""
+        self._pending = {
+            call_id: call
+            for call_id, call in self._pending.items()
+            if call.ended_monotonic is None and (call.snapshot_pending or call.nudge_check_pending)
+        }
+        return list(self._pending.values())
 
     def __len__(self) -> int:
         return len(self._calls)
@@ -108,14 +188,18 @@ class LiveCalls:
         return call
 
     def forget(self, call_id: str) -> None:
-        """Drop a call from memory; its next event loads it again (``load``)."""
+        """Drop a call from memory, and its changes not yet written: its next event loads
+        it again (``load``) from the last commit."""
         self._calls.pop(call_id, None)
+        self._pending.pop(call_id, None)
+        self.unwritten.discard(call_id)
 
     def drop_partitions(self, partitions: set[int]) -> int:
         """Forget calls whose partition moved to another worker; returns how many."""
         gone = [cid for cid, call in self._calls.items() if call.partition in partitions]
         for cid in gone:
             del self._calls[cid]
+            self._pending.pop(cid, None)
         return len(gone)
 
     def drop_ended(self, older_than_monotonic: float) -> int:
@@ -127,6 +211,7 @@ class LiveCalls:
         ]
         for cid in gone:
             del self._calls[cid]
+            self._pending.pop(cid, None)
         return len(gone)
 
 
@@ -175,6 +260,7 @@ class CallProcessor:
 
     def _apply(self, event: CallStarted | TranscriptSegment | CallEnded, partition: int) -> Processed:
         call = self.calls.get_or_create(event.call_id, partition)
+        self.calls.unwritten.before_change(call)
         call.last_event_monotonic = self._monotonic()
         ended_now = False
         if isinstance(event, TranscriptSegment):
@@ -200,7 +286,8 @@ class CallProcessor:
             if score is not None:
                 self.metrics.ended_call_score.labels(call.labels[1]).observe(score)
         call.snapshot_pending = True
-        call.nudge_check_pending = True
+        call.nudge_check_pending = bool(self.nudge_rules)  # no rules: no check waits
+        self.calls.touched(call)
         return Processed(call=call, ended_now=ended_now)
 
     def nudges(self, call: LiveCall, min_interval: float = 0.0) -> list[Nudge]:

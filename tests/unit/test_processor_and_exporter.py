@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import orjson
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -224,3 +225,81 @@ def test_a_changed_call_is_checked_for_nudges_at_most_once_per_interval() -> Non
     processor.nudges(call, min_interval=0.5)
     assert not call.nudge_check_pending and call.last_nudge_check_monotonic == clock[0]
     assert samples(exporter)[("callfocus_nudges_total", (("team", "t"), ("type", "monologue")))] == 1.0
+
+
+def test_the_timer_walks_only_calls_with_a_snapshot_or_nudge_check_waiting() -> None:
+    processor, _ = setup()
+    for call_id in ("quiet", "busy"):
+        processor.process(segment(call_id, "1", "AGENT", 0, 3000), 0)
+    quiet = processor.calls.get("quiet")
+    assert quiet is not None
+    assert {c.call_id for c in processor.calls.pending()} == {"quiet", "busy"}
+    quiet.snapshot_pending = quiet.nudge_check_pending = False  # both done
+    assert [c.call_id for c in processor.calls.pending()] == ["busy"]
+    processor.process(segment("quiet", "2", "CUSTOMER", 3000, 4000), 0)
+    assert {c.call_id for c in processor.calls.pending()} == {"quiet", "busy"}, "changed again"
+    processor.calls.forget("busy")
+    assert [c.call_id for c in processor.calls.pending()] == ["quiet"]
+
+
+def test_without_nudge_rules_a_snapshotted_call_waits_for_nothing() -> None:
+    registry = CollectorRegistry()
+    calls = LiveCalls(EngineConfig())
+    processor = CallProcessor(CODEC, calls, PipelineMetrics(registry), nudge_rules=())
+    call = processor.process(segment("c1", "1", "AGENT", 0, 3000), 0).call
+    assert call is not None and not call.nudge_check_pending
+    call.snapshot_pending = False
+    assert calls.pending() == []
+
+
+def test_a_commit_writes_each_call_as_it_was_at_the_commit_point() -> None:
+    processor, _ = setup()
+    unwritten = processor.calls.unwritten
+    for call_id in ("c1", "c2", "c3"):
+        result = processor.process(segment(call_id, "1", "AGENT", 0, 3000), 0)
+        assert result.call is not None
+        unwritten.changed(result.call, f"record of {call_id}")
+    at_commit = {cid: c.to_bytes() for cid in ("c1", "c2", "c3") if (c := processor.calls.get(cid))}
+    assert unwritten.begin() == 3
+    first = unwritten.take(1)
+    # the input goes on: c2 changes (copy on write) and so does c4, new since the commit
+    for call_id in ("c2", "c4"):
+        result = processor.process(segment(call_id, "2", "CUSTOMER", 3000, 5000), 0)
+        assert result.call is not None
+        unwritten.changed(result.call, f"record of {call_id}")
+    rest = unwritten.take(10)
+    assert unwritten.take(10) == []
+    written = {key.decode(): (orjson.dumps(data), source) for key, data, source in first + rest}
+    assert written == {cid: (raw, f"record of {cid}") for cid, raw in at_commit.items()}
+    # the next commit has the changes made meanwhile
+    assert unwritten.begin() == 2
+    assert {key.decode() for key, _, _ in unwritten.take(10)} == {"c2", "c4"}
+
+
+def test_an_ended_call_is_deleted_and_a_forgotten_change_is_not_written() -> None:
+    processor, _ = setup()
+    unwritten = processor.calls.unwritten
+    for call_id in ("ended", "dropped"):
+        processor.process(segment(call_id, "1", "AGENT", 0, 3000), 0)
+        call = processor.calls.get(call_id)
+        assert call is not None
+        unwritten.changed(call, call_id)
+    ended = processor.process(CODEC.encode("CallEnded", {"call_id": "ended", "ended_at": 9}), 0)
+    assert ended.ended_now
+    processor.calls.forget("dropped")  # its batch came before a rebalance and comes again
+    unwritten.begin()
+    assert unwritten.take(10) == [(b"ended", None, "ended")]
+
+
+def test_a_failed_commit_leaves_what_it_did_not_write_to_the_next() -> None:
+    processor, _ = setup()
+    unwritten = processor.calls.unwritten
+    for call_id in ("c1", "c2"):
+        processor.process(segment(call_id, "1", "AGENT", 0, 3000), 0)
+        call = processor.calls.get(call_id)
+        assert call is not None
+        unwritten.changed(call, call_id)
+    unwritten.begin()
+    (taken,) = unwritten.take(1)
+    assert unwritten.begin() == 1, "the commit stopped after one state"
+    assert [key for key, _, _ in unwritten.take(10)] == [b"c2" if taken[0] == b"c1" else b"c1"]
