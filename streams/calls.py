@@ -161,8 +161,8 @@ class LiveCalls:
     def pending(self) -> list[LiveCall]:
         """The live calls whose snapshot or nudge check still waits, for the timer that
         catches up on them. Only these, not every call in memory: most calls a worker
-        holds went quiet long ago, and walking thousands of them four times a second took
-        a core's 7 % at 5,000 segments/s (py-spy)."""
+        holds went quiet long ago, and walking 10,000 of them four times a second took
+        6.5 % of a core at 5,000 segments/s (py-spy)."""
         self._pending = {
             call_id: call
             for call_id, call in self._pending.items()
