@@ -252,25 +252,29 @@ def test_without_nudge_rules_a_snapshotted_call_waits_for_nothing() -> None:
     assert calls.pending() == []
 
 
+def changed(processor: CallProcessor, call_id: str, sid: str = "1", start: int = 0) -> None:
+    """A segment applied to the call, and the change noted for the next commit as the
+    pipeline notes it (the call id stands for its source record)."""
+    call = processor.process(segment(call_id, sid, "AGENT", start, start + 2000), 0).call
+    assert call is not None
+    processor.calls.unwritten.changed(call, call_id)
+
+
 def test_a_commit_writes_each_call_as_it_was_at_the_commit_point() -> None:
     processor, _ = setup()
     unwritten = processor.calls.unwritten
     for call_id in ("c1", "c2", "c3"):
-        result = processor.process(segment(call_id, "1", "AGENT", 0, 3000), 0)
-        assert result.call is not None
-        unwritten.changed(result.call, f"record of {call_id}")
+        changed(processor, call_id)
     at_commit = {cid: c.to_bytes() for cid in ("c1", "c2", "c3") if (c := processor.calls.get(cid))}
     assert unwritten.begin() == 3
     first = unwritten.take(1)
     # the input goes on: c2 changes (copy on write) and so does c4, new since the commit
     for call_id in ("c2", "c4"):
-        result = processor.process(segment(call_id, "2", "CUSTOMER", 3000, 5000), 0)
-        assert result.call is not None
-        unwritten.changed(result.call, f"record of {call_id}")
+        changed(processor, call_id, sid="2", start=3000)
     rest = unwritten.take(10)
     assert unwritten.take(10) == []
     written = {key.decode(): (orjson.dumps(data), source) for key, data, source in first + rest}
-    assert written == {cid: (raw, f"record of {cid}") for cid, raw in at_commit.items()}
+    assert written == {cid: (raw, cid) for cid, raw in at_commit.items()}
     # the next commit has the changes made meanwhile
     assert unwritten.begin() == 2
     assert {key.decode() for key, _, _ in unwritten.take(10)} == {"c2", "c4"}
@@ -278,27 +282,20 @@ def test_a_commit_writes_each_call_as_it_was_at_the_commit_point() -> None:
 
 def test_an_ended_call_is_deleted_and_a_forgotten_change_is_not_written() -> None:
     processor, _ = setup()
-    unwritten = processor.calls.unwritten
     for call_id in ("ended", "dropped"):
-        processor.process(segment(call_id, "1", "AGENT", 0, 3000), 0)
-        call = processor.calls.get(call_id)
-        assert call is not None
-        unwritten.changed(call, call_id)
+        changed(processor, call_id)
     ended = processor.process(CODEC.encode("CallEnded", {"call_id": "ended", "ended_at": 9}), 0)
     assert ended.ended_now
     processor.calls.forget("dropped")  # its batch came before a rebalance and comes again
-    unwritten.begin()
-    assert unwritten.take(10) == [(b"ended", None, "ended")]
+    processor.calls.unwritten.begin()
+    assert processor.calls.unwritten.take(10) == [(b"ended", None, "ended")]
 
 
 def test_a_failed_commit_leaves_what_it_did_not_write_to_the_next() -> None:
     processor, _ = setup()
     unwritten = processor.calls.unwritten
     for call_id in ("c1", "c2"):
-        processor.process(segment(call_id, "1", "AGENT", 0, 3000), 0)
-        call = processor.calls.get(call_id)
-        assert call is not None
-        unwritten.changed(call, call_id)
+        changed(processor, call_id)
     unwritten.begin()
     (taken,) = unwritten.take(1)
     assert unwritten.begin() == 1, "the commit stopped after one state"
