@@ -90,7 +90,7 @@ class UnwrittenStates:
 
     A commit writes every call changed since the last one as it was at one point of the
     input, :meth:`begin`, and the input goes on while it writes. The states are not all
-    taken at that point, which held the input for 25-63 ms per commit at 5,000 segments/s
+    taken at that point, which held the input for 23-63 ms per commit at 5,000 segments/s
     (2,500 calls): each is taken when the writer asks for it (:meth:`take`) or, if the
     input is about to change the call first, just before (:meth:`before_change`). Taking
     copies (``LiveCall.durable_data``), so the later change is not in it.
