@@ -385,9 +385,8 @@ def apply_batch(
         snapshot_due = call.snapshot_pending and call.last_snapshot_monotonic <= snapshots_due
         if snapshot_due:
             outputs.append(snapshot(call, record))
-        if settings.nudges_enabled:
-            interval = _nudge_interval_after(snapshot_due)
-            nudges += [(call, n) for n in processor.nudges(call, interval)]
+        # nudges off: the processor has no rules, and no check waits
+        nudges += [(call, n) for n in processor.nudges(call, _nudge_interval_after(snapshot_due))]
     return outputs, nudges, set(batch_calls)
 
 
@@ -499,9 +498,8 @@ async def flush_pending_outputs() -> None:
         snapshot_due = call.snapshot_pending and quiet
         if snapshot_due:
             await _produce("metrics", None, METRICS_TOPIC, call.call_id.encode(), snapshot_value(call))
-        if settings.nudges_enabled:
-            for nudge in processor.nudges(call, _nudge_interval_after(snapshot_due)):
-                await send_nudge(call, nudge)
+        for nudge in processor.nudges(call, _nudge_interval_after(snapshot_due)):
+            await send_nudge(call, nudge)
 
 
 @app.timer(interval=5.0)

@@ -245,23 +245,21 @@ def _interrupting_nudge(
     )
 
 
-_VALUES: Mapping[str, Callable[[CallMetrics, NudgeTracker], float | None]] = {
-    "monologue": _monologue,
-    "talk_dominance": _talk_dominance,
-    "no_discovery": _no_discovery,
-    "self_focus": _self_focus,
-    "pitching_early": _pitching_early,
-    "customer_negative": _customer_negative,
-    "interrupting": _interrupting,
-}
-_DETAILS: Mapping[str, Callable[[CallMetrics, NudgeTracker, float], tuple[dict[str, float], str]]] = {
-    "monologue": _monologue_nudge,
-    "talk_dominance": _talk_dominance_nudge,
-    "no_discovery": _no_discovery_nudge,
-    "self_focus": _self_focus_nudge,
-    "pitching_early": _pitching_early_nudge,
-    "customer_negative": _customer_negative_nudge,
-    "interrupting": _interrupting_nudge,
+# per rule: its value, read on every check, and its evidence and message, made when it fires
+_READERS: Mapping[
+    str,
+    tuple[
+        Callable[[CallMetrics, NudgeTracker], float | None],
+        Callable[[CallMetrics, NudgeTracker, float], tuple[dict[str, float], str]],
+    ],
+] = {
+    "monologue": (_monologue, _monologue_nudge),
+    "talk_dominance": (_talk_dominance, _talk_dominance_nudge),
+    "no_discovery": (_no_discovery, _no_discovery_nudge),
+    "self_focus": (_self_focus, _self_focus_nudge),
+    "pitching_early": (_pitching_early, _pitching_early_nudge),
+    "customer_negative": (_customer_negative, _customer_negative_nudge),
+    "interrupting": (_interrupting, _interrupting_nudge),
 }
 
 
@@ -287,7 +285,8 @@ class NudgeTracker:
         for rule in rules:
             if not rule.enabled:
                 continue
-            value = _VALUES[rule.type](metrics, self)
+            read_value, details = _READERS[rule.type]
+            value = read_value(metrics, self)
             if value is None:
                 continue
             if rule.type in self.disarmed:
@@ -303,7 +302,7 @@ class NudgeTracker:
             self.disarmed.add(rule.type)
             self.last_fired_ms[rule.type] = now_ms
             self.fired.append(nudge_id)
-            evidence, message = _DETAILS[rule.type](metrics, self, value)
+            evidence, message = details(metrics, self, value)
             raised.append(Nudge(nudge_id, rule.type, rule.severity, message, evidence, now_ms))
         return raised
 
