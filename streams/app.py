@@ -64,7 +64,8 @@ def create_app(settings: Settings) -> faust.App:
         env={},
         broker=brokers,
         broker_credentials=faust_broker_credentials(settings),
-        store="rocksdb://" if settings.store == "rocksdb" else "memory://",
+        # RocksDB without its write-ahead log (streams/state_store.py)
+        store="callfocus-rocksdb://" if settings.store == "rocksdb" else "memory://",
         datadir=str(settings.data_dir),
         processing_guarantee=settings.processing_guarantee,
         table_standby_replicas=settings.table_standby_replicas,

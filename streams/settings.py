@@ -110,6 +110,13 @@ class Settings(BaseSettings):
         description="Longest the broker holds the worker's fetch when it has no new data (Faust "
         "fixes 1.5 s; see docs/pipeline.md, 'Fetch wait').",
     )
+    fetch_min_bytes: int = Field(
+        64 * 1024,
+        ge=1,
+        description="Data the broker gathers for a fetch of this worker before it answers, unless "
+        "fetch_max_wait_seconds passes first: live input comes in fewer, larger fetches "
+        "(docs/pipeline.md, 'Fetch size'). 1: answer as soon as there is any.",
+    )
     gc_full_collection_seconds: float = Field(
         600.0,
         ge=0,

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
+from streams.codec import AvroCodec
+from streams.events import TranscriptSegment, event_to_record
 from streams.replay import replay
 from streams.scoring import score_recording
 from streams.settings import Settings
+from streams.simulate import SimulationConfig, simulate
 from streams.sources import Recording, read_recordings
 from tests.integration.worker import WorkerProcess, eventually
 
@@ -69,10 +73,10 @@ def test_replayed_calls_export_the_offline_talk_ratio(
     # a scrape restricted by name (how make bench polls) serves that counter alone
     only = worker.samples(names=["callfocus_segments_processed_total"])
     assert only and {s.name for s in only} == {"callfocus_segments_processed_total"}
-    # commits are timed, the consumer's fetch wait was shortened and the input came in
+    # commits are timed, the consumer's fetches were tuned and the input came in
     # fetched batches (the Faust internals these rely on were found)
     eventually(lambda: (worker.value("callfocus_commit_duration_seconds_count") or 0) > 0 or None, timeout=30)
-    assert "cannot shorten the consumer's fetch wait" not in worker.log_path.read_text(errors="replace")
+    assert "cannot tune the consumer's fetches" not in worker.log_path.read_text(errors="replace")
     assert (worker.value("callfocus_input_batches_total", outcome="processed") or 0) > 0
     # every exported per-call metric is the offline engine's value for the same transcript
     for recording in recordings:
@@ -90,6 +94,32 @@ def test_replayed_calls_export_the_offline_talk_ratio(
                 expected = getattr(window, name)
                 exported = worker.value(f"callfocus_call_{name}", call_id=call_id, window=window.window)
                 assert exported == (None if expected is None else pytest.approx(expected, abs=1e-12)), name
+
+
+def test_live_input_comes_in_fetches_of_fetch_min_bytes_or_fetch_max_wait(
+    start_worker: Callable[..., WorkerProcess], topics: dict[str, str]
+) -> None:
+    # the broker holds each fetch for 1 MB or 1 s: 40 events sent 25 ms apart come in a
+    # few fetches, not one each (as they did with aiokafka's fetch_min_bytes=1)
+    worker = start_worker(fetch_min_bytes="1000000", fetch_max_wait_seconds="1.0")
+    _, recording = next(simulate(SimulationConfig(calls=1, concurrency=1, minutes=2, seed=3)))
+    events = [timed.event for timed in recording.events[:40]]
+    segments = sum(1 for e in events if isinstance(e, TranscriptSegment))
+    codec = AvroCodec()
+    producer = KafkaProducer(bootstrap_servers=topics["CALLFOCUS_KAFKA_BOOTSTRAP"])
+    for event in events:
+        name, record = event_to_record(event)
+        producer.send(
+            f"{topics['CALLFOCUS_TOPIC_PREFIX']}.call-events",
+            key=event.call_id.encode(),
+            value=codec.encode(name, record),
+        )
+        producer.flush()
+        time.sleep(0.025)
+    producer.close()
+    eventually(lambda: total_processed(worker) == segments or None, timeout=60)
+    batches = worker.value("callfocus_input_batches_total", outcome="processed") or 0
+    assert 1 <= batches <= 5, batches
 
 
 def test_harper_valley_calls_replayed_as_json(
