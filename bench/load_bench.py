@@ -31,6 +31,7 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -115,34 +116,66 @@ POLL_SECONDS = 2.0  # progress polls: the processed counters only (``processed``
 SCRAPE_SECONDS = 5.0
 
 
+@dataclass(frozen=True)
+class Progress:
+    """A throughput run: the rate, and what the process under test spent on it."""
+
+    events_per_s: float
+    # CPU time (user + system, all threads) per event, and CPU time per wall second, both
+    # between the first poll that saw progress and the last poll before the end
+    cpu_us_per_event: float
+    cpu_share: float
+
+
+def described(progress: Progress) -> str:
+    return (
+        f"{progress.events_per_s:,.0f}/s, {progress.cpu_us_per_event:.1f} µs CPU per event, "
+        f"{progress.cpu_share:.2f} of a core"
+    )
+
+
+def joined(runs: Sequence[Progress], field: str, form: str) -> str:
+    return " / ".join(form.format(getattr(run, field)) for run in runs)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wait_progress(
-    read: Callable[[], int], expected: int, timeout: float, process: subprocess.Popen[bytes] | None = None
-) -> float:
+    read: Callable[[], int], expected: int, timeout: float, process: subprocess.Popen[bytes]
+) -> Progress:
     """Poll ``read()`` until it reaches ``expected``; the rate from the first poll that saw
     progress to the moment the count crossed ``expected``, interpolated between the last two
     polls so that the poll interval does not bias it."""
     deadline = time.monotonic() + timeout
-    first: tuple[float, int] | None = None
-    previous: tuple[float, int] | None = None
+    first: tuple[float, int, float] | None = None
+    previous: tuple[float, int, float] | None = None
     done = 0
     while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
+        if process.poll() is not None:
             raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
         try:
             done = read()
         except OSError:
             done = 0
-        now = time.monotonic()
+        now, cpu = time.monotonic(), cpu_seconds(process.pid)
         if done and first is None:
-            first = (now, done)
+            first = (now, done, cpu)
         if done >= expected:
             if first is None or previous is None or first[1] >= expected:
                 raise RuntimeError("the workload ended before two polls saw it: make it larger")
-            t_prev, n_prev = previous
+            t_prev, n_prev, cpu_prev = previous
             crossed = t_prev + (expected - n_prev) / (done - n_prev) * (now - t_prev)
-            return (expected - first[1]) / (crossed - first[0])
+            polled = max(1, n_prev - first[1]), max(1e-9, t_prev - first[0])
+            return Progress(
+                events_per_s=(expected - first[1]) / (crossed - first[0]),
+                cpu_us_per_event=(cpu_prev - first[2]) / polled[0] * 1e6,
+                cpu_share=(cpu_prev - first[2]) / polled[1],
+            )
         if first is not None:
-            previous = (now, done)
+            previous = (now, done, cpu)
         time.sleep(POLL_SECONDS)
     raise TimeoutError(f"only {done} of {expected} processed in {timeout:.0f} s")
 
@@ -320,7 +353,7 @@ def main() -> None:
         raw_rate = asyncio.run(raw_consume(bootstrap, topic, len(messages), codec))
         print(f"raw aiokafka consume+decode: {raw_rate:,.0f} events/s", flush=True)
 
-        def naive_run(run: int) -> float:
+        def naive_run(run: int) -> Progress:
             naive_port = free_port()
             naive_env = {
                 **os.environ,
@@ -338,7 +371,7 @@ def main() -> None:
                 stderr=subprocess.STDOUT,
             )
             processes.append(naive)
-            rate = wait_progress(
+            progress = wait_progress(
                 lambda: json.loads(http_get(f"http://127.0.0.1:{naive_port}/count"))["events"],
                 len(messages),
                 900,
@@ -346,10 +379,10 @@ def main() -> None:
             )
             naive.terminate()
             naive.wait(30)
-            print(f"naive Faust agent (table update per event), run {run}: {rate:,.0f} events/s", flush=True)
-            return rate
+            print(f"naive Faust agent (table update per event), run {run}: {described(progress)}", flush=True)
+            return progress
 
-        def worker_run(run: int, stream: bool = False) -> tuple[subprocess.Popen[bytes], int, float]:
+        def worker_run(run: int, stream: bool = False) -> tuple[subprocess.Popen[bytes], int, Progress]:
             port = free_port()
             name = f"worker-stream-{run}" if stream else f"worker-{run}"
             worker_env = {k: v for k, v in os.environ.items() if not k.startswith("CALLFOCUS_")}
@@ -373,31 +406,34 @@ def main() -> None:
             )
             processes.append(worker)
             with scraped(port):
-                rate = wait_progress(lambda: processed(port), segments, 1800, worker)
+                progress = wait_progress(lambda: processed(port), segments, 1800, worker)
             path = "Faust's event stream" if stream else "fetched batches"
             print(
                 f"callfocus worker (all metrics, durable state, exactly-once, {path}), run {run}: "
-                f"{rate:,.0f} segments/s",
+                f"{described(progress)}",
                 flush=True,
             )
-            return worker, port, rate
+            return worker, port, progress
 
         # alternating runs on the same topic; the medians go in the table (a shared,
         # noisy machine moved single runs by a third)
-        naive_rates: list[float] = []
-        pipeline_rates: list[float] = []
-        stream_rates: list[float] = []
+        naive_runs: list[Progress] = []
+        pipeline_runs: list[Progress] = []
+        stream_runs: list[Progress] = []
         for run in range(1, args.repeats + 1):
-            naive_rates.append(naive_run(run))
-            stream_worker, _, rate = worker_run(run, stream=True)
-            stream_rates.append(rate)
+            naive_runs.append(naive_run(run))
+            stream_worker, _, progress = worker_run(run, stream=True)
+            stream_runs.append(progress)
             stream_worker.terminate()
             stream_worker.wait(30)
-            worker, port, rate = worker_run(run)
-            pipeline_rates.append(rate)
+            worker, port, progress = worker_run(run)
+            pipeline_runs.append(progress)
             if run < args.repeats:
                 worker.terminate()
                 worker.wait(30)
+        naive_rates = [p.events_per_s for p in naive_runs]
+        pipeline_rates = [p.events_per_s for p in pipeline_runs]
+        stream_rates = [p.events_per_s for p in stream_runs]
         naive_rate = statistics.median(naive_rates)
         pipeline_rate = statistics.median(pipeline_rates)
         stream_rate = statistics.median(stream_rates)
@@ -434,6 +470,16 @@ def main() -> None:
             "pipeline_on_faust_stream_segments_per_s": stream_rate,
             "naive_faust_runs": naive_rates,
             "pipeline_runs": pipeline_rates,
+            "cpu_us_per_event": {
+                "naive_faust": [p.cpu_us_per_event for p in naive_runs],
+                "pipeline": [p.cpu_us_per_event for p in pipeline_runs],
+                "pipeline_on_faust_stream": [p.cpu_us_per_event for p in stream_runs],
+            },
+            "cpu_share": {
+                "naive_faust": [p.cpu_share for p in naive_runs],
+                "pipeline": [p.cpu_share for p in pipeline_runs],
+                "pipeline_on_faust_stream": [p.cpu_share for p in stream_runs],
+            },
             "pipeline_on_faust_stream_runs": stream_rates,
             "pipeline_vs_raw": pipeline_rate / raw_rate,
             "pipeline_vs_naive": pipeline_rate / naive_rate,
@@ -456,6 +502,10 @@ def main() -> None:
             ("  the same on Faust's event stream (seg/s)", f"{stream_rate:,.0f}"),
             ("  single runs, naive", " / ".join(f"{r:,.0f}" for r in naive_rates)),
             ("  single runs, worker", " / ".join(f"{r:,.0f}" for r in pipeline_rates)),
+            # a slow run that spent the same CPU per segment got less of the CPU
+            ("  CPU per event, naive (µs)", joined(naive_runs, "cpu_us_per_event", "{:.0f}")),
+            ("  CPU per segment, worker (µs)", joined(pipeline_runs, "cpu_us_per_event", "{:.0f}")),
+            ("  CPU share, worker (of one core)", joined(pipeline_runs, "cpu_share", "{:.2f}")),
             ("  single runs, worker on Faust's stream", " / ".join(f"{r:,.0f}" for r in stream_rates)),
             ("pipeline / raw consumer", f"{pipeline_rate / raw_rate:.1%}"),
             ("pipeline / naive Faust", f"{pipeline_rate / naive_rate:.1f}x"),

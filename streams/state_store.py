@@ -29,6 +29,7 @@ class CallStateStore(rocksdb.Store):
     def _open_for_partition(self, partition: int) -> Any:
         db = super()._open_for_partition(partition)
         options = rocksdict.WriteOptions()
-        options.disable_wal = True
+        # a property at run time; rocksdict's type stub declares a method
+        options.disable_wal = True  # type: ignore[method-assign, assignment]
         db.set_write_options(options)
         return db
