@@ -134,8 +134,8 @@ def tune_fetches() -> None:
 
     With aiokafka's ``fetch_min_bytes=1`` the broker answered each fetch with the few
     records that had come since the last: at 5,000 live segments/s the worker's CPU was
-    0.59-0.62 of a core, and 0.46-0.48 with fetches that wait for 200 KB or the wait
-    (the broker's 0.25-0.34 fell to 0.20-0.22; probe, two runs each).
+    0.59-0.62 of a core, and 0.47 with fetches that wait for 64 KiB or the wait (the
+    broker's 0.24-0.25 fell to 0.22; probe, two runs each; docs/pipeline.md).
     """
     thread = getattr(app.consumer, "_thread", None)
     consumer = getattr(thread, "_consumer", None)
