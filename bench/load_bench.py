@@ -168,11 +168,11 @@ def wait_progress(
                 raise RuntimeError("the workload ended before two polls saw it: make it larger")
             t_prev, n_prev, cpu_prev = previous
             crossed = t_prev + (expected - n_prev) / (done - n_prev) * (now - t_prev)
-            polled = max(1, n_prev - first[1]), max(1e-9, t_prev - first[0])
+            cpu_used = cpu_prev - first[2]
             return Progress(
                 events_per_s=(expected - first[1]) / (crossed - first[0]),
-                cpu_us_per_event=(cpu_prev - first[2]) / polled[0] * 1e6,
-                cpu_share=(cpu_prev - first[2]) / polled[1],
+                cpu_us_per_event=cpu_used / max(1, n_prev - first[1]) * 1e6,
+                cpu_share=cpu_used / max(1e-9, t_prev - first[0]),
             )
         if first is not None:
             previous = (now, done, cpu)

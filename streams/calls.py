@@ -190,16 +190,19 @@ class LiveCalls:
     def forget(self, call_id: str) -> None:
         """Drop a call from memory, and its changes not yet written: its next event loads
         it again (``load``) from the last commit."""
+        self._drop(call_id)
+        self.unwritten.discard(call_id)
+
+    def _drop(self, call_id: str) -> None:
+        # a dropped call's pending snapshot or nudge check goes with it
         self._calls.pop(call_id, None)
         self._pending.pop(call_id, None)
-        self.unwritten.discard(call_id)
 
     def drop_partitions(self, partitions: set[int]) -> int:
         """Forget calls whose partition moved to another worker; returns how many."""
         gone = [cid for cid, call in self._calls.items() if call.partition in partitions]
         for cid in gone:
-            del self._calls[cid]
-            self._pending.pop(cid, None)
+            self._drop(cid)
         return len(gone)
 
     def drop_ended(self, older_than_monotonic: float) -> int:
@@ -210,8 +213,7 @@ class LiveCalls:
             if call.ended_monotonic is not None and call.ended_monotonic < older_than_monotonic
         ]
         for cid in gone:
-            del self._calls[cid]
-            self._pending.pop(cid, None)
+            self._drop(cid)
         return len(gone)
 
 

@@ -373,7 +373,6 @@ def apply_batch(
         call = result.call
         if call is None:
             continue
-        live_calls.unwritten.changed(call, record)
         batch_calls[call.call_id] = (call, record)
         if result.ended_now:
             outputs.append(snapshot(call, record))
@@ -386,6 +385,8 @@ def apply_batch(
     nudges: list[tuple[LiveCall, Nudge]] = []
     snapshots_due = time.monotonic() - settings.snapshot_interval_seconds
     for call, record in batch_calls.values():
+        # the next commit writes the call, in the transaction of the record that last changed it
+        live_calls.unwritten.changed(call, record)
         if call.ended_monotonic is not None:
             continue
         call.state.make_new_rows()

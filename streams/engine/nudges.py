@@ -245,7 +245,6 @@ def _interrupting_nudge(
     )
 
 
-# per rule: its value, read on every check, and its evidence and message, made when it fires
 _READERS: Mapping[
     str,
     tuple[
