@@ -17,8 +17,11 @@ from streams.codec import AvroCodec
 from streams.engine import CallState, EngineConfig, SegmentOutcome
 from streams.engine.nudges import DEFAULT_RULES, Nudge, NudgeRule, NudgeTracker
 from streams.errors import InvalidEventError
-from streams.events import CallEnded, CallStarted, TranscriptSegment, event_from_record
+from streams.events import CallEnded, CallStarted, Speaker, TranscriptSegment, event_from_record
 from streams.exporter import PipelineMetrics
+
+# a speaker's place in PipelineMetrics.segments_processed (its values are Speaker's)
+_SPEAKER_INDEX: Final = {speaker: index for index, speaker in enumerate(Speaker)}
 
 
 @dataclass(slots=True)
@@ -269,7 +272,7 @@ class CallProcessor:
             outcome = call.state.apply(event)
             if outcome is SegmentOutcome.APPLIED:
                 call.last_text = event.text
-                self.metrics.segments_by_speaker[event.speaker].inc()
+                self.metrics.segments_processed.add(_SPEAKER_INDEX[event.speaker])
                 if event.produced_at > 0:
                     latency = (self._wall_clock_ms() - event.produced_at) / 1000
                     self.metrics.processing_latency.observe(max(latency, 0.0))

@@ -35,6 +35,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 PACKAGE = "streams"
 # in import order: each imports only the ones before it (and modules not compiled)
 MODULES = (
+    "tallies",
     "values",
     "events",
     "engine/config",

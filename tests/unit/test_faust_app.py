@@ -70,7 +70,7 @@ def test_agent_applies_segments_to_live_calls() -> None:
         "text": "tell me about your goals",
     }
     customer = {**segment, "segment_id": "s2", "speaker": "CUSTOMER", "start_ms": 3000, "end_ms": 4000}
-    before = pipeline_metrics.segments_processed.labels("AGENT")._value.get()
+    before = pipeline_metrics.segments_processed.count("AGENT")
 
     async def run() -> None:
         async with process_call_events.test_context() as agent:
@@ -82,7 +82,7 @@ def test_agent_applies_segments_to_live_calls() -> None:
     call = live_calls.get("agent-ctx")
     assert call is not None
     assert call.state.agent_talk_ratio(None) == 0.75
-    assert pipeline_metrics.segments_processed.labels("AGENT")._value.get() == before + 1
+    assert pipeline_metrics.segments_processed.count("AGENT") == before + 1
 
 
 def test_a_crashed_agent_fails_liveness_and_readiness() -> None:
