@@ -30,7 +30,17 @@ CONTENT_WORDS_KEPT = 100_000
 
 
 def tokens(text: str) -> list[str]:
-    return _TOKEN.findall(text.lower())
+    """The words of ``text``: runs of lower-case letters and digits, joined by inner
+    apostrophes and hyphens (``_TOKEN``). A token never spans white space, so the text is
+    split there first and only the pieces with other characters go through the pattern:
+    half the cost of the pattern over the whole text for ASR output."""
+    words = []
+    for piece in text.lower().split():
+        if piece.isalnum() and piece.isascii():
+            words.append(piece)
+        else:
+            words.extend(_TOKEN.findall(piece))
+    return words
 
 
 class PhraseTagger:

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streams.engine import CallState, EngineConfig
 from streams.engine.lexicon import available_languages, load_lexicon
@@ -89,3 +92,14 @@ def test_content_words_are_the_same_from_the_remembered_words_and_it_stays_bound
         analyzer.content_words(tokens(other))
         assert len(analyzer._content_of) <= 5
     assert analyzer.content_words(line) == first
+
+
+@settings(max_examples=500)
+@given(
+    st.text(
+        st.sampled_from([*"abzAZ09'- -\t\n.,?!", "é", "İ", "\u00a0", "\u2019", "²", "ß", "\u0130"]),
+        max_size=40,
+    )
+)
+def test_tokens_are_the_token_pattern_over_the_lowered_text(text: str) -> None:
+    assert tokens(text) == re.findall(r"[a-z0-9]+(?:['\-][a-z0-9]+)*", text.lower())
