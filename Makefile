@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*; touch $@
 
 # the per-segment modules compiled with mypyc, rebuilt when one of their sources changes
-ENGINE_SOURCES := $(addprefix streams/,native.py tallies.py values.py events.py avro_reader.py avro_writer.py calls.py $(addprefix engine/,config.py sentiment.py text.py call.py nudges.py))
+ENGINE_SOURCES := $(addprefix streams/,native.py tallies.py values.py events.py avro_reader.py avro_writer.py calls.py $(addprefix engine/,config.py lexicon.py sentiment.py text.py call.py nudges.py))
 ENGINE_BUILD := streams/.native-sources.sha256
 
 $(ENGINE_BUILD): $(STAMP) $(ENGINE_SOURCES)

@@ -39,6 +39,7 @@ MODULES = (
     "values",
     "events",
     "engine/config",
+    "engine/lexicon",
     "engine/sentiment",
     "engine/text",
     "engine/call",

@@ -7,12 +7,15 @@ add their product names to ``pitch_terms`` without forking the code).
 
 from __future__ import annotations
 
+import importlib.resources
 import tomllib
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
 
-LEXICON_DIR = Path(__file__).resolve().parents[1] / "lexicons"
+# by package, not by __file__: compiled (streams/native.py), this module's file is the
+# shared library of all compiled modules
+LEXICON_DIR = Path(str(importlib.resources.files("streams") / "lexicons"))
 
 
 def _phrases(values: list[str]) -> frozenset[tuple[str, ...]]:

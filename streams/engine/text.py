@@ -252,8 +252,11 @@ class TextAnalyzer:
         self, words: list[str], customer_orgs: PhraseCounter | None, seller_orgs: PhraseCounter | None
     ) -> tuple[int, int]:
         """Customer and self references: pronouns plus the call's organisation names."""
-        customer = sum(1 for w in words if w in self.lexicon.customer_references)
-        own = sum(1 for w in words if w in self.lexicon.self_references)
+        customer_words, own_words = self.lexicon.customer_references, self.lexicon.self_references
+        customer = own = 0
+        for word in words:
+            customer += word in customer_words
+            own += word in own_words
         if customer_orgs is not None:
             customer += customer_orgs.count(words)
         if seller_orgs is not None:
@@ -277,10 +280,15 @@ class TextAnalyzer:
         content_of = self._content_of
         if len(content_of) + len(words) > CONTENT_WORDS_KEPT:
             content_of.clear()
+        stems: list[str] = []
         for word in words:
-            if word not in content_of:
-                content_of[word] = self._content_stem(word)
-        return tuple(dict.fromkeys(stem for word in words if (stem := content_of[word])))
+            stem = content_of.get(word)
+            if stem is None:
+                stem = content_of[word] = self._content_stem(word)
+            # a segment has a few content words: a list beats a set, and keeps their order
+            if stem and stem not in stems:
+                stems.append(stem)
+        return tuple(stems)
 
     def _content_stem(self, word: str) -> str:
         if len(word) > 2 and word not in self.lexicon.stopwords and not word.isdigit():
