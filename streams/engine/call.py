@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-import operator
 import sys
 from enum import StrEnum
 from functools import lru_cache
-from statistics import median
 from typing import Any, ClassVar, Final
 
 import orjson
@@ -138,8 +136,27 @@ _UTTERANCE_FIELDS = (
 )
 
 
-# a C-level getter: serialising the tail is on the worker's commit path
-_utterance_row = operator.attrgetter(*_UTTERANCE_FIELDS)
+def _utterance_row(u: Utterance) -> tuple[Any, ...]:
+    """The fields of ``_UTTERANCE_FIELDS``, in that order: named here so that the compiled
+    code reads them natively, not by name as ``operator.attrgetter`` does."""
+    return (
+        u.segment_id,
+        u.revision,
+        u.speaker,
+        u.start,
+        u.end,
+        u.words,
+        u.backchannel,
+        u.content,
+        u.questions,
+        u.open_questions,
+        u.customer_refs,
+        u.self_refs,
+        u.stance,
+        u.sentiment,
+    )
+
+
 _META_FIELDS = CallStarted.FIELDS
 _ENDED_FIELDS = CallEnded.FIELDS
 
@@ -368,14 +385,20 @@ class WindowEvents:
         self.interruptions: list[int] = []
 
     def prune(self, before: int) -> None:
-        """Forget events older than every window (all lists are in time order)."""
-        self.customer_turns = self.customer_turns[bisect.bisect_left(self.customer_turns, before) :]
-        self.interruptions = self.interruptions[bisect.bisect_left(self.interruptions, before) :]
-        self.gaps = self.gaps[bisect.bisect_left(self.gaps, (before, -1)) :]
+        """Forget events older than every window (all lists are in time order). Sealing
+        prunes often, mostly with nothing old enough: a list is cut only when its first
+        event is."""
+        if self.customer_turns and self.customer_turns[0] < before:
+            del self.customer_turns[: bisect.bisect_left(self.customer_turns, before)]
+        if self.interruptions and self.interruptions[0] < before:
+            del self.interruptions[: bisect.bisect_left(self.interruptions, before)]
+        if self.gaps and self.gaps[0][0] < before:
+            del self.gaps[: bisect.bisect_left(self.gaps, (before, -1))]
         keep = 0
         while keep < len(self.agent_turns) and self.agent_turns[keep][0] < before:
             keep += 1
-        del self.agent_turns[:keep]
+        if keep:
+            del self.agent_turns[:keep]
 
 
 class WindowMetrics(Value):
@@ -731,7 +754,7 @@ class CallState:
             del tail[:sealed]
             for window in self._windows:
                 window.first -= sealed
-            self._events.prune(self.now_ms - max(self.config.windows_ms))
+            self._events.prune(self.now_ms - self.config.largest_window_ms)
 
     # -- persistence --------------------------------------------------------------------
     SCHEMA_VERSION: ClassVar[int] = 1
@@ -875,7 +898,7 @@ class CallState:
             if turn[1]:
                 responsive += 1
                 reflected += bool(turn[2])
-        gaps = [bucket for t, bucket in _since(events.gaps, lo)]
+        gaps = sorted(bucket for t, bucket in _since(events.gaps, lo))
         return WindowMetrics(
             window=window.label,
             agent_talk_ratio=_ratio(agent_ms, agent_ms + customer_ms),
@@ -885,7 +908,7 @@ class CallState:
             pitch_ratio=_ratio(sums[_PITCH], sums[_PITCH] + sums[_SITUATION]),
             reflection_ratio=_ratio(reflected, responsive),
             interruptions=_count_since(events.interruptions, lo),
-            response_gap_seconds=self._gap_seconds(gaps) if gaps else None,
+            response_gap_seconds=self._gap_seconds(_median(gaps)) if gaps else None,
             customer_sentiment=_ratio(sums[_SENT], sums[_WORDS] * SENTIMENT_SCALE),
             agent_speech_seconds=agent_ms / 1000,
             customer_speech_seconds=customer_ms / 1000,
@@ -897,7 +920,6 @@ class CallState:
 
     def _call_window(self, fold: Fold) -> WindowMetrics:
         minutes = self.now_ms / 60_000
-        gaps = [bucket for bucket, count in sorted(fold.gap_counts.items()) for _ in range(count)]
         responsive, reflected = fold.turn_totals()
         return WindowMetrics(
             window="call",
@@ -908,7 +930,9 @@ class CallState:
             pitch_ratio=_ratio(fold.pitch, fold.pitch + fold.situation),
             reflection_ratio=_ratio(reflected, responsive),
             interruptions=fold.interruptions,
-            response_gap_seconds=self._gap_seconds(gaps) if gaps else None,
+            response_gap_seconds=self._gap_seconds(_median_of_counts(fold.gap_counts))
+            if fold.gap_counts
+            else None,
             customer_sentiment=_ratio(fold.sentiment_sum, fold.sentiment_words * SENTIMENT_SCALE),
             agent_speech_seconds=fold.agent_ms / 1000,
             customer_speech_seconds=fold.customer_ms / 1000,
@@ -918,8 +942,8 @@ class CallState:
             customer_turns=fold.customer_turns,
         )
 
-    def _gap_seconds(self, buckets: list[int]) -> float:
-        return median(buckets) * self.config.response_gap_resolution_ms / 1000
+    def _gap_seconds(self, median_bucket: float) -> float:
+        return median_bucket * self.config.response_gap_resolution_ms / 1000
 
     def _score(self, call: WindowMetrics, fold: Fold) -> tuple[float | None, tuple[tuple[str, float], ...]]:
         if call.agent_talk_ratio is None:
@@ -955,3 +979,29 @@ def _count_since(times: list[int], lo: int) -> int:
 
 def _since(items: list[tuple[int, int]], lo: int) -> list[tuple[int, int]]:
     return items[bisect.bisect_left(items, (lo, -1)) :]
+
+
+def _median(ordered: list[int]) -> float:
+    """The median of sorted values, the mean of the middle two for an even count."""
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def _median_of_counts(counts: dict[int, int]) -> float:
+    """:func:`_median` of the values ``counts`` holds (value -> how many times), without
+    listing them: a call's response gaps are counted by bucket, and a long call has
+    hundreds of them, read at every snapshot."""
+    total = sum(counts.values())
+    low_rank, high_rank = (total - 1) // 2, total // 2  # 0-based ranks of the middle values
+    low: int | None = None
+    seen = 0
+    for value, count in sorted(counts.items()):
+        seen += count
+        if low is None and seen > low_rank:
+            low = value
+        if seen > high_rank:
+            assert low is not None  # low_rank <= high_rank: found at this value or before
+            return value if low == value else (low + value) / 2
+    raise ValueError("no values counted")

@@ -65,10 +65,13 @@ class EngineConfig:
     future_tolerance_ms: int = 10 * 60_000
     response_gap_resolution_ms: int = 100
     score: ScoreConfig = field(default_factory=ScoreConfig)
+    # derived, set once: every segment reads them (a property cost 1 % of a segment)
+    largest_window_ms: int = field(init=False, repr=False, compare=False)
+    horizon_ms: int = field(init=False, repr=False, compare=False)
 
-    @property
-    def horizon_ms(self) -> int:
-        return max(self.windows_ms) + self.late_tolerance_ms
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "largest_window_ms", max(self.windows_ms))
+        object.__setattr__(self, "horizon_ms", self.largest_window_ms + self.late_tolerance_ms)
 
     @property
     def window_labels(self) -> tuple[str, ...]:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import math
+import statistics
+from collections import Counter
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from streams.engine import CallMetrics, CallState, EngineConfig, ScoreComponent
+from streams.engine.call import _median, _median_of_counts
 from streams.engine.sentiment import vader_lexicon
 from streams.errors import InvalidEventError
 from streams.events import CallEnded, CallStarted, Speaker, TranscriptSegment
@@ -209,3 +214,10 @@ def test_too_late_segment_is_rejected_after_its_place_was_sealed() -> None:
         state.apply(TranscriptSegment("c", "0", C, 1000, 2000, "late"))
     assert caught.value.reason == "too_late"
     assert state.metrics().window("call").agent_speech_seconds == 5.0
+
+
+@given(st.lists(st.integers(0, 50), min_size=1, max_size=40))
+def test_the_medians_of_response_gaps_are_the_statistics_median(buckets: list[int]) -> None:
+    expected = statistics.median(buckets)
+    assert _median(sorted(buckets)) == expected
+    assert _median_of_counts(dict(Counter(buckets))) == expected
