@@ -11,6 +11,7 @@ scrape never sees half an update.
 from __future__ import annotations
 
 import bisect
+import itertools
 from typing import Final
 
 
@@ -46,9 +47,4 @@ class BucketHistogram:
 
     def cumulative(self) -> list[int]:
         """Observations at most each bound, then all of them (+Inf)."""
-        running = 0
-        result = []
-        for count in self.counts:
-            running += count
-            result.append(running)
-        return result
+        return list(itertools.accumulate(self.counts))
