@@ -1,7 +1,7 @@
 """Load benchmark on a real broker: callfocus worker vs. raw consumer vs. naive Faust agent.
 
     python bench/load_bench.py [--calls 2000] [--minutes 5] [--repeats 3]
-        [--rates 200,500,1000,2000,3000,5000] [--json out.json]
+        [--rates 200,500,1000,2000,3000,5000] [--worker-setting NAME=VALUE ...] [--json out.json]
 
 Uses CALLFOCUS_KAFKA_BOOTSTRAP, else starts the project's local Kafka on free ports.
 Every consumer reads the same pre-filled topic, in one run, so the ratios are
@@ -18,8 +18,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -180,6 +182,24 @@ def wait_progress(
     raise TimeoutError(f"only {done} of {expected} processed in {timeout:.0f} s")
 
 
+def wait_count(
+    read: Callable[[], int], expected: int, timeout: float, process: subprocess.Popen[bytes]
+) -> None:
+    """Poll ``read()`` until it reaches ``expected``, with no rate: for a workload that
+    may end before a second poll (the extra calls of the /metrics rows)."""
+    deadline = time.monotonic() + timeout
+    done = 0
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
+        with contextlib.suppress(OSError):
+            done = read()
+        if done >= expected:
+            return
+        time.sleep(POLL_SECONDS)
+    raise TimeoutError(f"only {done} of {expected} processed in {timeout:.0f} s")
+
+
 def worker_samples(
     port: int, names: Sequence[str] = ()
 ) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -252,10 +272,11 @@ def latency_quantiles(before: dict, after: dict) -> dict[str, float]:
 
 
 def live_latency(
-    bootstrap: str, topic: str, codec: AvroCodec, port: int, rate: int, seconds: float
+    bootstrap: str, topic: str, codec: AvroCodec, port: int, rate: int, seconds: float, repeat: int = 0
 ) -> dict[str, float]:
     """Send new calls at ``rate`` segments/s for ``seconds``; percentiles of the worker's
     produced_at -> metrics-updated histogram over that run (the histogram tops at 10 s).
+    ``repeat``: how many runs at this rate came before, whose calls these must not reuse.
 
     The sender is librdkafka's (confluent-kafka): kafka-python's pure-Python producer took
     56 % of a core at 5,000 records/s, on a 2-core machine that the broker and the worker
@@ -265,7 +286,8 @@ def live_latency(
     producer = confluent_kafka.Producer(
         {"bootstrap.servers": bootstrap, "linger.ms": 2, "acks": 1, "partitioner": "murmur2_random"}
     )
-    calls = live_calls(max(1, rate // 2), 3.0, seed=rate, prefix=f"lat{rate}")
+    prefix = f"lat{rate}" if repeat == 0 else f"lat{rate}r{repeat}"
+    calls = live_calls(max(1, rate // 2), 3.0, seed=rate + repeat, prefix=prefix)
     stream = [(event, *event_to_record(event)) for _, event in schedule(calls)]
     began, sent = time.monotonic(), 0
     while time.monotonic() - began < seconds and sent < len(stream):
@@ -289,6 +311,13 @@ def live_latency(
     return {"target_segments_per_s": rate, "achieved_events_per_s": achieved, **quantiles}
 
 
+def worker_setting(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name or name not in Settings.model_fields:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=VALUE with NAME a callfocus setting")
+    return f"CALLFOCUS_{name.upper()}", value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
@@ -306,7 +335,7 @@ def main() -> None:
     parser.add_argument(
         "--rates",
         default="200,500,1000,2000,3000,5000",
-        help="Segments/s of the live latency runs, comma-separated (one run each).",
+        help="Segments/s of the live latency runs, comma-separated (one run each; a rate may repeat).",
     )
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument(
@@ -314,12 +343,30 @@ def main() -> None:
     )
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument(
+        "--worker-setting",
+        action="append",
+        default=[],
+        type=worker_setting,
+        metavar="NAME=VALUE",
+        help="A setting of every worker run, e.g. fetch_max_records=1000 (repeatable): to "
+        "measure a setting against its default in two runs.",
+    )
+    parser.add_argument(
         "--json", dest="json_path", default=str(ROOT / "bench" / "results" / "load_bench.json")
     )
     args = parser.parse_args()
+    # stopped by a signal, the bench still stops its workers and its broker (below): left
+    # running, an orphaned naive agent took two thirds of a core from the next runs
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    # the bench holds the pre-built events and calls, about a million objects: Python's
+    # full collections of them took 130-490 ms of this process's CPU every second or so
+    # in the live runs, on the cores the worker under test shares, and stalled the sender
+    gc.disable()
 
     tmp = Path(tempfile.mkdtemp(prefix="callfocus-bench-"))
     print(f"logs and data: {tmp}", flush=True)
+    if args.worker_setting:
+        print(f"worker settings: {dict(args.worker_setting)}", flush=True)
     bootstrap = os.environ.get("CALLFOCUS_KAFKA_BOOTSTRAP")
     kafka_env = {
         **os.environ,
@@ -398,6 +445,7 @@ def main() -> None:
                 CALLFOCUS_LOG_LEVEL="warning",
                 CALLFOCUS_TOPIC_PARTITIONS=str(args.partitions),
             )
+            worker_env.update(dict(args.worker_setting))
             worker = subprocess.Popen(
                 [sys.executable, "-m", "streams.cli", "worker"],
                 env=worker_env,
@@ -450,7 +498,7 @@ def main() -> None:
             more = live_calls(extra, 0.5, seed=2, prefix="more")
             more_segments = sum(len(r.segments) for r in more)
             produce(bootstrap, topic, encoded(more, codec))
-            wait_progress(lambda: processed(port), segments + more_segments, 1800, worker)
+            wait_count(lambda: processed(port), segments + more_segments, 1800, worker)
             segments += more_segments
             rss_at[args.total_calls] = rss_bytes(worker.pid)
             render_at[args.total_calls] = min(render_seconds() for _ in range(5))
@@ -458,7 +506,8 @@ def main() -> None:
         # live traffic at each rate, produced_at stamped at send time
         rates = [int(r) for r in args.rates.split(",")]
         live_runs = [
-            live_latency(bootstrap, topic, codec, port, rate, args.latency_seconds) for rate in rates
+            live_latency(bootstrap, topic, codec, port, rate, args.latency_seconds, rates[:i].count(rate))
+            for i, rate in enumerate(rates)
         ]
 
         results: dict[str, Any] = {
@@ -491,6 +540,7 @@ def main() -> None:
             if len(rss_at) > 1
             else None,
             "metrics_render_seconds": render_at,
+            "worker_settings": dict(args.worker_setting),
         }
         print()
         print(f"{'measure':<52} {'value':>14}")
