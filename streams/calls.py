@@ -261,6 +261,10 @@ class CallProcessor:
             return self._apply(event, partition)
         except InvalidEventError as error:
             self.metrics.invalid_events.labels(error.reason).inc()
+            # kept without its traceback and the exception it replaced: their frames reach
+            # back to the caller's frame, which holds the result, and that cycle (with the
+            # caller's whole batch) would wait for the full collection (streams/gc_policy.py)
+            error.__traceback__ = error.__context__ = error.__cause__ = None
             return Processed(error=error)
 
     def _apply(self, event: CallStarted | TranscriptSegment | CallEnded, partition: int) -> Processed:

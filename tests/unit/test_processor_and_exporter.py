@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 
 import orjson
@@ -11,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from streams.calls import CallProcessor, LiveCalls
 from streams.codec import AvroCodec
 from streams.engine import EngineConfig
+from streams.errors import InvalidEventError
 from streams.exporter import INVALID_REASONS, LiveCallCollector, PipelineMetrics, exposition
 
 CODEC = AvroCodec()
@@ -97,6 +99,34 @@ def test_invalid_event_changes_nothing_and_is_counted() -> None:
     after = samples(exporter)
     changed = {k for k in after if after[k] != before.get(k)}
     assert changed == {("callfocus_invalid_events_total", (("reason", "start_in_future"),))}
+
+
+def test_invalid_events_kept_for_the_dead_letter_topic_leave_no_reference_cycles() -> None:
+    # An error kept with its traceback reached back, through the frames it was raised in,
+    # to the frame of the caller holding it: one cycle per batch that ended on an invalid
+    # event, with the batch's records and outputs in it. The worker runs without automatic
+    # collections (streams/gc_policy.py), so such cycles would stay until the full one.
+    processor, _ = setup()
+    invalid = [b"{not json", CODEC.encode("CallEnded", {"call_id": "", "ended_at": 5}), b"\x00\x01x", None]
+
+    def process_batch(batch: list[bytes | None]) -> object:
+        for raw in batch:
+            result = processor.process(raw, 0)
+        return result.error
+
+    gc.collect()
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        errors = [
+            process_batch([segment("c1", str(i), "AGENT", 0, 1000), raw]) for i, raw in enumerate(invalid)
+        ]
+        assert all(isinstance(error, InvalidEventError) for error in errors)
+        del errors
+        assert gc.collect() == 0
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def test_ended_calls_vanish_after_grace_and_cap_is_respected() -> None:
