@@ -11,7 +11,7 @@ import logging
 import ssl
 
 import faust
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, GCCollector, ProcessCollector
 
 from streams.calls import CallProcessor, LiveCalls
 from streams.codec import AvroCodec
@@ -72,7 +72,7 @@ def create_app(settings: Settings) -> faust.App:
         broker_session_timeout=settings.session_timeout_seconds,
         # a fetch is one batch (streams.fetch): unbounded, a backlog came as one of 30,000
         # records that held the event loop for seconds
-        broker_max_poll_records=settings.batch_max_events,
+        broker_max_poll_records=settings.fetch_max_records,
         broker_commit_interval=settings.commit_interval_seconds,
         # by time only: Faust also commits every 10,000 events, i.e. every second under a
         # backlog, and each commit writes the state of every call changed since the last
@@ -102,6 +102,10 @@ app = create_app(settings)
 codec = AvroCodec()
 register_faust_codecs(codec)
 registry = CollectorRegistry(auto_describe=True)
+# memory, CPU and Python's collections: with automatic collections off by default
+# (streams/gc_policy.py), what the full ones free and the RSS are the things to watch
+ProcessCollector(registry=registry)
+GCCollector(registry=registry)
 pipeline_metrics = PipelineMetrics(registry)
 engine_config = settings.engine_config()
 live_calls = LiveCalls(engine_config)

@@ -28,6 +28,7 @@ import faust.streams
 import orjson
 from faust.types import TP, StreamT
 
+from streams import gc_policy
 from streams.app import (
     app,
     codec,
@@ -44,7 +45,7 @@ from streams.errors import InvalidEventError
 from streams.events import CallEnded, event_to_record
 from streams.exporter import ConsumerLagCollector
 from streams.fetch import BatchingConsumer, FetchedBatch
-from streams.gc_policy import LongLivedObjects, collect_young_after
+from streams.gc_policy import LongLivedObjects
 from streams.outputs import metrics_record, nudge_record, summary_record
 from streams.webhook import NudgeWebhook
 
@@ -521,10 +522,14 @@ async def end_idle_calls() -> None:
         call.last_event_monotonic = time.monotonic()  # do not send it twice while it travels
 
 
-collect_young_after(settings.gc_young_collection_objects)
 long_lived_objects = (
     LongLivedObjects(settings.gc_full_collection_seconds) if settings.gc_full_collection_seconds else None
 )
+
+
+@app.task
+async def apply_gc_policy() -> None:
+    gc_policy.apply(settings.gc_automatic_collections, settings.gc_young_collection_objects)
 
 
 @app.timer(interval=LongLivedObjects.FREEZE_INTERVAL_SECONDS)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from streams.engine.config import EngineConfig
@@ -94,6 +94,14 @@ class Settings(BaseSettings):
     batch_max_events: int = Field(
         500, ge=1, description="Events per batch taken from Faust's stream (input_batches off)."
     )
+    fetch_max_records: int = Field(
+        500,
+        ge=1,
+        description="Records one fetch hands to the pipeline at most (aiokafka's "
+        "max_poll_records): large enough that the input catches up after a commit, small "
+        "enough that one batch does not hold the event loop for long (docs/pipeline.md, "
+        "'Fetch cap').",
+    )
     batch_max_wait_seconds: float = Field(
         0.05, gt=0, description="Longest wait to fill a batch from Faust's stream (input_batches off)."
     )
@@ -117,19 +125,27 @@ class Settings(BaseSettings):
         "fetch_max_wait_seconds passes first: live input comes in fewer, larger fetches "
         "(docs/pipeline.md, 'Fetch size'). 1: answer as soon as there is any.",
     )
+    gc_automatic_collections: bool = Field(
+        False,
+        description="Python's automatic (generational) garbage collections. Off: live, they "
+        "paused the worker for 30-120 ms once or twice a second and found almost nothing; the "
+        "full collection every gc_full_collection_seconds frees reference cycles "
+        "(streams/gc_policy.py).",
+    )
     gc_full_collection_seconds: float = Field(
         600.0,
         ge=0,
         description="Python's full garbage collection of every object at most this often; "
-        "in between, objects that survived are frozen every 30 s so full collections stay "
-        "short (streams/gc_policy.py). 0: Python's own schedule; else at least 30.",
+        "in between, objects that survived are frozen every 30 s so automatic collections "
+        "stay short (streams/gc_policy.py). 0: Python's own schedule (automatic collections "
+        "only); else at least 30.",
     )
     gc_young_collection_objects: int = Field(
         10_000,
         ge=0,
-        description="Python collects its youngest generation once this many new objects "
-        "survive (CPython's default: 700; 0 keeps it). Higher: fewer collections of the "
-        "short-lived objects each event makes (streams/gc_policy.py).",
+        description="With automatic collections on: Python collects its youngest generation "
+        "once this many new objects survive (CPython's default: 700; 0 keeps it). Higher: "
+        "fewer collections of the short-lived objects each event makes (streams/gc_policy.py).",
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -203,6 +219,15 @@ class Settings(BaseSettings):
                 f"{LongLivedObjects.FREEZE_INTERVAL_SECONDS:.0f} s between freezes"
             )
         return value
+
+    @model_validator(mode="after")
+    def _cycles_are_collected_somehow(self) -> Settings:
+        if not self.gc_automatic_collections and not self.gc_full_collection_seconds:
+            raise ValueError(
+                "gc_full_collection_seconds is 0 (Python's own schedule) but "
+                "gc_automatic_collections is off: reference cycles would never be freed"
+            )
+        return self
 
     @field_validator("windows_seconds")
     @classmethod

@@ -35,6 +35,7 @@ def test_replayed_calls_export_the_offline_talk_ratio(
     worker = start_worker()
     recordings = read_recordings(ROOT / "samples" / "calls.jsonl", "jsonl")
     assert len(recordings) == 3
+    young_collections = worker.value("python_gc_collections_total", generation="0")
 
     report = replay(
         recordings,
@@ -56,6 +57,10 @@ def test_replayed_calls_export_the_offline_talk_ratio(
             )
             assert exported is not None and ratio is not None
             assert abs(exported - ratio) < 1e-12, (recording.call_id, window, exported, ratio)
+    # the worker runs without Python's automatic collections (streams/gc_policy.py)
+    assert young_collections is not None
+    assert worker.value("python_gc_collections_total", generation="0") == young_collections
+    assert (worker.value("process_resident_memory_bytes") or 0) > 0
     started = recordings[0].started
     assert started is not None
     assert (

@@ -48,6 +48,13 @@ def test_commits_come_by_time_as_the_settings_say() -> None:
     assert int(every) >= 10**9
 
 
+def test_a_fetch_is_capped_by_fetch_max_records_not_by_the_stream_batch_size() -> None:
+    program = "from streams.app import app; print(app.conf.broker_max_poll_records)"
+    env = {"PATH": "/usr/bin:/bin", "CALLFOCUS_FETCH_MAX_RECORDS": "1234", "CALLFOCUS_BATCH_MAX_EVENTS": "77"}
+    out = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True, text=True, check=True)
+    assert int(out.stdout) == 1234
+
+
 def test_output_codecs_are_registered_with_faust() -> None:
     import streams.app  # noqa: F401  registers the codecs
 

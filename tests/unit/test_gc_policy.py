@@ -1,4 +1,5 @@
-"""The worker's garbage-collection policy: frozen survivors, a full collection per interval."""
+"""The worker's garbage-collection policy: no automatic collections by default, frozen
+survivors when they are on, a full collection per interval."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import weakref
 
 import pytest
 
+from streams import gc_policy
 from streams.gc_policy import LongLivedObjects, collect_young_after
 from streams.settings import Settings
 
@@ -38,13 +40,42 @@ def test_survivors_are_frozen_and_frozen_cycles_are_collected_at_the_full_interv
         gc.unfreeze()
 
 
-@pytest.mark.parametrize(("seconds", "valid"), [(0.0, True), (10.0, False), (30.0, True), (600.0, True)])
-def test_full_collection_interval_is_off_or_at_least_a_freeze_interval(seconds: float, valid: bool) -> None:
+def test_with_automatic_collections_off_cycles_wait_for_the_full_interval() -> None:
+    clock = [0.0]
+    policy = LongLivedObjects(600.0, monotonic=lambda: clock[0])
+    was_enabled = gc.isenabled()
+    try:
+        gc_policy.apply(automatic=False, young_objects=10_000)
+        assert not gc.isenabled()
+        cycles = []
+        for _ in range(50_000):  # far more than any young threshold: nothing collects them
+            cycle = Node()
+            cycle.link = cycle
+            cycles.append(weakref.ref(cycle))
+        del cycle
+        assert all(ref() is not None for ref in cycles)
+        clock[0] = 600.0
+        policy.tick()
+        assert all(ref() is None for ref in cycles)
+    finally:
+        gc.unfreeze()
+        if was_enabled:
+            gc.enable()
+
+
+@pytest.mark.parametrize(
+    ("seconds", "automatic", "valid"),
+    [(0.0, True, True), (0.0, False, False), (10.0, True, False), (30.0, False, True), (600.0, False, True)],
+)
+def test_full_collection_interval_is_at_least_a_freeze_interval_and_off_only_with_automatic_ones(
+    seconds: float, automatic: bool, valid: bool
+) -> None:
+    settings = {"gc_full_collection_seconds": seconds, "gc_automatic_collections": automatic}
     if valid:
-        assert Settings(gc_full_collection_seconds=seconds).gc_full_collection_seconds == seconds
+        assert Settings(**settings).gc_full_collection_seconds == seconds
     else:
         with pytest.raises(ValueError, match="gc_full_collection_seconds"):
-            Settings(gc_full_collection_seconds=seconds)
+            Settings(**settings)
 
 
 @pytest.mark.parametrize(("objects", "expected"), [(50_000, 50_000), (0, 700)])
@@ -60,5 +91,19 @@ def test_the_young_generation_threshold_is_raised_and_the_older_ones_kept(
         gc.set_threshold(*before)
 
 
-def test_the_worker_raises_the_young_threshold_by_default() -> None:
-    assert Settings().gc_young_collection_objects == 10_000
+def test_automatic_collections_come_back_with_the_young_threshold_raised() -> None:
+    before, was_enabled = gc.get_threshold(), gc.isenabled()
+    try:
+        gc.disable()
+        gc_policy.apply(automatic=True, young_objects=50_000)
+        assert gc.isenabled() and gc.get_threshold()[0] == 50_000
+    finally:
+        gc.set_threshold(*before)
+        if not was_enabled:
+            gc.disable()
+
+
+def test_the_worker_has_automatic_collections_off_by_default() -> None:
+    settings = Settings()
+    assert not settings.gc_automatic_collections
+    assert settings.gc_full_collection_seconds == 600.0

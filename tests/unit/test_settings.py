@@ -63,6 +63,7 @@ def test_secrets_are_hidden_and_settings_frozen() -> None:
         ("no_such", 1),
         ("fetch_max_wait_seconds", 2.0),  # above Faust's own 1.5 s it would only add delay
         ("fetch_min_bytes", 0),
+        ("fetch_max_records", 0),
         ("nudge_interval_seconds", -1),
         ("console_idle_seconds", 0),
     ],
