@@ -145,15 +145,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def wait_progress(
+def polls(
     read: Callable[[], int], expected: int, timeout: float, process: subprocess.Popen[bytes]
-) -> Progress:
-    """Poll ``read()`` until it reaches ``expected``; the rate from the first poll that saw
-    progress to the moment the count crossed ``expected``, interpolated between the last two
-    polls so that the poll interval does not bias it."""
+) -> Iterator[int]:
+    """``read()`` every ``POLL_SECONDS`` (0 while it cannot be read) until the caller stops;
+    raises if ``process`` exits or ``timeout`` passes first."""
     deadline = time.monotonic() + timeout
-    first: tuple[float, int, float] | None = None
-    previous: tuple[float, int, float] | None = None
     done = 0
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -162,6 +159,20 @@ def wait_progress(
             done = read()
         except OSError:
             done = 0
+        yield done
+        time.sleep(POLL_SECONDS)
+    raise TimeoutError(f"only {done} of {expected} processed in {timeout:.0f} s")
+
+
+def wait_progress(
+    read: Callable[[], int], expected: int, timeout: float, process: subprocess.Popen[bytes]
+) -> Progress:
+    """Poll ``read()`` until it reaches ``expected``; the rate from the first poll that saw
+    progress to the moment the count crossed ``expected``, interpolated between the last two
+    polls so that the poll interval does not bias it."""
+    first: tuple[float, int, float] | None = None
+    previous: tuple[float, int, float] | None = None
+    for done in polls(read, expected, timeout, process):
         now, cpu = time.monotonic(), cpu_seconds(process.pid)
         if done and first is None:
             first = (now, done, cpu)
@@ -178,8 +189,7 @@ def wait_progress(
             )
         if first is not None:
             previous = (now, done, cpu)
-        time.sleep(POLL_SECONDS)
-    raise TimeoutError(f"only {done} of {expected} processed in {timeout:.0f} s")
+    raise AssertionError("polls() ends only by raising")
 
 
 def wait_count(
@@ -187,17 +197,9 @@ def wait_count(
 ) -> None:
     """Poll ``read()`` until it reaches ``expected``, with no rate: for a workload that
     may end before a second poll (the extra calls of the /metrics rows)."""
-    deadline = time.monotonic() + timeout
-    done = 0
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
-        with contextlib.suppress(OSError):
-            done = read()
+    for done in polls(read, expected, timeout, process):
         if done >= expected:
             return
-        time.sleep(POLL_SECONDS)
-    raise TimeoutError(f"only {done} of {expected} processed in {timeout:.0f} s")
 
 
 def worker_samples(

@@ -7,6 +7,7 @@ broker (``deploy/local/kafka.sh``) on free ports with a throw-away data dir.
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import subprocess
@@ -91,6 +92,22 @@ def kafka_bootstrap(local_kafka_env: dict[str, str]) -> Iterator[str]:
         yield started.stdout.strip().splitlines()[-1]
     finally:
         subprocess.run([str(KAFKA_SH), "stop"], env=local_kafka_env, capture_output=True, timeout=60)
+
+
+@pytest.fixture
+def python_gc() -> Iterator[None]:
+    """For a test that changes Python's garbage collector: afterwards it is as before
+    (on or off, thresholds) and nothing is left frozen."""
+    enabled, thresholds = gc.isenabled(), gc.get_threshold()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
+        if enabled:
+            gc.enable()
+        else:
+            gc.disable()
 
 
 @pytest.fixture

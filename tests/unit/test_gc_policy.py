@@ -17,50 +17,43 @@ class Node:
     link: Node | None = None
 
 
+@pytest.mark.usefixtures("python_gc")
 def test_survivors_are_frozen_and_frozen_cycles_are_collected_at_the_full_interval() -> None:
     clock = [0.0]
     policy = LongLivedObjects(600.0, monotonic=lambda: clock[0])
     cycle = Node()
     cycle.link = cycle
     ref = weakref.ref(cycle)
-    try:
-        policy.tick()
-        assert gc.get_freeze_count() > 0
-        del cycle
-        gc.collect()
-        assert ref() is not None  # garbage in a cycle waits while frozen
-        clock[0] = 599.0
-        policy.tick()
-        assert ref() is not None and policy.full_collections == 0
-        clock[0] = 600.0
-        policy.tick()
-        assert ref() is None and policy.full_collections == 1
-        assert gc.get_freeze_count() > 0  # what survived is frozen again
-    finally:
-        gc.unfreeze()
+    policy.tick()
+    assert gc.get_freeze_count() > 0
+    del cycle
+    gc.collect()
+    assert ref() is not None  # garbage in a cycle waits while frozen
+    clock[0] = 599.0
+    policy.tick()
+    assert ref() is not None and policy.full_collections == 0
+    clock[0] = 600.0
+    policy.tick()
+    assert ref() is None and policy.full_collections == 1
+    assert gc.get_freeze_count() > 0  # what survived is frozen again
 
 
+@pytest.mark.usefixtures("python_gc")
 def test_with_automatic_collections_off_cycles_wait_for_the_full_interval() -> None:
     clock = [0.0]
     policy = LongLivedObjects(600.0, monotonic=lambda: clock[0])
-    was_enabled = gc.isenabled()
-    try:
-        gc_policy.apply(automatic=False, young_objects=10_000)
-        assert not gc.isenabled()
-        cycles = []
-        for _ in range(50_000):  # far more than any young threshold: nothing collects them
-            cycle = Node()
-            cycle.link = cycle
-            cycles.append(weakref.ref(cycle))
-        del cycle
-        assert all(ref() is not None for ref in cycles)
-        clock[0] = 600.0
-        policy.tick()
-        assert all(ref() is None for ref in cycles)
-    finally:
-        gc.unfreeze()
-        if was_enabled:
-            gc.enable()
+    gc_policy.apply(automatic=False, young_objects=10_000)
+    assert not gc.isenabled()
+    cycles = []
+    for _ in range(50_000):  # far more than any young threshold: nothing collects them
+        cycle = Node()
+        cycle.link = cycle
+        cycles.append(weakref.ref(cycle))
+    del cycle
+    assert all(ref() is not None for ref in cycles)
+    clock[0] = 600.0
+    policy.tick()
+    assert all(ref() is None for ref in cycles)
 
 
 @pytest.mark.parametrize(
@@ -78,29 +71,21 @@ def test_full_collection_interval_is_at_least_a_freeze_interval_and_off_only_wit
             Settings(**settings)
 
 
+@pytest.mark.usefixtures("python_gc")
 @pytest.mark.parametrize(("objects", "expected"), [(50_000, 50_000), (0, 700)])
 def test_the_young_generation_threshold_is_raised_and_the_older_ones_kept(
     objects: int, expected: int
 ) -> None:
-    before = gc.get_threshold()
-    try:
-        gc.set_threshold(700, 11, 12)
-        collect_young_after(objects)
-        assert gc.get_threshold() == (expected, 11, 12)
-    finally:
-        gc.set_threshold(*before)
+    gc.set_threshold(700, 11, 12)
+    collect_young_after(objects)
+    assert gc.get_threshold() == (expected, 11, 12)
 
 
+@pytest.mark.usefixtures("python_gc")
 def test_automatic_collections_come_back_with_the_young_threshold_raised() -> None:
-    before, was_enabled = gc.get_threshold(), gc.isenabled()
-    try:
-        gc.disable()
-        gc_policy.apply(automatic=True, young_objects=50_000)
-        assert gc.isenabled() and gc.get_threshold()[0] == 50_000
-    finally:
-        gc.set_threshold(*before)
-        if not was_enabled:
-            gc.disable()
+    gc.disable()
+    gc_policy.apply(automatic=True, young_objects=50_000)
+    assert gc.isenabled() and gc.get_threshold()[0] == 50_000
 
 
 def test_the_worker_has_automatic_collections_off_by_default() -> None:

@@ -6,6 +6,7 @@ import gc
 from dataclasses import dataclass
 
 import orjson
+import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -101,6 +102,7 @@ def test_invalid_event_changes_nothing_and_is_counted() -> None:
     assert changed == {("callfocus_invalid_events_total", (("reason", "start_in_future"),))}
 
 
+@pytest.mark.usefixtures("python_gc")
 def test_invalid_events_kept_for_the_dead_letter_topic_leave_no_reference_cycles() -> None:
     # An error kept with its traceback reached back, through the frames it was raised in,
     # to the frame of the caller holding it: one cycle per batch that ended on an invalid
@@ -115,18 +117,11 @@ def test_invalid_events_kept_for_the_dead_letter_topic_leave_no_reference_cycles
         return result.error
 
     gc.collect()
-    was_enabled = gc.isenabled()
     gc.disable()
-    try:
-        errors = [
-            process_batch([segment("c1", str(i), "AGENT", 0, 1000), raw]) for i, raw in enumerate(invalid)
-        ]
-        assert all(isinstance(error, InvalidEventError) for error in errors)
-        del errors
-        assert gc.collect() == 0
-    finally:
-        if was_enabled:
-            gc.enable()
+    errors = [process_batch([segment("c1", str(i), "AGENT", 0, 1000), raw]) for i, raw in enumerate(invalid)]
+    assert all(isinstance(error, InvalidEventError) for error in errors)
+    del errors
+    assert gc.collect() == 0
 
 
 def test_ended_calls_vanish_after_grace_and_cap_is_respected() -> None:
