@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import fastavro
+import orjson
 from fastavro.schema import to_parsing_canonical_form
 
 from streams.avro_reader import compile_reader, is_compiled
@@ -31,6 +32,12 @@ from streams.errors import InvalidEventError
 SINGLE_OBJECT_MARKER = b"\xc3\x01"
 _HEADER_LEN = len(SINGLE_OBJECT_MARKER) + 8
 SCHEMA_DIR_ENV = "CALLFOCUS_SCHEMA_DIR"
+# Nesting a JSON event may have: callfocus' records are at most 3 deep (a record, its map
+# or array, a record in it). Deeper JSON is refused before anything walks it: 1,000 levels
+# in 2 KB raised RecursionError in the standard library's parser and stopped the worker.
+MAX_JSON_DEPTH = 16
+_INT32 = (-(2**31), 2**31 - 1)
+_INT64 = (-(2**63), 2**63 - 1)
 
 
 class CodecError(InvalidEventError):
@@ -212,20 +219,113 @@ class AvroCodec:
         return writer.name, record
 
     def _decode_json(self, data: bytes) -> tuple[str, dict[str, Any]]:
+        # orjson: a C parser with its own depth limit (1,024), so no input reaches Python's
+        # recursion limit; ours is checked below
         try:
-            obj = json.loads(data.decode("utf-8"))
-        except UnicodeDecodeError as exc:
-            raise CodecError("invalid_utf8", str(exc)) from None
-        except ValueError as exc:
-            raise CodecError("invalid_json", str(exc)) from None
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            text = str(exc)
+            if "depth limit" in text:
+                raise CodecError("json_too_deep", f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+            if "utf-8" in text.lower() or "surrogate" in text.lower():
+                raise CodecError("invalid_utf8", text) from None
+            raise CodecError("invalid_json", text) from None
         if not isinstance(obj, dict):
             raise CodecError("invalid_json", "expected a JSON object")
+        if _json_depth(data, obj) > MAX_JSON_DEPTH:
+            raise CodecError("json_too_deep", f"nested deeper than {MAX_JSON_DEPTH} levels")
         name = obj.pop("type", None)
         if not isinstance(name, str):
             raise CodecError("missing_type", "JSON event has no string field 'type'")
-        # A round trip through the Avro writer validates types and fills in defaults,
-        # so JSON and Avro input give identical records.
-        return self._decode_avro(self._encode_checked(self._schema(name), obj))
+        schema = self._schema(name)
+        # JSON's types as they are: fastavro would write "no" as true and 1.5 as 1
+        _check_json(schema.parsed, obj, name)
+        # A round trip through the Avro writer fills in defaults, so JSON and Avro input
+        # give identical records.
+        return self._decode_avro(self._encode_checked(schema, obj))
+
+
+def _json_depth(data: bytes, obj: Any) -> int:
+    """How deep ``obj`` (parsed from ``data``) nests; cheap for the usual flat event."""
+    if data.count(b"[") + data.count(b"{") <= MAX_JSON_DEPTH:
+        return 1  # no more brackets than the limit: it cannot nest deeper
+    deepest, stack = 0, [(obj, 1)]
+    while stack:
+        value, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth > MAX_JSON_DEPTH:
+            break
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest
+
+
+_PRIMITIVE_CHECKS: dict[str, Any] = {
+    "null": lambda v: v is None,
+    "boolean": lambda v: isinstance(v, bool),
+    "int": lambda v: type(v) is int and _INT32[0] <= v <= _INT32[1],
+    "long": lambda v: type(v) is int and _INT64[0] <= v <= _INT64[1],
+    "float": lambda v: type(v) in (int, float),
+    "double": lambda v: type(v) in (int, float),
+    "string": lambda v: isinstance(v, str),
+    "bytes": lambda v: isinstance(v, str | bytes),
+}
+
+
+def _check_json(schema: Any, value: Any, path: str) -> None:
+    """Raise ``invalid_field`` unless ``value`` has the JSON type ``schema`` asks for.
+
+    Strict where fastavro's writer coerces: a string is not a boolean, a float or a
+    boolean is not an integer. Fields the schema does not name are left alone (fastavro
+    ignores them), and a missing field is left to the writer (``missing_field``)."""
+    if isinstance(schema, list):  # a union: one branch must take the value
+        if not any(_matches(branch, value) for branch in schema):
+            raise CodecError("invalid_field", f"{path}: {_shown(value)} is none of {_type_names(schema)}")
+        return
+    if not _matches(schema, value):
+        raise CodecError("invalid_field", f"{path}: {_shown(value)} is not {_type_names(schema)}")
+    if isinstance(schema, dict):
+        kind = schema["type"]
+        if kind == "record":
+            for field in schema["fields"]:
+                if field["name"] in value:
+                    _check_json(field["type"], value[field["name"]], f"{path}.{field['name']}")
+        elif kind == "map":
+            for key, item in value.items():
+                _check_json(schema["values"], item, f"{path}[{key!r}]")
+        elif kind == "array":
+            for index, item in enumerate(value):
+                _check_json(schema["items"], item, f"{path}[{index}]")
+
+
+def _matches(schema: Any, value: Any) -> bool:
+    """Whether ``value``'s own JSON type is the one of ``schema`` (one level deep)."""
+    if isinstance(schema, str):
+        check = _PRIMITIVE_CHECKS.get(schema)
+        return True if check is None else bool(check(value))  # a named type: the writer decides
+    if isinstance(schema, list):
+        return any(_matches(branch, value) for branch in schema)
+    kind = schema["type"]
+    if kind in ("record", "map"):
+        return isinstance(value, dict)
+    if kind == "array":
+        return isinstance(value, list)
+    if kind == "enum":
+        return isinstance(value, str)  # an unknown symbol is the writer's unknown_enum_symbol
+    if kind == "fixed":
+        return isinstance(value, str | bytes)
+    return _matches(kind, value)  # {"type": "long", "logicalType": ...}
+
+
+def _type_names(schema: Any) -> str:
+    if isinstance(schema, list):
+        return " or ".join(_type_names(branch) for branch in schema)
+    return schema if isinstance(schema, str) else str(schema.get("name", schema["type"]))
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 # fastavro names the stream it reads from: "cannot read float from <_io.BytesIO object at
