@@ -88,6 +88,8 @@ def create_app(settings: Settings) -> faust.App:
         # states waited on a broker round trip every few records (exactly-once producers
         # have one request in flight). Below the broker's 1 MiB max.message.bytes.
         producer_max_batch_size=512 * 1024,
+        # the topics callfocus creates take records this large (settings.topic_max_message_bytes)
+        producer_max_request_size=settings.max_record_bytes,
         Worker=Worker,
         autodiscover=["streams.pipeline", "streams.web", "streams.console"],
         origin="streams",
@@ -116,4 +118,5 @@ processor = CallProcessor(
     live_calls,
     pipeline_metrics,
     nudge_rules=load_rules(settings.nudge_rules_file) if settings.nudges_enabled else (),
+    implicit_start=settings.implicit_start,
 )

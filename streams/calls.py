@@ -40,6 +40,8 @@ class LiveCall:
     nudges: NudgeTracker = field(init=False)
     # the text of the call's latest segment, for masked nudge snippets (not kept durably)
     last_text: str = ""
+    # when the call ended, wall clock: its EndedCall marker keeps it (0: not ended)
+    ended_wall_ms: int = 0
 
     def __post_init__(self) -> None:
         self.nudges = NudgeTracker(self.state.call_id)
@@ -54,7 +56,10 @@ class LiveCall:
 
     def durable_data(self) -> dict[str, Any]:
         """:meth:`to_bytes` before it is JSON: taken now, written later, it does not change
-        with the call meanwhile (:meth:`CallState.json_data`)."""
+        with the call meanwhile (:meth:`CallState.json_data`). An ended call leaves only its
+        :class:`EndedCall` marker."""
+        if self.ended_monotonic is not None:
+            return EndedCall(self.call_id, self.partition, self.ended_wall_ms).durable_data()
         return {
             "partition": self.partition,
             "labels": self.labels,
@@ -65,6 +70,12 @@ class LiveCall:
     @classmethod
     def from_bytes(cls, raw: bytes, config: EngineConfig) -> LiveCall:
         data = orjson.loads(raw)
+        if "state" not in data:
+            raise ValueError("an ended call's marker, not a call's state")
+        return cls.from_data(data, config)
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any], config: EngineConfig) -> LiveCall:
         agent_id, team, queue = data["labels"]
         # idle time counts from the load: the table does not keep wall-clock times
         call = cls(
@@ -78,13 +89,51 @@ class LiveCall:
         return call
 
 
+class EndedCall:
+    """What a worker remembers of a call that ended and left memory: enough to refuse its
+    late events (``call_ended``) and never summarise it twice. Kept in the call-state table
+    in place of the state, and forgotten ``ended_call_memory_seconds`` after the end."""
+
+    __slots__ = ("call_id", "ended_wall_ms", "partition")
+
+    def __init__(self, call_id: str, partition: int, ended_wall_ms: int) -> None:
+        self.call_id: Final = call_id
+        self.partition: Final = partition
+        self.ended_wall_ms: Final = ended_wall_ms
+
+    def durable_data(self) -> dict[str, Any]:
+        return {"partition": self.partition, "ended_wall_ms": self.ended_wall_ms}
+
+
+class ForgottenCall:
+    """An :class:`EndedCall` marker past its memory: the next commit deletes it."""
+
+    __slots__ = ("call_id",)
+
+    def __init__(self, call_id: str) -> None:
+        self.call_id: Final = call_id
+
+    def durable_data(self) -> None:
+        return None
+
+
+def read_durable(call_id: str, raw: bytes, config: EngineConfig) -> LiveCall | EndedCall:
+    """A call from what the call-state table keeps of it: its state, or its end marker."""
+    data = orjson.loads(raw)
+    if "state" not in data:
+        return EndedCall(call_id, data["partition"], data["ended_wall_ms"])
+    return LiveCall.from_data(data, config)
+
+
 # a call's state as a commit writes it: key, durable data (None: the call ended, delete
 # it) and the input record that last changed it (its partition's transaction carries it)
 TakenState = tuple[bytes, dict[str, Any] | None, Any]
+# what a commit writes for a call: its state or end marker (LiveCall), or a deletion
+Durable = LiveCall | ForgottenCall
 
 
-def _take(call: LiveCall, source: Any) -> TakenState:
-    return (call.call_id.encode(), None if call.ended_monotonic is not None else call.durable_data(), source)
+def _take(call: Durable, source: Any) -> TakenState:
+    return (call.call_id.encode(), call.durable_data(), source)
 
 
 class UnwrittenStates:
@@ -104,11 +153,11 @@ class UnwrittenStates:
     """
 
     def __init__(self) -> None:
-        self._changed: dict[str, tuple[LiveCall, Any]] = {}
-        self._untaken: dict[str, tuple[LiveCall, Any]] = {}
+        self._changed: dict[str, tuple[Durable, Any]] = {}
+        self._untaken: dict[str, tuple[Durable, Any]] = {}
         self._taken: list[TakenState] = []
 
-    def changed(self, call: LiveCall, source: Any) -> None:
+    def changed(self, call: Durable, source: Any) -> None:
         """``call`` changed, last by the input record ``source``: the next commit writes it."""
         self._changed[call.call_id] = (call, source)
 
@@ -141,21 +190,28 @@ class UnwrittenStates:
 
 
 class LiveCalls:
-    """Calls owned by this worker, by call_id.
+    """Calls owned by this worker, by call_id, and the calls that ended lately.
 
     ``load`` (optional) finds a call that is not in memory, e.g. in the durable table
     after a restart or a rebalance, before a new one is created.
     """
 
-    def __init__(self, config: EngineConfig, load: Callable[[str], LiveCall | None] | None = None) -> None:
+    def __init__(
+        self, config: EngineConfig, load: Callable[[str], LiveCall | EndedCall | None] | None = None
+    ) -> None:
         self.config = config
         self.load = load
         self._calls: dict[str, LiveCall] = {}
         self._pending: dict[str, LiveCall] = {}
+        # calls that ended and left memory, oldest first (ended_call_memory_seconds)
+        self.ended: dict[str, EndedCall] = {}
         self.unwritten = UnwrittenStates()
 
     def add(self, call: LiveCall) -> None:
         self._calls[call.call_id] = call
+
+    def remember_ended(self, ended: EndedCall) -> None:
+        self.ended[ended.call_id] = ended
 
     def touched(self, call: LiveCall) -> None:
         """Note that ``call`` changed: its snapshot and nudge check are due (:meth:`pending`)."""
@@ -182,11 +238,26 @@ class LiveCalls:
     def get(self, call_id: str) -> LiveCall | None:
         return self._calls.get(call_id)
 
-    def get_or_create(self, call_id: str, partition: int) -> LiveCall:
+    def find(self, call_id: str) -> LiveCall | EndedCall | None:
+        """The call in memory, else the marker of its end, else what ``load`` finds."""
         call = self._calls.get(call_id)
-        if call is None:
-            loaded = self.load(call_id) if self.load is not None else None
-            call = loaded or LiveCall(CallState(call_id, self.config), partition)
+        if call is not None:
+            return call
+        ended = self.ended.get(call_id)
+        if ended is not None or self.load is None:
+            return ended
+        loaded = self.load(call_id)
+        if isinstance(loaded, EndedCall):
+            self.ended[call_id] = loaded
+        elif loaded is not None:
+            self._calls[call_id] = loaded
+        return loaded
+
+    def get_or_create(self, call_id: str, partition: int) -> LiveCall:
+        """The call, created if it is not known (ended calls included)."""
+        call = self.find(call_id)
+        if not isinstance(call, LiveCall):
+            call = LiveCall(CallState(call_id, self.config), partition)
             self._calls[call_id] = call
         return call
 
@@ -194,6 +265,7 @@ class LiveCalls:
         """Drop a call from memory, and its changes not yet written: its next event loads
         it again (``load``) from the last commit."""
         self._drop(call_id)
+        self.ended.pop(call_id, None)
         self.unwritten.discard(call_id)
 
     def _drop(self, call_id: str) -> None:
@@ -206,18 +278,30 @@ class LiveCalls:
         gone = [cid for cid, call in self._calls.items() if call.partition in partitions]
         for cid in gone:
             self._drop(cid)
+        for cid in [cid for cid, ended in self.ended.items() if ended.partition in partitions]:
+            del self.ended[cid]
         return len(gone)
 
     def drop_ended(self, older_than_monotonic: float) -> int:
-        """Forget calls that ended before the given monotonic time; returns how many."""
+        """Forget calls that ended before the given monotonic time, but for the marker of
+        their end; returns how many."""
         gone = [
-            cid
-            for cid, call in self._calls.items()
+            call
+            for call in self._calls.values()
             if call.ended_monotonic is not None and call.ended_monotonic < older_than_monotonic
         ]
-        for cid in gone:
-            self._drop(cid)
+        for call in gone:
+            self._drop(call.call_id)
+            self.ended[call.call_id] = EndedCall(call.call_id, call.partition, call.ended_wall_ms)
         return len(gone)
+
+    def expire_ended(self, ended_before_wall_ms: int) -> list[EndedCall]:
+        """Forget the ends older than ``ended_before_wall_ms``; returns them, for their
+        markers to be deleted from the table."""
+        expired = [ended for ended in self.ended.values() if ended.ended_wall_ms < ended_before_wall_ms]
+        for ended in expired:
+            del self.ended[ended.call_id]
+        return expired
 
 
 class Processed:
@@ -234,6 +318,16 @@ class Processed:
         self.ended_now: Final = ended_now
 
 
+def _check_key(key: bytes | None, call_id: str) -> None:
+    if key is None:
+        raise InvalidEventError(
+            "missing_key", f"record of call {call_id!r} has no key (the key is the call_id)"
+        )
+    if key != call_id.encode():
+        shown = key[:40].decode("utf-8", "replace")
+        raise InvalidEventError("key_mismatch", f"record of call {call_id!r} has the key {shown!r}")
+
+
 class CallProcessor:
     """Decodes one input message and applies it to the live calls."""
 
@@ -245,30 +339,72 @@ class CallProcessor:
         wall_clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         monotonic: Callable[[], float] = time.monotonic,
         nudge_rules: tuple[NudgeRule, ...] = DEFAULT_RULES,
+        implicit_start: bool = False,
     ) -> None:
         self.codec = codec
         self.calls = calls
         self.metrics = metrics
         self.nudge_rules = nudge_rules
+        # segments and ends of a call never started create it (with unknown labels)
+        self.implicit_start = implicit_start
         self._wall_clock_ms = wall_clock_ms
         self._monotonic = monotonic
 
     def process(self, raw: bytes | None, partition: int) -> Processed:
         """Apply one message; an unusable one is returned with its error and changes no state."""
+        return self._process(raw, partition, None, False)
+
+    def process_record(self, key: bytes | None, raw: bytes | None, partition: int) -> Processed:
+        """:meth:`process` for a Kafka record, whose key must be the event's call_id: the
+        input's partitioning (and so each call's order and owner) follows the key."""
+        return self._process(raw, partition, key, True)
+
+    def _process(self, raw: bytes | None, partition: int, key: bytes | None, keyed: bool) -> Processed:
         try:
             name, record = self.codec.decode(raw)
             event = event_from_record(name, record)
+            if keyed:
+                _check_key(key, event.call_id)
             return self._apply(event, partition)
         except InvalidEventError as error:
-            self.metrics.invalid_events.labels(error.reason).inc()
-            # kept without its traceback and the exception it replaced: their frames reach
-            # back to the caller's frame, which holds the result, and that cycle (with the
-            # caller's whole batch) would wait for the full collection (streams/gc_policy.py)
-            error.__traceback__ = error.__context__ = error.__cause__ = None
-            return Processed(error=error)
+            return self._invalid(error)
+        except Exception as error:  # a bug or a hostile record: its record goes, the worker stays
+            detail = f"{type(error).__name__}: {str(error)[:200]}"
+            return self._invalid(InvalidEventError("internal_error", detail))
+
+    def _invalid(self, error: InvalidEventError) -> Processed:
+        self.metrics.invalid_events.labels(error.reason).inc()
+        # kept without its traceback and the exception it replaced: their frames reach
+        # back to the caller's frame, which holds the result, and that cycle (with the
+        # caller's whole batch) would wait for the full collection (streams/gc_policy.py)
+        error.__traceback__ = error.__context__ = error.__cause__ = None
+        return Processed(error=error)
 
     def _apply(self, event: CallStarted | TranscriptSegment | CallEnded, partition: int) -> Processed:
-        call = self.calls.get_or_create(event.call_id, partition)
+        call_id = event.call_id
+        found = self.calls.find(call_id)
+        if found is None:
+            if not (isinstance(event, CallStarted) or self.implicit_start):
+                raise InvalidEventError(
+                    "call_not_started", f"{type(event).__name__} of call {call_id!r}, which never started"
+                )
+            call = LiveCall(CallState(call_id, self.calls.config), partition)
+            self.calls.add(call)
+        elif isinstance(found, EndedCall) or found.ended_monotonic is not None:
+            if isinstance(event, CallEnded) and event.reason == "timeout":
+                return Processed()  # the worker's own idle end, overtaken by the call's end
+            raise InvalidEventError(
+                "call_ended", f"{type(event).__name__} of call {call_id!r} after the call ended"
+            )
+        else:
+            call = found
+        if isinstance(event, CallEnded):
+            started = call.state.meta
+            if started is not None and event.ended_at < started.started_at:
+                raise InvalidEventError(
+                    "ended_before_start",
+                    f"call {call_id!r} ended at {event.ended_at}, before it started at {started.started_at}",
+                )
         self.calls.unwritten.before_change(call)
         call.last_event_monotonic = self._monotonic()
         ended_now = False
@@ -286,9 +422,10 @@ class CallProcessor:
             call.state.start(event)
             call.labels = (event.agent_id, event.team, event.queue)
             self.metrics.team_seen(event.team)
-        elif call.ended_monotonic is None:
+        else:
             call.state.end(event)
             call.ended_monotonic = self._monotonic()
+            call.ended_wall_ms = self._wall_clock_ms()
             ended_now = True
             self.metrics.calls_ended.labels("timeout" if event.reason == "timeout" else "event").inc()
             score = call.state.metrics().customer_focus_score

@@ -7,6 +7,7 @@ call's state (ended call, start far beyond the call's media time) live in the en
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, ClassVar, Final
@@ -17,6 +18,18 @@ from streams.values import Value
 MAX_SEGMENT_MS = 10 * 60 * 1000
 MAX_TEXT_CHARS = 20_000
 MAX_MEDIA_TIME_MS = 24 * 3600 * 1000
+# Ids key state, topics and series: printable ASCII without spaces, bounded.
+MAX_ID_CHARS = 128
+_ID = re.compile(rf"[!-~]{{1,{MAX_ID_CHARS}}}")
+# Labels become Prometheus label values and console text: no control characters, bounded.
+MAX_LABEL_CHARS = 64
+_LABEL = re.compile(rf"[^\x00-\x1f\x7f-\x9f]{{1,{MAX_LABEL_CHARS}}}")
+_LABEL_FIELDS = ("agent_id", "team", "queue")
+# The rest of a CallStarted is kept in the call's state: bounded so a state always fits a
+# changelog record.
+MAX_TEXT_FIELD_CHARS = 256
+MAX_ATTRIBUTES = 32
+MAX_ATTRIBUTE_CHARS = 256
 
 
 class Speaker(StrEnum):
@@ -136,17 +149,63 @@ def event_from_record(name: str, record: Mapping[str, Any]) -> Event:
     call_id = record.get("call_id")
     if not isinstance(call_id, str) or not call_id.strip():
         raise InvalidEventError("missing_call_id", f"{name} without a call_id")
+    if _ID.fullmatch(call_id) is None:
+        raise InvalidEventError("invalid_id", f"call_id {_excerpt(call_id)}: {_ID_RULE}")
     if kind is TranscriptSegment:
         return _segment(record)
+    if kind is CallStarted:
+        _check_call_started(record)
     fields = kind.FIELDS
     return kind(**{k: v for k, v in record.items() if k in fields})
 
 
+_ID_RULE = f"1-{MAX_ID_CHARS} printable ASCII characters without spaces"
+
+
+def _excerpt(text: str) -> str:
+    return repr(text if len(text) <= 40 else text[:37] + "...") + f" ({len(text)} characters)"
+
+
+def _check_call_started(record: Mapping[str, Any]) -> None:
+    call_id = record["call_id"]
+    for name in _LABEL_FIELDS:
+        value = record[name]
+        if _LABEL.fullmatch(value) is None:
+            raise InvalidEventError(
+                "invalid_label",
+                f"call {call_id!r}: {name} {_excerpt(value)}: 1-{MAX_LABEL_CHARS} characters, "
+                "no control characters",
+            )
+    for name in ("tenant", "customer_org", "seller_org"):
+        value = record.get(name)
+        if value is not None and len(value) > MAX_TEXT_FIELD_CHARS:
+            raise InvalidEventError(
+                "field_too_long",
+                f"call {call_id!r}: {name} of {len(value)} characters > {MAX_TEXT_FIELD_CHARS}",
+            )
+    attributes = record.get("attributes") or {}
+    if len(attributes) > MAX_ATTRIBUTES:
+        raise InvalidEventError(
+            "field_too_long", f"call {call_id!r}: {len(attributes)} attributes > {MAX_ATTRIBUTES}"
+        )
+    for key, value in attributes.items():
+        if len(key) > MAX_ATTRIBUTE_CHARS or len(value) > MAX_ATTRIBUTE_CHARS:
+            raise InvalidEventError(
+                "field_too_long",
+                f"call {call_id!r}: attribute {_excerpt(key)} longer than {MAX_ATTRIBUTE_CHARS} characters",
+            )
+
+
 def _segment(record: Mapping[str, Any]) -> TranscriptSegment:
     start, end, text = record["start_ms"], record["end_ms"], record["text"]
-    if not record["segment_id"]:
+    segment_id = record["segment_id"]
+    if not segment_id:
         raise InvalidEventError(
             "missing_segment_id", f"segment of call {record['call_id']!r} has no segment_id"
+        )
+    if _ID.fullmatch(segment_id) is None:
+        raise InvalidEventError(
+            "invalid_id", f"segment_id {_excerpt(segment_id)} of call {record['call_id']!r}: {_ID_RULE}"
         )
     if start < 0:
         raise _invalid(record, "negative_time", f"start_ms {start} < 0")

@@ -59,6 +59,15 @@ INVALID_REASONS = (
     "negative_revision",
     "empty",
     "unknown_record",
+    "json_too_deep",
+    "internal_error",
+    "missing_key",
+    "key_mismatch",
+    "call_not_started",
+    "ended_before_start",
+    "invalid_id",
+    "invalid_label",
+    "field_too_long",
 )
 # finer around the 250 ms p99 target of issue 4
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -134,6 +143,12 @@ class PipelineMetrics:
         )
         self.rebalances = Counter(
             "callfocus_rebalances", "Consumer group rebalances this worker took part in.", registry=registry
+        )
+        self.dead_letters_truncated = Counter(
+            "callfocus_dead_letters_truncated",
+            "Dead letters whose original record was too large to copy whole: cut to the record "
+            "limit, with headers original.size and original.sha256.",
+            registry=registry,
         )
         self.unreadable_states = Counter(
             "callfocus_unreadable_states",

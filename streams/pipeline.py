@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 import weakref
@@ -39,7 +40,7 @@ from streams.app import (
     registry,
     settings,
 )
-from streams.calls import LiveCall
+from streams.calls import EndedCall, ForgottenCall, LiveCall, read_durable
 from streams.engine.nudges import Nudge, masked_snippet
 from streams.errors import InvalidEventError
 from streams.events import CallEnded, event_to_record
@@ -66,6 +67,8 @@ call_state = app.Table(
     value_type=bytes,
     partitions=settings.topic_partitions,
     help="Per-call metric engine state (changelog-backed).",
+    # a state record as large as any other callfocus record (settings.max_record_bytes)
+    extra_topic_configs={"max.message.bytes": str(settings.topic_max_message_bytes)},
 )
 # Faust's periodic offset commit takes this lock too (installed at start-up): a commit
 # then never falls between a batch's outputs and its acknowledgements, and the states it
@@ -101,19 +104,19 @@ class InputRecord(Protocol):
     def value(self) -> bytes | None: ...
 
 
-def read_state(call_id: str, raw: bytes) -> LiveCall | None:
-    """A call from its durable state; ``None``, counted and logged, if the state cannot be
-    read (written by an incompatible version, or damaged): one call starting again is
-    better than a worker that crashes at every start."""
+def read_state(call_id: str, raw: bytes) -> LiveCall | EndedCall | None:
+    """A call from its durable state (or the marker of its end); ``None``, counted and
+    logged, if the state cannot be read (written by an incompatible version, or damaged):
+    one call starting again is better than a worker that crashes at every start."""
     try:
-        return LiveCall.from_bytes(raw, engine_config)
+        return read_durable(call_id, raw, engine_config)
     except Exception as error:
         pipeline_metrics.unreadable_states.inc()
         log.error("call %s: unreadable state in the call-state table (%r); it starts again", call_id, error)
         return None
 
 
-def _load_call(call_id: str) -> LiveCall | None:
+def _load_call(call_id: str) -> LiveCall | EndedCall | None:
     raw = call_state.get(call_id.encode())
     return read_state(call_id, raw) if raw else None
 
@@ -183,6 +186,10 @@ class CommitOverlap:
 
 
 commit_overlap = CommitOverlap()
+# Once a call's state could not be written, no later commit may move the offsets past the
+# events that made it: the worker stops (Faust crashes the consumer) and starts again from
+# the last commit.
+failed_state_write: StateWriteError | None = None
 # one commit at a time: Faust's own guard returns to a second caller only when the
 # first is done, and the batches waiting on the first must be sent before that
 commit_lock = asyncio.Lock()
@@ -198,6 +205,8 @@ async def serialise_commits_with_batches() -> None:
         # outputs (not the last commit before a rebalance or a stop)
         overlap = start_new_transaction and isinstance(consumer, BatchingConsumer)
         async with commit_lock:
+            if failed_state_write is not None:  # e.g. the commit Faust makes as it stops
+                raise failed_state_write
             await batch_lock.acquire()
             began = time.monotonic()
             try:
@@ -316,35 +325,103 @@ async def let_input_first() -> None:
         await asyncio.sleep(0)
 
 
+class StateWriteError(RuntimeError):
+    """A call's state could not be written: the commit fails, so its input offsets are not
+    committed and the events that made the state are read again after the restart."""
+
+
 async def write_states() -> None:
     """Write the states of the commit that has begun (``UnwrittenStates``): each as JSON
-    in the table's store, and its changelog record in its partition's transaction."""
+    in the table's store, and its changelog record in its partition's transaction. Raises
+    :class:`StateWriteError`, before the offsets commit, if one cannot be written whole;
+    every later commit then raises it too."""
+    global failed_state_write
+    try:
+        await _write_states()
+    except StateWriteError as error:
+        failed_state_write = error
+        log.error("%s: no offsets are committed from now on; the worker stops", error)
+        raise
+
+
+async def _write_states() -> None:
     changelog = call_state.changelog_topic.get_topic_name()
+    deliveries = []
     while states := live_calls.unwritten.take(STATES_PER_SLICE):
         for key, data, source in states:
             value = None if data is None else orjson.dumps(data)
+            if (
+                value is not None
+                and len(key) + len(value) > settings.max_record_bytes - RECORD_OVERHEAD_BYTES
+            ):
+                pipeline_metrics.output_errors.labels("state").inc()
+                raise StateWriteError(
+                    f"call {key.decode()}: state of {len(value)} bytes is over the record limit"
+                )
             with as_current(source):
                 if value is None:
                     call_state.data.pop(key, None)
                 else:
                     call_state.data[key] = value
-            await _produce("state", source, changelog, key, value, source.partition)
+            try:
+                deliveries.append(
+                    await app.producer.send(
+                        changelog,
+                        key,
+                        value,
+                        source.partition,
+                        None,
+                        None,
+                        transactional_id=_transaction_of(source),
+                    )
+                )
+            except Exception as error:
+                pipeline_metrics.output_errors.labels("state").inc()
+                raise StateWriteError(f"call {key.decode()}: {error!r}") from error
         await let_input_first()
+    for delivery in deliveries:  # the broker took every state, or the commit fails
+        try:
+            await delivery
+        except Exception as error:
+            pipeline_metrics.output_errors.labels("state").inc()
+            raise StateWriteError(f"a state record was refused: {error!r}") from error
+    pipeline_metrics.produced_by_output["state"].inc(len(deliveries))
+
+
+class PartitionSource:
+    """The input partition a change without an input record belongs to (an end marker's
+    deletion): its transaction carries the write."""
+
+    __slots__ = ("partition", "topic")
+
+    def __init__(self, topic: str, partition: int) -> None:
+        self.topic = topic
+        self.partition = partition
 
 
 Output = tuple[str, InputRecord, str, bytes | None, bytes | None, int | None, dict[str, bytes] | None]
+# Room a record's batch framing and headers take beyond its key and value.
+RECORD_OVERHEAD_BYTES = 1024
 
 
 def dead_letter(record: InputRecord, error: InvalidEventError) -> Output:
     headers = {
         "error.reason": error.reason.encode(),
-        "error.detail": error.detail.encode("utf-8", "replace"),
+        "error.detail": error.detail.encode("utf-8", "replace")[:1024],
         "source.topic": record.topic.encode(),
         "source.partition": str(record.partition).encode(),
         "source.offset": str(record.offset).encode(),
     }
+    value = record.value
+    room = settings.max_record_bytes - RECORD_OVERHEAD_BYTES - len(record.key or b"")
+    if value is not None and len(value) > room:
+        # kept whole, the copy would not fit a record: cut, with what identifies the original
+        headers["original.size"] = str(len(value)).encode()
+        headers["original.sha256"] = hashlib.sha256(value).hexdigest().encode()
+        value = value[: max(room, 0)]
+        pipeline_metrics.dead_letters_truncated.inc()
     # explicit partition: a message without a key still lands in its source partition
-    return ("dead_letters", record, DEAD_LETTER_TOPIC, record.key, record.value, record.partition, headers)
+    return ("dead_letters", record, DEAD_LETTER_TOPIC, record.key, value, record.partition, headers)
 
 
 def snapshot_value(call: LiveCall) -> bytes:
@@ -367,7 +444,7 @@ def apply_batch(
     batch_calls: dict[str, tuple[LiveCall, InputRecord]] = {}
     for record in batch:
         processed_offsets[record.partition] = record.offset
-        result = processor.process(record.value, record.partition)
+        result = processor.process_record(record.key, record.value, record.partition)
         if result.error is not None:
             outputs.append(dead_letter(record, result.error))
             continue
@@ -376,10 +453,15 @@ def apply_batch(
             continue
         batch_calls[call.call_id] = (call, record)
         if result.ended_now:
-            outputs.append(snapshot(call, record))
-            summary = codec.encode(
-                "CallSummary", summary_record(call, call.state.metrics(), call.nudges.fired)
-            )
+            try:
+                outputs.append(snapshot(call, record))
+                summary = codec.encode(
+                    "CallSummary", summary_record(call, call.state.metrics(), call.nudges.fired)
+                )
+            except Exception:  # the call has ended all the same: counted and logged
+                pipeline_metrics.output_errors.labels("summaries").inc()
+                log.exception("call %s: its summary could not be made", call.call_id)
+                continue
             outputs.append(("summaries", record, SUMMARIES_TOPIC, call.call_id.encode(), summary, None, None))
     # once per changed call per batch, not per event: reading a call's metrics is the
     # costly part of a snapshot and of a nudge check
@@ -390,12 +472,16 @@ def apply_batch(
         live_calls.unwritten.changed(call, record)
         if call.ended_monotonic is not None:
             continue
-        call.state.make_new_rows()
-        snapshot_due = call.snapshot_pending and call.last_snapshot_monotonic <= snapshots_due
-        if snapshot_due:
-            outputs.append(snapshot(call, record))
-        # nudges off: the processor has no rules, and no check waits
-        nudges += [(call, n) for n in processor.nudges(call, _nudge_interval_after(snapshot_due))]
+        try:
+            call.state.make_new_rows()
+            snapshot_due = call.snapshot_pending and call.last_snapshot_monotonic <= snapshots_due
+            if snapshot_due:
+                outputs.append(snapshot(call, record))
+            # nudges off: the processor has no rules, and no check waits
+            nudges += [(call, n) for n in processor.nudges(call, _nudge_interval_after(snapshot_due))]
+        except Exception:  # a call's outputs fail, not the batch: its events are applied
+            pipeline_metrics.output_errors.labels("metrics").inc()
+            log.exception("call %s: its snapshot or nudge check failed", call.call_id)
     return outputs, nudges, set(batch_calls)
 
 
@@ -473,7 +559,11 @@ async def load_assigned_calls(sender: Any, **kwargs: Any) -> None:
         call_id = key.decode()
         if raw and live_calls.get(call_id) is None:
             call = read_state(call_id, raw)
-            if call is not None and call.partition in active:
+            if call is None or call.partition not in active:
+                continue
+            if isinstance(call, EndedCall):
+                live_calls.remember_ended(call)
+            else:
                 live_calls.add(call)
                 loaded += 1
     if loaded:
@@ -541,6 +631,19 @@ async def freeze_long_lived_objects() -> None:
 @app.timer(interval=1.0)
 async def forget_ended_calls() -> None:
     live_calls.drop_ended(time.monotonic() - settings.export_grace_seconds)
+
+
+@app.timer(interval=30.0)
+async def forget_old_ends() -> None:
+    """An ended call's marker goes ``ended_call_memory_seconds`` after its end: the next
+    commit deletes it, in the transaction of its partition (if this worker still owns it)."""
+    topic = call_events.get_topic_name()
+    active = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
+    for ended in live_calls.expire_ended(_now_ms() - int(settings.ended_call_memory_seconds * 1000)):
+        if ended.partition in active:
+            live_calls.unwritten.changed(
+                ForgottenCall(ended.call_id), PartitionSource(topic, ended.partition)
+            )
 
 
 @app.on_partitions_revoked.connect  # type: ignore[arg-type]

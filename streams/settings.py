@@ -156,6 +156,26 @@ class Settings(BaseSettings):
     idle_timeout_seconds: float = Field(
         900.0, gt=0, description="A call with no event this long (wall clock) ends."
     )
+    implicit_start: bool = Field(
+        False,
+        description="A segment or CallEnded of a call that never started starts it (labels "
+        "unknown). Off: it goes to the dead-letter topic as call_not_started.",
+    )
+    ended_call_memory_seconds: float = Field(
+        3600.0,
+        gt=0,
+        description="How long a worker remembers a call that ended (a small marker in the "
+        "call-state table), so that any later event of it is dead-lettered as call_ended and "
+        "the call is never summarised twice. At least idle_timeout_seconds plus "
+        "late_tolerance_seconds.",
+    )
+    max_record_bytes: int = Field(
+        1024 * 1024,
+        ge=64 * 1024,
+        description="Largest record callfocus writes (the producer's max.request.size); the "
+        "topics it creates take records this large plus framing (max.message.bytes). A "
+        "dead letter over it is cut, with its original size and SHA-256 in headers.",
+    )
 
     # Metrics
     windows_seconds: tuple[int, ...] = Field((60, 180), description="Rolling windows in media time.")
@@ -228,6 +248,22 @@ class Settings(BaseSettings):
                 "gc_automatic_collections is off: reference cycles would never be freed"
             )
         return self
+
+    @model_validator(mode="after")
+    def _ends_remembered_long_enough(self) -> Settings:
+        needed = self.idle_timeout_seconds + self.late_tolerance_seconds
+        if self.ended_call_memory_seconds < needed:
+            raise ValueError(
+                f"ended_call_memory_seconds {self.ended_call_memory_seconds:g} is shorter than "
+                f"idle_timeout_seconds + late_tolerance_seconds ({needed:g})"
+            )
+        return self
+
+    @property
+    def topic_max_message_bytes(self) -> int:
+        """max.message.bytes of the topics callfocus creates: a record of
+        ``max_record_bytes`` in its batch, with room for the batch's framing."""
+        return self.max_record_bytes + 16 * 1024
 
     @field_validator("windows_seconds")
     @classmethod

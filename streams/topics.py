@@ -53,5 +53,8 @@ def ensure_topics(settings: Settings) -> list[TopicStatus]:
 
 
 def _configs(settings: Settings, suffix: str) -> dict[str, str]:
+    configs = {"max.message.bytes": str(settings.topic_max_message_bytes)}
     retention = settings.topic_retention_ms.get(suffix)
-    return {"retention.ms": str(retention)} if retention is not None else {}
+    if retention is not None:
+        configs["retention.ms"] = str(retention)
+    return configs

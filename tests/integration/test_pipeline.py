@@ -161,6 +161,9 @@ def test_invalid_events_go_to_the_dead_letter_topic_and_good_ones_count(
         b'"start_ms":0,"end_ms":1000,"text":"x"}': "unknown_enum_symbol",
     }
     producer = KafkaProducer(bootstrap_servers=bootstrap)
+    producer.send(
+        f"{prefix}.call-events", key=b"c1", value=b'{"type":"CallStarted","call_id":"c1","started_at":1}'
+    )
     producer.send(f"{prefix}.call-events", key=b"c1", value=good)
     for value in bad:
         producer.send(f"{prefix}.call-events", key=b"c1", value=value)

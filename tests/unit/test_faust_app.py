@@ -81,6 +81,8 @@ def test_agent_applies_segments_to_live_calls() -> None:
 
     async def run() -> None:
         async with process_call_events.test_context() as agent:
+            started = {"call_id": "agent-ctx", "started_at": 1}
+            await agent.put(codec.encode("CallStarted", started), key=b"agent-ctx")
             await agent.put(codec.encode("TranscriptSegment", segment), key=b"agent-ctx")
             await agent.put(codec.encode("TranscriptSegment", customer), key=b"agent-ctx")
             await asyncio.sleep(0.3)  # the agent takes events in batches of up to 50 ms

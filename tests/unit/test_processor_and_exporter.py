@@ -25,14 +25,23 @@ class Exporter:
     collector: LiveCallCollector
 
 
-def setup(max_calls: int = 10, clock: list[float] | None = None) -> tuple[CallProcessor, Exporter]:
+def setup(
+    max_calls: int = 10, clock: list[float] | None = None, implicit_start: bool = True
+) -> tuple[CallProcessor, Exporter]:
+    """A processor on a fresh registry; calls start implicitly unless told otherwise, as
+    most tests here feed segments without a CallStarted."""
     registry = CollectorRegistry()
     calls = LiveCalls(EngineConfig())
     collector = LiveCallCollector(calls, max_calls)
     registry.register(collector)
     now = clock if clock is not None else [0.0]
     processor = CallProcessor(
-        CODEC, calls, PipelineMetrics(registry), wall_clock_ms=lambda: 2000, monotonic=lambda: now[0]
+        CODEC,
+        calls,
+        PipelineMetrics(registry),
+        wall_clock_ms=lambda: 2000,
+        monotonic=lambda: now[0],
+        implicit_start=implicit_start,
     )
     return processor, Exporter(registry, collector)
 
@@ -201,10 +210,10 @@ def test_state_writes_keep_a_small_copy_of_each_utterance_row() -> None:
 
 def test_per_call_text_escapes_labels_and_follows_changes() -> None:
     processor, exporter = setup()
-    started = {"call_id": 'c"1\\', "started_at": 1, "agent_id": "a\nb", "team": "t", "queue": "q"}
+    started = {"call_id": 'c"1\\', "started_at": 1, "agent_id": 'a\\"b', "team": "t", "queue": "q"}
     processor.process(CODEC.encode("CallStarted", started), 0)
     processor.process(segment('c"1\\', "1", "AGENT", 0, 3000), 0)
-    labels = (("agent_id", "a\nb"), ("call_id", 'c"1\\'), ("queue", "q"), ("team", "t"))
+    labels = (("agent_id", 'a\\"b'), ("call_id", 'c"1\\'), ("queue", "q"), ("team", "t"))
     monologue = ("callfocus_call_monologue_seconds", tuple(sorted((*labels, ("kind", "longest")))))
     assert samples(exporter)[monologue] == 3.0
     assert samples(exporter)[monologue] == 3.0  # the cached text of an unchanged call
@@ -270,7 +279,7 @@ def test_the_timer_walks_only_calls_with_a_snapshot_or_nudge_check_waiting() -> 
 def test_without_nudge_rules_a_snapshotted_call_waits_for_nothing() -> None:
     registry = CollectorRegistry()
     calls = LiveCalls(EngineConfig())
-    processor = CallProcessor(CODEC, calls, PipelineMetrics(registry), nudge_rules=())
+    processor = CallProcessor(CODEC, calls, PipelineMetrics(registry), nudge_rules=(), implicit_start=True)
     call = processor.process(segment("c1", "1", "AGENT", 0, 3000), 0).call
     assert call is not None and not call.nudge_check_pending
     call.snapshot_pending = False
@@ -305,7 +314,7 @@ def test_a_commit_writes_each_call_as_it_was_at_the_commit_point() -> None:
     assert {key.decode() for key, _, _ in unwritten.take(10)} == {"c2", "c4"}
 
 
-def test_an_ended_call_is_deleted_and_a_forgotten_change_is_not_written() -> None:
+def test_an_ended_call_leaves_a_marker_and_a_forgotten_change_is_not_written() -> None:
     processor, _ = setup()
     for call_id in ("ended", "dropped"):
         changed(processor, call_id)
@@ -313,7 +322,8 @@ def test_an_ended_call_is_deleted_and_a_forgotten_change_is_not_written() -> Non
     assert ended.ended_now
     processor.calls.forget("dropped")  # its batch came before a rebalance and comes again
     processor.calls.unwritten.begin()
-    assert processor.calls.unwritten.take(10) == [(b"ended", None, "ended")]
+    marker = {"partition": 0, "ended_wall_ms": 2000}
+    assert processor.calls.unwritten.take(10) == [(b"ended", marker, "ended")]
 
 
 def test_a_failed_commit_leaves_what_it_did_not_write_to_the_next() -> None:
