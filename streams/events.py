@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any, ClassVar, Final
 
 from streams.errors import InvalidEventError
+from streams.languages import language_problem
 from streams.values import Value
 
 MAX_SEGMENT_MS = 10 * 60 * 1000
@@ -138,6 +139,10 @@ def event_from_record(name: str, record: Mapping[str, Any]) -> Event:
         raise InvalidEventError("missing_call_id", f"{name} without a call_id")
     if kind is TranscriptSegment:
         return _segment(record)
+    if kind is CallStarted:
+        problem = language_problem(record.get("language", "en"))
+        if problem is not None:
+            raise InvalidEventError("invalid_language", f"CallStarted of call {call_id!r}: {problem}")
     fields = kind.FIELDS
     return kind(**{k: v for k, v in record.items() if k in fields})
 

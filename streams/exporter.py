@@ -59,6 +59,7 @@ INVALID_REASONS = (
     "negative_revision",
     "empty",
     "unknown_record",
+    "invalid_language",
 )
 # finer around the 250 ms p99 target of issue 4
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 1.0, 2.5, 5.0, 10.0)

@@ -20,7 +20,9 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from streams.engine.config import EngineConfig
+from streams.engine.lexicon import available_languages, lexicon_path
 from streams.gc_policy import LongLivedObjects
+from streams.languages import language_problem
 
 # callfocus' topics, as suffixes of the topic prefix
 TOPICS = ("call-events", "call-events.dlq", "call-metrics", "nudges", "call-summaries")
@@ -196,8 +198,17 @@ class Settings(BaseSettings):
         "console_history_seconds) on the next one.",
     )
 
-    language: str = Field("en", description="Default lexicon language (a CallStarted language overrides it).")
+    language: str = Field(
+        "en",
+        description="Default lexicon language, a language tag such as en or en-US (a CallStarted "
+        "language with a lexicon overrides it).",
+    )
     lexicon_file: Path | None = Field(None, description="TOML file replacing lexicon lists.")
+    lexicon_dir: Path | None = Field(
+        None,
+        description="Folder of <language>.toml lexicons, searched by language tag before the "
+        "shipped folder (streams/lexicons).",
+    )
     late_tolerance_seconds: int = Field(60, ge=0, description="Media time a segment may arrive late.")
 
     @field_validator("topic_retention_ms")
@@ -227,6 +238,28 @@ class Settings(BaseSettings):
                 "gc_full_collection_seconds is 0 (Python's own schedule) but "
                 "gc_automatic_collections is off: reference cycles would never be freed"
             )
+        return self
+
+    @field_validator("language")
+    @classmethod
+    def _language_is_a_tag(cls, value: str) -> str:
+        problem = language_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("lexicon_dir")
+    @classmethod
+    def _lexicon_dir_is_a_folder(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():
+            raise ValueError(f"lexicon_dir {str(value)!r} is not a folder")
+        return value
+
+    @model_validator(mode="after")
+    def _language_has_a_lexicon(self) -> Settings:
+        if lexicon_path(self.language, self.lexicon_dir) is None:
+            have = ", ".join(available_languages(self.lexicon_dir))
+            raise ValueError(f"no lexicon for language {self.language!r} (have: {have})")
         return self
 
     @field_validator("windows_seconds")
@@ -260,6 +293,7 @@ class Settings(BaseSettings):
             windows_ms=tuple(w * 1000 for w in self.windows_seconds),
             language=self.language,
             lexicon_file=self.lexicon_file,
+            lexicon_dir=self.lexicon_dir,
             late_tolerance_ms=self.late_tolerance_seconds * 1000,
         )
 
