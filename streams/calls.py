@@ -32,6 +32,9 @@ class LiveCall:
     partition: int
     ended_monotonic: float | None = None
     labels: tuple[str, str, str] = field(default=("unknown", "unknown", "unknown"))
+    # (team, queue) as exported to Prometheus, folded once when the labels are set
+    # (streams/export_labels.py); not kept durably: folded again when loaded
+    exported_labels: tuple[str, str] | None = None
     last_event_monotonic: float = 0.0
     last_snapshot_monotonic: float = float("-inf")
     snapshot_pending: bool = False
@@ -150,12 +153,19 @@ class LiveCalls:
     def __init__(self, config: EngineConfig, load: Callable[[str], LiveCall | None] | None = None) -> None:
         self.config = config
         self.load = load
+        # folds a call's (team, queue) for export when it enters memory (CallProcessor sets it)
+        self.export_labels: Callable[[str, str], tuple[str, str]] | None = None
         self._calls: dict[str, LiveCall] = {}
         self._pending: dict[str, LiveCall] = {}
         self.unwritten = UnwrittenStates()
 
     def add(self, call: LiveCall) -> None:
+        self._fold_labels(call)
         self._calls[call.call_id] = call
+
+    def _fold_labels(self, call: LiveCall) -> None:
+        if self.export_labels is not None:
+            call.exported_labels = self.export_labels(call.labels[1], call.labels[2])
 
     def touched(self, call: LiveCall) -> None:
         """Note that ``call`` changed: its snapshot and nudge check are due (:meth:`pending`)."""
@@ -182,11 +192,15 @@ class LiveCalls:
     def get(self, call_id: str) -> LiveCall | None:
         return self._calls.get(call_id)
 
-    def get_or_create(self, call_id: str, partition: int) -> LiveCall:
+    def get_or_create(self, call_id: str, partition: int, fold_labels: bool = True) -> LiveCall:
+        """The call, from memory, loaded, or new; one that enters memory has its labels
+        folded for export unless ``fold_labels`` is false (a CallStarted folds them)."""
         call = self._calls.get(call_id)
         if call is None:
             loaded = self.load(call_id) if self.load is not None else None
             call = loaded or LiveCall(CallState(call_id, self.config), partition)
+            if fold_labels:
+                self._fold_labels(call)
             self._calls[call_id] = call
         return call
 
@@ -218,6 +232,11 @@ class LiveCalls:
         for cid in gone:
             self._drop(cid)
         return len(gone)
+
+
+def _exported_team(call: LiveCall) -> str:
+    exported = call.exported_labels
+    return exported[0] if exported is not None else call.labels[1]
 
 
 class Processed:
@@ -252,6 +271,7 @@ class CallProcessor:
         self.nudge_rules = nudge_rules
         self._wall_clock_ms = wall_clock_ms
         self._monotonic = monotonic
+        calls.export_labels = metrics.export_labels
 
     def process(self, raw: bytes | None, partition: int) -> Processed:
         """Apply one message; an unusable one is returned with its error and changes no state."""
@@ -268,7 +288,7 @@ class CallProcessor:
             return Processed(error=error)
 
     def _apply(self, event: CallStarted | TranscriptSegment | CallEnded, partition: int) -> Processed:
-        call = self.calls.get_or_create(event.call_id, partition)
+        call = self.calls.get_or_create(event.call_id, partition, type(event) is not CallStarted)
         self.calls.unwritten.before_change(call)
         call.last_event_monotonic = self._monotonic()
         ended_now = False
@@ -285,7 +305,7 @@ class CallProcessor:
         elif isinstance(event, CallStarted):
             call.state.start(event)
             call.labels = (event.agent_id, event.team, event.queue)
-            self.metrics.team_seen(event.team)
+            call.exported_labels = self.metrics.export_labels(event.team, event.queue)
         elif call.ended_monotonic is None:
             call.state.end(event)
             call.ended_monotonic = self._monotonic()
@@ -293,7 +313,7 @@ class CallProcessor:
             self.metrics.calls_ended.labels("timeout" if event.reason == "timeout" else "event").inc()
             score = call.state.metrics().customer_focus_score
             if score is not None:
-                self.metrics.ended_call_score.labels(call.labels[1]).observe(score)
+                self.metrics.ended_call_score.labels(_exported_team(call)).observe(score)
         call.snapshot_pending = True
         call.nudge_check_pending = bool(self.nudge_rules)  # no rules: no check waits
         self.calls.touched(call)
@@ -315,7 +335,7 @@ class CallProcessor:
         call.last_nudge_check_monotonic = now
         raised = call.nudges.evaluate(call.state.metrics(), self.nudge_rules)
         for nudge in raised:
-            self.metrics.nudges.labels(nudge.type, call.labels[1]).inc()
+            self.metrics.nudges.labels(nudge.type, _exported_team(call)).inc()
         return raised
 
     def idle_calls(self, idle_seconds: float) -> list[LiveCall]:

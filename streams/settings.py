@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from streams.engine.config import EngineConfig
 from streams.engine.lexicon import available_languages, lexicon_path
+from streams.export_labels import LabelLimits
 from streams.gc_policy import LongLivedObjects
 from streams.languages import language_problem
 
@@ -164,6 +165,28 @@ class Settings(BaseSettings):
     max_exported_calls: int = Field(5000, ge=0, description="Per-call series are capped at this many calls.")
     per_call_series: bool = True
     export_grace_seconds: float = Field(30.0, ge=0, description="Series of an ended call stay this long.")
+    max_exported_teams: int = Field(
+        200,
+        ge=0,
+        description="At most this many distinct team values are exported as label values at a "
+        'time; other teams\' calls are exported with team="other" (counted in '
+        "callfocus_label_values_folded_total).",
+    )
+    max_exported_queues: int = Field(
+        200, ge=0, description="At most this many distinct queue values are exported; the rest as other."
+    )
+    exported_teams: tuple[str, ...] | None = Field(
+        None, description="Allow-list: only these teams are exported as themselves, the rest as other."
+    )
+    exported_queues: tuple[str, ...] | None = Field(
+        None, description="Allow-list: only these queues are exported as themselves, the rest as other."
+    )
+    exported_label_grace_seconds: float = Field(
+        300.0,
+        ge=0,
+        description="A team or queue no call in memory carries keeps its exported value (and the "
+        "team its series) this long; then they go and its slot is free.",
+    )
 
     # Nudges
     nudges_enabled: bool = Field(True, description="Run the nudge rules on every changed call.")
@@ -261,6 +284,28 @@ class Settings(BaseSettings):
             have = ", ".join(available_languages(self.lexicon_dir))
             raise ValueError(f"no lexicon for language {self.language!r} (have: {have})")
         return self
+
+    @model_validator(mode="after")
+    def _allow_lists_within_caps(self) -> Settings:
+        for label, allowed, cap in (
+            ("teams", self.exported_teams, self.max_exported_teams),
+            ("queues", self.exported_queues, self.max_exported_queues),
+        ):
+            if allowed is not None and len(set(allowed)) > cap:
+                raise ValueError(
+                    f"exported_{label} lists {len(set(allowed))} values but max_exported_{label} is "
+                    f"{cap}: raise the cap to export them all"
+                )
+        return self
+
+    def label_limits(self) -> LabelLimits:
+        return LabelLimits(
+            max_teams=self.max_exported_teams,
+            max_queues=self.max_exported_queues,
+            teams=None if self.exported_teams is None else frozenset(self.exported_teams),
+            queues=None if self.exported_queues is None else frozenset(self.exported_queues),
+            grace_seconds=self.exported_label_grace_seconds,
+        )
 
     @field_validator("windows_seconds")
     @classmethod
