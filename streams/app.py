@@ -108,7 +108,7 @@ registry = CollectorRegistry(auto_describe=True)
 # (streams/gc_policy.py), what the full ones free and the RSS are the things to watch
 ProcessCollector(registry=registry)
 GCCollector(registry=registry)
-pipeline_metrics = PipelineMetrics(registry)
+pipeline_metrics = PipelineMetrics(registry, settings.label_limits())
 engine_config = settings.engine_config()
 live_calls = LiveCalls(engine_config)
 live_call_collector = LiveCallCollector(live_calls, settings.max_exported_calls, settings.per_call_series)

@@ -32,6 +32,9 @@ class LiveCall:
     partition: int
     ended_monotonic: float | None = None
     labels: tuple[str, str, str] = field(default=("unknown", "unknown", "unknown"))
+    # (team, queue) as exported to Prometheus, folded once when the labels are set
+    # (streams/export_labels.py); not kept durably: folded again when loaded
+    exported_labels: tuple[str, str] | None = None
     last_event_monotonic: float = 0.0
     last_snapshot_monotonic: float = float("-inf")
     snapshot_pending: bool = False
@@ -201,17 +204,27 @@ class LiveCalls:
     ) -> None:
         self.config = config
         self.load = load
+        # folds a call's (team, queue) for export when it enters memory (CallProcessor sets it)
+        self.export_labels: Callable[[str, str], tuple[str, str]] | None = None
         self._calls: dict[str, LiveCall] = {}
         self._pending: dict[str, LiveCall] = {}
         # calls that ended and left memory, oldest first (ended_call_memory_seconds)
         self.ended: dict[str, EndedCall] = {}
         self.unwritten = UnwrittenStates()
 
-    def add(self, call: LiveCall) -> None:
+    def add(self, call: LiveCall, fold_labels: bool = True) -> None:
+        """A call enters memory; its labels are folded for export unless ``fold_labels`` is
+        false (a CallStarted folds them)."""
+        if fold_labels:
+            self._fold_labels(call)
         self._calls[call.call_id] = call
 
     def remember_ended(self, ended: EndedCall) -> None:
         self.ended[ended.call_id] = ended
+
+    def _fold_labels(self, call: LiveCall) -> None:
+        if self.export_labels is not None:
+            call.exported_labels = self.export_labels(call.labels[1], call.labels[2])
 
     def touched(self, call: LiveCall) -> None:
         """Note that ``call`` changed: its snapshot and nudge check are due (:meth:`pending`)."""
@@ -239,7 +252,8 @@ class LiveCalls:
         return self._calls.get(call_id)
 
     def find(self, call_id: str) -> LiveCall | EndedCall | None:
-        """The call in memory, else the marker of its end, else what ``load`` finds."""
+        """The call in memory, else the marker of its end, else what ``load`` finds (a call
+        loaded into memory has its labels folded for export)."""
         call = self._calls.get(call_id)
         if call is not None:
             return call
@@ -250,7 +264,7 @@ class LiveCalls:
         if isinstance(loaded, EndedCall):
             self.ended[call_id] = loaded
         elif loaded is not None:
-            self._calls[call_id] = loaded
+            self.add(loaded)
         return loaded
 
     def get_or_create(self, call_id: str, partition: int) -> LiveCall:
@@ -258,6 +272,7 @@ class LiveCalls:
         call = self.find(call_id)
         if not isinstance(call, LiveCall):
             call = LiveCall(CallState(call_id, self.config), partition)
+            self._fold_labels(call)
             self._calls[call_id] = call
         return call
 
@@ -302,6 +317,11 @@ class LiveCalls:
         for ended in expired:
             del self.ended[ended.call_id]
         return expired
+
+
+def _exported_team(call: LiveCall) -> str:
+    exported = call.exported_labels
+    return exported[0] if exported is not None else call.labels[1]
 
 
 class Processed:
@@ -349,6 +369,7 @@ class CallProcessor:
         self.implicit_start = implicit_start
         self._wall_clock_ms = wall_clock_ms
         self._monotonic = monotonic
+        calls.export_labels = metrics.export_labels
 
     def process(self, raw: bytes | None, partition: int) -> Processed:
         """Apply one message; an unusable one is returned with its error and changes no state."""
@@ -389,7 +410,7 @@ class CallProcessor:
                     "call_not_started", f"{type(event).__name__} of call {call_id!r}, which never started"
                 )
             call = LiveCall(CallState(call_id, self.calls.config), partition)
-            self.calls.add(call)
+            self.calls.add(call, fold_labels=not isinstance(event, CallStarted))
         elif isinstance(found, EndedCall) or found.ended_monotonic is not None:
             if isinstance(event, CallEnded) and event.reason == "timeout":
                 return Processed()  # the worker's own idle end, overtaken by the call's end
@@ -421,7 +442,7 @@ class CallProcessor:
         elif isinstance(event, CallStarted):
             call.state.start(event)
             call.labels = (event.agent_id, event.team, event.queue)
-            self.metrics.team_seen(event.team)
+            call.exported_labels = self.metrics.export_labels(event.team, event.queue)
         else:
             call.state.end(event)
             call.ended_monotonic = self._monotonic()
@@ -430,7 +451,7 @@ class CallProcessor:
             self.metrics.calls_ended.labels("timeout" if event.reason == "timeout" else "event").inc()
             score = call.state.metrics().customer_focus_score
             if score is not None:
-                self.metrics.ended_call_score.labels(call.labels[1]).observe(score)
+                self.metrics.ended_call_score.labels(_exported_team(call)).observe(score)
         call.snapshot_pending = True
         call.nudge_check_pending = bool(self.nudge_rules)  # no rules: no check waits
         self.calls.touched(call)
@@ -452,7 +473,7 @@ class CallProcessor:
         call.last_nudge_check_monotonic = now
         raised = call.nudges.evaluate(call.state.metrics(), self.nudge_rules)
         for nudge in raised:
-            self.metrics.nudges.labels(nudge.type, call.labels[1]).inc()
+            self.metrics.nudges.labels(nudge.type, _exported_team(call)).inc()
         return raised
 
     def idle_calls(self, idle_seconds: float) -> list[LiveCall]:

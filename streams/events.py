@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any, ClassVar, Final
 
 from streams.errors import InvalidEventError
+from streams.languages import language_problem
 from streams.values import Value
 
 MAX_SEGMENT_MS = 10 * 60 * 1000
@@ -155,6 +156,9 @@ def event_from_record(name: str, record: Mapping[str, Any]) -> Event:
         return _segment(record)
     if kind is CallStarted:
         _check_call_started(record)
+        problem = language_problem(record.get("language", "en"))
+        if problem is not None:
+            raise InvalidEventError("invalid_language", f"CallStarted of call {call_id!r}: {problem}")
     fields = kind.FIELDS
     return kind(**{k: v for k, v in record.items() if k in fields})
 
@@ -169,7 +173,7 @@ def _excerpt(text: str) -> str:
 def _check_call_started(record: Mapping[str, Any]) -> None:
     call_id = record["call_id"]
     for name in _LABEL_FIELDS:
-        value = record[name]
+        value = record.get(name, "unknown")  # the schema's default
         if _LABEL.fullmatch(value) is None:
             raise InvalidEventError(
                 "invalid_label",

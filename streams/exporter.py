@@ -8,6 +8,7 @@ disappear with the call (after the grace period) or when its partition moves.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,7 @@ from prometheus_client.registry import Collector
 from streams import native
 from streams.engine.nudges import NUDGE_TYPES
 from streams.events import Speaker
+from streams.export_labels import LabelFolder, LabelLimits
 from streams.tallies import BucketHistogram, LabelledCount
 
 if TYPE_CHECKING:
@@ -68,6 +70,7 @@ INVALID_REASONS = (
     "invalid_id",
     "invalid_label",
     "field_too_long",
+    "invalid_language",
 )
 # finer around the 250 ms p99 target of issue 4
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -86,8 +89,16 @@ WINDOWED_SERIES = {
 class PipelineMetrics:
     """Aggregate series without call_id, registered on one registry (fresh per test)."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        label_limits: LabelLimits | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.registry = registry
+        self.label_limits = limits = label_limits if label_limits is not None else LabelLimits()
+        self.teams = LabelFolder(limits.max_teams, limits.teams, clock)
+        self.queues = LabelFolder(limits.max_queues, limits.queues, clock)
         # the two the per-segment path updates: compiled tallies (streams/tallies.py)
         self.segments_processed = LabelledCount(tuple(speaker.value for speaker in Speaker))
         self.processing_latency = BucketHistogram(LATENCY_BUCKETS)
@@ -185,6 +196,23 @@ class PipelineMetrics:
             "acknowledgements followed it, in the next transaction (docs/pipeline.md).",
             registry=registry,
         )
+        self.labels_folded = Counter(
+            "callfocus_label_values_folded",
+            "Calls whose team or queue is exported as 'other': beyond the cap of distinct "
+            "values (max_exported_teams / max_exported_queues) or not in the allow-list.",
+            ["label"],
+            registry=registry,
+        )
+        self.label_values = Gauge(
+            "callfocus_label_values_exported",
+            "Distinct team or queue values exported as themselves now (at most the cap).",
+            ["label"],
+            registry=registry,
+        )
+        self._folded_by_label = {label: self.labels_folded.labels(label) for label in ("team", "queue")}
+        self.label_values.labels("team").set_function(lambda: len(self.teams))
+        self.label_values.labels("queue").set_function(lambda: len(self.queues))
+        # teams whose labelled series exist (kept teams and OTHER)
         self._teams: set[str] = set()
         for outcome in ("processed", "dropped"):
             self.input_batches.labels(outcome)
@@ -199,6 +227,18 @@ class PipelineMetrics:
         for reason in ("event", "timeout"):
             self.calls_ended.labels(reason)
 
+    def export_labels(self, team: str, queue: str) -> tuple[str, str]:
+        """The team and queue a call is exported with (folded: streams/export_labels.py);
+        called once per call when its labels are set, never per segment."""
+        exported_team, folded = self.teams.fold(team)
+        if folded:
+            self._folded_by_label["team"].inc()
+        exported_queue, folded = self.queues.fold(queue)
+        if folded:
+            self._folded_by_label["queue"].inc()
+        self.team_seen(exported_team)
+        return exported_team, exported_queue
+
     def team_seen(self, team: str) -> None:
         """Pre-create the team's labelled series at 0, so rate() sees the team's first nudge."""
         if team in self._teams:
@@ -207,6 +247,35 @@ class PipelineMetrics:
         for nudge_type in NUDGE_TYPES:
             self.nudges.labels(nudge_type, team)
         self.ended_call_score.labels(team)
+
+    def expire_labels(self, calls: Iterable[LiveCall]) -> list[str]:
+        """Free the team and queue values no call in memory has carried for the grace
+        period, and remove those teams' series; returns the teams removed.
+
+        The series of a team that comes back start again from 0: a counter reset, which
+        rate() and increase() take in their stride."""
+        teams: set[str] = set()
+        queues: set[str] = set()
+        for call in calls:
+            team, queue = exported_labels(call)
+            teams.add(team)
+            queues.add(queue)
+        grace = self.label_limits.grace_seconds
+        self.queues.expire(queues, grace)
+        gone = self.teams.expire(teams, grace)
+        for team in gone:
+            if team in self._teams:
+                self._teams.discard(team)
+                for nudge_type in NUDGE_TYPES:
+                    self.nudges.remove(nudge_type, team)
+                self.ended_call_score.remove(team)
+        return gone
+
+
+def exported_labels(call: LiveCall) -> tuple[str, str]:
+    """The team and queue a call's series carry (its labels as set, if never folded)."""
+    exported = call.exported_labels
+    return exported if exported is not None else (call.labels[1], call.labels[2])
 
 
 def _label_value(text: str) -> str:
@@ -254,8 +323,8 @@ class LiveCallCollector(Collector):
         self.calls = calls
         self.max_exported_calls = max_exported_calls
         self.per_call_series = per_call_series
-        # call_id -> (the CallMetrics object rendered, its lines per family)
-        self._rendered: dict[str, tuple[CallMetrics, tuple[str, ...]]] = {}
+        # call_id -> (the CallMetrics object and exported labels rendered, lines per family)
+        self._rendered: dict[str, tuple[CallMetrics, tuple[str, str] | None, tuple[str, ...]]] = {}
 
     def describe(self) -> Iterable[GaugeMetricFamily]:
         return []
@@ -273,7 +342,8 @@ class LiveCallCollector(Collector):
         for call in self.calls:
             owned += 1
             if call.ended_monotonic is None:
-                per_team[call.labels[1]] = per_team.get(call.labels[1], 0) + 1
+                team = exported_labels(call)[0]
+                per_team[team] = per_team.get(team, 0) + 1
         for team, count in sorted(per_team.items()):
             active.add_metric([team], count)
         yield active
@@ -290,19 +360,19 @@ class LiveCallCollector(Collector):
         wanted = [i for i, (name, _) in enumerate(_CALL_FAMILIES) if families is None or name in families]
         if not wanted:
             return ""
-        rendered: dict[str, tuple[CallMetrics, tuple[str, ...]]] = {}
+        rendered: dict[str, tuple[CallMetrics, tuple[str, str] | None, tuple[str, ...]]] = {}
         previous = self._rendered
         for call in self._exported():
             metrics = call.state.metrics()
             cached = previous.get(call.call_id)
-            if cached is None or cached[0] is not metrics:
-                cached = (metrics, _call_lines(call, metrics))
+            if cached is None or cached[0] is not metrics or cached[1] is not call.exported_labels:
+                cached = (metrics, call.exported_labels, _call_lines(call, metrics))
             rendered[call.call_id] = cached
         self._rendered = rendered
         parts: list[str] = []
         for index in wanted:
             parts.append(_CALL_FAMILIES[index][1])
-            parts.extend(lines[index] for _, lines in rendered.values())
+            parts.extend(lines[index] for _, _, lines in rendered.values())
         return "".join(parts)
 
 
@@ -318,7 +388,8 @@ def exposition(
 
 def _call_lines(call: LiveCall, metrics: CallMetrics) -> tuple[str, ...]:
     """One call's sample lines, per family of ``_CALL_FAMILIES``."""
-    agent_id, team, queue = call.labels
+    agent_id = call.labels[0]
+    team, queue = exported_labels(call)
     labels = (
         f'call_id="{_label_value(call.call_id)}",agent_id="{_label_value(agent_id)}",'
         f'team="{_label_value(team)}",queue="{_label_value(queue)}"'

@@ -631,6 +631,8 @@ async def freeze_long_lived_objects() -> None:
 @app.timer(interval=1.0)
 async def forget_ended_calls() -> None:
     live_calls.drop_ended(time.monotonic() - settings.export_grace_seconds)
+    # teams and queues without calls for the grace period: their series go, their slot frees
+    pipeline_metrics.expire_labels(live_calls)
 
 
 @app.timer(interval=30.0)

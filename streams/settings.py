@@ -20,7 +20,10 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from streams.engine.config import EngineConfig
+from streams.engine.lexicon import available_languages, lexicon_path
+from streams.export_labels import LabelLimits
 from streams.gc_policy import LongLivedObjects
+from streams.languages import language_problem
 
 # callfocus' topics, as suffixes of the topic prefix
 TOPICS = ("call-events", "call-events.dlq", "call-metrics", "nudges", "call-summaries")
@@ -182,6 +185,28 @@ class Settings(BaseSettings):
     max_exported_calls: int = Field(5000, ge=0, description="Per-call series are capped at this many calls.")
     per_call_series: bool = True
     export_grace_seconds: float = Field(30.0, ge=0, description="Series of an ended call stay this long.")
+    max_exported_teams: int = Field(
+        200,
+        ge=0,
+        description="At most this many distinct team values are exported as label values at a "
+        'time; other teams\' calls are exported with team="other" (counted in '
+        "callfocus_label_values_folded_total).",
+    )
+    max_exported_queues: int = Field(
+        200, ge=0, description="At most this many distinct queue values are exported; the rest as other."
+    )
+    exported_teams: tuple[str, ...] | None = Field(
+        None, description="Allow-list: only these teams are exported as themselves, the rest as other."
+    )
+    exported_queues: tuple[str, ...] | None = Field(
+        None, description="Allow-list: only these queues are exported as themselves, the rest as other."
+    )
+    exported_label_grace_seconds: float = Field(
+        300.0,
+        ge=0,
+        description="A team or queue no call in memory carries keeps its exported value (and the "
+        "team its series) this long; then they go and its slot is free.",
+    )
 
     # Nudges
     nudges_enabled: bool = Field(True, description="Run the nudge rules on every changed call.")
@@ -216,8 +241,17 @@ class Settings(BaseSettings):
         "console_history_seconds) on the next one.",
     )
 
-    language: str = Field("en", description="Default lexicon language (a CallStarted language overrides it).")
+    language: str = Field(
+        "en",
+        description="Default lexicon language, a language tag such as en or en-US (a CallStarted "
+        "language with a lexicon overrides it).",
+    )
     lexicon_file: Path | None = Field(None, description="TOML file replacing lexicon lists.")
+    lexicon_dir: Path | None = Field(
+        None,
+        description="Folder of <language>.toml lexicons, searched by language tag before the "
+        "shipped folder (streams/lexicons).",
+    )
     late_tolerance_seconds: int = Field(60, ge=0, description="Media time a segment may arrive late.")
 
     @field_validator("topic_retention_ms")
@@ -265,6 +299,50 @@ class Settings(BaseSettings):
         ``max_record_bytes`` in its batch, with room for the batch's framing."""
         return self.max_record_bytes + 16 * 1024
 
+    @field_validator("language")
+    @classmethod
+    def _language_is_a_tag(cls, value: str) -> str:
+        problem = language_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("lexicon_dir")
+    @classmethod
+    def _lexicon_dir_is_a_folder(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():
+            raise ValueError(f"lexicon_dir {str(value)!r} is not a folder")
+        return value
+
+    @model_validator(mode="after")
+    def _language_has_a_lexicon(self) -> Settings:
+        if lexicon_path(self.language, self.lexicon_dir) is None:
+            have = ", ".join(available_languages(self.lexicon_dir))
+            raise ValueError(f"no lexicon for language {self.language!r} (have: {have})")
+        return self
+
+    @model_validator(mode="after")
+    def _allow_lists_within_caps(self) -> Settings:
+        for label, allowed, cap in (
+            ("teams", self.exported_teams, self.max_exported_teams),
+            ("queues", self.exported_queues, self.max_exported_queues),
+        ):
+            if allowed is not None and len(set(allowed)) > cap:
+                raise ValueError(
+                    f"exported_{label} lists {len(set(allowed))} values but max_exported_{label} is "
+                    f"{cap}: raise the cap to export them all"
+                )
+        return self
+
+    def label_limits(self) -> LabelLimits:
+        return LabelLimits(
+            max_teams=self.max_exported_teams,
+            max_queues=self.max_exported_queues,
+            teams=None if self.exported_teams is None else frozenset(self.exported_teams),
+            queues=None if self.exported_queues is None else frozenset(self.exported_queues),
+            grace_seconds=self.exported_label_grace_seconds,
+        )
+
     @field_validator("windows_seconds")
     @classmethod
     def _windows_positive(cls, value: tuple[int, ...]) -> tuple[int, ...]:
@@ -296,6 +374,7 @@ class Settings(BaseSettings):
             windows_ms=tuple(w * 1000 for w in self.windows_seconds),
             language=self.language,
             lexicon_file=self.lexicon_file,
+            lexicon_dir=self.lexicon_dir,
             late_tolerance_ms=self.late_tolerance_seconds * 1000,
         )
 

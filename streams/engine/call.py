@@ -48,10 +48,18 @@ class SegmentOutcome(StrEnum):
 
 
 @lru_cache(maxsize=8)
-def analyzer_for(language: str, lexicon_file: str | None) -> TextAnalyzer:
+def analyzer_for(language: str, lexicon_file: str | None, lexicon_dir: str | None = None) -> TextAnalyzer:
+    """The text analyzer of ``language``'s lexicon, found by name in ``lexicon_dir`` or the
+    shipped folder (streams/engine/lexicon.py); ValueError if there is none."""
     from pathlib import Path
 
-    return TextAnalyzer(load_lexicon(language, Path(lexicon_file) if lexicon_file else None))
+    return TextAnalyzer(
+        load_lexicon(
+            language,
+            Path(lexicon_file) if lexicon_file else None,
+            Path(lexicon_dir) if lexicon_dir else None,
+        )
+    )
 
 
 class Utterance:
@@ -604,7 +612,9 @@ class CallState:
         self.call_id = call_id
         self.config = config
         self.analyzer = analyzer_for(
-            config.language, str(config.lexicon_file) if config.lexicon_file else None
+            config.language,
+            str(config.lexicon_file) if config.lexicon_file else None,
+            str(config.lexicon_dir) if config.lexicon_dir else None,
         )
         self.meta: CallStarted | None = None
         self.ended: CallEnded | None = None
@@ -636,8 +646,11 @@ class CallState:
         self.customer_orgs = org_names(event.customer_org)
         self.seller_orgs = org_names(event.seller_org)
         if event.language != self.config.language:
-            with contextlib.suppress(ValueError):  # no lexicon for that language: keep ours
-                self.analyzer = analyzer_for(event.language, None)
+            # a language without a lexicon (or not a language tag, in a state written
+            # before tags were checked) keeps the configured language's
+            lexicon_dir = self.config.lexicon_dir
+            with contextlib.suppress(ValueError):
+                self.analyzer = analyzer_for(event.language, None, str(lexicon_dir) if lexicon_dir else None)
 
     def end(self, event: CallEnded) -> None:
         if self.ended is None:

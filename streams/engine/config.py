@@ -57,6 +57,8 @@ class EngineConfig:
     windows_ms: tuple[int, ...] = (60_000, 180_000)
     language: str = "en"
     lexicon_file: Path | None = None
+    # a folder of <language>.toml lexicons searched before the shipped one
+    lexicon_dir: Path | None = None
     backchannel_max_words: int = 3
     interruption_overlap_ms: int = 300
     # Segments may arrive this much media time late (behind the largest window) and still

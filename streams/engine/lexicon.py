@@ -1,8 +1,13 @@
 """Lexicons of the metric engine: data files per language, loaded once.
 
-``streams/lexicons/<language>.toml`` ships with the package (English: ``en``). A
-TOML override file of the same shape replaces whole lists (so an operator can
-add their product names to ``pitch_terms`` without forking the code).
+``streams/lexicons/<language>.toml`` ships with the package (English: ``en``); a
+configured folder (``CALLFOCUS_LEXICON_DIR``) can add languages or replace shipped
+ones. A lexicon is found by name: the folders are listed, and a language tag
+(``streams/languages.py``) is matched against the names of the ``*.toml`` files in
+them, case-insensitively; no path is ever built from the tag, and a file (or symbolic
+link) that resolves outside its folder is not a lexicon. A TOML override file of the
+same shape replaces whole lists (so an operator can add their product names to
+``pitch_terms`` without forking the code).
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ import tomllib
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
+
+from streams.languages import is_language_tag, language_problem
 
 # by package, not by __file__: compiled (streams/native.py), this module's file is the
 # shared library of all compiled modules
@@ -58,16 +65,62 @@ _PHRASE_LISTS = {
 }
 
 
-def available_languages() -> list[str]:
-    return sorted(p.stem for p in LEXICON_DIR.glob("*.toml"))
+@lru_cache(maxsize=8)
+def lexicons_in(folder: Path) -> dict[str, Path]:
+    """The lexicon files of one folder, by lower-case language tag (listed once).
+
+    Only regular files named ``<language tag>.toml`` whose real path is inside the
+    folder's real path count: a symbolic link out of the folder does not.
+    """
+    root = folder.resolve()
+    found: dict[str, Path] = {}
+    try:
+        entries = sorted(root.iterdir())
+    except OSError:
+        return found
+    for entry in entries:
+        if entry.suffix != ".toml" or not is_language_tag(entry.stem):
+            continue
+        real = entry.resolve()
+        if real.is_relative_to(root) and real.is_file():
+            found[entry.stem.lower()] = real
+    return found
+
+
+def lexicon_path(language: str, lexicon_dir: Path | None = None) -> Path | None:
+    """The file of ``language``'s lexicon: in ``lexicon_dir`` if it has one, else the
+    shipped one; None if neither folder has it. ValueError if ``language`` is not a
+    language tag."""
+    problem = language_problem(language)
+    if problem is not None:
+        raise ValueError(problem)
+    for folder in (lexicon_dir, LEXICON_DIR):
+        if folder is not None:
+            found = lexicons_in(Path(folder)).get(language.lower())
+            if found is not None:
+                return found
+    return None
+
+
+def available_languages(lexicon_dir: Path | None = None) -> list[str]:
+    """The languages with a lexicon, shipped or in ``lexicon_dir``."""
+    names = set(lexicons_in(LEXICON_DIR))
+    if lexicon_dir is not None:
+        names |= set(lexicons_in(Path(lexicon_dir)))
+    return sorted(names)
 
 
 @lru_cache(maxsize=16)
-def load_lexicon(language: str = "en", override_file: Path | None = None) -> Lexicon:
-    """The lexicon of ``language``, with whole lists replaced from ``override_file``."""
-    base = LEXICON_DIR / f"{language}.toml"
-    if not base.is_file():
-        raise ValueError(f"no lexicon for language {language!r} (have: {', '.join(available_languages())})")
+def load_lexicon(
+    language: str = "en", override_file: Path | None = None, lexicon_dir: Path | None = None
+) -> Lexicon:
+    """The lexicon of ``language`` (shipped, or from ``lexicon_dir``), with whole lists
+    replaced from ``override_file``. ValueError if there is none or ``language`` is not a
+    language tag."""
+    base = lexicon_path(language, lexicon_dir)
+    if base is None:
+        have = ", ".join(available_languages(lexicon_dir))
+        raise ValueError(f"no lexicon for language {language!r} (have: {have})")
     data = tomllib.loads(base.read_text(encoding="utf-8"))
     if override_file is not None:
         override = tomllib.loads(Path(override_file).read_text(encoding="utf-8"))

@@ -213,6 +213,20 @@ CALLFOCUS_* environment of the workers and the topics job. Secrets come from exi
   value: {{ .Values.config.perCallSeries | toString | quote }}
 - name: CALLFOCUS_EXPORT_GRACE_SECONDS
   value: {{ .Values.config.exportGraceSeconds | toString | quote }}
+- name: CALLFOCUS_MAX_EXPORTED_TEAMS
+  value: {{ .Values.config.maxExportedTeams | int64 | quote }}
+- name: CALLFOCUS_MAX_EXPORTED_QUEUES
+  value: {{ .Values.config.maxExportedQueues | int64 | quote }}
+{{- with .Values.config.exportedTeams }}
+- name: CALLFOCUS_EXPORTED_TEAMS
+  value: {{ toJson . | quote }}
+{{- end }}
+{{- with .Values.config.exportedQueues }}
+- name: CALLFOCUS_EXPORTED_QUEUES
+  value: {{ toJson . | quote }}
+{{- end }}
+- name: CALLFOCUS_EXPORTED_LABEL_GRACE_SECONDS
+  value: {{ .Values.config.exportedLabelGraceSeconds | toString | quote }}
 - name: CALLFOCUS_LANGUAGE
   value: {{ .Values.config.language | quote }}
 - name: CALLFOCUS_NUDGES_ENABLED
