@@ -13,12 +13,14 @@ import ssl
 import faust
 from prometheus_client import CollectorRegistry, GCCollector, ProcessCollector
 
+from streams import log_rate
+from streams.broker_contact import BrokerContact
 from streams.calls import CallProcessor, LiveCalls
 from streams.codec import AvroCodec
 from streams.engine.nudges import load_rules
 from streams.exporter import LiveCallCollector, PipelineMetrics
 from streams.faust_codecs import register_faust_codecs
-from streams.fetch import BatchingConsumer
+from streams.fetch import BatchingConsumer, CallfocusConsumer
 from streams.settings import Settings
 
 
@@ -51,6 +53,8 @@ class Worker(faust.Worker):
 
     def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
         self.spinner = None
+        # a broker outage: aiokafka's same errors, hundreds a second (streams/log_rate.py)
+        log_rate.install(settings.log_repeat_interval_seconds)
 
 
 # Faust's count of acknowledged events that forces a commit, made too large to matter
@@ -70,6 +74,8 @@ def create_app(settings: Settings) -> faust.App:
         processing_guarantee=settings.processing_guarantee,
         table_standby_replicas=settings.table_standby_replicas,
         broker_session_timeout=settings.session_timeout_seconds,
+        # static membership: a restarted worker takes its partitions back at once
+        consumer_group_instance_id=settings.group_instance_id,
         # a fetch is one batch (streams.fetch): unbounded, a backlog came as one of 30,000
         # records that held the event loop for seconds
         broker_max_poll_records=settings.fetch_max_records,
@@ -94,8 +100,11 @@ def create_app(settings: Settings) -> faust.App:
         autodiscover=["streams.pipeline", "streams.web", "streams.console"],
         origin="streams",
     )
-    if settings.input_batches:  # the consumer class Faust's transport builds
+    # the consumer class Faust's transport builds (streams/fetch.py)
+    if settings.input_batches:
         app.transport.Consumer = BatchingConsumer.for_topics(settings.topic("call-events"))  # type: ignore[misc]
+    else:
+        app.transport.Consumer = CallfocusConsumer  # type: ignore[misc]
     return app
 
 
@@ -109,6 +118,7 @@ registry = CollectorRegistry(auto_describe=True)
 ProcessCollector(registry=registry)
 GCCollector(registry=registry)
 pipeline_metrics = PipelineMetrics(registry, settings.label_limits())
+broker_contact = BrokerContact(settings.ready_broker_timeout_seconds)
 engine_config = settings.engine_config()
 live_calls = LiveCalls(engine_config)
 live_call_collector = LiveCallCollector(live_calls, settings.max_exported_calls, settings.per_call_series)

@@ -13,6 +13,10 @@ exactly-once, the transactions: the pipeline acknowledges each batch's offsets w
 A batch fetched in an earlier consumer generation is dropped unprocessed (never
 acknowledged): after a rebalance Faust seeks every partition back to its committed
 offset, so its records are fetched again by whoever owns them now.
+
+:class:`CallfocusConsumer` (the base of both) fixes two things of Faust's consumer around a
+rebalance: input partitions start fetching only once the seek to the committed offsets is
+done, and the changelog ends that table recovery checks against come from the broker.
 """
 
 from __future__ import annotations
@@ -22,8 +26,8 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from aiokafka.structs import ConsumerRecord
-from faust.transport.consumer import CONSUMER_FETCHING
-from faust.transport.drivers.aiokafka import Consumer
+from faust.transport.consumer import CONSUMER_FETCHING, ensure_TPset
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer
 from faust.types import TP
 from faust.types.tuples import ack_lock
 from mode import Service, ServiceT
@@ -39,7 +43,65 @@ class FetchedBatch:
     records: dict[TP, list[ConsumerRecord]]
 
 
-class BatchingConsumer(Consumer):
+class CommittedEndsConsumerThread(AIOKafkaConsumerThread):
+    """Faust's consumer thread, asking the broker for the changelog ends recovery needs."""
+
+    async def _highwaters(self, partitions: list[TP]) -> dict[TP, int]:
+        # Under exactly-once Faust takes aiokafka's last_stable_offset(tp): the end seen in
+        # the last fetch response, None for a partition not fetched since the assignment,
+        # which Faust reads as "empty changelog" (-1). A partition it had recovered before
+        # the rebalance then failed recovery with ConsistencyError "(6 > -1)", and a fresh
+        # one skipped recovery. end_offsets asks the broker, under the consumer's isolation
+        # level: read_committed gives the last stable offset.
+        consumer = self._ensure_consumer()
+        return cast(dict[TP, int], await consumer.end_offsets(partitions))
+
+
+class CallfocusConsumer(Consumer):
+    """Faust's aiokafka consumer with the input held back until the seek after a rebalance.
+
+    After recovery Faust resumes the input partitions, *then* seeks them to their
+    committed offsets. Records fetched in between were applied, then fetched and applied
+    again from the committed offset: segments came back as ``call_ended`` / ``too_late``
+    dead letters after every restart. Here a resume of an input partition (any topic
+    that is not a table changelog) waits until :meth:`perform_seek` of the current
+    consumer generation is done.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sought_generation: int | None = None
+        self._held_partitions: set[TP] = set()
+
+    def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
+        return CommittedEndsConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    @property
+    def seek_pending(self) -> bool:
+        """No seek to the committed offsets yet in this consumer generation."""
+        return self._sought_generation != self.app.consumer_generation_id
+
+    def resume_partitions(self, tps: Any) -> None:
+        tpset = ensure_TPset(tps)
+        held = {tp for tp in tpset if not self._is_changelog_tp(tp)} if self.seek_pending else set()
+        self._held_partitions |= held
+        super().resume_partitions(tpset - held)
+
+    async def perform_seek(self) -> None:
+        generation = self.app.consumer_generation_id
+        await super().perform_seek()
+        if generation != self.app.consumer_generation_id:
+            return  # a newer rebalance began: its own seek releases its partitions
+        self._sought_generation = generation
+        held, self._held_partitions = self._held_partitions, set()
+        super().resume_partitions(held)
+
+    async def on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
+        self._held_partitions.clear()  # held for an older assignment
+        await super().on_partitions_assigned(assigned, generation_id)
+
+
+class BatchingConsumer(CallfocusConsumer):
     """Faust's aiokafka consumer; records of ``batch_topics`` are queued per fetch."""
 
     #: topic names whose records go to :attr:`batches` instead of Faust's channels

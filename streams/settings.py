@@ -152,6 +152,27 @@ class Settings(BaseSettings):
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
+    # Restarts and readiness (docs/pipeline.md, "Restarts and readiness")
+    group_instance_id: str | None = Field(
+        None,
+        description="Kafka static group membership: a name unique to this worker and kept "
+        "across its restarts (the Helm chart uses the pod name). A worker restarted within "
+        "session_timeout_seconds gets its partitions back without a rebalance of the group; "
+        "but a stopped one is not replaced until the session timeout. None: dynamic membership.",
+    )
+    ready_broker_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="/readyz answers 503 once no Kafka broker has answered the worker for this "
+        "long (fetches, or a metadata request when there are none).",
+    )
+    log_repeat_interval_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="A repeated warning or error of the Kafka clients (aiokafka, Faust) is "
+        "logged at most once per interval, with the count of the repeats left out. 0: all.",
+    )
+
     # Outputs and call lifecycle
     snapshot_interval_seconds: float = Field(
         1.0, gt=0, description="At most one metrics snapshot per call per interval."

@@ -6,7 +6,8 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from streams.app import app, live_call_collector, live_calls, registry
+from streams import broker_contact as contact
+from streams.app import app, broker_contact, live_call_collector, live_calls, registry
 from streams.exporter import exposition
 
 
@@ -38,9 +39,23 @@ async def healthz(web: Any, request: Any) -> Any:
 
 @app.page("/readyz")
 async def readyz(web: Any, request: Any) -> Any:
-    """Readiness: table recovery finished, no rebalance under way, nothing crashed."""
+    """Readiness: table recovery finished, no rebalance under way, nothing crashed, and a
+    broker answered within ready_broker_timeout_seconds."""
     recovered = app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]
     crashed = crashed_services()
-    ready = recovered and not app.rebalancing and not crashed
-    body = {"ready": ready, "recovered": recovered, "rebalancing": app.rebalancing, "crashed": crashed}
+    broker = broker_contact.reachable
+    ready = recovered and not app.rebalancing and not crashed and broker
+    body = {
+        "ready": ready,
+        "recovered": recovered,
+        "rebalancing": app.rebalancing,
+        "crashed": crashed,
+        "broker_reachable": broker,
+        "broker_silent_seconds": round(broker_contact.silent_for(), 1),
+    }
     return web.json(body, status=200 if ready else 503)
+
+
+@app.timer(interval=1.0)
+async def watch_broker_contact() -> None:
+    await contact.probe(broker_contact, app.consumer)

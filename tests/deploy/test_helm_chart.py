@@ -893,3 +893,11 @@ def test_every_value_is_documented() -> None:
     readme = (CHART / "README.md").read_text(encoding="utf-8")
     missing = [key for key in schema["properties"] if key != "global" and f"`{key}" not in readme]
     assert not missing, f"README.md of the chart does not describe {missing}"
+
+
+def test_workers_use_static_group_membership_with_their_pod_name() -> None:
+    worker = statefulset(render())
+    entry = env_of(worker)["CALLFOCUS_GROUP_INSTANCE_ID"]
+    assert entry["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    off = statefulset(render("default", "config.staticGroupMembership=false"))
+    assert "CALLFOCUS_GROUP_INSTANCE_ID" not in env_of(off)

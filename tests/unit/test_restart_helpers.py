@@ -1,0 +1,101 @@
+"""Repeated Kafka-client log lines are rate-limited; broker contact for /readyz; the Faust
+internal the changelog-end fix overrides is still there."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+
+import pytest
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+from streams.broker_contact import BrokerContact
+from streams.fetch import CommittedEndsConsumerThread
+from streams.log_rate import RepeatedLogFilter
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def record(name: str, msg: str, level: int = logging.ERROR, *args: object) -> logging.LogRecord:
+    return logging.LogRecord(name, level, __file__, 1, msg, args, None)
+
+
+def test_repeats_are_dropped_within_the_interval_and_counted_on_the_next_line() -> None:
+    clock = Clock()
+    limit = RepeatedLogFilter(5.0, clock=clock)
+    lines = []
+    for second in range(20):  # 200 lines a second for 20 s, as in a broker outage
+        for attempt in range(200):
+            clock.now = 100.0 + second + attempt / 200
+            r = record("aiokafka.conn", "Unable connect to node with id %s: %s", logging.ERROR, 1, "refused")
+            if limit.filter(r):
+                lines.append(r.getMessage())
+    assert len(lines) == 4  # at 0, 5, 10, 15 s
+    assert lines[0] == "Unable connect to node with id 1: refused"
+    assert lines[1] == "Unable connect to node with id 1: refused (999 more in the last 5 s)"
+
+
+def test_other_messages_loggers_and_levels_pass() -> None:
+    clock = Clock()
+    limit = RepeatedLogFilter(5.0, clock=clock)
+    assert limit.filter(record("aiokafka.consumer.fetcher", "Failed fetch messages from %s"))
+    assert not limit.filter(record("aiokafka.consumer.fetcher", "Failed fetch messages from %s"))
+    assert limit.filter(record("aiokafka.conn", "Failed fetch messages from %s"))  # another logger
+    assert limit.filter(record("aiokafka.conn", "another message"))
+    assert limit.filter(record("streams.pipeline", "x")) and limit.filter(record("streams.pipeline", "x"))
+    info = record("faust.tables", "Highwater", logging.INFO)
+    assert limit.filter(info) and limit.filter(info)  # only warnings and errors are limited
+
+
+def test_the_broker_is_unreachable_after_the_timeout_without_an_answer() -> None:
+    clock = Clock()
+    contact = BrokerContact(10.0, clock=clock)
+    assert contact.reachable
+    assert contact.fetched(1_000)
+    clock.now += 9.0
+    assert not contact.fetched(1_000)  # the same fetch response again: no news
+    assert contact.reachable
+    clock.now += 1.5
+    assert not contact.reachable
+    assert contact.fetched(2_000)
+    assert contact.reachable
+    clock.now += 11
+    contact.answered()
+    assert contact.reachable and contact.silent_for() == 0.0
+
+
+def test_the_changelog_end_fix_overrides_a_faust_internal_that_still_exists() -> None:
+    """Faust's AIOKafkaConsumerThread.highwaters calls _highwaters(partitions): if that
+    changes, CommittedEndsConsumerThread no longer takes effect."""
+    source = inspect.getsource(AIOKafkaConsumerThread.highwaters)
+    assert "self._highwaters" in source
+    assert list(inspect.signature(AIOKafkaConsumerThread._highwaters).parameters) == ["self", "partitions"]
+    assert "last_stable_offset" in inspect.getsource(AIOKafkaConsumerThread._highwaters)
+    assert "end_offsets" in inspect.getsource(CommittedEndsConsumerThread._highwaters)
+
+
+def test_the_worker_consumer_holds_input_partitions_until_the_seek(monkeypatch: pytest.MonkeyPatch) -> None:
+    from faust.types import TP
+
+    from streams.app import app, settings
+    from streams.fetch import CallfocusConsumer
+
+    consumer = app.consumer
+    assert isinstance(consumer, CallfocusConsumer)
+    assert isinstance(consumer._new_consumer_thread(), CommittedEndsConsumerThread)
+    input_tp = TP(settings.topic("call-events"), 0)
+    changelog_tp = TP(f"{app.conf.id}-call-state-changelog", 0)
+    monkeypatch.setattr(consumer, "_is_changelog_tp", lambda tp: tp == changelog_tp)
+    monkeypatch.setattr(consumer, "_active_partitions", set())
+    monkeypatch.setattr(consumer, "_paused_partitions", {input_tp, changelog_tp})
+    monkeypatch.setattr(consumer, "_held_partitions", set())
+    assert consumer.seek_pending
+    consumer.resume_partitions({input_tp, changelog_tp})
+    assert consumer._paused_partitions == {input_tp}  # the changelog recovers; the input waits
+    assert consumer._held_partitions == {input_tp}
