@@ -57,6 +57,26 @@ class Worker(faust.Worker):
         log_rate.install(settings.log_repeat_interval_seconds)
 
 
+FAUST_PAGES = "faust.web.apps."
+
+
+def without_faust_pages(app: faust.App) -> None:
+    """Drop every page Faust ships from what its web server will mount.
+
+    The settings in :func:`create_app` turn off the pages that have one, but Faust
+    mounts its index (``{"status": "OK"}`` at ``/``) whenever its statistics pages are
+    off, with no setting of its own. The blueprints still to mount are Faust internals
+    (``BlueprintManager._enabled``, a list of ``(prefix, "module:blueprint")``);
+    tests/unit/test_web_routes.py fails if that changes.
+    """
+    manager = app.web.blueprints
+    manager._enabled = [
+        (prefix, bp)
+        for prefix, bp in manager._enabled
+        if not (isinstance(bp, str) and bp.startswith(FAUST_PAGES))
+    ]
+
+
 # Faust's count of acknowledged events that forces a commit, made too large to matter
 COMMIT_BY_TIME = 10**9
 
@@ -88,8 +108,17 @@ def create_app(settings: Settings) -> faust.App:
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication,
         web_host=settings.web_host,
+        web_bind=settings.web_host,  # Faust binds web_bind (all interfaces unless set)
         web_port=settings.web_port,
         web_in_thread=False,
+        # Faust's own pages off: /table/ served a call's state (labels, words of recent
+        # utterances) and /router/ the cluster's layout, without the console token, on the
+        # port Prometheus scrapes. callfocus uses no @app.table_route, which needs /router/.
+        web_router_enabled=False,
+        web_tables_enabled=False,
+        web_stats_enabled=False,
+        web_graph_enabled=False,
+        web_metrics_enabled=False,
         # Faust's 16 KiB producer batches hold a few call states each: a commit writing 500
         # states waited on a broker round trip every few records (exactly-once producers
         # have one request in flight). Below the broker's 1 MiB max.message.bytes.
@@ -100,6 +129,7 @@ def create_app(settings: Settings) -> faust.App:
         autodiscover=["streams.pipeline", "streams.web", "streams.console"],
         origin="streams",
     )
+    without_faust_pages(app)
     # the consumer class Faust's transport builds (streams/fetch.py)
     if settings.input_batches:
         app.transport.Consumer = BatchingConsumer.for_topics(settings.topic("call-events"))  # type: ignore[misc]

@@ -79,6 +79,20 @@ class Settings(BaseSettings):
     app_id: str = Field("callfocus", description="Faust app id: the consumer group and changelog prefix.")
     web_host: str = "0.0.0.0"
     web_port: int = Field(6066, ge=1, le=65535)
+    metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Serve /metrics on this port (on web_host) instead of web_port, e.g. to "
+        "let Prometheus reach it and nothing else; none: /metrics is on web_port.",
+    )
+
+    @model_validator(mode="after")
+    def _metrics_port_is_its_own(self) -> Settings:
+        if self.metrics_port == self.web_port:
+            raise ValueError("metrics_port is another port than web_port (or unset)")
+        return self
+
     data_dir: Path = Field(Path("/tmp/callfocus"), description="Faust data dir (table stores).")
     store: Literal["memory", "rocksdb"] = Field(
         "rocksdb", description="Table store: rocksdb (durable) or memory."

@@ -7,7 +7,11 @@
 #   DEMO_SECONDS         stop by itself after this many seconds (default: run until Ctrl-C)
 #   DEMO_SPEED           replay speed of the sample calls (default 2)
 #   DEMO_PROMETHEUS_PORT / DEMO_ALERTMANAGER_PORT  (default 9090 / 9093)
+#   CALLFOCUS_WEB_PORT (6066), CALLFOCUS_METRICS_PORT (unset: /metrics on the web port),
+#   CALLFOCUS_LOCAL_KAFKA_PORT / CALLFOCUS_LOCAL_KAFKA_CONTROLLER_PORT (9092 / 19093)
 #   CALLFOCUS_HARPER_VALLEY  Harper Valley sample dir to replay too (default ../shared/data/harper-valley)
+# Every port is checked before anything starts: a taken one stops the demo with one line
+# naming it and the variable that moves it.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
@@ -18,15 +22,34 @@ speed="${DEMO_SPEED:-2}"
 prometheus_port="${DEMO_PROMETHEUS_PORT:-9090}"
 alertmanager_port="${DEMO_ALERTMANAGER_PORT:-9093}"
 corpus="${CALLFOCUS_HARPER_VALLEY:-$root/../shared/data/harper-valley}"
-mkdir -p "$state"
 export PYTHON="$bin/python"
-export CALLFOCUS_KAFKA_BOOTSTRAP="127.0.0.1:${CALLFOCUS_LOCAL_KAFKA_PORT:-9092}"
+kafka_port="${CALLFOCUS_LOCAL_KAFKA_PORT:-9092}"
+kafka_controller_port="${CALLFOCUS_LOCAL_KAFKA_CONTROLLER_PORT:-19093}"
+metrics_port="${CALLFOCUS_METRICS_PORT:-$port}"  # where Prometheus scrapes
+export CALLFOCUS_KAFKA_BOOTSTRAP="127.0.0.1:$kafka_port"
 export CALLFOCUS_DATA_DIR="$state/worker"
 export CALLFOCUS_WEB_PORT="$port"
 export CALLFOCUS_TOPIC_PARTITIONS="${CALLFOCUS_TOPIC_PARTITIONS:-4}"
 
-pids=()
 started_kafka=""
+if ! deploy/local/kafka.sh status >/dev/null 2>&1; then started_kafka=1; fi
+ports=("the worker's web server:CALLFOCUS_WEB_PORT=$port")
+if [ -n "${CALLFOCUS_METRICS_PORT:-}" ]; then ports+=("the worker's /metrics:CALLFOCUS_METRICS_PORT=$metrics_port"); fi
+if [ -n "$started_kafka" ]; then  # a Kafka already running holds its own ports
+  ports+=("Kafka:CALLFOCUS_LOCAL_KAFKA_PORT=$kafka_port")
+  ports+=("Kafka's controller:CALLFOCUS_LOCAL_KAFKA_CONTROLLER_PORT=$kafka_controller_port")
+fi
+if command -v prometheus >/dev/null 2>&1; then ports+=("Prometheus:DEMO_PROMETHEUS_PORT=$prometheus_port"); fi
+if command -v prometheus-alertmanager >/dev/null 2>&1; then
+  ports+=("Alertmanager:DEMO_ALERTMANAGER_PORT=$alertmanager_port")
+fi
+if ! taken="$("$bin/python" deploy/local/check_ports.py "${ports[@]}" 2>&1)"; then
+  echo "demo: $taken" >&2
+  exit 1
+fi
+mkdir -p "$state"
+
+pids=()
 cleanup() {
   trap - INT TERM EXIT
   echo
@@ -37,8 +60,7 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
-if ! deploy/local/kafka.sh status >/dev/null 2>&1; then started_kafka=1; fi
-deploy/local/kafka.sh start >/dev/null
+CALLFOCUS_LOCAL_KAFKA_CONTROLLER_PORT="$kafka_controller_port" deploy/local/kafka.sh start >/dev/null
 "$bin/callfocus" topics
 
 "$bin/callfocus" worker >"$state/worker.log" 2>&1 &
@@ -69,26 +91,28 @@ rule_files: ['$root/deploy/prometheus/rules/*.yml']
 $alerting
 scrape_configs:
   - job_name: callfocus
-    static_configs: [{targets: ['127.0.0.1:$port']}]
+    static_configs: [{targets: ['127.0.0.1:$metrics_port']}]
 YML
   prometheus --config.file="$state/prometheus.yml" --storage.tsdb.path="$state/prometheus" \
     --web.listen-address="127.0.0.1:$prometheus_port" >"$state/prometheus.log" 2>&1 &
   pids+=($!)
-  prometheus_line="  Prometheus with callfocus' rules: http://127.0.0.1:$prometheus_port/alerts"
+  # its alerts page: /alerts, or /classic/alerts with Debian's package (no /alerts there)
+  prometheus_url="$("$bin/python" deploy/local/prometheus_page.py "http://127.0.0.1:$prometheus_port")"
+  prometheus_line="  Prometheus with callfocus' rules: $prometheus_url"
 fi
 
 cat <<MSG
 
   callfocus demo is running.
     supervisor console:           http://127.0.0.1:$port/console
-    metrics (Prometheus format):  http://127.0.0.1:$port/metrics
+    metrics (Prometheus format):  http://127.0.0.1:$metrics_port/metrics
     health / readiness:           http://127.0.0.1:$port/healthz   http://127.0.0.1:$port/readyz
     Kafka bootstrap:              $CALLFOCUS_KAFKA_BOOTSTRAP
 $prometheus_line
 $alertmanager_line
-  Watch a call's talk ratio:  curl -s http://127.0.0.1:$port/metrics | grep callfocus_call_agent_talk_ratio
+  Watch a call's talk ratio:  curl -s http://127.0.0.1:$metrics_port/metrics | grep callfocus_call_agent_talk_ratio
   Nudges (pitcher, monologuer and interrupter agents raise them in the first two minutes):
-    curl -s http://127.0.0.1:$port/metrics | grep '^callfocus_nudges_total' | grep -v ' 0.0'
+    curl -s http://127.0.0.1:$metrics_port/metrics | grep '^callfocus_nudges_total' | grep -v ' 0.0'
   Ctrl-C stops everything.
 
 MSG
@@ -111,10 +135,10 @@ deadline=$(( $(date +%s) + ${DEMO_SECONDS:-31536000} ))
 while [ "$(date +%s)" -lt "$deadline" ]; do
   sleep 5
   echo "--- $(date +%T) nudges so far ---"
-  curl -fsS "http://127.0.0.1:$port/metrics" \
+  curl -fsS "http://127.0.0.1:$metrics_port/metrics" \
     | awk '/^callfocus_nudges_total\{/ && $NF > 0 {print "  " $0}' || true
   echo "--- $(date +%T) per-call agent talk ratio (window=call) ---"
-  curl -fsS "http://127.0.0.1:$port/metrics" \
+  curl -fsS "http://127.0.0.1:$metrics_port/metrics" \
     | awk -F'[{}]' '/^callfocus_call_agent_talk_ratio\{/ && /window="call"/ {
         split($2, kv, ","); id=""; for (i in kv) if (kv[i] ~ /^call_id=/) id=kv[i];
         gsub(/call_id=|"/, "", id); printf "  %-22s %s\n", id, $3 }' | sort || true

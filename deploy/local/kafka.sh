@@ -8,7 +8,7 @@
 #
 # Environment (all optional):
 #   CALLFOCUS_LOCAL_KAFKA_PORT             client port               (9092)
-#   CALLFOCUS_LOCAL_KAFKA_CONTROLLER_PORT  KRaft controller port     (9093)
+#   CALLFOCUS_LOCAL_KAFKA_CONTROLLER_PORT  KRaft controller port     (19093: not 9093, Alertmanager's)
 #   CALLFOCUS_LOCAL_KAFKA_DATA             data + logs + pid dir     (deploy/local/.data)
 #   CALLFOCUS_LOCAL_KAFKA_CACHE            jar cache                 (deploy/local/.cache)
 #   CALLFOCUS_LOCAL_KAFKA_HEAP             JVM heap                  (768m)
@@ -18,7 +18,7 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 port="${CALLFOCUS_LOCAL_KAFKA_PORT:-9092}"
-controller_port="${CALLFOCUS_LOCAL_KAFKA_CONTROLLER_PORT:-9093}"
+controller_port="${CALLFOCUS_LOCAL_KAFKA_CONTROLLER_PORT:-19093}"
 data="${CALLFOCUS_LOCAL_KAFKA_DATA:-$here/.data}"
 cache="${CALLFOCUS_LOCAL_KAFKA_CACHE:-$here/.cache}"
 heap="${CALLFOCUS_LOCAL_KAFKA_HEAP:-768m}"
@@ -93,6 +93,11 @@ start() {
     echo "local-kafka: already running (pid $pid) on 127.0.0.1:$port" >&2
     echo "127.0.0.1:$port"
     return 0
+  fi
+  local taken
+  if ! taken="$("$python" "$here/check_ports.py" "Kafka:CALLFOCUS_LOCAL_KAFKA_PORT=$port" \
+      "Kafka's controller:CALLFOCUS_LOCAL_KAFKA_CONTROLLER_PORT=$controller_port" 2>&1)"; then
+    die "$taken"
   fi
   if [ "$clean" = "--clean" ]; then rm -rf "$data"; fi
   write_config
