@@ -26,9 +26,9 @@ from typing import Any, ClassVar, Final
 
 import orjson
 
-from streams.engine.config import EngineConfig
+from streams.engine.config import MAX_ANALYSED_WORDS, EngineConfig
 from streams.engine.lexicon import load_lexicon
-from streams.engine.text import PhraseCounter, TextAnalyzer, org_names, tokens
+from streams.engine.text import PhraseCounter, TextAnalyzer, analysed_part, org_names, tokens
 from streams.errors import InvalidEventError
 from streams.events import CallEnded, CallStarted, Speaker, TranscriptSegment
 from streams.values import Value
@@ -101,11 +101,14 @@ class Utterance:
         self = cls(segment.segment_id, segment.revision, speaker, segment.start_ms, segment.end_ms)
         words = tokens(segment.text)
         self.words = len(words)
+        text = segment.text
+        if len(words) > MAX_ANALYSED_WORDS:  # only the first words are analysed
+            text, words = analysed_part(text, words)
         self.backchannel = analyzer.is_backchannel(words, state.config.backchannel_max_words)
         self.content = analyzer.content_words(words)
         if speaker == AGENT:
             self.stance, service, greeting = analyzer.agent_phrases(words)
-            asked = analyzer.questions(segment.text, words, service)
+            asked = analyzer.questions(text, words, service)
             # The scripted "how can I help you" said with the greeting is the greeting.
             ritual = asked.service_openers if greeting else 0
             self.questions = asked.total - ritual

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,3 +77,23 @@ class EngineConfig:
     @property
     def window_labels(self) -> tuple[str, ...]:
         return (*(f"{w // 1000}s" for w in self.windows_ms), "call")
+
+
+# -- Bounds: the cost of one segment ------------------------------------------------
+# Not settings. docs/metrics.md, "Bounds", says what a segment past each bound still
+# counts; tests/unit/test_engine_bounds.py checks them.
+
+# Words of one segment analysed for questions, phrases (stance, service openers,
+# greetings), references, sentiment and content words: the first ones. Every word
+# still counts in the segment's word count (the weight of its sentiment); speech time
+# comes from the times, not the words. About 7 minutes of speech: a transcript
+# segment is a few seconds to a minute.
+MAX_ANALYSED_WORDS: Final = 1_000
+# Content words kept of one segment (for reflection), in the order they are said: at
+# most this many characters in all. A segment of 100 words has about 150.
+MAX_CONTENT_CHARS: Final = 240
+# A longer token (a run of letters and digits) is not taken for a content word.
+MAX_CONTENT_WORD_CHARS: Final = 32
+# An organisation name (customer_org / seller_org) of more words is not counted as a
+# reference: its matching would cost up to that many probes at each word of every segment.
+MAX_ORG_NAME_WORDS: Final = 8
