@@ -4,7 +4,8 @@
 
 Prints a table. Segments are synthetic but shaped like contact-center speech: turns
 of 1-4 segments, 2-25 words each, backchannels, questions, overlaps; texts drawn
-from a fixed phrase list so the text analysis does real work.
+from a fixed phrase list so the text analysis does real work. Then the time to apply
+one segment of the longest text the event checks allow (20,000 characters).
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import argparse
 import gc
 import json
 import random
+import statistics
 import time
 import tracemalloc
 from collections.abc import Iterator
 
 from streams.engine import CallState, EngineConfig
-from streams.events import CallStarted, Speaker, TranscriptSegment
+from streams.events import MAX_TEXT_CHARS, CallStarted, Speaker, TranscriptSegment
 
 AGENT_LINES = [
     "thanks for calling how can i help you today",
@@ -106,6 +108,27 @@ def bytes_per_call(per_call: list[list[TranscriptSegment]], config: EngineConfig
     return (after - before) / len(states)
 
 
+LONG_TEXTS = {
+    "agent lines": " ".join(AGENT_LINES),
+    "punctuation": "what? how! ok. yes; no, fine. ",
+}
+
+
+def long_segment_seconds(config: EngineConfig, unit: str, runs: int = 50) -> tuple[float, float]:
+    """Least and median time to apply one segment of MAX_TEXT_CHARS characters (``unit``
+    repeated) to a started call: the cost per segment is bounded (docs/metrics.md, "Bounds")."""
+    text = (unit * (MAX_TEXT_CHARS // len(unit) + 1))[:MAX_TEXT_CHARS]
+    times = []
+    for n in range(runs):
+        state = CallState(f"long-{n}", config)
+        state.start(CallStarted(state.call_id, 0, seller_org="Contoso"))
+        segment = TranscriptSegment(state.call_id, "s1", Speaker.AGENT, 0, 60_000, text, produced_at=1)
+        began = time.perf_counter()
+        state.apply(segment)
+        times.append(time.perf_counter() - began)
+    return min(times), statistics.median(times)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calls", type=int, default=1000)
@@ -129,6 +152,12 @@ def main() -> None:
     for label, updates, seconds, rate in rows:
         print(f"{label:<34} {updates:>9} {seconds:>8.2f} {rate:>10.0f}")
     print(f"bytes per active call (tracemalloc, state after {args.minutes:g} min): {memory:,.0f}")
+    long_rows = [(name, *long_segment_seconds(config, unit)) for name, unit in LONG_TEXTS.items()]
+    for name, least, median in long_rows:
+        print(
+            f"{MAX_TEXT_CHARS:,}-character segment ({name}): "
+            f"{least * 1e6:,.0f} µs least, {median * 1e6:,.0f} µs median"
+        )
     if args.json_path:
         with open(args.json_path, "w") as out:
             json.dump(
@@ -138,6 +167,9 @@ def main() -> None:
                         for r in rows
                     ],
                     "bytes_per_call": memory,
+                    "long_segment_seconds": {
+                        name: {"least": least, "median": median} for name, least, median in long_rows
+                    },
                 },
                 out,
                 indent=2,

@@ -26,9 +26,19 @@ from typing import Any, ClassVar, Final
 
 import orjson
 
-from streams.engine.config import EngineConfig
+from streams.engine.config import (
+    MAX_ANALYSED_WORDS,
+    MAX_ATTRIBUTE_KEY_CHARS,
+    MAX_ATTRIBUTE_VALUE_CHARS,
+    MAX_ATTRIBUTES,
+    MAX_END_REASON_CHARS,
+    MAX_ORG_NAMES_CHARS,
+    MAX_TAIL_SEGMENTS,
+    MAX_TURN_CONTENT_WORDS,
+    EngineConfig,
+)
 from streams.engine.lexicon import load_lexicon
-from streams.engine.text import PhraseCounter, TextAnalyzer, org_names, tokens
+from streams.engine.text import PhraseCounter, TextAnalyzer, analysed_part, org_names, tokens
 from streams.errors import InvalidEventError
 from streams.events import CallEnded, CallStarted, Speaker, TranscriptSegment
 from streams.values import Value
@@ -109,11 +119,14 @@ class Utterance:
         self = cls(segment.segment_id, segment.revision, speaker, segment.start_ms, segment.end_ms)
         words = tokens(segment.text)
         self.words = len(words)
+        text = segment.text
+        if len(words) > MAX_ANALYSED_WORDS:  # only the first words are analysed
+            text, words = analysed_part(text, words)
         self.backchannel = analyzer.is_backchannel(words, state.config.backchannel_max_words)
         self.content = analyzer.content_words(words)
         if speaker == AGENT:
             self.stance, service, greeting = analyzer.agent_phrases(words)
-            asked = analyzer.questions(segment.text, words, service)
+            asked = analyzer.questions(text, words, service)
             # The scripted "how can I help you" said with the greeting is the greeting.
             ritual = asked.service_openers if greeting else 0
             self.questions = asked.total - ritual
@@ -374,11 +387,22 @@ class Fold:
                 if u.end > self.customer_run_end:
                     self.customer_run_end = u.end
                 if u.content:
-                    self.customer_turn_content = self.customer_turn_content.union(u.content)
+                    heard = self.customer_turn_content.union(u.content)
+                    if len(heard) > MAX_TURN_CONTENT_WORDS:
+                        heard = _first_heard(self.customer_turn_content, u.content)
+                    self.customer_turn_content = heard
             self.customer_turn_end = self.customer_run_end
             run = self.customer_run_end - self.customer_run_start
             if run > self.longest_customer_run:
                 self.longest_customer_run = run
+
+
+def _first_heard(heard: frozenset[str], content: tuple[str, ...]) -> frozenset[str]:
+    """``heard`` and the first words of ``content`` new to it, up to MAX_TURN_CONTENT_WORDS:
+    the words said first (segments are fed in sorted order), whatever the arrival order."""
+    room = MAX_TURN_CONTENT_WORDS - len(heard)
+    new = [word for word in content if word not in heard]
+    return heard.union(new[:room]) if room > 0 else heard
 
 
 class WindowEvents:
@@ -641,6 +665,7 @@ class CallState:
 
     # -- events -------------------------------------------------------------------------
     def start(self, event: CallStarted) -> None:
+        event = _bounded_start(event)
         self.meta = event
         self._meta_json = None
         self.customer_orgs = org_names(event.customer_org)
@@ -653,6 +678,8 @@ class CallState:
                 self.analyzer = analyzer_for(event.language, None, str(lexicon_dir) if lexicon_dir else None)
 
     def end(self, event: CallEnded) -> None:
+        if event.reason is not None and len(event.reason) > MAX_END_REASON_CHARS:
+            event = CallEnded(event.call_id, event.ended_at, event.reason[:MAX_END_REASON_CHARS])
         if self.ended is None:
             self.ended = event
             self._cached = None
@@ -676,8 +703,9 @@ class CallState:
                 raise self._invalid(
                     segment,
                     "too_late",
-                    f"({segment.start_ms}-{segment.end_ms} ms) is more than "
-                    f"{self.config.late_tolerance_ms // 1000} s of media time behind the largest window",
+                    f"({segment.start_ms}-{segment.end_ms} ms) sorts before the segments folded into "
+                    f"the call's totals: more than {self.config.late_tolerance_ms // 1000} s of media "
+                    f"time behind the largest window, or behind the last {MAX_TAIL_SEGMENTS} segments",
                 )
 
     def _invalid(self, segment: TranscriptSegment, reason: str, detail: str) -> InvalidEventError:
@@ -707,6 +735,8 @@ class CallState:
             self.now_ms = now
             self._move_windows()
             self._seal()
+        if len(self._tail) > MAX_TAIL_SEGMENTS:
+            self._seal_oldest(len(self._tail) - MAX_TAIL_SEGMENTS)
         self._cached = None
         return SegmentOutcome.APPLIED
 
@@ -768,6 +798,26 @@ class CallState:
             for window in self._windows:
                 window.first -= sealed
             self._events.prune(self.now_ms - self.config.largest_window_ms)
+
+    def _seal_oldest(self, count: int) -> None:
+        """Fold the ``count`` oldest segments of a tail longer than MAX_TAIL_SEGMENTS before
+        their time (the state stays small whatever the segments' times): the totals stay
+        exact; the rolling windows, which count the tail's segments only, lose them; and a
+        segment that sorts before them is too_late, as for any folded segment."""
+        tail = self._tail
+        for index in range(count):
+            utterance = tail[index]
+            self._sealed.feed(utterance, self.config)
+            del self._by_id[utterance.segment_id]
+            for window in self._windows:
+                if index >= window.first:
+                    window.add(utterance, -1)
+        self._watermark = _sort_key(tail[count - 1])
+        del tail[:count]
+        for window in self._windows:
+            window.first = max(0, window.first - count)
+        self._sealed_json = None
+        self._live = None  # the window events are rebuilt from the tail at the next read
 
     # -- persistence --------------------------------------------------------------------
     SCHEMA_VERSION: ClassVar[int] = 1
@@ -984,6 +1034,56 @@ class CallState:
         if weights == 0:
             return None, ()
         return round(100 * weighted / weights, 6), tuple(graded)
+
+
+def _bounded_start(event: CallStarted) -> CallStarted:
+    """``event`` with what a call's state keeps of its free-form fields bounded (the
+    MAX_ATTRIBUTE* and MAX_ORG_NAMES_CHARS of config.py): ``event`` itself when within."""
+    attributes = event.attributes
+    customer_org, seller_org = _org_names_kept(event.customer_org), _org_names_kept(event.seller_org)
+    if (
+        customer_org == event.customer_org
+        and seller_org == event.seller_org
+        and len(attributes) <= MAX_ATTRIBUTES
+        and all(
+            len(key) <= MAX_ATTRIBUTE_KEY_CHARS and len(value) <= MAX_ATTRIBUTE_VALUE_CHARS
+            for key, value in attributes.items()
+        )
+    ):
+        return event
+    kept: dict[str, str] = {}
+    for key, value in attributes.items():
+        if len(kept) == MAX_ATTRIBUTES:
+            break
+        if len(key) <= MAX_ATTRIBUTE_KEY_CHARS:
+            kept[key] = value[:MAX_ATTRIBUTE_VALUE_CHARS]
+    return CallStarted(
+        event.call_id,
+        event.started_at,
+        event.agent_id,
+        event.team,
+        event.queue,
+        event.direction,
+        event.language,
+        event.tenant,
+        customer_org,
+        seller_org,
+        kept,
+    )
+
+
+def _org_names_kept(names: str | None) -> str | None:
+    """The whole ';'-separated names of ``names`` that fit in MAX_ORG_NAMES_CHARS."""
+    if names is None or len(names) <= MAX_ORG_NAMES_CHARS:
+        return names
+    kept: list[str] = []
+    size = -1
+    for name in names.split(";"):
+        size += len(name) + 1
+        if size > MAX_ORG_NAMES_CHARS:
+            break
+        kept.append(name)
+    return ";".join(kept)
 
 
 def _count_since(times: list[int], lo: int) -> int:

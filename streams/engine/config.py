@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,3 +79,48 @@ class EngineConfig:
     @property
     def window_labels(self) -> tuple[str, ...]:
         return (*(f"{w // 1000}s" for w in self.windows_ms), "call")
+
+
+# -- Bounds: the cost of one segment and the size of one call's state ----------------
+# Not settings: the guarantee that a call's state fits a changelog record (tested with
+# the worst case, tests/unit/test_engine_bounds.py) rests on them. docs/metrics.md,
+# "Bounds", says what a segment or call past each bound still counts.
+
+# Words of one segment analysed for questions, phrases (stance, service openers,
+# greetings), references, sentiment and content words: the first ones. Every word
+# still counts in the segment's word count (the weight of its sentiment); speech time
+# comes from the times, not the words. About 7 minutes of speech: a transcript
+# segment is a few seconds to a minute.
+MAX_ANALYSED_WORDS: Final = 1_000
+# Content words kept of one segment (for reflection), in the order they are said: at
+# most this many characters in all. A segment of 100 words has about 150.
+MAX_CONTENT_CHARS: Final = 240
+# A longer token (a run of letters and digits) is not taken for a content word.
+MAX_CONTENT_WORD_CHARS: Final = 32
+# Distinct content words remembered of the customer's turn in progress (the ones said
+# first); an agent turn reflecting a later one is not counted as reflecting.
+MAX_TURN_CONTENT_WORDS: Final = 400
+# Segments kept in a call's tail (the horizon). Past it the oldest are folded into
+# the call's totals early: the totals stay exact, the rolling windows then count the
+# tail's segments only, and a segment that sorts before a folded one is too_late.
+MAX_TAIL_SEGMENTS: Final = 500
+# CallStarted.attributes kept: the first ones, keys of at most MAX_ATTRIBUTE_KEY_CHARS
+# characters (longer ones are dropped), values cut to MAX_ATTRIBUTE_VALUE_CHARS.
+MAX_ATTRIBUTES: Final = 32
+MAX_ATTRIBUTE_KEY_CHARS: Final = 64
+MAX_ATTRIBUTE_VALUE_CHARS: Final = 256
+# customer_org / seller_org: whole ';'-separated names kept while they fit; a name of
+# more words is not counted as a reference (its matching would cost up to that many
+# probes at each word of every segment).
+MAX_ORG_NAMES_CHARS: Final = 256
+MAX_ORG_NAME_WORDS: Final = 8
+# CallEnded.reason kept (cut to this length).
+MAX_END_REASON_CHARS: Final = 256
+# Nudge ids kept per call for its summary: the first ones.
+MAX_NUDGE_IDS: Final = 100
+# The ids and labels (call_id, segment_id, agent_id, team, queue, direction, tenant)
+# are bounded by the event checks (streams/events.py), not here; the worst-case state
+# size is computed with ids of this length.
+MAX_ID_CHARS: Final = 128
+# What the worst-case state stays under (JSON): half the broker's default 1 MiB record.
+MAX_STATE_BYTES: Final = 512 * 1024

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from streams.engine.call import CallMetrics, WindowMetrics
+from streams.engine.config import MAX_NUDGE_IDS
 
 NUDGE_TYPES = (
     "monologue",
@@ -269,7 +270,7 @@ class NudgeTracker:
     call_id: str
     disarmed: set[str] = field(default_factory=set)
     last_fired_ms: dict[str, int] = field(default_factory=dict)
-    fired: list[str] = field(default_factory=list)  # nudge ids, for the call summary
+    fired: list[str] = field(default_factory=list)  # nudge ids, for the call summary: the first MAX_NUDGE_IDS
     open_questions_seen: float = 0.0
     last_open_question_ms: int = 0
 
@@ -300,7 +301,8 @@ class NudgeTracker:
             nudge_id = f"{self.call_id}:{rule.type}:{now_ms}"
             self.disarmed.add(rule.type)
             self.last_fired_ms[rule.type] = now_ms
-            self.fired.append(nudge_id)
+            if len(self.fired) < MAX_NUDGE_IDS:  # the summary lists the first ones
+                self.fired.append(nudge_id)
             evidence, message = details(metrics, self, value)
             raised.append(Nudge(nudge_id, rule.type, rule.severity, message, evidence, now_ms))
         return raised

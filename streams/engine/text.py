@@ -9,8 +9,15 @@ from __future__ import annotations
 
 import re
 import sys
+from functools import lru_cache
 from typing import Final
 
+from streams.engine.config import (
+    MAX_ANALYSED_WORDS,
+    MAX_CONTENT_CHARS,
+    MAX_CONTENT_WORD_CHARS,
+    MAX_ORG_NAME_WORDS,
+)
 from streams.engine.lexicon import Lexicon
 from streams.engine.sentiment import sentiment, vader_lexicon
 
@@ -25,6 +32,9 @@ _WH_STATEMENT = frozenset({"i", "we", "they", "he", "she", "i'll", "we'll", "i'm
 _MID_SUBJECTS = frozenset({"you", "we", "there"})
 
 
+# Longer texts are tokenised in one pass of _TOKEN (tokens()): a few hundred words.
+_LONG_TEXT_CHARS: Final = 2_000
+
 # Words whose content stem is remembered (TextAnalyzer.content_words), per analyzer.
 CONTENT_WORDS_KEPT = 100_000
 
@@ -33,7 +43,12 @@ def tokens(text: str) -> list[str]:
     """The words of ``text``: runs of lower-case letters and digits, joined by inner
     apostrophes and hyphens (``_TOKEN``). A token never spans white space, so the text is
     split there first and only the pieces with other characters go through the pattern:
-    half the cost of the pattern over the whole text for ASR output."""
+    half the cost of the pattern over the whole text for ASR output. A long text goes
+    through the pattern in one pass: piece by piece, a text of many short pieces with
+    punctuation (``"ok? yes. no!"``) costs twice as much, and a 20,000-character segment
+    (``MAX_TEXT_CHARS``) must stay cheap whatever it holds."""
+    if len(text) > _LONG_TEXT_CHARS:
+        return _TOKEN.findall(text.lower())
     words = []
     for piece in text.lower().split():
         if piece.isalnum() and piece.isascii():
@@ -41,6 +56,23 @@ def tokens(text: str) -> list[str]:
         else:
             words.extend(_TOKEN.findall(piece))
     return words
+
+
+def analysed_part(text: str, words: list[str]) -> tuple[str, list[str]]:
+    """The part of a segment of more than :data:`MAX_ANALYSED_WORDS` words that is
+    analysed: its text (lower-cased) up to the end of that many words, and those words;
+    ``words`` are ``tokens(text)``.
+
+    Between two tokens there is no letter or digit (the pattern would have matched
+    there), so each word is found at its own place by a plain search from the end of
+    the one before: a pass over the part, not over the whole text.
+    """
+    lowered = text.lower()
+    head = words[:MAX_ANALYSED_WORDS]
+    end = 0
+    for word in head:
+        end = lowered.find(word, end) + len(word)
+    return lowered[:end], head
 
 
 class PhraseTagger:
@@ -74,32 +106,59 @@ class PhraseTagger:
         return counts
 
 
-class PhraseCounter:
-    """Counts occurrences of lexicon phrases, indexed by first word (one dict probe per word)."""
+class _PhraseNode:
+    """A node of a :class:`PhraseCounter`'s word trie: a phrase ends here when ``end``."""
 
-    __slots__ = ("_by_first",)
+    __slots__ = ("end", "next")
+
+    def __init__(self) -> None:
+        self.end = False
+        self.next: dict[str, _PhraseNode] = {}
+
+
+class PhraseCounter:
+    """Counts occurrences of phrases, in a trie of their words: at each word, one dict probe
+    per word of the longest phrase it could start, however many phrases share a beginning
+    (organisation names come from the events: a list of names that all begin alike must
+    not make a segment cost more)."""
+
+    __slots__ = ("_first",)
 
     def __init__(self, phrases: frozenset[tuple[str, ...]]) -> None:
-        by_first: dict[str, list[tuple[str, ...]]] = {}
+        root = _PhraseNode()
         for phrase in phrases:
-            by_first.setdefault(phrase[0], []).append(phrase[1:])
-        self._by_first = {k: tuple(sorted(v, key=len, reverse=True)) for k, v in by_first.items()}
+            node = root
+            for word in phrase:
+                child = node.next.get(word)
+                if child is None:
+                    child = node.next[word] = _PhraseNode()
+                node = child
+            node.end = True
+        self._first = root.next
 
     def count(self, words: list[str]) -> int:
         """Non-overlapping occurrences, longest phrase first."""
         count = i = 0
-        by_first = self._by_first
+        first = self._first
         n = len(words)
         while i < n:
-            rests = by_first.get(words[i])
+            node: _PhraseNode | None = first.get(words[i])
             i += 1
-            if rests is None:
+            if node is None:
                 continue
-            for rest in rests:
-                if not rest or tuple(words[i : i + len(rest)]) == rest:
-                    count += 1
-                    i += len(rest)
+            matched = i if node.end else 0  # where the longest phrase found so far ends
+            j, after = i, node.next
+            while after and j < n:
+                node = after.get(words[j])
+                if node is None:
                     break
+                j += 1
+                if node.end:
+                    matched = j
+                after = node.next
+            if matched:
+                count += 1
+                i = matched
         return count
 
 
@@ -273,7 +332,8 @@ class TextAnalyzer:
         return (pitch > discovery) - (discovery > pitch), service, greeting > 0
 
     def content_words(self, words: list[str]) -> tuple[str, ...]:
-        """Distinct content words, interned (a tuple: a third of a set's memory)."""
+        """Distinct content words, interned (a tuple: a third of a set's memory), in the
+        order said, while they fit in :data:`MAX_CONTENT_CHARS` characters in all."""
         # A speaker's vocabulary is small: each word's stem (or "" for a word without
         # content) is worked out once, not at each of its occurrences (a fifth of a
         # segment's analysis). Bounded, since names and numbers keep adding words.
@@ -281,12 +341,18 @@ class TextAnalyzer:
         if len(content_of) + len(words) > CONTENT_WORDS_KEPT:
             content_of.clear()
         stems: list[str] = []
+        room = MAX_CONTENT_CHARS
         for word in words:
             stem = content_of.get(word)
             if stem is None:
+                if len(word) > MAX_CONTENT_WORD_CHARS:
+                    continue  # not a word: not remembered either
                 stem = content_of[word] = self._content_stem(word)
             # a segment has a few content words: a list beats a set, and keeps their order
             if stem and stem not in stems:
+                room -= len(stem)
+                if room < 0:
+                    break
                 stems.append(stem)
         return tuple(stems)
 
@@ -308,7 +374,12 @@ def _stem(word: str) -> str:
     return word
 
 
+@lru_cache(maxsize=1024)
 def org_names(names: str | None) -> PhraseCounter | None:
-    """A counter of ';'-separated organisation names, or None when there are none."""
-    phrases = frozenset(t for t in (tuple(tokens(n)) for n in (names or "").split(";")) if t)
+    """A counter of ';'-separated organisation names, or None when there are none; a name
+    of more than :data:`MAX_ORG_NAME_WORDS` words is not counted. Shared by the calls with
+    the same names (most calls name the same seller): a counter never changes."""
+    phrases = frozenset(
+        t for t in (tuple(tokens(n)) for n in (names or "").split(";")) if 0 < len(t) <= MAX_ORG_NAME_WORDS
+    )
     return PhraseCounter(phrases) if phrases else None
