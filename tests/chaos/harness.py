@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import random
+import re
 import signal
 import statistics
 import subprocess
@@ -339,6 +340,7 @@ class _Builder:
 
 
 _DROP: Any = object()  # a JSON field left out
+_EXCEPTION_LINE = re.compile(r"^([\w.]*(?:Error|Exception|Exit|Interrupt))\b")
 
 
 HOSTED_KINDS = frozenset(
@@ -472,6 +474,16 @@ class SelfExit:
     at_seconds: float
     returncode: int | None
     log_tail: str
+
+    @property
+    def cause(self) -> str:
+        """The exception the worker's log names last (e.g. ``RecursionError``), else its last line."""
+        lines = self.log_tail.strip().splitlines()
+        for line in reversed(lines):
+            match = _EXCEPTION_LINE.match(line)
+            if match:
+                return match.group(1).rsplit(".", 1)[-1]
+        return lines[-1][:120] if lines else "?"
 
 
 class Slot:
@@ -717,11 +729,13 @@ class ChaosReport:
                 f"{len(late)} restarted workers not ready within "
                 f"{self.config['ready_timeout_seconds']:.0f} s of the kill (at {times})"
             )
-        for exit_ in self.self_exits:
-            last = exit_.log_tail.strip().splitlines()[-1:] or [""]
+        if self.self_exits:
+            causes = Counter(exit_.cause for exit_ in self.self_exits)
+            first = self.self_exits[0]
             out.append(
-                f"worker {exit_.slot} exited by itself (code {exit_.returncode}) at "
-                f"{exit_.at_seconds:.0f} s: {last[0][:200]}"
+                f"{len(self.self_exits)} worker exits without a kill: "
+                + ", ".join(f"{cause} x{n}" for cause, n in causes.most_common())
+                + f" (the first at {first.at_seconds:.0f} s, worker {first.slot}, code {first.returncode})"
             )
         return out
 
@@ -729,7 +743,8 @@ class ChaosReport:
         times = self.ready_times()
         ready = (
             f"min {min(times):.1f} s, median {statistics.median(times):.1f} s, max {max(times):.1f} s "
-            f"({len(times)} of {len(self.kills)} kills; the others were killed again before ready)"
+            f"({len(times)} of {len(self.kills)} kills; the others: killed again before ready, "
+            "or not ready in time)"
             if times
             else "-"
         )
