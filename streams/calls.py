@@ -120,6 +120,16 @@ class ForgottenCall:
         return None
 
 
+class LostCall:
+    """A call whose durable state could not be read (an incompatible version, damage): it
+    starts again from its next event, as if implicitly started."""
+
+    __slots__ = ("call_id",)
+
+    def __init__(self, call_id: str) -> None:
+        self.call_id: Final = call_id
+
+
 def read_durable(call_id: str, raw: bytes, config: EngineConfig) -> LiveCall | EndedCall:
     """A call from what the call-state table keeps of it: its state, or its end marker."""
     data = orjson.loads(raw)
@@ -200,7 +210,9 @@ class LiveCalls:
     """
 
     def __init__(
-        self, config: EngineConfig, load: Callable[[str], LiveCall | EndedCall | None] | None = None
+        self,
+        config: EngineConfig,
+        load: Callable[[str], LiveCall | EndedCall | LostCall | None] | None = None,
     ) -> None:
         self.config = config
         self.load = load
@@ -251,7 +263,7 @@ class LiveCalls:
     def get(self, call_id: str) -> LiveCall | None:
         return self._calls.get(call_id)
 
-    def find(self, call_id: str) -> LiveCall | EndedCall | None:
+    def find(self, call_id: str) -> LiveCall | EndedCall | LostCall | None:
         """The call in memory, else the marker of its end, else what ``load`` finds (a call
         loaded into memory has its labels folded for export)."""
         call = self._calls.get(call_id)
@@ -263,18 +275,9 @@ class LiveCalls:
         loaded = self.load(call_id)
         if isinstance(loaded, EndedCall):
             self.ended[call_id] = loaded
-        elif loaded is not None:
+        elif isinstance(loaded, LiveCall):
             self.add(loaded)
         return loaded
-
-    def get_or_create(self, call_id: str, partition: int) -> LiveCall:
-        """The call, created if it is not known (ended calls included)."""
-        call = self.find(call_id)
-        if not isinstance(call, LiveCall):
-            call = LiveCall(CallState(call_id, self.config), partition)
-            self._fold_labels(call)
-            self._calls[call_id] = call
-        return call
 
     def forget(self, call_id: str) -> None:
         """Drop a call from memory, and its changes not yet written: its next event loads
@@ -404,8 +407,8 @@ class CallProcessor:
     def _apply(self, event: CallStarted | TranscriptSegment | CallEnded, partition: int) -> Processed:
         call_id = event.call_id
         found = self.calls.find(call_id)
-        if found is None:
-            if not (isinstance(event, CallStarted) or self.implicit_start):
+        if found is None or isinstance(found, LostCall):
+            if found is None and not (isinstance(event, CallStarted) or self.implicit_start):
                 raise InvalidEventError(
                     "call_not_started", f"{type(event).__name__} of call {call_id!r}, which never started"
                 )

@@ -40,7 +40,7 @@ from streams.app import (
     registry,
     settings,
 )
-from streams.calls import EndedCall, ForgottenCall, LiveCall, read_durable
+from streams.calls import EndedCall, ForgottenCall, LiveCall, LostCall, read_durable
 from streams.engine.nudges import Nudge, masked_snippet
 from streams.errors import InvalidEventError
 from streams.events import CallEnded, event_to_record
@@ -104,19 +104,19 @@ class InputRecord(Protocol):
     def value(self) -> bytes | None: ...
 
 
-def read_state(call_id: str, raw: bytes) -> LiveCall | EndedCall | None:
-    """A call from its durable state (or the marker of its end); ``None``, counted and
-    logged, if the state cannot be read (written by an incompatible version, or damaged):
-    one call starting again is better than a worker that crashes at every start."""
+def read_state(call_id: str, raw: bytes) -> LiveCall | EndedCall | LostCall:
+    """A call from its durable state (or the marker of its end); a :class:`LostCall`,
+    counted and logged, if the state cannot be read (written by an incompatible version, or
+    damaged): one call starting again is better than a worker that crashes at every start."""
     try:
         return read_durable(call_id, raw, engine_config)
     except Exception as error:
         pipeline_metrics.unreadable_states.inc()
         log.error("call %s: unreadable state in the call-state table (%r); it starts again", call_id, error)
-        return None
+        return LostCall(call_id)
 
 
-def _load_call(call_id: str) -> LiveCall | EndedCall | None:
+def _load_call(call_id: str) -> LiveCall | EndedCall | LostCall | None:
     raw = call_state.get(call_id.encode())
     return read_state(call_id, raw) if raw else None
 
@@ -559,7 +559,7 @@ async def load_assigned_calls(sender: Any, **kwargs: Any) -> None:
         call_id = key.decode()
         if raw and live_calls.get(call_id) is None:
             call = read_state(call_id, raw)
-            if call is None or call.partition not in active:
+            if isinstance(call, LostCall) or call.partition not in active:
                 continue
             if isinstance(call, EndedCall):
                 live_calls.remember_ended(call)

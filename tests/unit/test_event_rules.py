@@ -212,3 +212,14 @@ def test_every_reason_the_rules_raise_is_precreated() -> None:
         "invalid_field",
     ):
         assert reason in INVALID_REASONS
+
+
+def test_a_call_whose_state_cannot_be_read_starts_again_from_its_next_event() -> None:
+    from streams.calls import LostCall
+
+    p = processor()
+    p.calls.load = lambda call_id: LostCall(call_id) if call_id == "c1" else None
+    assert reason_of(p, segment()) is None, "its CallStarted is in the lost state: no call_not_started"
+    call = p.calls.get("c1")
+    assert call is not None and call.state.segments_applied == 1
+    assert reason_of(p, segment("c2", sid="s1"), key=b"c2") == "call_not_started"
