@@ -490,6 +490,9 @@ def test_defaults_render_the_documented_environment() -> None:
         "CALLFOCUS_SESSION_TIMEOUT_SECONDS": "60",
         "CALLFOCUS_LOG_LEVEL": "info",
         "CALLFOCUS_IDLE_TIMEOUT_SECONDS": "900",
+        "CALLFOCUS_IMPLICIT_START": "false",
+        "CALLFOCUS_ENDED_CALL_MEMORY_SECONDS": "3600",
+        "CALLFOCUS_MAX_RECORD_BYTES": "1048576",
         "CALLFOCUS_MAX_EXPORTED_CALLS": "5000",
         "CALLFOCUS_PER_CALL_SERIES": "true",
         "CALLFOCUS_EXPORT_GRACE_SECONDS": "30",
@@ -647,8 +650,13 @@ def test_topics_job_is_a_hook_with_the_topic_settings(values_set: str) -> None:
     assert env_value(job, "CALLFOCUS_TOPIC_PARTITIONS") == str(topics.get("partitions", 8))
     assert env_value(job, "CALLFOCUS_TOPIC_REPLICATION") == str(topics.get("replication", 1))
     assert json.loads(env_value(job, "CALLFOCUS_TOPIC_RETENTION_MS")) == topics.get("retentionMs", {})
-    # the same Kafka settings as the workers
-    for name in ("CALLFOCUS_KAFKA_BOOTSTRAP", "CALLFOCUS_KAFKA_SECURITY_PROTOCOL", "CALLFOCUS_TOPIC_PREFIX"):
+    # the same Kafka settings as the workers, and the same record size (max.message.bytes)
+    for name in (
+        "CALLFOCUS_KAFKA_BOOTSTRAP",
+        "CALLFOCUS_KAFKA_SECURITY_PROTOCOL",
+        "CALLFOCUS_TOPIC_PREFIX",
+        "CALLFOCUS_MAX_RECORD_BYTES",
+    ):
         assert env_of(job)[name] == env_of(sts)[name]
 
 

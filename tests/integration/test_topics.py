@@ -36,4 +36,7 @@ def test_topics_get_partitions_and_retention_and_a_second_run_changes_nothing(
     finally:
         admin.close()
     assert configs[f"{unique}.call-metrics"]["retention.ms"]["value"] == "3600000"
+    # every topic takes a record of max_record_bytes in its batch (docs/pipeline.md, "Record sizes")
+    for topic in ("call-metrics", "nudges"):
+        assert configs[f"{unique}.{topic}"]["max.message.bytes"]["value"] == str(1024 * 1024 + 16 * 1024)
     assert "retention.ms" not in configs.get(f"{unique}.nudges", {})  # the broker's default

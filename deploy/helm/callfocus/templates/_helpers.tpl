@@ -207,6 +207,12 @@ CALLFOCUS_* environment of the workers and the topics job. Secrets come from exi
   value: {{ .Values.config.snapshotIntervalSeconds | toString | quote }}
 - name: CALLFOCUS_IDLE_TIMEOUT_SECONDS
   value: {{ .Values.config.idleTimeoutSeconds | toString | quote }}
+- name: CALLFOCUS_IMPLICIT_START
+  value: {{ .Values.config.implicitStart | toString | quote }}
+- name: CALLFOCUS_ENDED_CALL_MEMORY_SECONDS
+  value: {{ .Values.config.endedCallMemorySeconds | toString | quote }}
+- name: CALLFOCUS_MAX_RECORD_BYTES
+  value: {{ .Values.config.maxRecordBytes | int64 | quote }}
 - name: CALLFOCUS_MAX_EXPORTED_CALLS
   value: {{ .Values.config.maxExportedCalls | int64 | quote }}
 - name: CALLFOCUS_PER_CALL_SERIES
