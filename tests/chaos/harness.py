@@ -103,7 +103,7 @@ EXPECTED_REASONS: dict[str, str] = {
 
 # Settings of every worker of a run (``--worker-setting`` adds or overrides): a killed
 # worker's partitions wait for its session to time out, 60 s by default.
-DEFAULT_WORKER_SETTINGS: dict[str, str] = {"session_timeout_seconds": "6"}
+DEFAULT_WORKER_SETTINGS: dict[str, str] = {}
 
 # the whole-call metrics a summary must share with `callfocus score --json` (its "call" window)
 _WINDOW_FIELDS = (
@@ -491,7 +491,13 @@ class Slot:
 
     def __init__(self, index: int, env: dict[str, str], logdir: Path) -> None:
         self.index = index
-        self.env = env
+        # as a StatefulSet pod: the same name (static group membership, as the Helm chart
+        # sets it) and the same web port at every start
+        self.env = {
+            "CALLFOCUS_GROUP_INSTANCE_ID": f"chaos-{index}",
+            "CALLFOCUS_WEB_PORT": str(free_port()),
+            **env,
+        }
         self.logdir = logdir
         self.starts = 0
         self.worker: WorkerProcess | None = None
@@ -500,8 +506,7 @@ class Slot:
 
     def start(self) -> None:
         self.starts += 1
-        env = {**self.env, "CALLFOCUS_WEB_PORT": str(free_port())}
-        self.worker = WorkerProcess(env, self.logdir / f"worker-{self.index}.{self.starts}.log")
+        self.worker = WorkerProcess(self.env, self.logdir / f"worker-{self.index}.{self.starts}.log")
         self.started_monotonic = time.monotonic()
         self.been_ready = False
 
