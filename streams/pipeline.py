@@ -340,6 +340,7 @@ async def write_states() -> None:
         await _write_states()
     except StateWriteError as error:
         failed_state_write = error
+        pipeline_metrics.output_errors.labels("state").inc()
         log.error("%s: no offsets are committed from now on; the worker stops", error)
         raise
 
@@ -354,7 +355,6 @@ async def _write_states() -> None:
                 value is not None
                 and len(key) + len(value) > settings.max_record_bytes - RECORD_OVERHEAD_BYTES
             ):
-                pipeline_metrics.output_errors.labels("state").inc()
                 raise StateWriteError(
                     f"call {key.decode()}: state of {len(value)} bytes is over the record limit"
                 )
@@ -376,14 +376,12 @@ async def _write_states() -> None:
                     )
                 )
             except Exception as error:
-                pipeline_metrics.output_errors.labels("state").inc()
                 raise StateWriteError(f"call {key.decode()}: {error!r}") from error
         await let_input_first()
     for delivery in deliveries:  # the broker took every state, or the commit fails
         try:
             await delivery
         except Exception as error:
-            pipeline_metrics.output_errors.labels("state").inc()
             raise StateWriteError(f"a state record was refused: {error!r}") from error
     pipeline_metrics.produced_by_output["state"].inc(len(deliveries))
 

@@ -223,3 +223,12 @@ def test_a_call_whose_state_cannot_be_read_starts_again_from_its_next_event() ->
     call = p.calls.get("c1")
     assert call is not None and call.state.segments_applied == 1
     assert reason_of(p, segment("c2", sid="s1"), key=b"c2") == "call_not_started"
+
+
+def test_a_forgotten_end_is_a_deletion_in_the_next_commit() -> None:
+    from streams.calls import ForgottenCall
+
+    p = processor()
+    p.calls.unwritten.changed(ForgottenCall("old"), "partition 3")
+    p.calls.unwritten.begin()
+    assert p.calls.unwritten.take(10) == [(b"old", None, "partition 3")]
