@@ -42,6 +42,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.fixture
+def held_port() -> Iterator[int]:
+    """A port another program listens on (on 127.0.0.1, as the demo's services do)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield int(sock.getsockname()[1])
+
+
 def _docker_answers() -> bool:
     try:
         import docker

@@ -46,6 +46,7 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from streams.codec import SINGLE_OBJECT_MARKER, AvroCodec
+from streams.engine.call import WindowMetrics
 from streams.events import (
     MAX_SEGMENT_MS,
     MAX_TEXT_CHARS,
@@ -106,17 +107,7 @@ EXPECTED_REASONS: dict[str, str] = {
 DEFAULT_WORKER_SETTINGS: dict[str, str] = {}
 
 # the whole-call metrics a summary must share with `callfocus score --json` (its "call" window)
-_WINDOW_FIELDS = (
-    "agent_talk_ratio",
-    "questions_per_minute",
-    "open_question_ratio",
-    "you_focus_ratio",
-    "pitch_ratio",
-    "reflection_ratio",
-    "interruptions",
-    "response_gap_seconds",
-    "customer_sentiment",
-)
+_WINDOW_FIELDS = tuple(name for name in WindowMetrics.SNAPSHOT_FIELDS if name != "window")
 _CALL_FIELDS = (
     "customer_focus_score",
     "monologue_longest_seconds",

@@ -3,25 +3,12 @@
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import sys
-from collections.abc import Iterator
-
-import pytest
 
 from tests.conftest import ROOT, free_port
 
 CHECK_PORTS = ROOT / "deploy" / "local" / "check_ports.py"
-
-
-@pytest.fixture
-def held_port() -> Iterator[int]:
-    """A port another program listens on (on 127.0.0.1, as the demo's services do)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        yield int(sock.getsockname()[1])
 
 
 def check_ports(*specs: str) -> subprocess.CompletedProcess[str]:

@@ -5,11 +5,10 @@ prints opens a page that exists."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,14 +18,6 @@ from tests.integration.conftest import PrometheusServer
 
 DEMO_SH = ROOT / "deploy" / "local" / "demo.sh"
 PROMETHEUS_PAGE = ROOT / "deploy" / "local" / "prometheus_page.py"
-
-
-@pytest.fixture
-def held_port() -> Iterator[int]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        yield int(sock.getsockname()[1])
 
 
 def demo_env(tmp_path: Path, **ports: int) -> dict[str, str]:
