@@ -11,7 +11,7 @@ from tests.chaos.harness import EXPECTED_REASONS, ChaosConfig, run_chaos
 pytestmark = pytest.mark.integration
 
 
-# about 2.5 minutes when all is well; the harness bounds its waits, so a broken run ends
+# about a minute when all is well; the harness bounds its waits, so a broken run ends
 # with its report rather than at pytest's timeout
 @pytest.mark.timeout(600)
 def test_kills_broker_restart_and_bad_records_leave_summaries_exact_and_dead_letters_complete(
