@@ -3,6 +3,7 @@ internal the changelog-end fix overrides is still there."""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 
@@ -99,3 +100,45 @@ def test_the_worker_consumer_holds_input_partitions_until_the_seek(monkeypatch: 
     consumer.resume_partitions({input_tp, changelog_tp})
     assert consumer._paused_partitions == {input_tp}  # the changelog recovers; the input waits
     assert consumer._held_partitions == {input_tp}
+
+
+def test_the_seek_releases_the_held_input_partitions_once_per_generation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After perform_seek of the current generation the held input resumes, and later
+    resumes pass at once; a seek overtaken by a newer rebalance releases nothing."""
+    from faust.transport.drivers.aiokafka import Consumer
+    from faust.types import TP
+
+    from streams.app import app, settings
+    from streams.fetch import CallfocusConsumer
+
+    consumer = app.consumer
+    assert isinstance(consumer, CallfocusConsumer)
+    input_tp = TP(settings.topic("call-events"), 0)
+    resumed: list[set[TP]] = []
+    generation = [7]
+    rebalance_during_seek = [False]
+
+    async def seek(self: Consumer) -> None:
+        if rebalance_during_seek[0]:
+            generation[0] += 1
+
+    monkeypatch.setattr(Consumer, "perform_seek", seek)
+    monkeypatch.setattr(Consumer, "resume_partitions", lambda self, tps: resumed.append(set(tps)))
+    monkeypatch.setattr(type(app), "consumer_generation_id", property(lambda self: generation[0]))
+    monkeypatch.setattr(consumer, "_is_changelog_tp", lambda tp: False)
+    monkeypatch.setattr(consumer, "_held_partitions", set())
+    monkeypatch.setattr(consumer, "_sought_generation", None)
+
+    consumer.resume_partitions({input_tp})
+    assert resumed == [set()] and consumer._held_partitions == {input_tp}
+    rebalance_during_seek[0] = True
+    asyncio.run(consumer.perform_seek())
+    assert consumer._held_partitions == {input_tp}, "a newer rebalance seeks again: still held"
+    rebalance_during_seek[0] = False
+    asyncio.run(consumer.perform_seek())
+    assert resumed[-1] == {input_tp} and consumer._held_partitions == set()
+    assert not consumer.seek_pending
+    consumer.resume_partitions({input_tp})
+    assert resumed[-1] == {input_tp}, "after the seek of this generation nothing is held"
