@@ -783,6 +783,25 @@ def test_each_monitoring_toggle_alone(toggle: str) -> None:
         assert m["metadata"]["namespace"] == "monitoring"
 
 
+def test_a_metrics_port_of_its_own_is_served_scraped_and_allowed() -> None:
+    manifests = render(PRODUCTION, "metricsPort=9464")
+    sts = statefulset(manifests)
+    assert env_value(sts, "CALLFOCUS_METRICS_PORT") == "9464"
+    assert {"name": "metrics", "containerPort": 9464, "protocol": "TCP"} in container(sts)["ports"]
+    service = one(manifests, "Service", RELEASE)
+    assert {"name": "metrics", "port": 9464, "targetPort": "metrics", "protocol": "TCP"} in service["spec"][
+        "ports"
+    ]
+    [endpoint] = one(manifests, "ServiceMonitor")["spec"]["endpoints"]
+    assert endpoint["port"] == "metrics"
+    [ingress] = one(manifests, "NetworkPolicy")["spec"]["ingress"]
+    assert {"port": "metrics", "protocol": "TCP"} in ingress["ports"]
+    # without it, /metrics stays on the web port
+    default = render(PRODUCTION)
+    assert "CALLFOCUS_METRICS_PORT" not in env_of(statefulset(default))
+    assert [p["name"] for p in container(statefulset(default))["ports"]] == ["http"]
+
+
 def test_service_monitor_scrapes_metrics() -> None:
     sm = one(render(PRODUCTION), "ServiceMonitor")
     assert sm["metadata"]["labels"]["release"] == "kube-prometheus-stack"

@@ -191,6 +191,10 @@ CALLFOCUS_* environment of the workers and the topics job. Secrets come from exi
   value: "0.0.0.0"
 - name: CALLFOCUS_WEB_PORT
   value: {{ .Values.webPort | int64 | quote }}
+{{- with .Values.metricsPort }}
+- name: CALLFOCUS_METRICS_PORT
+  value: {{ . | int64 | quote }}
+{{- end }}
 - name: CALLFOCUS_DATA_DIR
   value: {{ include "callfocus.dataDir" . | quote }}
 - name: CALLFOCUS_STORE
@@ -292,4 +296,11 @@ Volume of the Kafka CA bundle (only with kafka.tls.caSecret).
   mountPath: {{ include "callfocus.kafkaCaDir" . }}
   readOnly: true
 {{- end }}
+{{- end }}
+
+{{/*
+The port name Prometheus scrapes: "metrics" with a metricsPort of its own, else "http".
+*/}}
+{{- define "callfocus.metricsPortName" -}}
+{{- if .Values.metricsPort }}metrics{{ else }}http{{ end }}
 {{- end }}
