@@ -18,7 +18,7 @@ from streams.engine import CallState, EngineConfig, SegmentOutcome
 from streams.engine.nudges import DEFAULT_RULES, Nudge, NudgeRule, NudgeTracker
 from streams.errors import InvalidEventError
 from streams.events import CallEnded, CallStarted, Speaker, TranscriptSegment, event_from_record
-from streams.exporter import PipelineMetrics
+from streams.exporter import PipelineMetrics, exported_labels
 
 # a speaker's place in PipelineMetrics.segments_processed (its values are Speaker's)
 _SPEAKER_INDEX: Final = {speaker: index for index, speaker in enumerate(Speaker)}
@@ -322,11 +322,6 @@ class LiveCalls:
         return expired
 
 
-def _exported_team(call: LiveCall) -> str:
-    exported = call.exported_labels
-    return exported[0] if exported is not None else call.labels[1]
-
-
 class Processed:
     """What one input message did: the error for the dead-letter topic, or the call it changed.
 
@@ -454,7 +449,7 @@ class CallProcessor:
             self.metrics.calls_ended.labels("timeout" if event.reason == "timeout" else "event").inc()
             score = call.state.metrics().customer_focus_score
             if score is not None:
-                self.metrics.ended_call_score.labels(_exported_team(call)).observe(score)
+                self.metrics.ended_call_score.labels(exported_labels(call)[0]).observe(score)
         call.snapshot_pending = True
         call.nudge_check_pending = bool(self.nudge_rules)  # no rules: no check waits
         self.calls.touched(call)
@@ -476,7 +471,7 @@ class CallProcessor:
         call.last_nudge_check_monotonic = now
         raised = call.nudges.evaluate(call.state.metrics(), self.nudge_rules)
         for nudge in raised:
-            self.metrics.nudges.labels(nudge.type, _exported_team(call)).inc()
+            self.metrics.nudges.labels(nudge.type, exported_labels(call)[0]).inc()
         return raised
 
     def idle_calls(self, idle_seconds: float) -> list[LiveCall]:

@@ -27,7 +27,7 @@ from fastavro.schema import to_parsing_canonical_form
 
 from streams.avro_reader import compile_reader, is_compiled
 from streams.avro_writer import compile_writer
-from streams.errors import InvalidEventError
+from streams.errors import InvalidEventError, shown
 
 SINGLE_OBJECT_MARKER = b"\xc3\x01"
 _HEADER_LEN = len(SINGLE_OBJECT_MARKER) + 8
@@ -280,10 +280,10 @@ def _check_json(schema: Any, value: Any, path: str) -> None:
     ignores them), and a missing field is left to the writer (``missing_field``)."""
     if isinstance(schema, list):  # a union: one branch must take the value
         if not any(_matches(branch, value) for branch in schema):
-            raise CodecError("invalid_field", f"{path}: {_shown(value)} is none of {_type_names(schema)}")
+            raise CodecError("invalid_field", f"{path}: {shown(value)} is none of {_type_names(schema)}")
         return
     if not _matches(schema, value):
-        raise CodecError("invalid_field", f"{path}: {_shown(value)} is not {_type_names(schema)}")
+        raise CodecError("invalid_field", f"{path}: {shown(value)} is not {_type_names(schema)}")
     if isinstance(schema, dict):
         kind = schema["type"]
         if kind == "record":
@@ -321,11 +321,6 @@ def _type_names(schema: Any) -> str:
     if isinstance(schema, list):
         return " or ".join(_type_names(branch) for branch in schema)
     return schema if isinstance(schema, str) else str(schema.get("name", schema["type"]))
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 # fastavro names the stream it reads from: "cannot read float from <_io.BytesIO object at

@@ -1,4 +1,6 @@
-"""The project's own exception types."""
+"""The project's own exception types, and how a bad value is shown in their details."""
+
+from typing import Any
 
 
 class InvalidEventError(ValueError):
@@ -12,3 +14,10 @@ class InvalidEventError(ValueError):
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+
+
+def shown(value: Any, limit: int = 40) -> str:
+    """``value``'s repr for an error detail, cut to ``limit`` characters: input values can
+    be megabytes long, and details go into headers, logs and counters' neighbours."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, ClassVar, Final
 
-from streams.errors import InvalidEventError
+from streams.errors import InvalidEventError, shown
 from streams.languages import language_problem
 from streams.values import Value
 
@@ -167,7 +167,7 @@ _ID_RULE = f"1-{MAX_ID_CHARS} printable ASCII characters without spaces"
 
 
 def _excerpt(text: str) -> str:
-    return repr(text if len(text) <= 40 else text[:37] + "...") + f" ({len(text)} characters)"
+    return f"{shown(text)} ({len(text)} characters)"
 
 
 def _check_call_started(record: Mapping[str, Any]) -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from streams.errors import shown
+
 # RFC 5646 § 4.4.1: 35 characters hold every tag without extensions or private use
 MAX_LANGUAGE_TAG_CHARS: Final = 35
 # ASCII classes only (no \w, no \d: they match other scripts' letters and digits)
@@ -29,10 +31,7 @@ def language_problem(value: object) -> str | None:
     """Why ``value`` is not a language tag (for an error detail), or None if it is one."""
     if is_language_tag(value):
         return None
-    shown = repr(value)
-    if len(shown) > 60:
-        shown = shown[:60] + "..."
     return (
-        f"language {shown} is not a language tag (like en, en-US, es-419: ASCII letters, digits "
+        f"language {shown(value, 63)} is not a language tag (like en, en-US, es-419: ASCII letters, digits "
         f"and hyphens, at most {MAX_LANGUAGE_TAG_CHARS} characters)"
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from kafka import KafkaConsumer
@@ -38,6 +38,18 @@ def read_all(
     finally:
         consumer.close()
     return records
+
+
+def one_summary_per_call(summaries: list[tuple[str, dict]], call_ids: Iterable[str]) -> dict[str, dict]:
+    """Each call's summary, asserting every call has exactly one and no other call has any."""
+    by_call: dict[str, list[dict]] = {}
+    for key, record in summaries:
+        by_call.setdefault(key, []).append(record)
+    wanted = set(call_ids)
+    assert set(by_call) == wanted
+    doubled = {call_id: len(records) for call_id, records in by_call.items() if len(records) != 1}
+    assert not doubled, f"calls with more than one committed summary: {doubled}"
+    return {call_id: records[0] for call_id, records in by_call.items()}
 
 
 def test_summaries_equal_offline_scoring_and_snapshots_flow(

@@ -13,7 +13,7 @@ from streams.scoring import score_recording
 from streams.settings import Settings
 from streams.simulate import SimulationConfig, simulate
 from streams.sources import Recording
-from tests.integration.test_outputs import read_all
+from tests.integration.test_outputs import one_summary_per_call, read_all
 from tests.integration.worker import WorkerProcess, eventually
 
 
@@ -57,12 +57,9 @@ def test_sigkill_mid_call_then_restart_gives_the_offline_summaries(
         f"killed at {killed_at:.1f} s, restarted worker ready at {ready_at:.1f} s, "
         f"summaries read at {time.monotonic() - began:.1f} s"
     )
-    by_call: dict[str, list[dict]] = {}
-    for key, record in summaries:
-        by_call.setdefault(key, []).append(record)
-    assert set(by_call) == {r.call_id for r in recordings}
+    by_call = one_summary_per_call(summaries, (r.call_id for r in recordings))
     for recording in recordings:
-        (summary,) = by_call[recording.call_id]  # exactly one, committed
+        summary = by_call[recording.call_id]
         offline = score_recording(recording).metrics
         assert summary["customer_focus_score"] == offline.customer_focus_score, recording.call_id
         assert summary["agent_talk_ratio"] == offline.window("call").agent_talk_ratio
@@ -88,12 +85,9 @@ def test_batches_that_run_during_commits_are_committed_once_after_them(
     during_commits = worker.value("callfocus_batches_during_commit_total") or 0
     print(f"{during_commits:.0f} batches ran during commits")
     assert during_commits > 0
-    by_call: dict[str, list[dict]] = {}
-    for key, record in summaries:
-        by_call.setdefault(key, []).append(record)
-    assert set(by_call) == {r.call_id for r in recordings}
+    by_call = one_summary_per_call(summaries, (r.call_id for r in recordings))
     for recording in recordings:
-        (summary,) = by_call[recording.call_id]
+        summary = by_call[recording.call_id]
         offline = score_recording(recording).metrics
         assert summary["customer_focus_score"] == offline.customer_focus_score, recording.call_id
         assert summary["segments"] == len(recording.segments)

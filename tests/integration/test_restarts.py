@@ -14,7 +14,7 @@ from streams.scoring import score_recording
 from streams.settings import Settings
 from streams.simulate import SimulationConfig, simulate
 from streams.sources import Recording
-from tests.integration.test_outputs import read_all
+from tests.integration.test_outputs import one_summary_per_call, read_all
 from tests.integration.worker import WorkerProcess, eventually
 
 READY_AFTER_SIGKILL_SECONDS = 15.0
@@ -71,12 +71,9 @@ def test_a_sigkilled_worker_is_ready_within_15_s_and_applies_no_event_twice(
     summaries = read_all(
         bootstrap, f"{prefix}.call-summaries", expected=len(recordings) + 1, timeout_ms=60_000
     )
-    by_call: dict[str, list[dict]] = {}
-    for key, record in summaries:
-        by_call.setdefault(key, []).append(record)
-    assert set(by_call) == {r.call_id for r in recordings}
+    by_call = one_summary_per_call(summaries, (r.call_id for r in recordings))
     for recording in recordings:
-        (summary,) = by_call[recording.call_id]
+        summary = by_call[recording.call_id]
         offline = score_recording(recording).metrics
         assert summary["customer_focus_score"] == offline.customer_focus_score, recording.call_id
         assert summary["interruptions"] == offline.window("call").interruptions
