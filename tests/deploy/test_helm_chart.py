@@ -47,11 +47,13 @@ BASE_OBJECTS = {
     ("Service", f"{RELEASE}-headless"),
     ("StatefulSet", RELEASE),
     ("Job", f"{RELEASE}-topics"),
+    # config.nudgeRules has the thresholds by default: the nudges' TOML file
+    ("ConfigMap", f"{RELEASE}-files"),
 }
 EXPECTED_OBJECTS: dict[str, set[tuple[str, str]]] = {
     "default": BASE_OBJECTS | {("PodDisruptionBudget", RELEASE)},
     MINIMAL: BASE_OBJECTS | {("PodDisruptionBudget", RELEASE)},
-    "memory-store-values.yaml": BASE_OBJECTS | {("ConfigMap", f"{RELEASE}-files")},
+    "memory-store-values.yaml": BASE_OBJECTS,
     PRODUCTION: BASE_OBJECTS
     | {
         ("PodDisruptionBudget", RELEASE),
@@ -457,7 +459,7 @@ def test_checksum_follows_the_config() -> None:
 
     assert checksum() == checksum()
     assert checksum() != checksum("config.logLevel=debug")
-    assert checksum() != checksum("config.nudgeRules=[monologue]")
+    assert checksum() != checksum("config.nudgeRules.monologue.threshold=120")
 
 
 def test_worker_env_names_are_settings() -> None:
@@ -527,7 +529,7 @@ def test_extra_config_and_extra_env() -> None:
 def test_nudge_rules_and_lexicon_are_mounted_from_a_configmap() -> None:
     manifests = render("memory-store-values.yaml", "config.lexicon=[en]")
     files = one(manifests, "ConfigMap", f"{RELEASE}-files")
-    assert "[monologue]" in files["data"]["nudge-rules.toml"]
+    assert "[monologue]\nthreshold = 120\n" in files["data"]["nudge-rules.toml"]
     assert files["data"]["lexicon.toml"] == "[en]"
     sts = statefulset(manifests)
     mounts = {m["name"]: m["mountPath"] for m in container(sts)["volumeMounts"]}
@@ -535,7 +537,7 @@ def test_nudge_rules_and_lexicon_are_mounted_from_a_configmap() -> None:
     assert volumes["files"]["configMap"]["name"] == files["metadata"]["name"]
     assert env_value(sts, "CALLFOCUS_NUDGE_RULES_FILE") == f"{mounts['files']}/nudge-rules.toml"
     assert env_value(sts, "CALLFOCUS_LEXICON_FILE") == f"{mounts['files']}/lexicon.toml"
-    assert not objects(render("default"), "ConfigMap")
+    assert not objects(render("default", "config.nudgeRules=null"), "ConfigMap")
 
 
 # --- Kafka security ---------------------------------------------------------------------------
