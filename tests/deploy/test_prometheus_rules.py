@@ -107,10 +107,21 @@ def test_there_are_promtool_test_files() -> None:
     assert len(TEST_FILES) >= 2, f"no promtool test files in {PROMETHEUS_DIR / 'tests'}"
 
 
+# Prometheus' global evaluation_interval: kube-prometheus-stack's default and a common setting
+EVALUATION_INTERVALS = ("15s", "30s")
+
+
+@pytest.mark.parametrize("interval", EVALUATION_INTERVALS)
 @pytest.mark.parametrize("path", TEST_FILES, ids=lambda p: p.name)
-def test_promtool_test_rules(path: Path) -> None:
-    result = run(binary("promtool"), "test", "rules", str(path))
-    assert result.returncode == 0, result.stdout + result.stderr
+def test_promtool_test_rules(path: Path, interval: str, tmp_path: Path) -> None:
+    """Every test file holds at both evaluation intervals: a copy with the other interval runs too."""
+    tests = load_yaml(path)
+    tests["evaluation_interval"] = interval
+    tests["rule_files"] = [str((path.parent / rule_file).resolve()) for rule_file in tests["rule_files"]]
+    copy = tmp_path / path.name
+    copy.write_text(yaml.safe_dump(tests, sort_keys=False), encoding="utf-8")
+    result = run(binary("promtool"), "test", "rules", str(copy))
+    assert result.returncode == 0, f"evaluation_interval {interval}:\n" + result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
 
 
