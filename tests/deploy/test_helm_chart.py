@@ -822,8 +822,7 @@ def test_prometheus_rule_is_the_single_copy_of_the_rules() -> None:
     assert any("{{ $labels." in text for a in annotations for text in a.values())
 
 
-def shipped_alert_groups() -> list[dict[str, Any]]:
-    return list(yaml.safe_load((RULES_DIR / "callfocus-alerts.yml").read_text(encoding="utf-8"))["groups"])
+ALERTS = "monitoring.prometheusRule.alerts"
 
 
 def rendered_alert_rules(*sets: str) -> dict[str, dict[str, Any]]:
@@ -856,10 +855,17 @@ def test_job_label_follows_monitoring_job_name() -> None:
 def test_one_value_sets_a_nudge_and_its_alert() -> None:
     default = rendered_alert_rules()
     assert "> 90\n" in default["CallfocusMonologue"]["expr"] + "\n"
-    manifests = render("default", "monitoring.prometheusRule.enabled=true", "config.nudgeRules.monologue.threshold=120")
+    manifests = render(
+        "default", "monitoring.prometheusRule.enabled=true", "config.nudgeRules.monologue.threshold=120"
+    )
     toml = one(manifests, "ConfigMap", f"{RELEASE}-files")["data"]["nudge-rules.toml"]
     assert "[monologue]\nthreshold = 120\n" in toml
-    rules = {r["alert"]: r for g in one(manifests, "PrometheusRule")["spec"]["groups"] for r in g["rules"] if "alert" in r}
+    rules = {
+        r["alert"]: r
+        for g in one(manifests, "PrometheusRule")["spec"]["groups"]
+        for r in g["rules"]
+        if "alert" in r
+    }
     assert rules["CallfocusMonologue"]["expr"].endswith("> 120")
     assert "(alert above 120s)" in rules["CallfocusMonologue"]["annotations"]["description"]
     # no_discovery sets the alert's `for`: no question in the 180 s window for the rest of it
@@ -891,9 +897,18 @@ def test_the_rendered_nudge_file_loads_in_the_worker(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("monitoring.prometheusRule.alerts.CallfocusMonologue.threshold=100", "config.nudgeRules.monologue.threshold"),
-        ("monitoring.prometheusRule.alerts.CallfocusCustomerNegative.threshold=0", "config.nudgeRules.customer_negative"),
-        ("monitoring.prometheusRule.alerts.CallfocusNoDiscovery.for=5m", "config.nudgeRules.no_discovery.threshold"),
+        (
+            "monitoring.prometheusRule.alerts.CallfocusMonologue.threshold=100",
+            "config.nudgeRules.monologue.threshold",
+        ),
+        (
+            "monitoring.prometheusRule.alerts.CallfocusCustomerNegative.threshold=0",
+            "config.nudgeRules.customer_negative",
+        ),
+        (
+            "monitoring.prometheusRule.alerts.CallfocusNoDiscovery.for=5m",
+            "config.nudgeRules.no_discovery.threshold",
+        ),
         ("config.nudgeRules.no_discovery.threshold=120", "must be above 180"),
     ],
 )
@@ -981,7 +996,9 @@ def test_rules_of_any_release_name_fire_on_the_service_monitors_series(tmp_path:
                     {
                         "eval_time": "7m",
                         "alertname": "CallfocusNoWorkers",
-                        "exp_alerts": [{"exp_labels": {"job": job, "severity": "critical", "audience": "platform"}}],
+                        "exp_alerts": [
+                            {"exp_labels": {"job": job, "severity": "critical", "audience": "platform"}}
+                        ],
                     },
                     {"eval_time": "3m", "alertname": "CallfocusConsumerLagGrowing", "exp_alerts": []},
                     {
@@ -1008,7 +1025,9 @@ def test_rules_of_any_release_name_fire_on_the_service_monitors_series(tmp_path:
                     {
                         "eval_time": "5m",
                         "alertname": "CallfocusWorkerDown",
-                        "exp_alerts": [{"exp_labels": {**target, "severity": "critical", "audience": "platform"}}],
+                        "exp_alerts": [
+                            {"exp_labels": {**target, "severity": "critical", "audience": "platform"}}
+                        ],
                     },
                 ],
             },
@@ -1016,7 +1035,9 @@ def test_rules_of_any_release_name_fire_on_the_service_monitors_series(tmp_path:
     }
     test_file = tmp_path / "acme-cf-test.yml"
     test_file.write_text(yaml.safe_dump(tests, sort_keys=False), encoding="utf-8")
-    result = subprocess.run([promtool, "test", "rules", str(test_file)], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [promtool, "test", "rules", str(test_file)], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
     # the job is not the Service's name: rules selecting job="acme-cf-callfocus" would never fire
