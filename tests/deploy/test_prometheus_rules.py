@@ -36,7 +36,7 @@ DASHBOARD_RECORDING_RULES = (
     "job:callfocus_processing_latency_seconds:p99_5m",
     "job:callfocus_segments_processed:rate1m",
 )
-# DESIGN §6 and the deploy brief: the alerts that must exist
+# the alerts the runbook and the dashboards promise
 REQUIRED_ALERTS = (
     "CallfocusMonologue",
     "CallfocusTalkDominance",
@@ -52,7 +52,13 @@ REQUIRED_ALERTS = (
     "CallfocusOutputErrors",
     "CallfocusNudgeWebhookFailing",
 )
-RECEIVER_OF_AUDIENCE = {"supervisors": "supervisors", "platform": "platform"}
+# the receiver of each (audience, severity); the example config has nothing else
+RECEIVER_OF = {
+    ("supervisors", "warning"): "supervisors-slack",
+    ("supervisors", "critical"): "supervisors-slack",
+    ("platform", "critical"): "platform-pagerduty",
+    ("platform", "warning"): "platform-ticket",
+}
 
 
 def binary(name: str) -> str:
@@ -141,23 +147,39 @@ def route(*labels: str) -> str:
 @pytest.mark.parametrize(
     ("labels", "receiver"),
     [
-        (("audience=supervisors",), "supervisors"),
-        (("audience=platform",), "platform"),
-        # not one of ours: the platform team rather than nowhere
-        (("alertname=SomethingElse",), "platform"),
+        (("audience=supervisors", "severity=warning"), "supervisors-slack"),
+        # an upset customer is urgent for the supervisor, but still the supervisors' channel
+        (("audience=supervisors", "severity=critical"), "supervisors-slack"),
+        (("audience=platform", "severity=critical"), "platform-pagerduty"),
+        (("audience=platform", "severity=warning"), "platform-ticket"),
+        # not one of ours: a platform ticket rather than nowhere (and never a page)
+        (("alertname=SomethingElse", "severity=critical"), "platform-ticket"),
     ],
 )
-def test_amtool_routes_by_audience(labels: tuple[str, ...], receiver: str) -> None:
+def test_amtool_routes_by_audience_and_severity(labels: tuple[str, ...], receiver: str) -> None:
     assert route(*labels) == receiver
+
+
+def test_receivers_are_real_integrations_with_secrets_in_files() -> None:
+    config = load_yaml(ALERTMANAGER_CONFIG)
+    receivers = {r["name"]: r for r in config["receivers"]}
+    assert set(receivers) == set(RECEIVER_OF.values())
+    [slack] = receivers["supervisors-slack"]["slack_configs"]
+    assert slack["api_url_file"] and "api_url" not in slack
+    [pagerduty] = receivers["platform-pagerduty"]["pagerduty_configs"]
+    assert pagerduty["routing_key_file"] and "routing_key" not in pagerduty
+    [email] = receivers["platform-ticket"]["email_configs"]
+    assert email["to"]
+    assert not any("webhook_configs" in r for r in receivers.values()), "no made-up webhook receivers"
 
 
 @pytest.mark.parametrize("rule", alert_rules(), ids=lambda rule: rule["alert"])
 def test_every_alert_reaches_its_audience(rule: dict[str, Any]) -> None:
     labels = rule.get("labels", {})
-    audience = labels.get("audience")
-    assert audience in RECEIVER_OF_AUDIENCE, f"{rule['alert']}: audience {audience!r}"
+    key = (labels.get("audience"), labels.get("severity"))
+    assert key in RECEIVER_OF, f"{rule['alert']}: audience/severity {key!r}"
     example = {"alertname": rule["alert"], "team": "sales", "call_id": "c1", "job": "callfocus", **labels}
-    assert route(*(f"{key}={value}" for key, value in example.items())) == RECEIVER_OF_AUDIENCE[audience]
+    assert route(*(f"{key}={value}" for key, value in example.items())) == RECEIVER_OF[key]
 
 
 # --- the rule files ------------------------------------------------------------------------------
