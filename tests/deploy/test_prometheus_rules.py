@@ -256,3 +256,60 @@ def test_test_files_load_the_shipped_rule_files() -> None:
     for path in TEST_FILES:
         for rule_file in load_yaml(path)["rule_files"]:
             assert (path.parent / rule_file).resolve() in RULE_FILES, f"{path.name}: {rule_file}"
+
+
+def runbook_table() -> dict[str, list[str]]:
+    """The rows of the runbook's alert table: alert name -> its cells."""
+    rows: dict[str, list[str]] = {}
+    for line in RUNBOOK.read_text(encoding="utf-8").splitlines():
+        if match := re.match(r"\|\s*\[(Callfocus\w+)\]\(#\w+\)\s*\|(.*)\|\s*$", line):
+            rows[match[1]] = [cell.strip() for cell in match[2].split("|")]
+    return rows
+
+
+def runbook_sections() -> dict[str, str]:
+    text = RUNBOOK.read_text(encoding="utf-8")
+    parts = re.split(r"^## (Callfocus\w+)\s*$", text, flags=re.MULTILINE)
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
+
+
+def test_runbook_table_matches_the_rules() -> None:
+    rows = runbook_table()
+    assert set(rows) == {rule["alert"] for rule in alert_rules()}
+    for rule in alert_rules():
+        severity, for_, audience, sent_as, *_ = rows[rule["alert"]]
+        assert severity == rule["labels"]["severity"], rule["alert"]
+        assert for_.split()[0] == rule["for"], rule["alert"]
+        expected_audience = "supervisor" if rule["labels"]["audience"] == "supervisors" else "platform"
+        assert audience == expected_audience, rule["alert"]
+        key = (rule["labels"]["audience"], rule["labels"]["severity"])
+        expected = {"supervisors-slack": "chat", "platform-pagerduty": "page", "platform-ticket": "ticket"}
+        assert sent_as == expected[RECEIVER_OF[key]], rule["alert"]
+
+
+@pytest.mark.parametrize("rule", alert_rules(), ids=lambda rule: rule["alert"])
+def test_runbook_section_has_meaning_impact_diagnosis_mitigation(rule: dict[str, Any]) -> None:
+    section = runbook_sections()[rule["alert"]]
+    positions = [section.find(f"**{part}.**") for part in ("Meaning", "Impact", "Diagnosis", "Mitigation")]
+    assert -1 not in positions and positions == sorted(positions), f"{rule['alert']}: {positions}"
+    assert "```promql" in section, f"{rule['alert']}: no PromQL to copy"
+
+
+def test_runbook_promql_parses(tmp_path: Path) -> None:
+    """Every line of the runbook's promql blocks is a query Prometheus accepts (as a recording rule)."""
+    queries = []
+    for block in re.findall(r"```promql\n(.*?)```", RUNBOOK.read_text(encoding="utf-8"), flags=re.DOTALL):
+        queries += [re.sub(r"<\w+>", "x", line) for line in block.splitlines() if line.strip()]
+    assert queries
+    rules = {
+        "groups": [
+            {
+                "name": "runbook",
+                "rules": [{"record": f"runbook:q{n}", "expr": q} for n, q in enumerate(queries)],
+            }
+        ]
+    }
+    path = tmp_path / "runbook-queries.yml"
+    path.write_text(yaml.safe_dump(rules), encoding="utf-8")
+    result = run(binary("promtool"), "check", "rules", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
