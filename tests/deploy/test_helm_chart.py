@@ -47,11 +47,13 @@ BASE_OBJECTS = {
     ("Service", f"{RELEASE}-headless"),
     ("StatefulSet", RELEASE),
     ("Job", f"{RELEASE}-topics"),
+    # config.nudgeRules has the thresholds by default: the nudges' TOML file
+    ("ConfigMap", f"{RELEASE}-files"),
 }
 EXPECTED_OBJECTS: dict[str, set[tuple[str, str]]] = {
     "default": BASE_OBJECTS | {("PodDisruptionBudget", RELEASE)},
     MINIMAL: BASE_OBJECTS | {("PodDisruptionBudget", RELEASE)},
-    "memory-store-values.yaml": BASE_OBJECTS | {("ConfigMap", f"{RELEASE}-files")},
+    "memory-store-values.yaml": BASE_OBJECTS,
     PRODUCTION: BASE_OBJECTS
     | {
         ("PodDisruptionBudget", RELEASE),
@@ -457,7 +459,7 @@ def test_checksum_follows_the_config() -> None:
 
     assert checksum() == checksum()
     assert checksum() != checksum("config.logLevel=debug")
-    assert checksum() != checksum("config.nudgeRules=[monologue]")
+    assert checksum() != checksum("config.nudgeRules.monologue.threshold=120")
 
 
 def test_worker_env_names_are_settings() -> None:
@@ -527,7 +529,7 @@ def test_extra_config_and_extra_env() -> None:
 def test_nudge_rules_and_lexicon_are_mounted_from_a_configmap() -> None:
     manifests = render("memory-store-values.yaml", "config.lexicon=[en]")
     files = one(manifests, "ConfigMap", f"{RELEASE}-files")
-    assert "[monologue]" in files["data"]["nudge-rules.toml"]
+    assert "[monologue]\nthreshold = 120\n" in files["data"]["nudge-rules.toml"]
     assert files["data"]["lexicon.toml"] == "[en]"
     sts = statefulset(manifests)
     mounts = {m["name"]: m["mountPath"] for m in container(sts)["volumeMounts"]}
@@ -535,7 +537,7 @@ def test_nudge_rules_and_lexicon_are_mounted_from_a_configmap() -> None:
     assert volumes["files"]["configMap"]["name"] == files["metadata"]["name"]
     assert env_value(sts, "CALLFOCUS_NUDGE_RULES_FILE") == f"{mounts['files']}/nudge-rules.toml"
     assert env_value(sts, "CALLFOCUS_LEXICON_FILE") == f"{mounts['files']}/lexicon.toml"
-    assert not objects(render("default"), "ConfigMap")
+    assert not objects(render("default", "config.nudgeRules=null"), "ConfigMap")
 
 
 # --- Kafka security ---------------------------------------------------------------------------
@@ -818,6 +820,229 @@ def test_prometheus_rule_is_the_single_copy_of_the_rules() -> None:
     # Prometheus' templates stay templates: helm renders the rule files verbatim
     annotations = [r.get("annotations", {}) for g in rule["spec"]["groups"] for r in g["rules"]]
     assert any("{{ $labels." in text for a in annotations for text in a.values())
+
+
+ALERTS = "monitoring.prometheusRule.alerts"
+
+
+def rendered_alert_rules(*sets: str) -> dict[str, dict[str, Any]]:
+    rule = one(render("default", "monitoring.prometheusRule.enabled=true", *sets), "PrometheusRule")
+    return {r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"] if "alert" in r}
+
+
+def test_default_render_equals_the_shipped_rule_files() -> None:
+    rule = one(render("default", "monitoring.prometheusRule.enabled=true"), "PrometheusRule")
+    assert rule["spec"]["groups"] == rule_groups_of_the_repo(), (
+        "the chart's default alert rules differ from deploy/prometheus/rules/callfocus-alerts.yml: "
+        "change both (templates/prometheusrule.yaml renders the alerts from values)"
+    )
+
+
+def test_job_label_follows_monitoring_job_name() -> None:
+    manifests = render(PRODUCTION, "monitoring.jobName=cf-prod")
+    sm = one(manifests, "ServiceMonitor")
+    assert sm["spec"]["jobLabel"] == "callfocus.io/job"
+    service = one(manifests, "Service", RELEASE)
+    assert service["metadata"]["labels"]["callfocus.io/job"] == "cf-prod"
+    assert sm["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    exprs = [r["expr"] for g in one(manifests, "PrometheusRule")["spec"]["groups"] for r in g["rules"]]
+    assert not any('job="callfocus"' in e for e in exprs)
+    assert sum('job="cf-prod"' in e for e in exprs) >= 8
+    panels = "".join(text for m in dashboard_configmaps(manifests) for text in m["data"].values())
+    assert 'job=\\"cf-prod\\"' in panels and 'job=\\"callfocus\\"' not in panels
+
+
+def test_one_value_sets_a_nudge_and_its_alert() -> None:
+    default = rendered_alert_rules()
+    assert "> 90\n" in default["CallfocusMonologue"]["expr"] + "\n"
+    manifests = render(
+        "default", "monitoring.prometheusRule.enabled=true", "config.nudgeRules.monologue.threshold=120"
+    )
+    toml = one(manifests, "ConfigMap", f"{RELEASE}-files")["data"]["nudge-rules.toml"]
+    assert "[monologue]\nthreshold = 120\n" in toml
+    rules = {
+        r["alert"]: r
+        for g in one(manifests, "PrometheusRule")["spec"]["groups"]
+        for r in g["rules"]
+        if "alert" in r
+    }
+    assert rules["CallfocusMonologue"]["expr"].endswith("> 120")
+    assert "(alert above 120s)" in rules["CallfocusMonologue"]["annotations"]["description"]
+    # no_discovery sets the alert's `for`: no question in the 180 s window for the rest of it
+    rules = rendered_alert_rules("config.nudgeRules.no_discovery.threshold=420")
+    assert rules["CallfocusNoDiscovery"]["for"] == "4m"
+    assert default["CallfocusNoDiscovery"]["for"] == "2m"
+
+
+def test_the_nudge_defaults_of_the_chart_are_the_workers() -> None:
+    from streams.engine.nudges import DEFAULT_RULES
+
+    values = yaml.safe_load((CHART / "values.yaml").read_text(encoding="utf-8"))
+    chart = {rule: fields["threshold"] for rule, fields in values["config"]["nudgeRules"].items()}
+    assert chart == {rule.type: rule.threshold for rule in DEFAULT_RULES}
+
+
+def test_the_rendered_nudge_file_loads_in_the_worker(tmp_path: Path) -> None:
+    from streams.engine.nudges import load_rules
+
+    files = one(render("memory-store-values.yaml"), "ConfigMap", f"{RELEASE}-files")
+    path = tmp_path / "nudge-rules.toml"
+    path.write_text(files["data"]["nudge-rules.toml"], encoding="utf-8")
+    rules = {rule.type: rule for rule in load_rules(path)}
+    assert rules["monologue"].threshold == 120
+    assert rules["interrupting"].enabled is False
+    assert rules["talk_dominance"].threshold == 0.75
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (
+            "monitoring.prometheusRule.alerts.CallfocusMonologue.threshold=100",
+            "config.nudgeRules.monologue.threshold",
+        ),
+        (
+            "monitoring.prometheusRule.alerts.CallfocusCustomerNegative.threshold=0",
+            "config.nudgeRules.customer_negative",
+        ),
+        (
+            "monitoring.prometheusRule.alerts.CallfocusNoDiscovery.for=5m",
+            "config.nudgeRules.no_discovery.threshold",
+        ),
+        ("config.nudgeRules.no_discovery.threshold=120", "must be above 180"),
+    ],
+)
+def test_alert_overrides_of_a_nudge_threshold_fail(override: str, message: str) -> None:
+    stderr = render_fails("monitoring.prometheusRule.enabled=true", override)
+    assert message in stderr, stderr
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("monitoring.prometheusRule.alerts.CallfocusMonolog.enabled=false", "'CallfocusMonolog' not allowed"),
+        ("monitoring.prometheusRule.alerts.CallfocusWorkerDown.threshold=1", "'threshold' not allowed"),
+        ("monitoring.prometheusRule.alerts.CallfocusTeamScoreLow.severity=page", "severity"),
+        ("monitoring.prometheusRule.alerts.CallfocusTeamScoreLow.for=10", "for"),
+        ("config.nudgeRules.monolog.threshold=1", "'monolog' not allowed"),
+        ("monitoring.jobName=a b", "jobName"),
+    ],
+)
+def test_schema_rejects_unknown_alerts_and_bad_alert_values(override: str, message: str) -> None:
+    stderr = render_fails(override)
+    assert "schema" in stderr and message in stderr, stderr
+
+
+def test_alert_values_change_the_rule() -> None:
+    rules = rendered_alert_rules(
+        "monitoring.prometheusRule.alerts.CallfocusConsumerLagGrowing.threshold=5000",
+        "monitoring.prometheusRule.alerts.CallfocusConsumerLagGrowing.for=10m",
+        "monitoring.prometheusRule.alerts.CallfocusLatencyP99High.severity=critical",
+        "monitoring.prometheusRule.alerts.CallfocusTeamScoreLow.enabled=false",
+    )
+    lag = rules["CallfocusConsumerLagGrowing"]
+    assert "> 5000\n" in lag["expr"] and lag["for"] == "10m"
+    assert rules["CallfocusLatencyP99High"]["labels"]["severity"] == "critical"
+    assert "CallfocusTeamScoreLow" not in rules
+    assert len(rules) == len(rendered_alert_rules()) - 1
+
+
+def ruled_series(metric: str, labels: dict[str, str]) -> str:
+    return metric + "{" + ",".join(f'{key}="{value}"' for key, value in labels.items()) + "}"
+
+
+def test_rules_of_any_release_name_fire_on_the_service_monitors_series(tmp_path: Path) -> None:
+    """helm template acme-cf: promtool runs the rendered rules on series labelled as that
+    ServiceMonitor makes Prometheus label them (job from jobLabel, not the Service's name)."""
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is not installed: deploy/local/ensure-deps.sh prometheus"
+    charts_inputs_exist()
+    args = ["template", "acme-cf", str(CHART), "--namespace", "contact", "--kube-version", KUBE_VERSION]
+    result = helm(*args, "--values", str(CHART / "ci" / PRODUCTION))
+    assert result.returncode == 0, result.stderr
+    manifests = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    service = one(manifests, "Service", "acme-cf-callfocus")
+    sm = one(manifests, "ServiceMonitor")
+    # prometheus-operator: the job is the value of the Service's jobLabel label, else its name
+    job = service["metadata"]["labels"].get(sm["spec"].get("jobLabel", ""), service["metadata"]["name"])
+    rules_file = tmp_path / "rules.yml"
+    spec = one(manifests, "PrometheusRule")["spec"]
+    for group in spec["groups"]:
+        for rule in group["rules"]:
+            rule.pop("annotations", None)  # this test is about which series the rules select
+    rules_file.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    target = {
+        "job": job,
+        "namespace": "contact",
+        "service": service["metadata"]["name"],
+        "endpoint": sm["spec"]["endpoints"][0]["port"],
+        "pod": "acme-cf-callfocus-0",
+        "container": "callfocus",
+        "instance": "10.1.2.3:6066",
+    }
+    lag = {**target, "topic": "callfocus.call-events", "partition": "0"}
+    tests = {
+        "rule_files": [str(rules_file)],
+        "evaluation_interval": "30s",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    # up for 3 minutes, then the target is gone (scaled to zero)
+                    {"series": ruled_series("up", target), "values": "1x3 stale"},
+                    {"series": ruled_series("callfocus_consumer_lag_records", lag), "values": "500+500x10"},
+                ],
+                "alert_rule_test": [
+                    {"eval_time": "3m", "alertname": "CallfocusNoWorkers", "exp_alerts": []},
+                    {
+                        "eval_time": "7m",
+                        "alertname": "CallfocusNoWorkers",
+                        "exp_alerts": [
+                            {"exp_labels": {"job": job, "severity": "critical", "audience": "platform"}}
+                        ],
+                    },
+                    {"eval_time": "3m", "alertname": "CallfocusConsumerLagGrowing", "exp_alerts": []},
+                    {
+                        "eval_time": "9m",
+                        "alertname": "CallfocusConsumerLagGrowing",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {
+                                    "job": job,
+                                    "topic": "callfocus.call-events",
+                                    "severity": "critical",
+                                    "audience": "platform",
+                                }
+                            }
+                        ],
+                    },
+                ],
+            },
+            {
+                "interval": "1m",
+                "input_series": [{"series": ruled_series("up", target), "values": "0x5"}],
+                "alert_rule_test": [
+                    {"eval_time": "5m", "alertname": "CallfocusNoWorkers", "exp_alerts": []},
+                    {
+                        "eval_time": "5m",
+                        "alertname": "CallfocusWorkerDown",
+                        "exp_alerts": [
+                            {"exp_labels": {**target, "severity": "critical", "audience": "platform"}}
+                        ],
+                    },
+                ],
+            },
+        ],
+    }
+    test_file = tmp_path / "acme-cf-test.yml"
+    test_file.write_text(yaml.safe_dump(tests, sort_keys=False), encoding="utf-8")
+    result = subprocess.run(
+        [promtool, "test", "rules", str(test_file)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, f"job={job}:\n" + result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+    # the job is not the Service's name: rules selecting job="acme-cf-callfocus" would never fire
+    assert job == "callfocus" != service["metadata"]["name"]
 
 
 def test_chart_files_are_symlinks_to_the_single_copies() -> None:

@@ -36,7 +36,7 @@ DASHBOARD_RECORDING_RULES = (
     "job:callfocus_processing_latency_seconds:p99_5m",
     "job:callfocus_segments_processed:rate1m",
 )
-# DESIGN §6 and the deploy brief: the alerts that must exist
+# the alerts the runbook and the dashboards promise
 REQUIRED_ALERTS = (
     "CallfocusMonologue",
     "CallfocusTalkDominance",
@@ -52,7 +52,13 @@ REQUIRED_ALERTS = (
     "CallfocusOutputErrors",
     "CallfocusNudgeWebhookFailing",
 )
-RECEIVER_OF_AUDIENCE = {"supervisors": "supervisors", "platform": "platform"}
+# the receiver of each (audience, severity); the example config has nothing else
+RECEIVER_OF = {
+    ("supervisors", "warning"): "supervisors-slack",
+    ("supervisors", "critical"): "supervisors-slack",
+    ("platform", "critical"): "platform-pagerduty",
+    ("platform", "warning"): "platform-ticket",
+}
 
 
 def binary(name: str) -> str:
@@ -107,10 +113,21 @@ def test_there_are_promtool_test_files() -> None:
     assert len(TEST_FILES) >= 2, f"no promtool test files in {PROMETHEUS_DIR / 'tests'}"
 
 
+# Prometheus' global evaluation_interval: kube-prometheus-stack's default and a common setting
+EVALUATION_INTERVALS = ("15s", "30s")
+
+
+@pytest.mark.parametrize("interval", EVALUATION_INTERVALS)
 @pytest.mark.parametrize("path", TEST_FILES, ids=lambda p: p.name)
-def test_promtool_test_rules(path: Path) -> None:
-    result = run(binary("promtool"), "test", "rules", str(path))
-    assert result.returncode == 0, result.stdout + result.stderr
+def test_promtool_test_rules(path: Path, interval: str, tmp_path: Path) -> None:
+    """Every test file holds at both evaluation intervals: a copy with the other interval runs too."""
+    tests = load_yaml(path)
+    tests["evaluation_interval"] = interval
+    tests["rule_files"] = [str((path.parent / rule_file).resolve()) for rule_file in tests["rule_files"]]
+    copy = tmp_path / path.name
+    copy.write_text(yaml.safe_dump(tests, sort_keys=False), encoding="utf-8")
+    result = run(binary("promtool"), "test", "rules", str(copy))
+    assert result.returncode == 0, f"evaluation_interval {interval}:\n" + result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
 
 
@@ -130,23 +147,39 @@ def route(*labels: str) -> str:
 @pytest.mark.parametrize(
     ("labels", "receiver"),
     [
-        (("audience=supervisors",), "supervisors"),
-        (("audience=platform",), "platform"),
-        # not one of ours: the platform team rather than nowhere
-        (("alertname=SomethingElse",), "platform"),
+        (("audience=supervisors", "severity=warning"), "supervisors-slack"),
+        # an upset customer is urgent for the supervisor, but still the supervisors' channel
+        (("audience=supervisors", "severity=critical"), "supervisors-slack"),
+        (("audience=platform", "severity=critical"), "platform-pagerduty"),
+        (("audience=platform", "severity=warning"), "platform-ticket"),
+        # not one of ours: a platform ticket rather than nowhere (and never a page)
+        (("alertname=SomethingElse", "severity=critical"), "platform-ticket"),
     ],
 )
-def test_amtool_routes_by_audience(labels: tuple[str, ...], receiver: str) -> None:
+def test_amtool_routes_by_audience_and_severity(labels: tuple[str, ...], receiver: str) -> None:
     assert route(*labels) == receiver
+
+
+def test_receivers_are_real_integrations_with_secrets_in_files() -> None:
+    config = load_yaml(ALERTMANAGER_CONFIG)
+    receivers = {r["name"]: r for r in config["receivers"]}
+    assert set(receivers) == set(RECEIVER_OF.values())
+    [slack] = receivers["supervisors-slack"]["slack_configs"]
+    assert slack["api_url_file"] and "api_url" not in slack
+    [pagerduty] = receivers["platform-pagerduty"]["pagerduty_configs"]
+    assert pagerduty["routing_key_file"] and "routing_key" not in pagerduty
+    [email] = receivers["platform-ticket"]["email_configs"]
+    assert email["to"]
+    assert not any("webhook_configs" in r for r in receivers.values()), "no made-up webhook receivers"
 
 
 @pytest.mark.parametrize("rule", alert_rules(), ids=lambda rule: rule["alert"])
 def test_every_alert_reaches_its_audience(rule: dict[str, Any]) -> None:
     labels = rule.get("labels", {})
-    audience = labels.get("audience")
-    assert audience in RECEIVER_OF_AUDIENCE, f"{rule['alert']}: audience {audience!r}"
+    key = (labels.get("audience"), labels.get("severity"))
+    assert key in RECEIVER_OF, f"{rule['alert']}: audience/severity {key!r}"
     example = {"alertname": rule["alert"], "team": "sales", "call_id": "c1", "job": "callfocus", **labels}
-    assert route(*(f"{key}={value}" for key, value in example.items())) == RECEIVER_OF_AUDIENCE[audience]
+    assert route(*(f"{key}={value}" for key, value in example.items())) == RECEIVER_OF[key]
 
 
 # --- the rule files ------------------------------------------------------------------------------
@@ -223,3 +256,60 @@ def test_test_files_load_the_shipped_rule_files() -> None:
     for path in TEST_FILES:
         for rule_file in load_yaml(path)["rule_files"]:
             assert (path.parent / rule_file).resolve() in RULE_FILES, f"{path.name}: {rule_file}"
+
+
+def runbook_table() -> dict[str, list[str]]:
+    """The rows of the runbook's alert table: alert name -> its cells."""
+    rows: dict[str, list[str]] = {}
+    for line in RUNBOOK.read_text(encoding="utf-8").splitlines():
+        if match := re.match(r"\|\s*\[(Callfocus\w+)\]\(#\w+\)\s*\|(.*)\|\s*$", line):
+            rows[match[1]] = [cell.strip() for cell in match[2].split("|")]
+    return rows
+
+
+def runbook_sections() -> dict[str, str]:
+    text = RUNBOOK.read_text(encoding="utf-8")
+    parts = re.split(r"^## (Callfocus\w+)\s*$", text, flags=re.MULTILINE)
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
+
+
+def test_runbook_table_matches_the_rules() -> None:
+    rows = runbook_table()
+    assert set(rows) == {rule["alert"] for rule in alert_rules()}
+    for rule in alert_rules():
+        severity, for_, audience, sent_as, *_ = rows[rule["alert"]]
+        assert severity == rule["labels"]["severity"], rule["alert"]
+        assert for_.split()[0] == rule["for"], rule["alert"]
+        expected_audience = "supervisor" if rule["labels"]["audience"] == "supervisors" else "platform"
+        assert audience == expected_audience, rule["alert"]
+        key = (rule["labels"]["audience"], rule["labels"]["severity"])
+        expected = {"supervisors-slack": "chat", "platform-pagerduty": "page", "platform-ticket": "ticket"}
+        assert sent_as == expected[RECEIVER_OF[key]], rule["alert"]
+
+
+@pytest.mark.parametrize("rule", alert_rules(), ids=lambda rule: rule["alert"])
+def test_runbook_section_has_meaning_impact_diagnosis_mitigation(rule: dict[str, Any]) -> None:
+    section = runbook_sections()[rule["alert"]]
+    positions = [section.find(f"**{part}.**") for part in ("Meaning", "Impact", "Diagnosis", "Mitigation")]
+    assert -1 not in positions and positions == sorted(positions), f"{rule['alert']}: {positions}"
+    assert "```promql" in section, f"{rule['alert']}: no PromQL to copy"
+
+
+def test_runbook_promql_parses(tmp_path: Path) -> None:
+    """Every line of the runbook's promql blocks is a query Prometheus accepts (as a recording rule)."""
+    queries = []
+    for block in re.findall(r"```promql\n(.*?)```", RUNBOOK.read_text(encoding="utf-8"), flags=re.DOTALL):
+        queries += [re.sub(r"<\w+>", "x", line) for line in block.splitlines() if line.strip()]
+    assert queries
+    rules = {
+        "groups": [
+            {
+                "name": "runbook",
+                "rules": [{"record": f"runbook:q{n}", "expr": q} for n, q in enumerate(queries)],
+            }
+        ]
+    }
+    path = tmp_path / "runbook-queries.yml"
+    path.write_text(yaml.safe_dump(rules), encoding="utf-8")
+    result = run(binary("promtool"), "check", "rules", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr

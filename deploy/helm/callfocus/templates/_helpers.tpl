@@ -304,3 +304,26 @@ The port name Prometheus scrapes: "metrics" with a metricsPort of its own, else 
 {{- define "callfocus.metricsPortName" -}}
 {{- if .Values.metricsPort }}metrics{{ else }}http{{ end }}
 {{- end }}
+
+{{/*
+config.nudgeRules as the TOML file the worker reads (CALLFOCUS_NUDGE_RULES_FILE): one table per
+rule, `[monologue]` `threshold = 90`. Numbers are written as Go prints them (90, 0.75, -0.35),
+which TOML reads as the same value; the worker keeps its defaults for fields left out.
+*/}}
+{{- define "callfocus.nudgeRulesToml" -}}
+{{- $first := true }}
+{{- range $rule, $fields := . }}
+{{- if not $first }}{{ "\n" }}{{ end }}
+{{- $first = false }}
+{{- printf "[%s]" $rule }}
+{{- range $key, $value := $fields }}
+{{- if kindIs "string" $value }}
+{{ $key }} = {{ $value | quote }}
+{{- else if kindIs "bool" $value }}
+{{ $key }} = {{ $value }}
+{{- else }}
+{{ $key }} = {{ $value | toString }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
