@@ -219,7 +219,7 @@ def resources_of_the_code() -> dict[tuple[str, str, str], str]:
     assert pipeline.call_state in app.tables.values()
     for table in app.tables.values():
         resources["Topic", "literal", placeholder(table.changelog_topic.get_topic_name())] = "changelog"
-    leader_topic = app._leader_assignor._leader_topic_name  # type: ignore[attr-defined]
+    leader_topic = app._leader_assignor._leader_topic_name
     resources["Topic", "literal", placeholder(leader_topic)] = "assignment"
     resources["Group", "literal", APP_ID] = "consumer group"  # Faust's group is the app id
     assert app.conf.id == settings.app_id

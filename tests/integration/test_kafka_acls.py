@@ -5,7 +5,7 @@ listener, ``StandardAuthorizer`` and ``allow.everyone.if.no.acl.found=false``: a
 gets only what its ACLs allow. The user with exactly the doc's ACLs creates the topics
 (``callfocus topics``), runs an exactly-once worker that turns input into committed
 metrics and serves them in the console; the same ACLs without those of Faust's assignment
-topic stop the worker at start.
+topic, or without only its Create when the topic exists, stop the worker at start.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from kafka.admin import (
     ACLOperation,
     ACLPermissionType,
     ACLResourcePatternType,
+    NewTopic,
     ResourcePattern,
     ResourceType,
 )
@@ -42,7 +43,11 @@ ADMIN = ("admin", "admin-secret")
 # one SCRAM user per test: ACLs belong to a principal
 # any base64 UUID (a random one may start with "-", which the tool takes for an option)
 CLUSTER_ID = "q1Sh-9_ISia_zwGINzRvyQ"
-USERS = {"callfocus": "callfocus-secret", "no-leader": "no-leader-secret"}
+USERS = {
+    "callfocus": "callfocus-secret",
+    "no-leader": "no-leader-secret",
+    "no-leader-create": "no-leader-create-secret",
+}
 
 
 @dataclass(frozen=True)
@@ -276,16 +281,10 @@ def test_the_documented_acls_let_callfocus_create_process_commit_and_read(
         worker.stop()
 
 
-def test_without_the_assignment_topics_acls_the_worker_cannot_start(
-    scram_kafka: ScramKafka, unique: str, tmp_path: Path
-) -> None:
-    leader = ("Topic", "literal", f"{APP_ID}-__assignor-__leader")
-    table = doc_acl_table()
-    assert leader in table
-    del table[leader]
-    grant(scram_kafka, "no-leader", table, prefix=unique, app_id=unique)
-    env = callfocus_env(scram_kafka, "no-leader", unique, tmp_path)
-    create_topics(env)  # the job does not need it
+LEADER = ("Topic", "literal", f"{APP_ID}-__assignor-__leader")
+
+
+def assert_worker_fails_on_the_assignment_topic(env: dict[str, str], unique: str, tmp_path: Path) -> None:
     worker = WorkerProcess(env, tmp_path / "worker.log")
     try:
         worker.proc.wait(timeout=60)
@@ -294,3 +293,31 @@ def test_without_the_assignment_topics_acls_the_worker_cannot_start(
     assert worker.proc.returncode != 0
     log = worker.log_path.read_text(errors="replace")
     assert f"TopicAuthorizationFailedError: Cannot create topic: {unique}-__assignor-__leader" in log
+
+
+def test_without_the_assignment_topics_acls_the_worker_cannot_start(
+    scram_kafka: ScramKafka, unique: str, tmp_path: Path
+) -> None:
+    table = doc_acl_table()
+    del table[LEADER]
+    grant(scram_kafka, "no-leader", table, prefix=unique, app_id=unique)
+    env = callfocus_env(scram_kafka, "no-leader", unique, tmp_path)
+    create_topics(env)  # the job does not need it
+    assert_worker_fails_on_the_assignment_topic(env, unique, tmp_path)
+
+
+def test_the_assignment_topic_needs_create_even_when_it_exists(
+    scram_kafka: ScramKafka, unique: str, tmp_path: Path
+) -> None:
+    table = doc_acl_table()
+    assert "Create" in table[LEADER]
+    table[LEADER] = table[LEADER] - {"Create"}
+    grant(scram_kafka, "no-leader-create", table, prefix=unique, app_id=unique)
+    admin = scram_kafka.admin()
+    try:
+        admin.create_topics([NewTopic(f"{unique}-__assignor-__leader", 1, 1)])
+    finally:
+        admin.close()
+    env = callfocus_env(scram_kafka, "no-leader-create", unique, tmp_path)
+    create_topics(env)
+    assert_worker_fails_on_the_assignment_topic(env, unique, tmp_path)
