@@ -21,6 +21,9 @@ HISTORY_FIELDS = (
     "customer_sentiment",
 )
 
+# in a call's detail, not in every row of the call list
+DETAIL_ONLY = frozenset({"windows", "score_components"})
+
 
 def _window_name(windows: Mapping[str, Any], preferred: str) -> str | None:
     """``preferred`` if the snapshot has it, else the nearest rolling window, else ``call``."""
@@ -76,6 +79,7 @@ def summarise(record: Mapping[str, Any]) -> dict[str, Any]:
         "monologue_current_seconds": record.get("monologue_current_seconds", 0.0),
         "monologue_longest_seconds": record.get("monologue_longest_seconds", 0.0),
         "windows": windows,
+        "score_components": list(record.get("score_components") or ()),
     }
 
 
@@ -215,7 +219,7 @@ class ConsoleState:
             views = views[:limit]
         rows = []
         for view in views:
-            row = {k: v for k, v in view.snapshot.items() if k != "windows"}
+            row = {k: v for k, v in view.snapshot.items() if k not in DETAIL_ONLY}
             row["last_nudge"] = self.last_nudge(view.call_id)
             rows.append(row)
         return rows
