@@ -1,4 +1,4 @@
-"""Supervisor console (DESIGN §7): every call of the cluster, live, on any worker.
+"""Supervisor console: every call of the cluster, live, on any worker.
 
 A worker's own call state covers only its partitions, so the console keeps a view of
 its own, fed by *all* partitions of ``<prefix>.call-metrics`` and ``<prefix>.nudges``

@@ -36,7 +36,7 @@ DASHBOARD_RECORDING_RULES = (
     "job:callfocus_processing_latency_seconds:p99_5m",
     "job:callfocus_segments_processed:rate1m",
 )
-# DESIGN §6 and the deploy brief: the alerts that must exist
+# the alerts that must exist: per call, per team and pipeline health (docs/runbook.md)
 REQUIRED_ALERTS = (
     "CallfocusMonologue",
     "CallfocusTalkDominance",

@@ -1,4 +1,4 @@
-"""Hand-computed golden values for every metric of DESIGN §4 on small crafted calls."""
+"""Hand-computed golden values for every metric of docs/metrics.md on small crafted calls."""
 
 from __future__ import annotations
 
