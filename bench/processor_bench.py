@@ -4,7 +4,9 @@
 
 Prints the best of ``--repeats`` runs in µs per event, with Python's collector off while
 timing (as in the worker). No Kafka, no nudge rules, no metrics reads: the per-event
-part of the worker's path that input checks change.
+part of the worker's path that input checks change. Then the cost of one ``CallMetrics``
+snapshot of those calls at their end (the record built from metrics already computed,
+and encoded, as the worker does once per call per snapshot interval) and its size.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from streams.codec import AvroCodec
 from streams.engine import EngineConfig
 from streams.events import event_to_record
 from streams.exporter import PipelineMetrics
+from streams.outputs import metrics_record
 from streams.simulate import SimulationConfig, simulate
 
 
@@ -37,10 +40,10 @@ def main() -> None:
             name, record = event_to_record(timed.event)
             records.append((recording.call_id.encode(), codec.encode(name, record)))
     best = float("inf")
+    calls = LiveCalls(EngineConfig())
     for _ in range(args.repeats):
-        processor = CallProcessor(
-            codec, LiveCalls(EngineConfig()), PipelineMetrics(CollectorRegistry()), nudge_rules=()
-        )
+        calls = LiveCalls(EngineConfig())
+        processor = CallProcessor(codec, calls, PipelineMetrics(CollectorRegistry()), nudge_rules=())
         gc.disable()
         began = time.perf_counter()
         for key, value in records:
@@ -49,6 +52,27 @@ def main() -> None:
         gc.enable()
         gc.collect()
     print(f"{len(records)} events, best of {args.repeats}: {best * 1e6 / len(records):.2f} µs per event")
+    snapshot_seconds, size = snapshot_cost(codec, calls, args.repeats)
+    print(
+        f"CallMetrics snapshot of {len(calls)} calls, best of {args.repeats}: "
+        f"{snapshot_seconds * 1e6:.2f} µs to build and encode, {size:.0f} bytes on average"
+    )
+
+
+def snapshot_cost(codec: AvroCodec, calls: LiveCalls, repeats: int) -> tuple[float, float]:
+    """Seconds per snapshot (record built from cached metrics, Avro-encoded) and mean bytes."""
+    live = list(calls)
+    sizes = [len(codec.encode("CallMetrics", metrics_record(c, c.state.metrics(), 0))) for c in live]
+    best = float("inf")
+    for _ in range(repeats):
+        gc.disable()
+        began = time.perf_counter()
+        for _ in range(10):
+            for call in live:
+                codec.encode("CallMetrics", metrics_record(call, call.state.metrics(), 0))
+        best = min(best, (time.perf_counter() - began) / (10 * len(live)))
+        gc.enable()
+    return best, sum(sizes) / len(sizes)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ written with the Avro spec's single-object encoding (``C3 01`` + 8-byte little-e
 CRC-64-AVRO fingerprint of the schema's Parsing Canonical Form + Avro binary), so a
 reader knows the writer schema without a registry. JSON (one object with a ``type``
 field naming the record) is accepted as input for tools that cannot write Avro.
+Earlier versions of a record, kept in ``schemas/previous/``, are known as writer
+schemas only: their records decode into the current shape, new fields at their defaults.
 
 Every failure is raised as :class:`CodecError` with a machine-readable ``reason``;
 library exceptions never leak to the caller.
@@ -32,6 +34,9 @@ from streams.errors import InvalidEventError, shown
 SINGLE_OBJECT_MARKER = b"\xc3\x01"
 _HEADER_LEN = len(SINGLE_OBJECT_MARKER) + 8
 SCHEMA_DIR_ENV = "CALLFOCUS_SCHEMA_DIR"
+# Earlier versions of the records, read only: records already on the topics (a snapshot
+# written before a release added a field) still decode, the new fields at their defaults.
+PREVIOUS_DIR = "previous"
 # Nesting a JSON event may have: callfocus' records are at most 3 deep (a record, its map
 # or array, a record in it). Deeper JSON is refused before anything walks it: 1,000 levels
 # in 2 KB raised RecursionError in the standard library's parser and stopped the worker.
@@ -77,6 +82,13 @@ def default_schema_dir() -> Path:
     return Path(__file__).resolve().parents[1] / "schemas"
 
 
+def _read_json(path: Path) -> dict[str, Any]:
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(raw, dict):
+        raise CodecError("no_schemas", f"{path} is not an Avro record schema")
+    return raw
+
+
 def _without_logical_types(schema: Any) -> Any:
     # Timestamps stay epoch-millisecond ints in memory: cheaper than datetimes and what
     # the metric engine uses. The canonical form (and so the fingerprint) is unchanged.
@@ -111,18 +123,22 @@ class AvroCodec:
 
     def __init__(self, schema_dir: Path | None = None, schemas: Iterable[Mapping[str, Any]] = ()) -> None:
         raws = list(schemas)
+        previous: list[dict[str, Any]] = []
         if not raws:
             directory = schema_dir or default_schema_dir()
             files = sorted(directory.glob("*.avsc"))
             if not files:
                 raise CodecError("no_schemas", f"no .avsc files in {directory}")
-            raws = [json.loads(f.read_text(encoding="utf-8")) for f in files]
+            raws = [_read_json(f) for f in files]
+            previous = [_read_json(f) for f in sorted((directory / PREVIOUS_DIR).glob("*.avsc"))]
         self._by_name: dict[str, _Schema] = {}
         self._writers: dict[int, _Schema] = {}
         for raw in raws:
             schema = _Schema(raw)
             self._by_name[schema.name] = schema
             self._writers[schema.fingerprint] = schema
+        for raw in previous:
+            self.register_writer_schema(raw)
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -1,4 +1,4 @@
-"""Supervisor console (DESIGN §7): every call of the cluster, live, on any worker.
+"""Supervisor console: every call of the cluster, live, on any worker.
 
 A worker's own call state covers only its partitions, so the console keeps a view of
 its own, fed by *all* partitions of ``<prefix>.call-metrics`` and ``<prefix>.nudges``
@@ -41,7 +41,8 @@ from aiohttp import web as aiohttp_web
 from mode import Service
 
 from streams.app import app, codec, settings
-from streams.console_state import ConsoleDemand, ConsoleState
+from streams.codec import CodecError
+from streams.console_state import ConsoleDemand, ConsoleState, SkippedRecords
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ PAGE_CSP = (
 
 console = ConsoleState(history_seconds=settings.console_history_seconds)
 demand = ConsoleDemand(settings.console_idle_seconds)
+skipped = SkippedRecords()
 
 
 # -- Kafka feed -------------------------------------------------------------------------
@@ -137,8 +139,10 @@ class ConsoleFeed(Service):
             return
         try:
             name, record = codec.decode(value)
-        except Exception:  # a record the console cannot read must not stop it
-            log.warning("console: undecodable record on %s", topic)
+        except Exception as error:  # a record the console cannot read must not stop it
+            reason = error.reason if isinstance(error, CodecError) else type(error).__name__
+            if message := skipped.skip(topic, reason):
+                log.warning(message)
             return
         if name == "CallMetrics":
             console.apply_metrics(record)

@@ -21,6 +21,9 @@ HISTORY_FIELDS = (
     "customer_sentiment",
 )
 
+# in a call's detail, not in every row of the call list
+DETAIL_ONLY = frozenset({"windows", "score_components"})
+
 
 def _window_name(windows: Mapping[str, Any], preferred: str) -> str | None:
     """``preferred`` if the snapshot has it, else the nearest rolling window, else ``call``."""
@@ -76,6 +79,7 @@ def summarise(record: Mapping[str, Any]) -> dict[str, Any]:
         "monologue_current_seconds": record.get("monologue_current_seconds", 0.0),
         "monologue_longest_seconds": record.get("monologue_longest_seconds", 0.0),
         "windows": windows,
+        "score_components": list(record.get("score_components") or ()),
     }
 
 
@@ -215,7 +219,7 @@ class ConsoleState:
             views = views[:limit]
         rows = []
         for view in views:
-            row = {k: v for k, v in view.snapshot.items() if k != "windows"}
+            row = {k: v for k, v in view.snapshot.items() if k not in DETAIL_ONLY}
             row["last_nudge"] = self.last_nudge(view.call_id)
             rows.append(row)
         return rows
@@ -265,6 +269,37 @@ class ConsoleState:
 
     def close_subscribers(self) -> None:
         self.publish(None)
+
+
+class SkippedRecords:
+    """Records the console's reader could not decode, for a log line at most once per
+    interval: during a rolling upgrade a worker of the older release cannot read any
+    snapshot of the newer one (thousands a second), and a line each buried the log."""
+
+    def __init__(self, interval_seconds: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval_seconds = interval_seconds
+        self._clock = clock
+        self._counts: dict[tuple[str, str], int] = {}
+        self._last_logged = float("-inf")
+        self.total = 0
+
+    def skip(self, topic: str, reason: str) -> str | None:
+        """Count one skipped record; a message to log when the interval has passed."""
+        self.total += 1
+        key = (topic, reason)
+        self._counts[key] = self._counts.get(key, 0) + 1
+        now = self._clock()
+        if now - self._last_logged < self.interval_seconds:
+            return None
+        first = self._last_logged == float("-inf")
+        self._last_logged = now
+        counts = ", ".join(f"{n} on {t} ({r})" for (t, r), n in sorted(self._counts.items()))
+        self._counts.clear()
+        since = "" if first else f" in the last {self.interval_seconds:g} s"
+        return (
+            f"console: skipped records it cannot decode{since}: {counts}; "
+            "unknown_schema usually means a worker of another release wrote them"
+        )
 
 
 READY_WAIT_SECONDS = 5.0

@@ -27,7 +27,6 @@ class ScoredCall:
     def as_dict(self) -> dict[str, Any]:
         metrics = self.metrics.to_dict()
         metrics["windows"] = {w.pop("window"): w for w in metrics["windows"]}
-        metrics["score_components"] = dict(self.metrics.score_components)
         started = self.started
         return {
             "call_id": self.recording.call_id,

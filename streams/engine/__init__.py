@@ -5,7 +5,7 @@ the same segments give the same metrics wherever they are computed. Built, it ru
 compiled with mypyc (:mod:`streams.native`).
 """
 
-from streams.engine.call import CallMetrics, CallState, SegmentOutcome, WindowMetrics
+from streams.engine.call import CallMetrics, CallState, ScorePart, SegmentOutcome, WindowMetrics
 from streams.engine.config import EngineConfig, ScoreComponent, ScoreConfig
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "EngineConfig",
     "ScoreComponent",
     "ScoreConfig",
+    "ScorePart",
     "SegmentOutcome",
     "WindowMetrics",
 ]

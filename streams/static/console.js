@@ -276,9 +276,44 @@
       ...facts.flatMap(([label, value]) => [el("dt", {}, label), el("dd", {}, value ?? "—")]),
     );
     drawChart(detail.history);
+    renderScoreComponents(s.score_components || []);
     const nudges = (detail.nudges || []).slice().reverse();
     $("#detail-nudges").replaceChildren(
       ...(nudges.length ? nudges.map((n) => nudgeItem(n, false)) : [el("li", { class: "empty" }, "No nudges.")]),
+    );
+  }
+
+  // how each score component is named and its measured value shown (docs/score.md)
+  const COMPONENTS = {
+    talk_balance: ["Talk balance (agent share of speech)", (v) => percent(v)],
+    longest_monologue: ["Longest agent monologue", (v) => seconds(v)],
+    open_questions: ["Open questions", (v) => `${number(v, 1)} per 10 min`],
+    you_focus: ["You-focus", (v) => percent(v)],
+    reflection: ["Reflection", (v) => percent(v)],
+    interruptions: ["Interruptions", (v) => `${number(v, 1)} per 10 min`],
+  };
+
+  function renderScoreComponents(components) {
+    const body = $("#detail-score-components tbody");
+    if (!components.length) {
+      body.replaceChildren(el("tr", { class: "empty" }, el("td", { colspan: 5 }, "No score yet: nobody has spoken.")));
+      return;
+    }
+    const weights = components.reduce((sum, c) => sum + c.weight, 0);
+    body.replaceChildren(
+      ...components.map((c) => {
+        const [label, shown] = COMPONENTS[c.name] || [c.name.replaceAll("_", " "), (v) => number(v, 2)];
+        const points = weights > 0 ? (100 * c.weight * c.grade) / weights : 0;
+        return el(
+          "tr",
+          { "data-component": c.name, "data-grade": c.grade, "data-weight": c.weight, "data-points": points },
+          el("td", { class: "component" }, label),
+          el("td", { class: "value num" }, shown(c.value)),
+          el("td", { class: "grade num" }, el("meter", { min: 0, max: 1, value: c.grade }), ` ${number(c.grade, 2)}`),
+          el("td", { class: "weight num" }, number(c.weight, 2)),
+          el("td", { class: "points num" }, number(points, 1)),
+        );
+      }),
     );
   }
 

@@ -1,6 +1,7 @@
 """The supervisor console in a real headless Chromium, against a real worker and Kafka.
 
-a. replayed calls appear, lowest score first; the team filter; the detail chart;
+a. replayed calls appear, lowest score first; the team filter; the detail chart and what
+   the score is made of;
 b. a monologue nudge reaches the page within 2 s of the segment that triggers it;
 c. with a console token the API and the stream refuse requests without it, and the page
    asks for it.
@@ -55,6 +56,37 @@ def row_texts(page: Any) -> dict[str, dict[str, str]]:
             duration: r.querySelector('.duration').textContent,
         }]))""",
     )
+
+
+SCORE_COMPONENTS = (
+    "talk_balance",
+    "longest_monologue",
+    "open_questions",
+    "you_focus",
+    "reflection",
+    "interruptions",
+)
+
+
+def score_component_rows(page: Any) -> tuple[str, list[dict[str, Any]]]:
+    """The detail's score and its component rows, read at once (the detail is redrawn as
+    snapshots arrive)."""
+    score, rows = page.evaluate(
+        """() => {
+            const facts = [...document.querySelectorAll('#detail-facts dt')];
+            const score = facts.find(dt => dt.textContent === 'Score').nextElementSibling.textContent;
+            const rows = [...document.querySelectorAll('#detail-score-components tbody tr[data-component]')];
+            return [score, rows.map(r => ({
+                name: r.dataset.component,
+                label: r.querySelector('.component').textContent,
+                value: r.querySelector('.value').textContent,
+                grade: Number(r.dataset.grade),
+                weight: Number(r.dataset.weight),
+                points: Number(r.querySelector('.points').textContent),
+            }))];
+        }"""
+    )
+    return score, rows
 
 
 def http(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
@@ -137,6 +169,21 @@ def test_replayed_calls_appear_sorted_filter_by_team_and_show_their_history(
     detail = json.loads(body)
     assert status == 200 and len(detail["history"]["points"]) >= 2
     assert detail["snapshot"]["team"] == "retention"
+
+    # what the score is made of: one row per component, points adding up to the score
+    page.wait_for_selector("#detail-score-components tbody tr[data-component]", timeout=10_000)
+    score_text, shown = score_component_rows(page)
+    names = [row["name"] for row in shown]
+    assert set(names) <= set(SCORE_COMPONENTS) and {"talk_balance", "longest_monologue"} <= set(names)
+    for row in shown:
+        assert row["label"] and row["value"] not in ("", "—"), row
+        assert 0.0 <= row["grade"] <= 1.0 and row["weight"] > 0, row
+    assert score_text.isdigit()
+    assert sum(row["points"] for row in shown) == pytest.approx(int(score_text), abs=0.5 + 0.05 * len(shown))
+    # the same components as the API's snapshot (the page may have drawn an earlier one)
+    status, body = http(f"{worker.url}/api/calls/demo-focused")
+    api_names = [c["name"] for c in json.loads(body)["snapshot"]["score_components"]]
+    assert status == 200 and api_names == names
     page.screenshot(path=str(artifacts / "console-detail.png"), full_page=True)
 
 

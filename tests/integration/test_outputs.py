@@ -74,6 +74,11 @@ def test_summaries_equal_offline_scoring_and_snapshots_flow(
     snapshots = read_all(bootstrap, f"{prefix}.call-metrics", expected=len(recordings) * 2)
     finals = {key: record for key, record in snapshots if record["ended"]}
     assert len(snapshots) >= len(recordings)
+    offline_parts = {r.call_id: score_recording(r).metrics.score_components for r in recordings}
+    assert finals, "no final snapshot read"
     for key, record in finals.items():
         assert record["customer_focus_score"] == summaries[key]["customer_focus_score"]
         assert {w["window"] for w in record["windows"]} == {"60s", "180s", "call"}
+        # the score's components, as the offline engine makes them, through Avro and Kafka
+        assert record["score_components"] == [part.record() for part in offline_parts[key]]
+        assert len(record["score_components"]) == 6

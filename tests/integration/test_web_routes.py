@@ -27,8 +27,8 @@ pytestmark = pytest.mark.integration
 
 TOKEN = "s3cret-token"
 # path -> what it is; a route in neither table fails the test until it is classified here
-# and in docs/console.md ("Routes")
-PUBLIC_BY_DESIGN = {
+# and in docs/console.md ("HTTP endpoints")
+OPEN_ROUTES = {
     "/metrics": "Prometheus exposition (set metrics_port to move it to a port of its own)",
     "/healthz": "liveness",
     "/readyz": "readiness",
@@ -94,7 +94,7 @@ def test_every_route_is_public_by_design_or_needs_the_token(
     routes = served_routes(worker.env)
 
     paths = {path for _, path in routes}
-    assert paths == set(PUBLIC_BY_DESIGN) | set(NEEDS_TOKEN), f"unclassified or missing: {sorted(paths)}"
+    assert paths == set(OPEN_ROUTES) | set(NEEDS_TOKEN), f"unclassified or missing: {sorted(paths)}"
     assert {method for method, _ in routes} == {"GET", "HEAD"}
     for method, path in routes:
         url = worker.url + concrete(path)

@@ -64,6 +64,10 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "monologue_current_seconds": 12.0,
         "monologue_longest_seconds": 40.0,
         "customer_story_longest_seconds": 30.0,
+        "score_components": [
+            {"name": "talk_balance", "value": 0.5, "grade": 0.857143, "weight": 0.25},
+            {"name": "interruptions", "value": 10.0, "grade": 0.0, "weight": 0.1},
+        ],
     },
     "Nudge": {
         "nudge_id": "n1",
@@ -228,3 +232,27 @@ def test_old_reader_reads_new_data_ignoring_the_new_field(codec: AvroCodec) -> N
     assert caught.value.reason == "unknown_schema"  # until the writer schema is known
     old.register_writer_schema(_schema_with_new_field())
     assert old.decode(new_bytes) == ("TranscriptSegment", EXAMPLES["TranscriptSegment"])
+
+
+def test_the_shipped_codec_reads_call_metrics_written_before_score_components(codec: AvroCodec) -> None:
+    # a snapshot already on the topic when a release adds score_components: schemas/previous/
+    previous = json.loads((SCHEMAS / "previous" / "CallMetrics-1.avsc").read_text())
+    assert "score_components" not in {f["name"] for f in previous["fields"]}
+    writer = AvroCodec(schemas=[previous])
+    old_record = {k: v for k, v in EXAMPLES["CallMetrics"].items() if k != "score_components"}
+    old_bytes = writer.encode("CallMetrics", old_record)
+    assert old_bytes[2:10] != codec.encode("CallMetrics", EXAMPLES["CallMetrics"])[2:10]
+    assert codec.decode(old_bytes) == ("CallMetrics", {**old_record, "score_components": []})
+    # without the previous versions (schemas given one by one) the old writer is unknown
+    current_only = AvroCodec(schemas=[json.loads(p.read_text()) for p in sorted(SCHEMAS.glob("*.avsc"))])
+    with pytest.raises(CodecError) as caught:
+        current_only.decode(old_bytes)
+    assert caught.value.reason == "unknown_schema"
+
+
+def test_previous_schemas_name_records_the_codec_knows() -> None:
+    current = {json.loads(p.read_text())["name"] for p in SCHEMAS.glob("*.avsc")}
+    previous = sorted((SCHEMAS / "previous").glob("*.avsc"))
+    assert previous, "schemas/previous/ holds the earlier CallMetrics"
+    for path in previous:
+        assert json.loads(path.read_text())["name"] in current, path

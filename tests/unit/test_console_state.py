@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from streams.console_state import HISTORY_FIELDS, ConsoleDemand, ConsoleState
+from streams.console_state import HISTORY_FIELDS, ConsoleDemand, ConsoleState, SkippedRecords
 
 
 def snapshot(
@@ -162,3 +162,18 @@ def test_clear_forgets_calls_and_nudges_and_moves_the_version() -> None:
     assert state.call_list() == [] and state.recent_nudges() == []
     assert state.version > version
     assert state.apply_nudge(nudge("n1", "c1")), "a re-read nudge is new again after a clear"
+
+
+def test_records_the_console_cannot_decode_are_logged_once_a_minute_with_counts() -> None:
+    now = [0.0]
+    skipped = SkippedRecords(interval_seconds=60, clock=lambda: now[0])
+    first = skipped.skip("cf.call-metrics", "unknown_schema")
+    assert first is not None and "1 on cf.call-metrics (unknown_schema)" in first
+    # a rolling upgrade: every snapshot of the newer release, no line for each
+    assert all(skipped.skip("cf.call-metrics", "unknown_schema") is None for _ in range(999))
+    assert skipped.skip("cf.nudges", "undecodable") is None
+    now[0] = 61.0
+    line = skipped.skip("cf.call-metrics", "unknown_schema")
+    assert line is not None and "in the last 60 s" in line
+    assert "1000 on cf.call-metrics (unknown_schema)" in line and "1 on cf.nudges (undecodable)" in line
+    assert skipped.total == 1002

@@ -1,4 +1,4 @@
-"""Hand-computed golden values for every metric of DESIGN §4 on small crafted calls."""
+"""Hand-computed golden values for every metric of docs/metrics.md on small crafted calls."""
 
 from __future__ import annotations
 
@@ -169,7 +169,7 @@ def test_customer_focus_score_blends_graded_components() -> None:
         (C, 20, 80, "a long story about invoices"),
         (A, 80, 100, "how does that affect the quarter"),
     )
-    components = dict(m.score_components)
+    components = {part.name: part.grade for part in m.score_components}
     assert components == {
         "talk_balance": 1.0,
         "longest_monologue": 1.0,
