@@ -38,6 +38,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 CLUSTER_CALLS = (500, 3_000, 10_000, 50_000)
+# the call counts one worker runs under (the default of --calls); the rest is computed
+MEASURED_CALLS = [1_000, 3_000, 5_000]
 
 # -- headroom rules of the model ---------------------------------------------------------
 # A worker is one Python event loop: it uses at most one core. It takes calls up to the
@@ -50,9 +52,6 @@ CPU_TARGET_SHARE = 0.6
 MEMORY_FACTOR = 1.5
 # At least two workers: one can restart (upgrade, node drain) while the other serves.
 MIN_WORKERS = 2
-# A worker that serves the console still takes its share of calls: when the console's
-# reader leaves room for fewer than this many, the console does not fit one worker.
-MIN_CALLS_PER_WORKER = 500
 # Partitions: a power of two, at least the chart's default, and at least twice the
 # workers, so the cluster can double its workers without new partitions (a partition
 # count must not change under a running installation: keys would move).
@@ -63,8 +62,11 @@ MAX_EXPORTED_CALLS = 5_000
 # One console-serving worker in each row (a console behind a load balancer is served by
 # the workers it reaches; each one reads every snapshot of the cluster).
 CONSOLE_WORKERS = 1
-# Kafka's default retention.ms: 7 days, for the topics created without their own.
-RETENTION_DAYS = 7
+# The console keeps up to this many history points per call, one per snapshot, for at
+# most console_history_seconds (default): a call longer than that holds the smaller of
+# the two (the table assumes calls that long: the most a call can hold).
+CONSOLE_HISTORY_POINTS = 600
+CONSOLE_HISTORY_SECONDS = 900
 # The compacted changelog keeps about one state per live call, plus a dirty head up to as
 # large again before the cleaner runs (min.cleanable.dirty.ratio 0.5).
 CHANGELOG_DIRTY_FACTOR = 2.0
@@ -84,6 +86,7 @@ class PerCallCosts:
     console_bytes_per_cluster_call: float
     series_fixed: int
     series_per_call: float
+    snapshots_per_call_s: float
     input_bytes_per_call_s: float
     output_bytes_per_call_s: float  # snapshots + nudges
     changelog_bytes_per_call_s: float
@@ -107,7 +110,7 @@ class SizingRow:
     segments_per_s: float
     kafka_in_mib_s: float
     kafka_out_mib_s: float
-    retention_gib: float
+    retention_gib_per_day: float
     changelog_mib: float
 
 
@@ -144,6 +147,15 @@ def per_call_costs(result: Mapping[str, Any]) -> PerCallCosts:
         return max(r["without_console"]["topic_bytes_per_s"][topic] / r["calls"] for r in runs)
 
     snapshots_and_nudges = per_call_s("call-metrics") + per_call_s("nudges")
+    snapshots_per_call_s = max(r["without_console"]["snapshots_per_s"] / r["calls"] for r in runs)
+    # the console's reader, live: the RSS it added per call of the cluster (its consumer's
+    # buffers included), with the few history points of the run; then every further point
+    # up to what a long call holds, from the in-process measurement
+    console_live = max(
+        (r["with_console"]["rss_bytes"] - r["without_console"]["rss_bytes"]) / r["calls"] for r in runs
+    )
+    points = min(CONSOLE_HISTORY_POINTS, snapshots_per_call_s * CONSOLE_HISTORY_SECONDS)
+    console_bytes = console_live + result["console_memory"]["bytes_per_point"] * points
     return PerCallCosts(
         segments_per_call_s=result["harper_valley"]["segments_per_call_s"],
         cpu_base_cores=cpu_base,
@@ -151,9 +163,10 @@ def per_call_costs(result: Mapping[str, Any]) -> PerCallCosts:
         console_cpu_cores_per_cluster_call=max(0.0, console_cpu),
         rss_base_bytes=rss_base,
         rss_bytes_per_call=rss_slope,
-        console_bytes_per_cluster_call=result["console_memory"]["bytes_per_call"],
+        console_bytes_per_cluster_call=console_bytes,
         series_fixed=series_fixed,
         series_per_call=series_per_call,
+        snapshots_per_call_s=snapshots_per_call_s,
         input_bytes_per_call_s=per_call_s("call-events"),
         output_bytes_per_call_s=snapshots_and_nudges,
         changelog_bytes_per_call_s=per_call_s("changelog"),
@@ -162,21 +175,11 @@ def per_call_costs(result: Mapping[str, Any]) -> PerCallCosts:
     )
 
 
-def calls_per_worker(costs: PerCallCosts, cluster_calls: int) -> tuple[int, bool]:
-    """The most calls a worker takes: its CPU under the target, with the console's reader
-    of ``cluster_calls`` on top when that leaves room for at least ``MIN_CALLS_PER_WORKER``,
-    and at most ``MAX_EXPORTED_CALLS`` so that every call has its series. Second: whether
-    the console fits a worker at that cluster size at all."""
-
-    def within(spare: float) -> int:
-        return int(spare / costs.cpu_cores_per_call)
-
-    plain = min(MAX_EXPORTED_CALLS, within(CPU_TARGET_SHARE - costs.cpu_base_cores))
-    console_load = costs.console_cpu_cores_per_cluster_call * cluster_calls
-    with_console = within(CPU_TARGET_SHARE - costs.cpu_base_cores - console_load)
-    if with_console < MIN_CALLS_PER_WORKER:
-        return plain, False
-    return min(plain, with_console), True
+def calls_per_worker(costs: PerCallCosts) -> int:
+    """The most calls a worker takes: its CPU under the target share of its core, and at
+    most ``MAX_EXPORTED_CALLS`` so that every call has its series."""
+    within_target = int((CPU_TARGET_SHARE - costs.cpu_base_cores) / costs.cpu_cores_per_call)
+    return max(1, min(MAX_EXPORTED_CALLS, within_target))
 
 
 def round_up(value: float, step: int) -> int:
@@ -186,8 +189,7 @@ def round_up(value: float, step: int) -> int:
 def sizing_row(costs: PerCallCosts, calls: int) -> SizingRow:
     """One cluster size: every worker sized like the console-serving one would be, so any
     of them can serve the console, and a row's workers hold at most ``calls_per_worker``."""
-    most, console_fits = calls_per_worker(costs, calls)
-    workers = max(MIN_WORKERS, math.ceil(calls / most))
+    workers = max(MIN_WORKERS, math.ceil(calls / calls_per_worker(costs)))
     per_worker = math.ceil(calls / workers)
     partitions = max(MIN_PARTITIONS, 2 ** math.ceil(math.log2(PARTITION_SCALE_OUT * workers)))
     cpu = costs.cpu_base_cores + costs.cpu_cores_per_call * per_worker
@@ -203,15 +205,13 @@ def sizing_row(costs: PerCallCosts, calls: int) -> SizingRow:
     kafka_out = calls * (
         costs.input_bytes_per_call_s + CONSOLE_WORKERS * costs.console_read_bytes_per_cluster_call_s
     )
-    retained = (
-        calls * (costs.input_bytes_per_call_s + costs.output_bytes_per_call_s) * 86_400 * RETENTION_DAYS
-    )
+    retained_per_day = calls * (costs.input_bytes_per_call_s + costs.output_bytes_per_call_s) * 86_400
     return SizingRow(
         calls=calls,
         workers=workers,
         partitions=partitions,
         calls_per_worker=per_worker,
-        console_fits=console_fits,
+        console_fits=console_cpu <= CPU_TARGET_SHARE,
         # requests in 100 m CPU and 64 MiB steps: what a manifest would say
         cpu_millicores=round_up(cpu * 1000, 100),
         console_cpu_millicores=round_up(console_cpu * 1000, 100),
@@ -222,7 +222,7 @@ def sizing_row(costs: PerCallCosts, calls: int) -> SizingRow:
         segments_per_s=calls * costs.segments_per_call_s,
         kafka_in_mib_s=kafka_in / MIB,
         kafka_out_mib_s=kafka_out / MIB,
-        retention_gib=retained / 2**30,
+        retention_gib_per_day=retained_per_day / 2**30,
         changelog_mib=calls * costs.state_record_bytes * CHANGELOG_DIRTY_FACTOR / MIB,
     )
 
@@ -244,8 +244,8 @@ def markdown_table(rows: Sequence[SizingRow]) -> str:
     lines = [
         "| concurrent calls | workers (calls each) | partitions | CPU request per worker"
         " (console-serving) | memory request per worker (console-serving) | Prometheus series,"
-        " per-call on / off | segments/s | Kafka in / out (MiB/s) | retained at 7 days"
-        " / changelog |",
+        " per-call on / off | segments/s | Kafka in / out (MiB/s) | topics' disk per day"
+        " retained / changelog |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in rows:
@@ -255,9 +255,27 @@ def markdown_table(rows: Sequence[SizingRow]) -> str:
             f"| {_memory(row.memory_mib)} ({_memory(row.console_memory_mib)}) "
             f"| {row.series_per_call_on:,} / {row.series_per_call_off:,} "
             f"| {row.segments_per_s:,.0f} | {_mib_s(row.kafka_in_mib_s)} / {_mib_s(row.kafka_out_mib_s)} "
-            f"| {row.retention_gib:,.1f} GiB / {row.changelog_mib:,.0f} MiB |"
+            f"| {row.retention_gib_per_day:,.1f} GiB / {row.changelog_mib:,.0f} MiB |"
         )
     return "\n".join(lines)
+
+
+def quoted_figures(costs: PerCallCosts, result: Mapping[str, Any]) -> list[str]:
+    """The measured figures as docs/sizing.md's text quotes them (checked by a test)."""
+    return [
+        f"{costs.segments_per_call_s:.3f} segments/s",
+        f"{costs.cpu_base_cores * 1000:.0f}m",
+        f"{costs.cpu_cores_per_call * 1e6:.0f}m per 1,000 calls",
+        f"{costs.console_cpu_cores_per_cluster_call * 1e6:.0f}m per 1,000 calls of the cluster",
+        f"{costs.rss_base_bytes / MIB:.0f} MiB",
+        f"{costs.rss_bytes_per_call / 1024:.1f} KiB per call",
+        f"{costs.console_bytes_per_cluster_call / 1024:.0f} KiB per call of the cluster",
+        f"{costs.series_fixed} series",
+        f"{costs.input_bytes_per_call_s:.0f} B/s",
+        f"{costs.output_bytes_per_call_s:.0f} B/s",
+        f"{costs.changelog_bytes_per_call_s:.0f} B/s",
+        f"{costs.state_record_bytes:,.0f} bytes",
+    ]
 
 
 def latest_result() -> Path:
@@ -305,8 +323,9 @@ def topic_log_bytes(kafka_data: Path, topics: Mapping[str, str]) -> dict[str, in
 
 
 def console_memory(records: Sequence[Mapping[str, Any]], calls: int, points: int = 600) -> dict[str, float]:
-    """Bytes a console's state holds per call with ``points`` history points (the cap),
-    built from real snapshots renamed to ``calls`` calls (tracemalloc, in-process)."""
+    """Bytes a console's state holds per call with one history point, and per further
+    point up to ``points`` (the cap), built from real snapshots renamed to ``calls``
+    calls (tracemalloc, in-process)."""
     import tracemalloc
 
     from streams.console_state import ConsoleState
@@ -314,6 +333,7 @@ def console_memory(records: Sequence[Mapping[str, Any]], calls: int, points: int
     state = ConsoleState(history_seconds=900.0)
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
+    first = before
     for point in range(points):
         for i in range(calls):
             record = dict(records[(i + point) % len(records)])
@@ -321,9 +341,17 @@ def console_memory(records: Sequence[Mapping[str, Any]], calls: int, points: int
             record["media_time_ms"] = point * 1000 + 1
             record["emitted_at"] = 1_700_000_000_000 + point * 1000
             state.apply_metrics(record)
+        if point == 0:
+            first = tracemalloc.get_traced_memory()[0]
     used = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
-    return {"calls": calls, "history_points": points, "bytes_per_call": used / calls}
+    return {
+        "calls": calls,
+        "history_points": points,
+        "bytes_per_call_one_point": (first - before) / calls,
+        "bytes_per_point": (used - (first - before)) / calls / (points - 1),
+        "bytes_per_call_full": used / calls,
+    }
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -350,6 +378,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         os.environ.get("CALLFOCUS_HARPER_VALLEY") or ROOT.parent / "shared" / "data" / "harper-valley"
     )
     rate = harper_valley_rate(harper)
+    if args.segments_per_call_s:  # your own traffic's rate instead of the sample's
+        rate["segments_per_call_s"] = args.segments_per_call_s
     print(f"Harper Valley: {rate['segments_per_call_s']:.3f} segments/s per call", flush=True)
 
     tmp = Path(tempfile.mkdtemp(prefix="callfocus-sizing-"))
@@ -369,6 +399,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     codec = AvroCodec()
     runs: list[dict[str, Any]] = []
     state_sizes: list[int] = []
+    offsets = confluent_kafka.Consumer({"bootstrap.servers": bootstrap, "group.id": "sizing-offsets"})
     metrics_records: list[dict[str, Any]] = []
     plan = [(n, True) for n in args.calls] + [(min(args.calls), False)]
     try:
@@ -428,7 +459,14 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                     ],
                     kinds=(CallStarted, TranscriptSegment),
                     to_record=event_to_record,
-                    helpers=(cpu_seconds, rss_bytes, http_get, latency_quantiles, worker_samples),
+                    helpers=(
+                        cpu_seconds,
+                        rss_bytes,
+                        http_get,
+                        latency_quantiles,
+                        worker_samples,
+                        lambda topic: end_offsets(offsets, topic, args.partitions),
+                    ),
                 )
                 runs.append(run)
                 if per_call_series and not state_sizes:
@@ -444,6 +482,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 except subprocess.TimeoutExpired:
                     worker.kill()
     finally:
+        offsets.close()
         subprocess.run([str(KAFKA_SH), "stop"], env=kafka_env, capture_output=True)
     return {
         "command": " ".join(["python", "bench/sizing.py", *sys.argv[1:]]),
@@ -472,6 +511,15 @@ def wait_ready(port: int, worker: subprocess.Popen[bytes], http_get: Any, timeou
         except OSError:
             time.sleep(1)
     raise TimeoutError("the worker was not ready in time")
+
+
+def end_offsets(consumer: Any, topic: str, partitions: int) -> int:
+    """The sum of the topic's end offsets: records written (and transaction markers)."""
+    from confluent_kafka import TopicPartition
+
+    return sum(
+        consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(partitions)
+    )
 
 
 def record_values(kafka: Any, bootstrap: str, topic: str, count: int) -> list[bytes]:
@@ -527,21 +575,26 @@ def live_run(
 ) -> dict[str, Any]:
     """``calls`` live calls at ``segments_per_call_s`` each: a warm-up, a window without the
     console, a console request, a window with it."""
-    cpu_seconds, rss_bytes, http_get, latency_quantiles, worker_samples = helpers
+    cpu_seconds, rss_bytes, http_get, latency_quantiles, worker_samples, snapshots_written = helpers
     producer = producer_factory()
     recordings = calls_of(calls, f"c{calls}")
     events = paced_events(recordings, kinds)
     started_kind, segment_kind = kinds
     rate = calls * segments_per_call_s
     began = time.monotonic()
-    sent = {"segments": 0}
+    sent = {"segments": 0, "skipped": 0}
 
     def send_until(deadline: float) -> None:
         while True:
             now = time.monotonic()
             if now >= deadline:
                 return
-            due = int((now - began) * rate)
+            due = int((now - began) * rate) - sent["skipped"]
+            if due - sent["segments"] > rate:
+                # more than a second behind (the sender lost its core for a while): skip
+                # what is overdue, so the windows measure the rate asked for, not a catch-up
+                sent["skipped"] += due - sent["segments"] - int(rate)
+                due = sent["segments"] + int(rate)
             while sent["segments"] < due:
                 event = next(events)
                 name, record = to_record(event)
@@ -572,6 +625,7 @@ def live_run(
     def window(label: str, console: bool) -> dict[str, Any]:
         start_samples = worker_samples(port)
         start_bytes = topic_log_bytes(kafka_data, topics)
+        start_snapshots = snapshots_written(topics["call-metrics"])
         start_cpu, start_time, start_sent = cpu_seconds(worker.pid), time.monotonic(), sent["segments"]
         end = start_time + args.window
         while time.monotonic() < end:
@@ -581,17 +635,26 @@ def live_run(
         elapsed = time.monotonic() - start_time
         cpu = (cpu_seconds(worker.pid) - start_cpu) / elapsed
         end_bytes = topic_log_bytes(kafka_data, topics)
+        end_snapshots = snapshots_written(topics["call-metrics"])
         scrape = http_get(f"http://127.0.0.1:{port}/metrics").decode()
         series = sum(1 for line in scrape.splitlines() if line and not line.startswith("#"))
-        quantiles = latency_quantiles(start_samples, worker_samples(port))
+        end_samples = worker_samples(port)
+        quantiles = latency_quantiles(start_samples, end_samples)
+
+        def processed(samples: Mapping[tuple[str, Any], float]) -> float:
+            return sum(v for (name, _), v in samples.items() if name == "callfocus_segments_processed_total")
+
         result = {
             "seconds": elapsed,
             "segments_sent_per_s": (sent["segments"] - start_sent) / elapsed,
+            "segments_processed_per_s": (processed(end_samples) - processed(start_samples)) / elapsed,
             "cpu_cores": cpu,
             "rss_bytes": rss_bytes(worker.pid),
             "series": series,
             "metrics_bytes": len(scrape),
             "latency": quantiles,
+            # offsets: records plus one transaction marker per partition and commit
+            "snapshots_per_s": (end_snapshots - start_snapshots) / elapsed,
             "topic_bytes_per_s": {k: (end_bytes[k] - start_bytes[k]) / elapsed for k in topics},
             "load_average": list(os.getloadavg()),
         }
@@ -632,6 +695,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=10.0, help="Seconds of traffic before measuring.")
     parser.add_argument("--window", type=float, default=20.0, help="Seconds of each measured window.")
     parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument(
+        "--segments-per-call-s",
+        type=float,
+        default=None,
+        help="Final segments per second of one call (default: the Harper Valley sample's mean).",
+    )
     parser.add_argument("--console-calls", type=int, default=2000, help="Calls of the console memory test.")
     parser.add_argument("--json", dest="json_path", default=None)
     parser.add_argument("--table", default=None, help="Print the table of this sizing JSON; measure nothing.")
