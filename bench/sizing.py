@@ -80,6 +80,7 @@ class PerCallCosts:
     segments_per_call_s: float
     cpu_base_cores: float
     cpu_cores_per_call: float
+    console_cpu_base_cores: float
     console_cpu_cores_per_cluster_call: float
     rss_base_bytes: float
     rss_bytes_per_call: float
@@ -115,8 +116,9 @@ class SizingRow:
 
 
 def fit_line(points: Mapping[int, float]) -> tuple[float, float]:
-    """(intercept, slope) by least squares over ``calls -> value``; a negative intercept
-    (noise at a small base) is taken as 0 with the slope through the largest point."""
+    """(intercept, slope) by least squares over ``calls -> value``. A negative intercept or
+    slope (noise larger than the base or the growth) gives way to the line through 0 and
+    the point with the most per call: no cost is taken as free."""
     xs, ys = list(points), list(points.values())
     if len(xs) == 1:
         return 0.0, ys[0] / xs[0]
@@ -125,9 +127,8 @@ def fit_line(points: Mapping[int, float]) -> tuple[float, float]:
         (x - mean_x) ** 2 for x in xs
     )
     intercept = mean_y - slope * mean_x
-    if intercept < 0:
-        top = max(xs)
-        return 0.0, points[top] / top
+    if intercept < 0 or slope < 0:
+        return 0.0, max(y / x for x, y in points.items())
     return intercept, slope
 
 
@@ -136,8 +137,8 @@ def per_call_costs(result: Mapping[str, Any]) -> PerCallCosts:
     runs = [r for r in result["runs"] if r["per_call_series"]]
     cpu_base, cpu_slope = fit_line({r["calls"]: r["without_console"]["cpu_cores"] for r in runs})
     rss_base, rss_slope = fit_line({r["calls"]: r["without_console"]["rss_bytes"] for r in runs})
-    console_cpu = max(
-        (r["with_console"]["cpu_cores"] - r["without_console"]["cpu_cores"]) / r["calls"] for r in runs
+    console_base, console_slope = fit_line(
+        {r["calls"]: r["with_console"]["cpu_cores"] - r["without_console"]["cpu_cores"] for r in runs}
     )
     off = next(r for r in result["runs"] if not r["per_call_series"])
     series_fixed = off["without_console"]["series"]
@@ -160,7 +161,8 @@ def per_call_costs(result: Mapping[str, Any]) -> PerCallCosts:
         segments_per_call_s=result["harper_valley"]["segments_per_call_s"],
         cpu_base_cores=cpu_base,
         cpu_cores_per_call=cpu_slope,
-        console_cpu_cores_per_cluster_call=max(0.0, console_cpu),
+        console_cpu_base_cores=console_base,
+        console_cpu_cores_per_cluster_call=console_slope,
         rss_base_bytes=rss_base,
         rss_bytes_per_call=rss_slope,
         console_bytes_per_cluster_call=console_bytes,
@@ -193,7 +195,7 @@ def sizing_row(costs: PerCallCosts, calls: int) -> SizingRow:
     per_worker = math.ceil(calls / workers)
     partitions = max(MIN_PARTITIONS, 2 ** math.ceil(math.log2(PARTITION_SCALE_OUT * workers)))
     cpu = costs.cpu_base_cores + costs.cpu_cores_per_call * per_worker
-    console_cpu = cpu + costs.console_cpu_cores_per_cluster_call * calls
+    console_cpu = cpu + costs.console_cpu_base_cores + costs.console_cpu_cores_per_cluster_call * calls
     memory = (costs.rss_base_bytes + costs.rss_bytes_per_call * per_worker) * MEMORY_FACTOR
     console_memory = memory + costs.console_bytes_per_cluster_call * calls * MEMORY_FACTOR
     exported = min(per_worker, MAX_EXPORTED_CALLS)
@@ -266,6 +268,7 @@ def quoted_figures(costs: PerCallCosts, result: Mapping[str, Any]) -> list[str]:
         f"{costs.segments_per_call_s:.3f} segments/s",
         f"{costs.cpu_base_cores * 1000:.0f}m",
         f"{costs.cpu_cores_per_call * 1e6:.0f}m per 1,000 calls",
+        f"{costs.console_cpu_base_cores * 1000:.0f}m",
         f"{costs.console_cpu_cores_per_cluster_call * 1e6:.0f}m per 1,000 calls of the cluster",
         f"{costs.rss_base_bytes / MIB:.0f} MiB",
         f"{costs.rss_bytes_per_call / 1024:.1f} KiB per call",
@@ -690,9 +693,11 @@ def print_table(result: Mapping[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--calls", default="1000,3000", help="Concurrent live calls per run, comma-separated."
+        "--calls",
+        default=",".join(map(str, MEASURED_CALLS)),
+        help="Concurrent live calls per run, comma-separated.",
     )
-    parser.add_argument("--warmup", type=float, default=10.0, help="Seconds of traffic before measuring.")
+    parser.add_argument("--warmup", type=float, default=15.0, help="Seconds of traffic before measuring.")
     parser.add_argument("--window", type=float, default=20.0, help="Seconds of each measured window.")
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument(
