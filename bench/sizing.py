@@ -278,7 +278,19 @@ def quoted_figures(costs: PerCallCosts, result: Mapping[str, Any]) -> list[str]:
         f"{costs.output_bytes_per_call_s:.0f} B/s",
         f"{costs.changelog_bytes_per_call_s:.0f} B/s",
         f"{costs.state_record_bytes:,.0f} bytes",
+        f"{costs.snapshots_per_call_s:.2f} snapshots/s",
+        f"p99 of at most {worst_p99(result) * 1000:.0f} ms",
     ]
+
+
+def worst_p99(result: Mapping[str, Any]) -> float:
+    """The highest p99 (seconds) of any measured window."""
+    return max(
+        run[window]["latency"].get("p99", 0.0)
+        for run in result["runs"]
+        for window in ("without_console", "with_console")
+        if window in run
+    )
 
 
 def latest_result() -> Path:
