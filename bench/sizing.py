@@ -275,6 +275,7 @@ def quoted_figures(costs: PerCallCosts, result: Mapping[str, Any]) -> list[str]:
         f"{costs.console_bytes_per_cluster_call / 1024:.0f} KiB per call of the cluster",
         f"{costs.series_fixed} series",
         f"{costs.input_bytes_per_call_s:.0f} B/s",
+        f"{costs.input_bytes_per_call_s / costs.segments_per_call_s:.0f} bytes per segment",
         f"{costs.output_bytes_per_call_s:.0f} B/s",
         f"{costs.changelog_bytes_per_call_s:.0f} B/s",
         f"{costs.state_record_bytes:,.0f} bytes",
