@@ -1,20 +1,22 @@
 """Sizing: what one worker costs per live call, and the deployment that follows from it.
 
-    python bench/sizing.py [--calls 1000,3000] [--warmup 10] [--window 20] [--json out.json]
+    python bench/sizing.py [--calls 1000,3000,5000] [--warmup 15] [--window 20]
+        [--segments-per-call-s RATE] [--json out.json]
     python bench/sizing.py --table bench/results/sizing-<stamp>.json
 
 The first form measures, on the project's local Kafka (started on free ports, as
 ``make bench`` does), one worker as shipped (compiled engine, RocksDB, exactly-once, 8
 partitions) under each count of ``--calls`` concurrent live calls. Each call sends
 segments at the mean rate of the Harper Valley sample (CALLFOCUS_HARPER_VALLEY, else
-../shared/data/harper-valley from the repository root; read in place). Per run, over a
+../shared/data/harper-valley from the repository root; read in place), or at
+``--segments-per-call-s``. Per run, over a
 steady window after a warm-up: the worker's CPU (cores), its RSS, p99 of its
 produced_at -> metrics-updated histogram, the series of one full /metrics scrape, and the
 bytes the broker wrote per topic (the input, snapshots, nudges, the call-state
 changelog); then the same window again with the console's reader running (a console
 request starts it). One more run with ``per_call_series=false`` counts the series
-without per-call series. In-process, the console's memory per call of the cluster with a
-full history (600 points). It writes the JSON and prints the sizing table.
+without per-call series. In-process, the console's memory per call and per history
+point (up to its 600). It writes the JSON and prints the sizing table.
 
 The second form prints the table of a JSON written before. ``sizing_rows`` is the model
 (pure): measured per-call costs in, one row per cluster size out; docs/sizing.md shows
