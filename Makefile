@@ -10,7 +10,7 @@ HELM_VERSION := v3.22.0
 HELM_DIR := .tools/helm-$(HELM_VERSION)
 export HELM := $(abspath $(HELM_DIR)/helm)
 
-.PHONY: help demo test test-unit lint venv helm kafka-fetch kafka-start kafka-stop topics score eval bench bench-engine chaos clean
+.PHONY: help demo test test-unit lint venv helm kafka-fetch kafka-start kafka-stop topics score eval bench bench-engine sizing chaos clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -75,6 +75,9 @@ eval: venv ## Evaluate the engine against the Harper Valley labels (human and AS
 
 bench: kafka-fetch ## Load benchmark on the local broker: worker vs raw consumer vs naive Faust (prints a table, writes JSON)
 	$(PY) bench/load_bench.py
+
+sizing: kafka-fetch ## Sizing run on the local broker: one worker under 1,000-5,000 live calls, the sizing table (JSON)
+	CALLFOCUS_HARPER_VALLEY=$(HARPER_VALLEY) $(PY) bench/sizing.py
 
 chaos: kafka-fetch ## Chaos run on a private broker: 15 SIGKILLs, a broker restart, 10,000 bad records, 3,000 teams (table + JSON)
 	$(PY) -m tests.chaos $(CHAOS_ARGS)
