@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
-from streams.settings import Settings
+from streams.settings import Settings, unknown_variables
 from streams.simulate import AgentStyle, CustomerMood
 
 FORMATS = click.Choice(["jsonl", "harper-valley"])
@@ -42,6 +43,8 @@ def recording_options(verb: str) -> Callable[[Command], Command]:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Live customer-focus analytics for contact-center calls (settings: CALLFOCUS_* variables)."""
+    for warning in unknown_variables(os.environ):
+        click.echo(f"callfocus: warning: {warning}", err=True)
 
 
 @main.command()

@@ -9,8 +9,10 @@ environment, so only these settings decide.
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -29,6 +31,13 @@ from streams.languages import language_problem
 TOPICS = ("call-events", "call-events.dlq", "call-metrics", "nudges", "call-summaries")
 
 CONFIG_FILE_ENV = "CALLFOCUS_CONFIG_FILE"
+ENV_PREFIX = "CALLFOCUS_"
+# CALLFOCUS_* variables that are not settings: read by the codec, the tests and the local
+# Kafka scripts, so an unknown-variable warning must not name them
+OTHER_VARIABLES = frozenset(
+    {CONFIG_FILE_ENV, "CALLFOCUS_SCHEMA_DIR", "CALLFOCUS_HARPER_VALLEY", "CALLFOCUS_CHROMIUM"}
+)
+OTHER_VARIABLE_PREFIXES = ("CALLFOCUS_LOCAL_KAFKA_",)
 
 
 class ConfigFileSource(PydanticBaseSettingsSource):
@@ -56,7 +65,7 @@ class ConfigFileSource(PydanticBaseSettingsSource):
 class Settings(BaseSettings):
     """Everything a worker or a tool needs; see the configuration table in README.md."""
 
-    model_config = SettingsConfigDict(env_prefix="CALLFOCUS_", frozen=True, extra="forbid")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
 
     # Kafka
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated.")
@@ -431,3 +440,25 @@ class Settings(BaseSettings):
         if self.kafka_security_protocol in ("SSL", "SASL_SSL") and self.kafka_ssl_cafile is not None:
             options["ssl_cafile"] = str(self.kafka_ssl_cafile)
         return options
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """One warning per ``CALLFOCUS_*`` variable that no setting reads, with the closest
+    setting's name: a misspelt variable is otherwise ignored without a word and its
+    default silently used."""
+    fields = list(Settings.model_fields)
+    warnings = []
+    for name in sorted(environ):
+        field = name.removeprefix(ENV_PREFIX).lower()
+        if (
+            not name.startswith(ENV_PREFIX)
+            or field in Settings.model_fields
+            or name in OTHER_VARIABLES
+            or name.startswith(OTHER_VARIABLE_PREFIXES)
+        ):
+            continue
+        # compared without the prefix, which every name shares and would make all close
+        closest = difflib.get_close_matches(field, fields, n=1, cutoff=0.6)
+        hint = f"; did you mean {ENV_PREFIX}{closest[0].upper()}?" if closest else ""
+        warnings.append(f"{name} is not a callfocus setting and is ignored{hint}")
+    return warnings

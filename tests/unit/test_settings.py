@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from pydantic import ValidationError
 
-from streams.settings import Settings
+from streams.cli import main
+from streams.settings import Settings, unknown_variables
 
 
 @pytest.fixture(autouse=True)
@@ -95,3 +98,57 @@ def test_the_ca_file_goes_to_kafka_python_clients_only(tmp_path: Path) -> None:
     assert settings.kafka_python_options()["ssl_cafile"] == str(ca)
     assert "ssl_cafile" not in settings.kafka_client_options()  # aiokafka would refuse the keyword
     assert "ssl_cafile" not in Settings(kafka_ssl_cafile=ca).kafka_python_options()  # no TLS, no CA
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_an_unknown_variable_is_named_with_the_closest_setting() -> None:
+    warnings = unknown_variables(
+        {
+            "CALLFOCUS_KAFKA_BOOTSTRAPS": "kafka:9092",  # one letter too many
+            "CALLFOCUS_WEBPORT": "6066",  # the underscore missing
+            "CALLFOCUS_NOTHING_LIKE_IT": "1",
+            "CALLFOCUS_KAFKA_BOOTSTRAP": "kafka:9092",  # a setting
+            "CALLFOCUS_LOCAL_KAFKA_PORT": "9092",  # the local Kafka's scripts
+            "CALLFOCUS_SCHEMA_DIR": "/schemas",  # the codec
+            "PATH": "/usr/bin",
+        }
+    )
+    assert warnings == [
+        "CALLFOCUS_KAFKA_BOOTSTRAPS is not a callfocus setting and is ignored; "
+        "did you mean CALLFOCUS_KAFKA_BOOTSTRAP?",
+        "CALLFOCUS_NOTHING_LIKE_IT is not a callfocus setting and is ignored",
+        "CALLFOCUS_WEBPORT is not a callfocus setting and is ignored; did you mean CALLFOCUS_WEB_PORT?",
+    ]
+
+
+def test_every_command_warns_of_an_unknown_variable_on_stderr() -> None:
+    result = CliRunner().invoke(main, ["score", "--help"], env={"CALLFOCUS_TOPIC_PREFX": "acme"})
+    assert result.exit_code == 0
+    assert (
+        "callfocus: warning: CALLFOCUS_TOPIC_PREFX is not a callfocus setting and is ignored; "
+        "did you mean CALLFOCUS_TOPIC_PREFIX?"
+    ) in result.stderr
+
+
+def test_no_variable_the_project_itself_sets_is_called_unknown() -> None:
+    """Every CALLFOCUS_* name in the code, chart, scripts and tests is a setting or one of
+    the listed other variables: a new one must be added to one of them, not warned of."""
+    paths = [
+        path
+        for folder in ("streams", "deploy", "tests", "bench", ".ci")
+        for path in (ROOT / folder).rglob("*")
+        if path.is_file()
+        and path.suffix in {".py", ".sh", ".yaml", ".yml", ".tpl", ".txt", ""}
+        and path != Path(__file__)  # its own misspelt examples
+    ] + [ROOT / "Makefile"]
+    names = {
+        name
+        for path in paths
+        for name in re.findall(r"\bCALLFOCUS_[A-Z0-9_]*[A-Z0-9]\b", path.read_text(errors="ignore"))
+    }
+    assert len(names) > 30
+    # Kubernetes' service links for a Service named callfocus: the chart turns them off
+    service_links = {"CALLFOCUS_SERVICE_HOST", "CALLFOCUS_PORT"}
+    assert unknown_variables(dict.fromkeys(names - service_links, "")) == []
