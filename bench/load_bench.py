@@ -113,6 +113,8 @@ def http_get(url: str) -> bytes:
 
 
 POLL_SECONDS = 2.0  # progress polls: the processed counters only (``processed``)
+STARTING_POLL_SECONDS = 0.25  # until a run's first progress
+FINAL_POLL_SECONDS = 0.05  # as a run nears its end: its end time to within this
 # the worker under test is also scraped in full this often, as a Prometheus would be
 # (three times as often as the common 15 s)
 SCRAPE_SECONDS = 5.0
@@ -146,10 +148,14 @@ def cpu_seconds(pid: int) -> float:
 
 
 def polls(
-    read: Callable[[], int], expected: int, timeout: float, process: subprocess.Popen[bytes]
+    read: Callable[[], int],
+    expected: int,
+    timeout: float,
+    process: subprocess.Popen[bytes],
+    wait: Callable[[int], float] = lambda done: POLL_SECONDS,
 ) -> Iterator[int]:
-    """``read()`` every ``POLL_SECONDS`` (0 while it cannot be read) until the caller stops;
-    raises if ``process`` exits or ``timeout`` passes first."""
+    """``read()`` (0 while it cannot be read), then sleep ``wait(done)`` seconds, until the
+    caller stops; raises if ``process`` exits or ``timeout`` passes first."""
     deadline = time.monotonic() + timeout
     done = 0
     while time.monotonic() < deadline:
@@ -160,7 +166,7 @@ def polls(
         except OSError:
             done = 0
         yield done
-        time.sleep(POLL_SECONDS)
+        time.sleep(wait(done))
     raise TimeoutError(f"only {done} of {expected} processed in {timeout:.0f} s")
 
 
@@ -168,11 +174,24 @@ def wait_progress(
     read: Callable[[], int], expected: int, timeout: float, process: subprocess.Popen[bytes]
 ) -> Progress:
     """Poll ``read()`` until it reaches ``expected``; the rate from the first poll that saw
-    progress to the moment the count crossed ``expected``, interpolated between the last two
-    polls so that the poll interval does not bias it."""
+    progress to the moment the count crossed ``expected``.
+
+    A poll that finds the run over says only that it ended since the poll before, so the
+    polls close in as the end nears: every ``POLL_SECONDS`` while far off, then at half the
+    time the rate so far says is left, down to ``FINAL_POLL_SECONDS``. With fixed 2 s polls
+    a worker's run of about 3 s was timed up to 2 s long (36,090 instead of 50,683
+    segments/s). The count read at each poll is exact, so the start needs no such care."""
     first: tuple[float, int, float] | None = None
     previous: tuple[float, int, float] | None = None
-    for done in polls(read, expected, timeout, process):
+
+    def wait(done: int) -> float:
+        if first is None or previous is None or done <= first[1]:
+            return STARTING_POLL_SECONDS if first is None else FINAL_POLL_SECONDS
+        rate = (done - first[1]) / max(1e-9, previous[0] - first[0])
+        left = (expected - done) / rate
+        return min(POLL_SECONDS, max(FINAL_POLL_SECONDS, left / 2))
+
+    for done in polls(read, expected, timeout, process, wait):
         now, cpu = time.monotonic(), cpu_seconds(process.pid)
         if done and first is None:
             first = (now, done, cpu)
