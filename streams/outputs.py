@@ -27,7 +27,7 @@ def metrics_record(call: LiveCall, metrics: CallMetrics, emitted_at_ms: int) -> 
         "monologue_current_seconds": metrics.monologue_current_seconds,
         "monologue_longest_seconds": metrics.monologue_longest_seconds,
         "customer_story_longest_seconds": metrics.customer_story_longest_seconds,
-        "score_components": [part.record() for part in metrics.score_components],
+        "score_components": [part.to_dict() for part in metrics.score_components],
     }
 
 

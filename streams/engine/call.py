@@ -508,9 +508,9 @@ class ScorePart(Value):
         self.grade: Final = grade
         self.weight: Final = weight
 
-    def record(self) -> dict[str, Any]:
-        """The ``ScoreComponent`` record of schemas/CallMetrics.avsc. Built here, in compiled
-        code, as every snapshot needs six: 1.2 µs less per snapshot than in outputs.py."""
+    def to_dict(self) -> dict[str, Any]:
+        """Also the ``ScoreComponent`` record of schemas/CallMetrics.avsc. Spelt out rather
+        than the generic loop over FIELDS: every snapshot needs six, 1.2 µs less per snapshot."""
         return {"name": self.name, "value": self.value, "grade": self.grade, "weight": self.weight}
 
 

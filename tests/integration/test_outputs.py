@@ -80,5 +80,5 @@ def test_summaries_equal_offline_scoring_and_snapshots_flow(
         assert record["customer_focus_score"] == summaries[key]["customer_focus_score"]
         assert {w["window"] for w in record["windows"]} == {"60s", "180s", "call"}
         # the score's components, as the offline engine makes them, through Avro and Kafka
-        assert record["score_components"] == [part.record() for part in offline_parts[key]]
+        assert record["score_components"] == [part.to_dict() for part in offline_parts[key]]
         assert len(record["score_components"]) == 6
