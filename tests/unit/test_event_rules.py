@@ -6,6 +6,8 @@ registry, with the rule's reason counted and nothing else changed."""
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -232,3 +234,17 @@ def test_a_forgotten_end_is_a_deletion_in_the_next_commit() -> None:
     p.calls.unwritten.changed(ForgottenCall("old"), "partition 3")
     p.calls.unwritten.begin()
     assert p.calls.unwritten.take(10) == [(b"old", None, "partition 3")]
+
+
+def test_the_docs_list_every_dead_letter_reason_and_no_other() -> None:
+    """docs/pipeline.md's table of reasons is what an operator reads a dead letter's
+    ``error.reason`` header against: a new reason must be documented with its rule."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "pipeline.md").read_text(encoding="utf-8")
+    section = doc.split("\n## Input rules and dead letters\n", 1)[1].split("\n## ", 1)[0]
+    documented = {
+        reason
+        for row in section.splitlines()
+        if row.startswith("| `")
+        for reason in re.findall(r"`([a-z0-9_]+)`", row.split("|")[1])
+    }
+    assert documented == set(INVALID_REASONS)
