@@ -20,7 +20,7 @@ import tracemalloc
 from collections.abc import Iterator
 
 from streams.engine import CallState, EngineConfig
-from streams.events import MAX_TEXT_CHARS, CallStarted, Speaker, TranscriptSegment
+from streams.wire.events import MAX_TEXT_CHARS, CallStarted, Speaker, TranscriptSegment
 
 AGENT_LINES = [
     "thanks for calling how can i help you today",

@@ -42,13 +42,13 @@ from aiokafka import AIOKafkaConsumer
 from kafka import KafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.codec import AvroCodec
-from streams.events import CallStarted, TranscriptSegment, event_to_record
-from streams.replay import schedule
 from streams.settings import Settings
-from streams.simulate import SimulationConfig, simulate
-from streams.sources import Recording
-from streams.topics import ensure_topics
+from streams.tools.replay import schedule
+from streams.tools.simulate import SimulationConfig, simulate
+from streams.tools.sources import Recording
+from streams.tools.topics import ensure_topics
+from streams.wire.codec import AvroCodec
+from streams.wire.events import CallStarted, TranscriptSegment, event_to_record
 
 ROOT = Path(__file__).resolve().parents[1]
 KAFKA_SH = ROOT / "deploy" / "local" / "kafka.sh"
@@ -468,7 +468,7 @@ def main() -> None:
             )
             worker_env.update(dict(args.worker_setting))
             worker = subprocess.Popen(
-                [sys.executable, "-m", "streams.cli", "worker"],
+                [sys.executable, "-m", "streams.tools.cli", "worker"],
                 env=worker_env,
                 stdout=(tmp / f"{name}.log").open("wb"),
                 stderr=subprocess.STDOUT,

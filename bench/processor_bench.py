@@ -17,13 +17,13 @@ import time
 
 from prometheus_client import CollectorRegistry
 
-from streams.calls import CallProcessor, LiveCalls
-from streams.codec import AvroCodec
 from streams.engine import EngineConfig
-from streams.events import event_to_record
-from streams.exporter import PipelineMetrics
-from streams.outputs import metrics_record
-from streams.simulate import SimulationConfig, simulate
+from streams.tools.simulate import SimulationConfig, simulate
+from streams.wire.codec import AvroCodec
+from streams.wire.events import event_to_record
+from streams.worker.calls import CallProcessor, LiveCalls
+from streams.worker.exporter import PipelineMetrics
+from streams.worker.outputs import metrics_record
 
 
 def main() -> None:

@@ -309,7 +309,7 @@ def latest_result() -> Path:
 def harper_valley_rate(directory: Path) -> dict[str, float]:
     """Final segments per second of call, over the whole sample (total segments / total
     call time) and per call (the spread)."""
-    from streams.sources.harper_valley import read_harper_valley
+    from streams.tools.sources.harper_valley import read_harper_valley
 
     recordings = read_harper_valley(directory)
     per_call, segments, seconds = [], 0, 0.0
@@ -346,7 +346,7 @@ def console_memory(records: Sequence[Mapping[str, Any]], calls: int, points: int
     calls (tracemalloc, in-process)."""
     import tracemalloc
 
-    from streams.console_state import ConsoleState
+    from streams.console.state import ConsoleState
 
     state = ConsoleState(history_seconds=900.0)
     tracemalloc.start()
@@ -386,11 +386,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         worker_samples,
     )
 
-    from streams.codec import AvroCodec
-    from streams.events import CallStarted, TranscriptSegment, event_to_record
     from streams.settings import Settings
-    from streams.simulate import SimulationConfig, simulate
-    from streams.topics import ensure_topics
+    from streams.tools.simulate import SimulationConfig, simulate
+    from streams.tools.topics import ensure_topics
+    from streams.wire.codec import AvroCodec
+    from streams.wire.events import CallStarted, TranscriptSegment, event_to_record
 
     harper = Path(
         os.environ.get("CALLFOCUS_HARPER_VALLEY") or ROOT.parent / "shared" / "data" / "harper-valley"
@@ -450,7 +450,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 CALLFOCUS_PER_CALL_SERIES=str(per_call_series).lower(),
             )
             worker = subprocess.Popen(
-                [sys.executable, "-m", "streams.cli", "worker"],
+                [sys.executable, "-m", "streams.tools.cli", "worker"],
                 env=env,
                 stdout=(tmp / f"{prefix}.log").open("wb"),
                 stderr=subprocess.STDOUT,

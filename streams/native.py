@@ -35,18 +35,18 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 PACKAGE = "streams"
 # in import order: each imports only the ones before it (and modules not compiled)
 MODULES = (
-    "tallies",
-    "values",
-    "events",
+    "worker/tallies",
+    "wire/values",
+    "wire/events",
     "engine/config",
     "engine/lexicon",
     "engine/sentiment",
     "engine/text",
     "engine/call",
     "engine/nudges",
-    "avro_reader",
-    "avro_writer",
-    "calls",
+    "wire/avro_reader",
+    "wire/avro_writer",
+    "worker/calls",
 )
 DIGEST_FILE = ".native-sources.sha256"
 _SUFFIX = sysconfig.get_config_var("EXT_SUFFIX") or ".so"

@@ -23,9 +23,9 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from streams.engine.config import EngineConfig
 from streams.engine.lexicon import available_languages, lexicon_path
-from streams.export_labels import LabelLimits
-from streams.gc_policy import LongLivedObjects
-from streams.languages import language_problem
+from streams.wire.languages import language_problem
+from streams.worker.export_labels import LabelLimits
+from streams.worker.gc_policy import LongLivedObjects
 
 # callfocus' topics, as suffixes of the topic prefix
 TOPICS = ("call-events", "call-events.dlq", "call-metrics", "nudges", "call-summaries")
@@ -156,14 +156,14 @@ class Settings(BaseSettings):
         description="Python's automatic (generational) garbage collections. Off: live, they "
         "paused the worker for 30-120 ms once or twice a second and found almost nothing; the "
         "full collection every gc_full_collection_seconds frees reference cycles "
-        "(streams/gc_policy.py).",
+        "(streams/worker/gc_policy.py).",
     )
     gc_full_collection_seconds: float = Field(
         600.0,
         ge=0,
         description="Python's full garbage collection of every object at most this often; "
         "in between, objects that survived are frozen every 30 s so automatic collections "
-        "stay short (streams/gc_policy.py). 0: Python's own schedule (automatic collections "
+        "stay short (streams/worker/gc_policy.py). 0: Python's own schedule (automatic collections "
         "only); else at least 30.",
     )
     gc_young_collection_objects: int = Field(
@@ -171,7 +171,7 @@ class Settings(BaseSettings):
         ge=0,
         description="With automatic collections on: Python collects its youngest generation "
         "once this many new objects survive (CPython's default: 700; 0 keeps it). Higher: "
-        "fewer collections of the short-lived objects each event makes (streams/gc_policy.py).",
+        "fewer collections of the short-lived objects each event makes (streams/worker/gc_policy.py).",
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

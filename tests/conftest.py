@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 KAFKA_SH = ROOT / "deploy" / "local" / "kafka.sh"
 
 # An existing cluster to test against, if one is given; then the in-process Faust app
-# (streams.app, imported by unit tests) is pointed at a port where nothing listens, so
+# (streams.worker.app, imported by unit tests) is pointed at a port where nothing listens, so
 # agent.test_context() can never write to a real broker (e.g. a demo's on 9092).
 EXISTING_BOOTSTRAP = os.environ.pop("CALLFOCUS_KAFKA_BOOTSTRAP", None)
 os.environ["CALLFOCUS_KAFKA_BOOTSTRAP"] = "127.0.0.1:9"

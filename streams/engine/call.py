@@ -40,8 +40,8 @@ from streams.engine.config import (
 from streams.engine.lexicon import load_lexicon
 from streams.engine.text import PhraseCounter, TextAnalyzer, analysed_part, org_names, tokens
 from streams.errors import InvalidEventError
-from streams.events import CallEnded, CallStarted, Speaker, TranscriptSegment
-from streams.values import Value
+from streams.wire.events import CallEnded, CallStarted, Speaker, TranscriptSegment
+from streams.wire.values import Value
 
 AGENT, CUSTOMER, OTHER = 0, 1, 2
 _SPEAKER_CODE = {Speaker.AGENT: AGENT, Speaker.CUSTOMER: CUSTOMER, Speaker.OTHER: OTHER}

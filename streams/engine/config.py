@@ -119,7 +119,7 @@ MAX_END_REASON_CHARS: Final = 256
 # Nudge ids kept per call for its summary: the first ones.
 MAX_NUDGE_IDS: Final = 100
 # The ids and labels (call_id, segment_id, agent_id, team, queue, direction, tenant)
-# are bounded by the event checks (streams/events.py), not here; the worst-case state
+# are bounded by the event checks (streams/wire/events.py), not here; the worst-case state
 # size is computed with ids of this length.
 MAX_ID_CHARS: Final = 128
 # What the worst-case state stays under (JSON): half the broker's default 1 MiB record.

@@ -3,7 +3,7 @@
 ``streams/lexicons/<language>.toml`` ships with the package (English: ``en``); a
 configured folder (``CALLFOCUS_LEXICON_DIR``) can add languages or replace shipped
 ones. A lexicon is found by name: the folders are listed, and a language tag
-(``streams/languages.py``) is matched against the names of the ``*.toml`` files in
+(``streams/wire/languages.py``) is matched against the names of the ``*.toml`` files in
 them, case-insensitively; no path is ever built from the tag, and a file (or symbolic
 link) that resolves outside its folder is not a lexicon. A TOML override file of the
 same shape replaces whole lists (so an operator can add their product names to
@@ -18,7 +18,7 @@ from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
 
-from streams.languages import is_language_tag, language_problem
+from streams.wire.languages import is_language_tag, language_problem
 
 # by package, not by __file__: compiled (streams/native.py), this module's file is the
 # shared library of all compiled modules

@@ -2,7 +2,7 @@
 
 One run, on a broker of its own (``deploy/local/kafka.sh``, free ports, a fresh data dir):
 
-1. builds the input: ``calls`` valid simulated calls (``streams.simulate``) and ``bad``
+1. builds the input: ``calls`` valid simulated calls (``streams.tools.simulate``) and ``bad``
    malformed records of every kind of :data:`EXPECTED_REASONS`, interleaved at random (each
    call's own events stay in order), single-object Avro or JSON, keyed by call_id;
 2. sends it to a fresh ``<prefix>.call-events`` at a steady rate while ``workers`` real
@@ -45,9 +45,12 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from streams.codec import SINGLE_OBJECT_MARKER, AvroCodec
 from streams.engine.call import WindowMetrics
-from streams.events import (
+from streams.tools.replay import write_jsonl
+from streams.tools.simulate import SimulationConfig, simulate
+from streams.tools.sources import Recording, timeline
+from streams.wire.codec import SINGLE_OBJECT_MARKER, AvroCodec
+from streams.wire.events import (
     MAX_SEGMENT_MS,
     MAX_TEXT_CHARS,
     CallEnded,
@@ -56,9 +59,6 @@ from streams.events import (
     TranscriptSegment,
     event_to_record,
 )
-from streams.replay import write_jsonl
-from streams.simulate import SimulationConfig, simulate
-from streams.sources import Recording, timeline
 from tests.integration.worker import WorkerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -622,7 +622,7 @@ def offline_scores(recordings: list[Recording], workdir: Path) -> dict[str, dict
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLFOCUS_")}
     env["PYTHONPATH"] = str(ROOT)
     done = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "score", str(path), "--json"],
+        [sys.executable, "-m", "streams.tools.cli", "score", str(path), "--json"],
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -924,7 +924,7 @@ class ChaosRun:
         topic = f"{self.prefix}.call-events"
         env = self.worker_env(0)
         done = subprocess.run(
-            [sys.executable, "-m", "streams.cli", "topics"],
+            [sys.executable, "-m", "streams.tools.cli", "topics"],
             env=env,
             cwd=ROOT,
             capture_output=True,

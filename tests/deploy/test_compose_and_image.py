@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 from click.testing import CliRunner
 
-from streams.cli import main as cli
+from streams.tools.cli import main as cli
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "deploy" / "docker" / "Dockerfile"
@@ -58,7 +58,7 @@ def test_image_runs_as_a_numeric_non_root_user_with_a_healthcheck() -> None:
     assert [line for line in lines if line.startswith("FROM")][-1].startswith("FROM ${PYTHON_IMAGE}")
     assert sum(line.startswith("FROM") for line in lines) == 2  # multi-stage
     assert 'ENTRYPOINT ["callfocus"]' in lines
-    assert 'callfocus = "streams.cli:main"' in (ROOT / "pyproject.toml").read_text()
+    assert 'callfocus = "streams.tools.cli:main"' in (ROOT / "pyproject.toml").read_text()
 
 
 def test_the_image_smoke_check_passes_on_the_installed_package() -> None:

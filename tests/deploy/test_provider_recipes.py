@@ -205,9 +205,9 @@ PREFIX, APP_ID = "<prefix>", "<app_id>"
 
 def resources_of_the_code() -> dict[tuple[str, str, str], str]:
     """Every Kafka resource callfocus' code uses, named with placeholders, and why."""
-    from streams import pipeline
-    from streams.app import app, settings
     from streams.settings import TOPICS
+    from streams.worker import pipeline
+    from streams.worker.app import app, settings
 
     def placeholder(name: str) -> str:
         if name.startswith(f"{settings.topic_prefix}."):

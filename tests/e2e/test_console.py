@@ -20,11 +20,11 @@ from typing import Any
 import pytest
 from kafka import KafkaProducer
 
-from streams.codec import AvroCodec
-from streams.events import CallStarted, Speaker, TranscriptSegment, event_to_record
-from streams.replay import replay
 from streams.settings import Settings
-from streams.sources import Recording, read_recordings
+from streams.tools.replay import replay
+from streams.tools.sources import Recording, read_recordings
+from streams.wire.codec import AvroCodec
+from streams.wire.events import CallStarted, Speaker, TranscriptSegment, event_to_record
 from tests.integration.worker import WorkerProcess, eventually
 
 pytestmark = pytest.mark.integration

@@ -15,7 +15,11 @@ def topics(make_env: Callable[..., dict[str, str]]) -> dict[str, str]:
     """Create this test's topics through the real CLI; returns the environment used."""
     env = make_env()
     done = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "topics"], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "streams.tools.cli", "topics"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     return env

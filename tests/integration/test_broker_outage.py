@@ -43,7 +43,7 @@ def test_readyz_follows_the_broker_and_outage_errors_are_rate_limited(
             kafka_bootstrap=bootstrap, ready_broker_timeout_seconds=str(READY_BROKER_TIMEOUT)
         )
         done = subprocess.run(
-            [sys.executable, "-m", "streams.cli", "topics"],
+            [sys.executable, "-m", "streams.tools.cli", "topics"],
             env=env,
             capture_output=True,
             text=True,

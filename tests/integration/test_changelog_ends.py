@@ -1,5 +1,5 @@
 """Where a changelog's last committed record is, read back from its end on a real broker:
-recovery is given that end, not the transaction marker after it (streams/fetch.py)."""
+recovery is given that end, not the transaction marker after it (streams/worker/fetch.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from faust.types import TP
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 
-from streams.fetch import after_last_records
+from streams.worker.fetch import after_last_records
 
 
 async def write_and_read_back(bootstrap: str, topic: str) -> tuple[dict[TP, int], dict[TP, int]]:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from kafka import KafkaProducer
 
-from streams.replay import replay
 from streams.settings import Settings
-from streams.sources import Recording, read_recordings
+from streams.tools.replay import replay
+from streams.tools.sources import Recording, read_recordings
 from tests.integration.conftest import PrometheusServer
 from tests.integration.worker import WorkerProcess, eventually
 from tests.unit.test_dashboards import LABEL_VALUES, METRIC_NAME, RULE_FILES, queries, variable_queries

@@ -223,7 +223,11 @@ def callfocus_env(kafka: ScramKafka, user: str, name: str, tmp_path: Path) -> di
 
 def create_topics(env: dict[str, str]) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "topics"], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "streams.tools.cli", "topics"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
 

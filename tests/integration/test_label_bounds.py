@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from kafka import KafkaProducer
 
-from streams.codec import AvroCodec
+from streams.wire.codec import AvroCodec
 from tests.integration.worker import WorkerProcess, eventually
 
 TEAMS = 3000

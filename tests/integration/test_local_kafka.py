@@ -14,9 +14,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 
-from streams.replay import replay
 from streams.settings import Settings
-from streams.sources import read_recordings
+from streams.tools.replay import replay
+from streams.tools.sources import read_recordings
 from tests.conftest import KAFKA_SH, ROOT, free_port
 from tests.integration.worker import WorkerProcess, eventually
 

@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 from kafka import KafkaProducer
 
-from streams.codec import AvroCodec
-from streams.events import CallEnded, CallStarted, Speaker, TranscriptSegment, event_to_record
+from streams.wire.codec import AvroCodec
+from streams.wire.events import CallEnded, CallStarted, Speaker, TranscriptSegment, event_to_record
 from tests.integration.test_outputs import read_all
 from tests.integration.worker import WorkerProcess, eventually
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 from kafka import KafkaConsumer
 
-from streams.codec import AvroCodec
-from streams.replay import replay
-from streams.scoring import score_recording
 from streams.settings import Settings
-from streams.sources import read_recordings
+from streams.tools.replay import replay
+from streams.tools.scoring import score_recording
+from streams.tools.sources import read_recordings
+from streams.wire.codec import AvroCodec
 from tests.integration.worker import WorkerProcess
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
-from streams.codec import AvroCodec
-from streams.events import TranscriptSegment, event_to_record
-from streams.replay import replay
-from streams.scoring import score_recording
 from streams.settings import Settings
-from streams.simulate import SimulationConfig, simulate
-from streams.sources import Recording, read_recordings
+from streams.tools.replay import replay
+from streams.tools.scoring import score_recording
+from streams.tools.simulate import SimulationConfig, simulate
+from streams.tools.sources import Recording, read_recordings
+from streams.wire.codec import AvroCodec
+from streams.wire.events import TranscriptSegment, event_to_record
 from tests.integration.worker import WorkerProcess, eventually
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,7 +57,7 @@ def test_replayed_calls_export_the_offline_talk_ratio(
             )
             assert exported is not None and ratio is not None
             assert abs(exported - ratio) < 1e-12, (recording.call_id, window, exported, ratio)
-    # the worker runs without Python's automatic collections (streams/gc_policy.py)
+    # the worker runs without Python's automatic collections (streams/worker/gc_policy.py)
     assert young_collections is not None
     assert worker.value("python_gc_collections_total", generation="0") == young_collections
     assert (worker.value("process_resident_memory_bytes") or 0) > 0

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from streams.replay import replay
-from streams.scoring import score_recording
 from streams.settings import Settings
-from streams.sources import Recording, read_recordings
+from streams.tools.replay import replay
+from streams.tools.scoring import score_recording
+from streams.tools.sources import Recording, read_recordings
 from tests.integration.conftest import PrometheusServer
 from tests.integration.worker import WorkerProcess, eventually
 

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 
-from streams.codec import AvroCodec
 from streams.settings import Settings
+from streams.wire.codec import AvroCodec
 from tests.integration.test_outputs import read_all
 from tests.integration.worker import WorkerProcess, eventually
 

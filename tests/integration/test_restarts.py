@@ -9,11 +9,11 @@ from collections.abc import Callable
 
 from kafka import KafkaConsumer
 
-from streams.replay import replay
-from streams.scoring import score_recording
 from streams.settings import Settings
-from streams.simulate import SimulationConfig, simulate
-from streams.sources import Recording
+from streams.tools.replay import replay
+from streams.tools.scoring import score_recording
+from streams.tools.simulate import SimulationConfig, simulate
+from streams.tools.sources import Recording
 from tests.integration.test_outputs import one_summary_per_call, read_all
 from tests.integration.worker import WorkerProcess, eventually
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from streams.replay import replay
 from streams.settings import Settings
-from streams.simulate import SimulationConfig, simulate
-from streams.sources import Recording
+from streams.tools.replay import replay
+from streams.tools.simulate import SimulationConfig, simulate
+from streams.tools.sources import Recording
 from tests.integration.worker import WorkerProcess, eventually
 
 

@@ -16,7 +16,7 @@ def test_topics_get_partitions_and_retention_and_a_second_run_changes_nothing(
     make_env: Callable[..., dict[str, str]], kafka_bootstrap: str, unique: str
 ) -> None:
     env = make_env(topic_partitions="3", topic_retention_ms='{"call-metrics": 3600000}')
-    command = [sys.executable, "-m", "streams.cli", "topics"]
+    command = [sys.executable, "-m", "streams.tools.cli", "topics"]
     first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=True)
     assert first.stdout.count("created") == len(TOPICS)
     again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=True)

@@ -59,7 +59,7 @@ FAUST_PAGES = (
 
 LIST_ROUTES = """
 import json
-from streams.app import app
+from streams.worker.app import app
 app.discover()  # the modules `callfocus worker` autodiscovers
 app.web.init_server()  # Faust mounts its blueprints and our pages, as when the server starts
 print(json.dumps(sorted({(r.method, r.resource.canonical) for r in app.web.web_app.router.routes()})))

@@ -25,7 +25,7 @@ class WorkerProcess:
         self.log_path = log_path
         self._log = log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker"],
+            [sys.executable, "-m", "streams.tools.cli", "worker"],
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,

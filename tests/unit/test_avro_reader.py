@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streams import avro_reader
-from streams.avro_reader import compile_reader
-from streams.codec import _HEADER_LEN, AvroCodec, CodecError, _without_logical_types
+from streams.wire import avro_reader
+from streams.wire.avro_reader import compile_reader
+from streams.wire.codec import _HEADER_LEN, AvroCodec, CodecError, _without_logical_types
 from tests.unit.test_avro_writer import SCHEMAS, values_of
 from tests.unit.test_codec import EXAMPLES
 

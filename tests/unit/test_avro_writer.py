@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streams.avro_writer import compile_writer, varint
-from streams.codec import AvroCodec, CodecError
+from streams.wire.avro_writer import compile_writer, varint
+from streams.wire.codec import AvroCodec, CodecError
 from tests.unit.test_codec import EXAMPLES
 from tests.unit.test_codec import SCHEMAS as SCHEMA_DIR
 

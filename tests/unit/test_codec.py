@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-from streams.codec import _HEADER_LEN, SINGLE_OBJECT_MARKER, AvroCodec, CodecError, crc64_avro
+from streams.wire.codec import _HEADER_LEN, SINGLE_OBJECT_MARKER, AvroCodec, CodecError, crc64_avro
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from streams.codec import AvroCodec, CodecError
+from streams.wire.codec import AvroCodec, CodecError
 
 CODEC = AvroCodec()
 

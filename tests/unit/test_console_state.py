@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from streams.console_state import HISTORY_FIELDS, ConsoleDemand, ConsoleState, SkippedRecords
+from streams.console.state import HISTORY_FIELDS, ConsoleDemand, ConsoleState, SkippedRecords
 
 
 def snapshot(

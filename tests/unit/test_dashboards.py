@@ -13,10 +13,10 @@ import yaml
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.calls import CallProcessor, LiveCalls
-from streams.codec import AvroCodec
 from streams.engine import EngineConfig
-from streams.exporter import ConsumerLagCollector, LiveCallCollector, PipelineMetrics, exposition
+from streams.wire.codec import AvroCodec
+from streams.worker.calls import CallProcessor, LiveCalls
+from streams.worker.exporter import ConsumerLagCollector, LiveCallCollector, PipelineMetrics, exposition
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json"))

@@ -11,7 +11,6 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.calls import LiveCall
 from streams.engine import CallState, EngineConfig
 from streams.engine.call import AGENT, CUSTOMER, Utterance, _utterance_row
 from streams.engine.config import (
@@ -31,7 +30,7 @@ from streams.engine.config import (
 from streams.engine.nudges import NudgeTracker
 from streams.engine.text import PhraseCounter, tokens
 from streams.errors import InvalidEventError
-from streams.events import (
+from streams.wire.events import (
     MAX_MEDIA_TIME_MS,
     MAX_TEXT_CHARS,
     CallEnded,
@@ -39,6 +38,7 @@ from streams.events import (
     Speaker,
     TranscriptSegment,
 )
+from streams.worker.calls import LiveCall
 from tests.unit.test_nudges import metrics
 
 A, C = Speaker.AGENT, Speaker.CUSTOMER
@@ -232,7 +232,7 @@ def test_the_worst_case_call_state_fits_a_changelog_record() -> None:
             team=ident,
             queue=ident,
             direction=ident,
-            language=ident[:35],  # a language tag (streams/events.py)
+            language=ident[:35],  # a language tag (streams/wire/events.py)
             tenant=ident,
             customer_org=";".join(["\x01" * 20] * 100),
             seller_org=";".join(["\x01" * 20] * 100),

@@ -14,7 +14,7 @@ from streams.engine import CallMetrics, CallState, EngineConfig, ScoreComponent
 from streams.engine.call import _median, _median_of_counts
 from streams.engine.sentiment import vader_lexicon
 from streams.errors import InvalidEventError
-from streams.events import CallEnded, CallStarted, Speaker, TranscriptSegment
+from streams.wire.events import CallEnded, CallStarted, Speaker, TranscriptSegment
 
 A, C = Speaker.AGENT, Speaker.CUSTOMER
 

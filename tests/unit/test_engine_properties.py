@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from streams.engine import CallMetrics, CallState, EngineConfig
-from streams.events import Speaker, TranscriptSegment
+from streams.wire.events import Speaker, TranscriptSegment
 
 PHRASES = [
     "what are your goals this year",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.evaluation import Evaluation, evaluate_harper_valley, spearman
+from streams.tools.evaluation import Evaluation, evaluate_harper_valley, spearman
 
 # Measured 0.874 (human) / 0.866 (ASR). 0.88 is out of reach without fitting label noise:
 # the tagger labels the identical scripted greeting "... how can i help you today" a
@@ -49,7 +49,15 @@ def test_spearman_handles_ties_and_degenerate_input() -> None:
 
 def test_eval_command_prints_the_table_and_json(harper_valley_dir: Path) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "eval", "harper-valley", str(harper_valley_dir), "--json"],
+        [
+            sys.executable,
+            "-m",
+            "streams.tools.cli",
+            "eval",
+            "harper-valley",
+            str(harper_valley_dir),
+            "--json",
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -61,7 +69,7 @@ def test_eval_command_prints_the_table_and_json(harper_valley_dir: Path) -> None
         [
             sys.executable,
             "-m",
-            "streams.cli",
+            "streams.tools.cli",
             "eval",
             "harper-valley",
             str(harper_valley_dir),

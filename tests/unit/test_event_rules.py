@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from streams.calls import CallProcessor, EndedCall, LiveCalls
-from streams.codec import AvroCodec
 from streams.engine import EngineConfig
-from streams.exporter import INVALID_REASONS, PipelineMetrics
+from streams.wire.codec import AvroCodec
+from streams.worker.calls import CallProcessor, EndedCall, LiveCalls
+from streams.worker.exporter import INVALID_REASONS, PipelineMetrics
 
 CODEC = AvroCodec()
 
@@ -111,7 +111,7 @@ def test_the_end_marker_is_what_the_table_keeps_and_it_is_read_back() -> None:
     assert marker == {"partition": 0, "ended_wall_ms": 12_345}
     # a worker that loads the call from the table after a restart finds the marker
     table = {"c1": call.to_bytes()}
-    from streams.calls import read_durable
+    from streams.worker.calls import read_durable
 
     again = processor()
     again.calls.load = lambda call_id: (
@@ -217,7 +217,7 @@ def test_every_reason_the_rules_raise_is_precreated() -> None:
 
 
 def test_a_call_whose_state_cannot_be_read_starts_again_from_its_next_event() -> None:
-    from streams.calls import LostCall
+    from streams.worker.calls import LostCall
 
     p = processor()
     p.calls.load = lambda call_id: LostCall(call_id) if call_id == "c1" else None
@@ -228,7 +228,7 @@ def test_a_call_whose_state_cannot_be_read_starts_again_from_its_next_event() ->
 
 
 def test_a_forgotten_end_is_a_deletion_in_the_next_commit() -> None:
-    from streams.calls import ForgottenCall
+    from streams.worker.calls import ForgottenCall
 
     p = processor()
     p.calls.unwritten.changed(ForgottenCall("old"), "partition 3")

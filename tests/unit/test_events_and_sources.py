@@ -8,7 +8,9 @@ import pytest
 
 from streams.engine import CallMetrics, WindowMetrics
 from streams.errors import InvalidEventError
-from streams.events import (
+from streams.tools.sources import read_recordings
+from streams.tools.sources.harper_valley import clean_text, read_corpus_call
+from streams.wire.events import (
     CallEnded,
     CallStarted,
     Speaker,
@@ -16,9 +18,7 @@ from streams.events import (
     event_from_record,
     event_to_record,
 )
-from streams.sources import read_recordings
-from streams.sources.harper_valley import clean_text, read_corpus_call
-from streams.values import Value
+from streams.wire.values import Value
 
 ROOT = Path(__file__).resolve().parents[2]
 

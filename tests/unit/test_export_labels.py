@@ -9,12 +9,12 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import ValidationError
 
-from streams.calls import CallProcessor, LiveCall, LiveCalls
-from streams.codec import AvroCodec
 from streams.engine import CallState, EngineConfig
-from streams.export_labels import OTHER, LabelFolder, LabelLimits
-from streams.exporter import LiveCallCollector, PipelineMetrics, exposition
 from streams.settings import Settings
+from streams.wire.codec import AvroCodec
+from streams.worker.calls import CallProcessor, LiveCall, LiveCalls
+from streams.worker.export_labels import OTHER, LabelFolder, LabelLimits
+from streams.worker.exporter import LiveCallCollector, PipelineMetrics, exposition
 
 CODEC = AvroCodec()
 
@@ -112,7 +112,7 @@ class Worker:
         ]
 
     def run(self, seconds: int, export_grace: float) -> None:
-        """``seconds`` of the worker's 1 s timer (streams/pipeline.py forget_ended_calls)."""
+        """``seconds`` of the worker's 1 s timer (streams/worker/pipeline.py forget_ended_calls)."""
         for _ in range(seconds):
             self.clock.now += 1
             self.calls.drop_ended(self.clock.now - export_grace)

@@ -8,12 +8,12 @@ import sys
 
 from faust.serializers import codecs
 
-from streams.codec import AvroCodec
+from streams.wire.codec import AvroCodec
 
 
 def test_faust_env_variables_do_not_override_callfocus_settings() -> None:
     program = (
-        "from streams.app import app; c = app.conf;"
+        "from streams.worker.app import app; c = app.conf;"
         "print(c.broker[0], c.web_port, c.id, c.processing_guarantee.value, str(c.datadir))"
     )
     env = {
@@ -38,7 +38,8 @@ def test_faust_env_variables_do_not_override_callfocus_settings() -> None:
 
 def test_commits_come_by_time_as_the_settings_say() -> None:
     program = (
-        "from streams.app import app; c = app.conf; print(c.broker_commit_interval, c.broker_commit_every)"
+        "from streams.worker.app import app; c = app.conf; "
+        "print(c.broker_commit_interval, c.broker_commit_every)"
     )
     env = {"PATH": "/usr/bin:/bin", "CALLFOCUS_COMMIT_INTERVAL_SECONDS": "1.5"}
     out = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True, text=True, check=True)
@@ -49,14 +50,14 @@ def test_commits_come_by_time_as_the_settings_say() -> None:
 
 
 def test_a_fetch_is_capped_by_fetch_max_records_not_by_the_stream_batch_size() -> None:
-    program = "from streams.app import app; print(app.conf.broker_max_poll_records)"
+    program = "from streams.worker.app import app; print(app.conf.broker_max_poll_records)"
     env = {"PATH": "/usr/bin:/bin", "CALLFOCUS_FETCH_MAX_RECORDS": "1234", "CALLFOCUS_BATCH_MAX_EVENTS": "77"}
     out = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True, text=True, check=True)
     assert int(out.stdout) == 1234
 
 
 def test_output_codecs_are_registered_with_faust() -> None:
-    import streams.app  # noqa: F401  registers the codecs
+    import streams.worker.app  # noqa: F401  registers the codecs
 
     record = {"call_id": "c1", "ended_at": 5, "reason": None}
     data = codecs.dumps("callfocus.CallEnded", record)
@@ -65,8 +66,8 @@ def test_output_codecs_are_registered_with_faust() -> None:
 
 
 def test_agent_applies_segments_to_live_calls() -> None:
-    from streams.app import codec, live_calls, pipeline_metrics
-    from streams.pipeline import process_call_events
+    from streams.worker.app import codec, live_calls, pipeline_metrics
+    from streams.worker.pipeline import process_call_events
 
     segment = {
         "call_id": "agent-ctx",
@@ -95,8 +96,8 @@ def test_agent_applies_segments_to_live_calls() -> None:
 
 
 def test_a_crashed_agent_fails_liveness_and_readiness() -> None:
-    from streams.pipeline import process_call_events
-    from streams.web import crashed_services
+    from streams.worker.pipeline import process_call_events
+    from streams.worker.web import crashed_services
 
     assert crashed_services() == []
     process_call_events._crash(RuntimeError("boom"))  # what mode does when an actor raises

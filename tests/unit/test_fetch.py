@@ -8,13 +8,13 @@ import pytest
 from aiokafka.structs import ConsumerRecord
 from faust.types import TP
 
-from streams.fetch import BatchingConsumer
+from streams.worker.fetch import BatchingConsumer
 
 
 @pytest.fixture
 def consumer() -> BatchingConsumer:
     """The worker's own consumer (built, not started: no broker)."""
-    from streams.app import app
+    from streams.worker.app import app
 
     built = app.consumer
     assert isinstance(built, BatchingConsumer)
@@ -23,7 +23,7 @@ def consumer() -> BatchingConsumer:
 
 @pytest.fixture
 def topic() -> str:
-    from streams.app import settings
+    from streams.worker.app import settings
 
     return settings.topic("call-events")
 

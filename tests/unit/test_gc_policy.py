@@ -8,9 +8,9 @@ import weakref
 
 import pytest
 
-from streams import gc_policy
-from streams.gc_policy import LongLivedObjects, collect_young_after
 from streams.settings import Settings
+from streams.worker import gc_policy
+from streams.worker.gc_policy import LongLivedObjects, collect_young_after
 
 
 class Node:

@@ -9,10 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
-from streams.calls import CallProcessor, LiveCalls
-from streams.codec import AvroCodec
 from streams.engine import EngineConfig
-from streams.exporter import INVALID_REASONS, PipelineMetrics
+from streams.wire.codec import AvroCodec
+from streams.worker.calls import CallProcessor, LiveCalls
+from streams.worker.exporter import INVALID_REASONS, PipelineMetrics
 
 CODEC = AvroCodec()
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -13,10 +13,10 @@ from streams.engine import CallState, EngineConfig
 from streams.engine.call import analyzer_for
 from streams.engine.lexicon import LEXICON_DIR, available_languages, lexicon_path, load_lexicon
 from streams.errors import InvalidEventError
-from streams.events import CallStarted, Speaker, TranscriptSegment, event_from_record
-from streams.exporter import INVALID_REASONS
-from streams.languages import MAX_LANGUAGE_TAG_CHARS, is_language_tag
 from streams.settings import Settings
+from streams.wire.events import CallStarted, Speaker, TranscriptSegment, event_from_record
+from streams.wire.languages import MAX_LANGUAGE_TAG_CHARS, is_language_tag
+from streams.worker.exporter import INVALID_REASONS
 
 VALID = ["en", "EN", "en-US", "es-419", "zh-Hant-TW", "sr-Latn-RS", "de-CH-1996", "x" * 2 + "-a" * 16]
 HOSTILE = [

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from streams.engine import CallState, EngineConfig
 from streams.engine.lexicon import available_languages, load_lexicon
 from streams.engine.text import TextAnalyzer, tokens
-from streams.events import Speaker, TranscriptSegment
+from streams.wire.events import Speaker, TranscriptSegment
 
 
 def test_english_ships_and_is_loaded_once() -> None:

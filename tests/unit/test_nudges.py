@@ -8,7 +8,6 @@ from typing import Any
 import orjson
 import pytest
 
-from streams.calls import LiveCall
 from streams.engine import CallMetrics, CallState, EngineConfig, WindowMetrics
 from streams.engine.nudges import (
     DEFAULT_RULES,
@@ -17,7 +16,8 @@ from streams.engine.nudges import (
     load_rules,
     masked_snippet,
 )
-from streams.events import CallStarted, Speaker, TranscriptSegment
+from streams.wire.events import CallStarted, Speaker, TranscriptSegment
+from streams.worker.calls import LiveCall
 
 QUIET: dict[str, Any] = {
     "agent_talk_ratio": 0.5,
@@ -207,8 +207,8 @@ def test_snippets_mask_digits_emails_and_cards() -> None:
 
 
 def test_offline_scoring_raises_the_nudges_each_agent_style_deserves() -> None:
-    from streams.scoring import score_recording
-    from streams.simulate import AgentStyle, CustomerMood, SimulationConfig, simulate
+    from streams.tools.scoring import score_recording
+    from streams.tools.simulate import AgentStyle, CustomerMood, SimulationConfig, simulate
 
     config = SimulationConfig(
         calls=5, concurrency=5, minutes=4, seed=7, moods=(CustomerMood.CALM,), id_prefix="style"

@@ -10,11 +10,11 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.calls import CallProcessor, LiveCalls
-from streams.codec import AvroCodec
 from streams.engine import EngineConfig
 from streams.errors import InvalidEventError
-from streams.exporter import INVALID_REASONS, LiveCallCollector, PipelineMetrics, exposition
+from streams.wire.codec import AvroCodec
+from streams.worker.calls import CallProcessor, LiveCalls
+from streams.worker.exporter import INVALID_REASONS, LiveCallCollector, PipelineMetrics, exposition
 
 CODEC = AvroCodec()
 
@@ -116,7 +116,7 @@ def test_invalid_events_kept_for_the_dead_letter_topic_leave_no_reference_cycles
     # An error kept with its traceback reached back, through the frames it was raised in,
     # to the frame of the caller holding it: one cycle per batch that ended on an invalid
     # event, with the batch's records and outputs in it. The worker runs without automatic
-    # collections (streams/gc_policy.py), so such cycles would stay until the full one.
+    # collections (streams/worker/gc_policy.py), so such cycles would stay until the full one.
     processor, _ = setup()
     invalid = [b"{not json", CODEC.encode("CallEnded", {"call_id": "", "ended_at": 5}), b"\x00\x01x", None]
 
@@ -177,7 +177,7 @@ def test_idle_calls_are_found_by_wall_clock() -> None:
 def test_a_call_loaded_from_the_table_is_not_idle() -> None:
     import time
 
-    from streams.calls import LiveCall
+    from streams.worker.calls import LiveCall
 
     processor, _ = setup(clock=[time.monotonic()])
     processor.process(segment("c1", "1", "AGENT", 0, 1000), 0)

@@ -10,9 +10,9 @@ import logging
 import pytest
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
-from streams.broker_contact import BrokerContact
-from streams.fetch import CommittedEndsConsumerThread
-from streams.log_rate import RepeatedLogFilter
+from streams.worker.broker_contact import BrokerContact
+from streams.worker.fetch import CommittedEndsConsumerThread
+from streams.worker.log_rate import RepeatedLogFilter
 
 
 class Clock:
@@ -49,7 +49,9 @@ def test_other_messages_loggers_and_levels_pass() -> None:
     assert not limit.filter(record("aiokafka.consumer.fetcher", "Failed fetch messages from %s"))
     assert limit.filter(record("aiokafka.conn", "Failed fetch messages from %s"))  # another logger
     assert limit.filter(record("aiokafka.conn", "another message"))
-    assert limit.filter(record("streams.pipeline", "x")) and limit.filter(record("streams.pipeline", "x"))
+    assert limit.filter(record("streams.worker.pipeline", "x")) and limit.filter(
+        record("streams.worker.pipeline", "x")
+    )
     info = record("faust.tables", "Highwater", logging.INFO)
     assert limit.filter(info) and limit.filter(info)  # only warnings and errors are limited
 
@@ -84,8 +86,8 @@ def test_the_changelog_end_fix_overrides_a_faust_internal_that_still_exists() ->
 def test_the_worker_consumer_holds_input_partitions_until_the_seek(monkeypatch: pytest.MonkeyPatch) -> None:
     from faust.types import TP
 
-    from streams.app import app, settings
-    from streams.fetch import CallfocusConsumer
+    from streams.worker.app import app, settings
+    from streams.worker.fetch import CallfocusConsumer
 
     consumer = app.consumer
     assert isinstance(consumer, CallfocusConsumer)
@@ -110,8 +112,8 @@ def test_the_seek_releases_the_held_input_partitions_once_per_generation(
     from faust.transport.drivers.aiokafka import Consumer
     from faust.types import TP
 
-    from streams.app import app, settings
-    from streams.fetch import CallfocusConsumer
+    from streams.worker.app import app, settings
+    from streams.worker.fetch import CallfocusConsumer
 
     consumer = app.consumer
     assert isinstance(consumer, CallfocusConsumer)

@@ -5,8 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from streams.scoring import score_recording
-from streams.sources import read_recordings
+from streams.tools.scoring import score_recording
+from streams.tools.sources import read_recordings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,7 +29,7 @@ def test_score_command_json_matches_the_engine(harper_valley_dir: Path) -> None:
         [
             sys.executable,
             "-m",
-            "streams.cli",
+            "streams.tools.cli",
             "score",
             str(harper_valley_dir),
             "--format",
@@ -52,7 +52,7 @@ def test_score_command_json_matches_the_engine(harper_valley_dir: Path) -> None:
 
 def test_score_command_table(tmp_path: Path) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "score", str(ROOT / "samples" / "calls.jsonl")],
+        [sys.executable, "-m", "streams.tools.cli", "score", str(ROOT / "samples" / "calls.jsonl")],
         capture_output=True,
         text=True,
         check=True,

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from streams.calls import LiveCall
-from streams.codec import AvroCodec
-from streams.console_state import ConsoleState
+from streams.console.state import ConsoleState
 from streams.engine import CallMetrics, CallState, EngineConfig, ScoreComponent, ScoreConfig
-from streams.events import CallStarted, Speaker, TranscriptSegment
-from streams.outputs import metrics_record
-from streams.scoring import score_recording
-from streams.sources import Recording, TimedEvent
+from streams.tools.scoring import score_recording
+from streams.tools.sources import Recording, TimedEvent
+from streams.wire.codec import AvroCodec
+from streams.wire.events import CallStarted, Speaker, TranscriptSegment
+from streams.worker.calls import LiveCall
+from streams.worker.outputs import metrics_record
 from tests.unit.test_engine_properties import calls
 
 A, C = Speaker.AGENT, Speaker.CUSTOMER

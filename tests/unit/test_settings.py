@@ -7,8 +7,8 @@ import pytest
 from click.testing import CliRunner
 from pydantic import ValidationError
 
-from streams.cli import main
 from streams.settings import Settings, unknown_variables
+from streams.tools.cli import main
 
 
 @pytest.fixture(autouse=True)

@@ -4,9 +4,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from streams.scoring import score_recording
-from streams.simulate import AgentStyle, CustomerMood, SimulationConfig, simulate
-from streams.sources import read_recordings
+from streams.tools.scoring import score_recording
+from streams.tools.simulate import AgentStyle, CustomerMood, SimulationConfig, simulate
+from streams.tools.sources import read_recordings
 
 
 def by_style(minutes: float = 6.0, seed: int = 5) -> dict[AgentStyle, list]:
@@ -55,7 +55,7 @@ def test_simulate_command_writes_jsonl_that_scores(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "streams.cli",
+            "streams.tools.cli",
             "simulate",
             "--calls",
             "3",

@@ -9,7 +9,7 @@ from pathlib import Path
 import faust
 import rocksdict
 
-from streams.state_store import CallStateStore
+from streams.worker.state_store import CallStateStore
 
 
 def _store(tmp_path: Path) -> CallStateStore:
@@ -25,7 +25,7 @@ def _log_bytes(path: Path) -> int:
 
 
 def test_the_worker_opens_the_call_state_table_with_this_store() -> None:
-    program = "import streams.pipeline as p; print(type(p.call_state.data).__name__)"
+    program = "import streams.worker.pipeline as p; print(type(p.call_state.data).__name__)"
     env = {"PATH": "/usr/bin:/bin", "CALLFOCUS_STORE": "rocksdb"}
     out = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "CallStateStore"

@@ -8,7 +8,7 @@ import pytest
 
 from streams.engine import CallState, SegmentOutcome
 from streams.errors import InvalidEventError
-from streams.events import CallEnded, Speaker, TranscriptSegment
+from streams.wire.events import CallEnded, Speaker, TranscriptSegment
 
 
 def seg(

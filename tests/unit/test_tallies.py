@@ -6,8 +6,8 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.exporter import TallyCollector
-from streams.tallies import BucketHistogram, LabelledCount
+from streams.worker.exporter import TallyCollector
+from streams.worker.tallies import BucketHistogram, LabelledCount
 
 
 def exposed(segments: LabelledCount, latency: BucketHistogram) -> dict[tuple[str, tuple[str, ...]], float]:

@@ -6,8 +6,8 @@ import faust
 import pytest
 from pydantic import ValidationError
 
-from streams.app import create_app, without_faust_pages
 from streams.settings import Settings
+from streams.worker.app import create_app, without_faust_pages
 
 
 def routes(app: faust.App) -> set[str]:

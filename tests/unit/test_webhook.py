@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter
 
-from streams.webhook import NudgeWebhook, slack_payload
+from streams.worker.webhook import NudgeWebhook, slack_payload
 
 NUDGE = {
     "nudge_id": "c1:monologue:95000",

@@ -27,9 +27,9 @@ import fastavro
 import orjson
 from fastavro.schema import to_parsing_canonical_form
 
-from streams.avro_reader import compile_reader, is_compiled
-from streams.avro_writer import compile_writer
 from streams.errors import InvalidEventError, shown
+from streams.wire.avro_reader import compile_reader, is_compiled
+from streams.wire.avro_writer import compile_writer
 
 SINGLE_OBJECT_MARKER = b"\xc3\x01"
 _HEADER_LEN = len(SINGLE_OBJECT_MARKER) + 8
@@ -76,10 +76,10 @@ def default_schema_dir() -> Path:
     """``$CALLFOCUS_SCHEMA_DIR``, else the copy inside an installed wheel, else the repository's."""
     if env := os.environ.get(SCHEMA_DIR_ENV):
         return Path(env)
-    packaged = Path(__file__).with_name("_schemas")
+    packaged = Path(__file__).parent.parent / "_schemas"
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parents[1] / "schemas"
+    return Path(__file__).resolve().parents[2] / "schemas"
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -164,7 +164,7 @@ class AvroCodec:
     def encode(self, name: str, record: Mapping[str, Any]) -> bytes:
         """Single-object encoding of ``record`` with the schema named ``name``.
 
-        The schema's compiled writer (:mod:`streams.avro_writer`) first; a record it is not
+        The schema's compiled writer (:mod:`streams.wire.avro_writer`) first; a record it is not
         sure about goes through fastavro, which fills defaults or says what is wrong.
         """
         schema = self._schema(name)
@@ -208,7 +208,7 @@ class AvroCodec:
             raise CodecError("unknown_schema", f"no schema with fingerprint {fingerprint:016x}")
         reader = self._by_name[writer.name]
         if reader is writer and writer.read is not None:
-            # the compiled reader (streams.avro_reader) first; a record it is not sure
+            # the compiled reader (streams.wire.avro_reader) first; a record it is not sure
             # about goes through fastavro, which reads it or says what is wrong
             try:
                 return writer.name, writer.read.read(data, _HEADER_LEN)

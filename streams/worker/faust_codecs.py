@@ -10,7 +10,7 @@ from typing import Any
 
 from faust.serializers import codecs
 
-from streams.codec import AvroCodec
+from streams.wire.codec import AvroCodec
 
 PREFIX = "callfocus."
 

@@ -13,15 +13,15 @@ import ssl
 import faust
 from prometheus_client import CollectorRegistry, GCCollector, ProcessCollector
 
-from streams import log_rate
-from streams.broker_contact import BrokerContact
-from streams.calls import CallProcessor, LiveCalls
-from streams.codec import AvroCodec
 from streams.engine.nudges import load_rules
-from streams.exporter import LiveCallCollector, PipelineMetrics
-from streams.faust_codecs import register_faust_codecs
-from streams.fetch import BatchingConsumer, CallfocusConsumer
 from streams.settings import Settings
+from streams.wire.codec import AvroCodec
+from streams.worker import log_rate
+from streams.worker.broker_contact import BrokerContact
+from streams.worker.calls import CallProcessor, LiveCalls
+from streams.worker.exporter import LiveCallCollector, PipelineMetrics
+from streams.worker.faust_codecs import register_faust_codecs
+from streams.worker.fetch import BatchingConsumer, CallfocusConsumer
 
 
 def faust_broker_credentials(settings: Settings) -> faust.auth.Credentials | None:
@@ -53,7 +53,7 @@ class Worker(faust.Worker):
 
     def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
         self.spinner = None
-        # a broker outage: aiokafka's same errors, hundreds a second (streams/log_rate.py)
+        # a broker outage: aiokafka's same errors, hundreds a second (streams/worker/log_rate.py)
         log_rate.install(settings.log_repeat_interval_seconds)
 
 
@@ -88,7 +88,7 @@ def create_app(settings: Settings) -> faust.App:
         env={},
         broker=brokers,
         broker_credentials=faust_broker_credentials(settings),
-        # RocksDB without its write-ahead log (streams/state_store.py)
+        # RocksDB without its write-ahead log (streams/worker/state_store.py)
         store="callfocus-rocksdb://" if settings.store == "rocksdb" else "memory://",
         datadir=str(settings.data_dir),
         processing_guarantee=settings.processing_guarantee,
@@ -96,7 +96,7 @@ def create_app(settings: Settings) -> faust.App:
         broker_session_timeout=settings.session_timeout_seconds,
         # static membership: a restarted worker takes its partitions back at once
         consumer_group_instance_id=settings.group_instance_id,
-        # a fetch is one batch (streams.fetch): unbounded, a backlog came as one of 30,000
+        # a fetch is one batch (streams.worker.fetch): unbounded, a backlog came as one of 30,000
         # records that held the event loop for seconds
         broker_max_poll_records=settings.fetch_max_records,
         broker_commit_interval=settings.commit_interval_seconds,
@@ -126,11 +126,11 @@ def create_app(settings: Settings) -> faust.App:
         # the topics callfocus creates take records this large (settings.topic_max_message_bytes)
         producer_max_request_size=settings.max_record_bytes,
         Worker=Worker,
-        autodiscover=["streams.pipeline", "streams.web", "streams.console"],
+        autodiscover=["streams.worker.pipeline", "streams.worker.web", "streams.console.views"],
         origin="streams",
     )
     without_faust_pages(app)
-    # the consumer class Faust's transport builds (streams/fetch.py)
+    # the consumer class Faust's transport builds (streams/worker/fetch.py)
     if settings.input_batches:
         app.transport.Consumer = BatchingConsumer.for_topics(settings.topic("call-events"))  # type: ignore[misc]
     else:
@@ -144,7 +144,7 @@ codec = AvroCodec()
 register_faust_codecs(codec)
 registry = CollectorRegistry(auto_describe=True)
 # memory, CPU and Python's collections: with automatic collections off by default
-# (streams/gc_policy.py), what the full ones free and the RSS are the things to watch
+# (streams/worker/gc_policy.py), what the full ones free and the RSS are the things to watch
 ProcessCollector(registry=registry)
 GCCollector(registry=registry)
 pipeline_metrics = PipelineMetrics(registry, settings.label_limits())

@@ -4,7 +4,7 @@ fastavro's reader takes 5 µs per ``TranscriptSegment``, the worker's largest co
 the engine itself. Compiled with mypyc (streams/native.py), a tree of readers built once
 per schema decodes the same record in about 1 µs, into the same dict fastavro returns.
 
-The reader is strict, like :mod:`streams.avro_writer`: anything it is not sure about (a
+The reader is strict, like :mod:`streams.wire.avro_writer`: anything it is not sure about (a
 truncated record, a negative length, a union or enum index out of range, a boolean byte
 other than 0 and 1, bytes that are not UTF-8) raises, and the codec then decodes the
 record with fastavro, which gives the error callfocus reports. It reads with the writer's
@@ -17,7 +17,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from streams.avro_writer import full_name, named_type
+from streams.wire.avro_writer import full_name, named_type
 
 _FLOAT = struct.Struct("<f")
 _DOUBLE = struct.Struct("<d")

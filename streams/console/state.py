@@ -1,5 +1,5 @@
 """What the supervisor console knows: every call's latest snapshot and history, the recent
-nudges, and the fan-out to live browsers. Pure (no Kafka, no HTTP): ``streams.console``
+nudges, and the fan-out to live browsers. Pure (no Kafka, no HTTP): ``streams.console.views``
 feeds it from the output topics and serves it."""
 
 from __future__ import annotations

@@ -18,8 +18,8 @@ from typing import Any
 
 from streams.engine import CallState, EngineConfig
 from streams.engine.call import AGENT, CUSTOMER, Utterance
-from streams.scoring import score_recording
-from streams.sources.harper_valley import CorpusCall, call_ids, read_corpus_call
+from streams.tools.scoring import score_recording
+from streams.tools.sources.harper_valley import CorpusCall, call_ids, read_corpus_call
 
 # Dialog acts of the corpus' tagger that mark a question (found in the data: the tag
 # set has exactly two question tags; confirm_data marks read-backs, mostly statements).

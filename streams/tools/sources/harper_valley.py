@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from streams.events import CallEnded, CallStarted, Event, Speaker, TranscriptSegment
-from streams.sources import Recording, timeline
+from streams.tools.sources import Recording, timeline
+from streams.wire.events import CallEnded, CallStarted, Event, Speaker, TranscriptSegment
 
 _MARKUP = re.compile(r"\[[^\]]*\]|<[^>]*>")
 _ROLES = {"agent": Speaker.AGENT, "caller": Speaker.CUSTOMER}

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from streams.events import CallEnded, CallStarted, Event, TranscriptSegment
+from streams.wire.events import CallEnded, CallStarted, Event, TranscriptSegment
 
 Format = Literal["jsonl", "harper-valley"]
 
@@ -58,11 +58,11 @@ def read_recordings(
     path: Path, fmt: Format = "jsonl", transcript: str = "human", limit: int | None = None
 ) -> list[Recording]:
     if fmt == "jsonl":
-        from streams.sources.jsonl import read_jsonl
+        from streams.tools.sources.jsonl import read_jsonl
 
         recordings = read_jsonl(path)
     else:
-        from streams.sources.harper_valley import read_harper_valley
+        from streams.tools.sources.harper_valley import read_harper_valley
 
         recordings = read_harper_valley(path, transcript=transcript)
     return recordings[:limit] if limit is not None else recordings

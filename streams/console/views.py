@@ -40,10 +40,10 @@ from typing import Any
 from aiohttp import web as aiohttp_web
 from mode import Service
 
-from streams.app import app, codec, settings
-from streams.codec import CodecError
-from streams.console_state import ConsoleDemand, ConsoleState, SkippedRecords
+from streams.console.state import ConsoleDemand, ConsoleState, SkippedRecords
 from streams.settings import Settings
+from streams.wire.codec import CodecError
+from streams.worker.app import app, codec, settings
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from streams.settings import Settings, unknown_variables
-from streams.simulate import AgentStyle, CustomerMood
+from streams.tools.simulate import AgentStyle, CustomerMood
 
 FORMATS = click.Choice(["jsonl", "harper-valley"])
 Command = TypeVar("Command", bound=Callable[..., Any])
@@ -52,7 +52,7 @@ def worker() -> None:
     """Run a Faust worker: call-events in, per-call metrics on /metrics."""
     import shutil
 
-    from streams.app import app, settings
+    from streams.worker.app import app, settings
 
     if settings.store == "rocksdb" and settings.processing_guarantee == "exactly_once":
         # RocksDB writes are not part of Kafka transactions: after a crash the local store
@@ -66,7 +66,7 @@ def worker() -> None:
 @main.command()
 def topics() -> None:
     """Create callfocus' topics if missing and list them."""
-    from streams.topics import ensure_topics
+    from streams.tools.topics import ensure_topics
 
     for status in ensure_topics(Settings()):
         state = "created" if status.created else "exists"
@@ -92,8 +92,8 @@ def replay(
     topic: str | None,
 ) -> None:
     """Send recorded calls to Kafka, keyed by call_id, in real time or faster."""
-    from streams.replay import replay as run_replay
-    from streams.sources import read_recordings
+    from streams.tools.replay import replay as run_replay
+    from streams.tools.sources import read_recordings
 
     if speed <= 0:
         raise click.BadParameter("must be > 0", param_hint="--speed")
@@ -124,8 +124,8 @@ def score(path: Path, fmt: str, transcript: str, limit: int | None, as_json: boo
     import json
 
     from streams.engine.nudges import load_rules
-    from streams.scoring import score_recording, score_table
-    from streams.sources import read_recordings
+    from streams.tools.scoring import score_recording, score_table
+    from streams.tools.sources import read_recordings
 
     config = Settings().engine_config()
     recordings = read_recordings(path, fmt, transcript=transcript, limit=limit)  # type: ignore[arg-type]
@@ -179,10 +179,10 @@ def simulate(
     id_prefix: str,
 ) -> None:
     """Synthetic calls with agent styles (customer-focused, pitcher, monologuer, interrupter, silent)."""
-    from streams.replay import replay as run_replay
-    from streams.replay import write_jsonl
-    from streams.simulate import SimulationConfig
-    from streams.simulate import simulate as run_simulation
+    from streams.tools.replay import replay as run_replay
+    from streams.tools.replay import write_jsonl
+    from streams.tools.simulate import SimulationConfig
+    from streams.tools.simulate import simulate as run_simulation
 
     if speed <= 0:
         raise click.BadParameter("must be > 0", param_hint="--speed")
@@ -229,7 +229,7 @@ def evaluate_harper_valley_command(directory: Path, transcript: str, as_json: bo
     """Question detection, open/closed, sentiment and score against Harper Valley labels."""
     import json
 
-    from streams.evaluation import evaluate_harper_valley, evaluation_table
+    from streams.tools.evaluation import evaluate_harper_valley, evaluation_table
 
     config = Settings().engine_config()
     kinds = ["human", "asr"] if transcript == "both" else [transcript]

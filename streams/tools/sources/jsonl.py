@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from streams.codec import AvroCodec
 from streams.errors import InvalidEventError
-from streams.events import Event, event_from_record
-from streams.sources import Recording, timeline
+from streams.tools.sources import Recording, timeline
+from streams.wire.codec import AvroCodec
+from streams.wire.events import Event, event_from_record
 
 
 def read_jsonl(path: Path, codec: AvroCodec | None = None) -> list[Recording]:

@@ -25,7 +25,7 @@ OTHER: Final = "other"
 
 @dataclass(frozen=True, slots=True)
 class LabelLimits:
-    """What :class:`streams.exporter.PipelineMetrics` exports of ``team`` and ``queue``."""
+    """What :class:`streams.worker.exporter.PipelineMetrics` exports of ``team`` and ``queue``."""
 
     max_teams: int = 200
     max_queues: int = 200

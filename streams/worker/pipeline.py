@@ -1,7 +1,7 @@
 """Faust agents: input events -> per-call state -> snapshots, summaries, dead letters.
 
 Events are taken in batches: each fetch of the input topic at once, handed over below
-Faust's per-message path by :class:`streams.fetch.BatchingConsumer` (or, with
+Faust's per-message path by :class:`streams.worker.fetch.BatchingConsumer` (or, with
 ``input_batches`` off, Faust's agent stream). Everything a batch causes goes out through the
 transactional producer of the *source* partition of the event that caused it: the
 metrics snapshots and summaries and the dead letters. A call's state goes to the table
@@ -29,8 +29,11 @@ import faust.streams
 import orjson
 from faust.types import TP, StreamT
 
-from streams import gc_policy
-from streams.app import (
+from streams.engine.nudges import Nudge, masked_snippet
+from streams.errors import InvalidEventError
+from streams.wire.events import CallEnded, event_to_record
+from streams.worker import gc_policy
+from streams.worker.app import (
     app,
     codec,
     engine_config,
@@ -40,15 +43,12 @@ from streams.app import (
     registry,
     settings,
 )
-from streams.calls import EndedCall, ForgottenCall, LiveCall, LostCall, read_durable
-from streams.engine.nudges import Nudge, masked_snippet
-from streams.errors import InvalidEventError
-from streams.events import CallEnded, event_to_record
-from streams.exporter import ConsumerLagCollector
-from streams.fetch import BatchingConsumer, FetchedBatch
-from streams.gc_policy import LongLivedObjects
-from streams.outputs import metrics_record, nudge_record, summary_record
-from streams.webhook import NudgeWebhook
+from streams.worker.calls import EndedCall, ForgottenCall, LiveCall, LostCall, read_durable
+from streams.worker.exporter import ConsumerLagCollector
+from streams.worker.fetch import BatchingConsumer, FetchedBatch
+from streams.worker.gc_policy import LongLivedObjects
+from streams.worker.outputs import metrics_record, nudge_record, summary_record
+from streams.worker.webhook import NudgeWebhook
 
 log = logging.getLogger(__name__)
 
@@ -523,7 +523,7 @@ async def process_call_events(stream: StreamT[bytes]) -> None:
 
 @app.task
 async def process_fetched_batches() -> None:
-    """The input, one fetch at a time (streams.fetch): a batch fetched before the latest
+    """The input, one fetch at a time (streams.worker.fetch): a batch fetched before the latest
     rebalance is dropped unacknowledged, since Faust seeks back to the committed offsets
     and its records come again, to this worker or the partition's new owner."""
     consumer = app.consumer

@@ -1,8 +1,8 @@
 """HTTP endpoints served by every worker (Faust's web server).
 
 The worker's web port serves ``/metrics``, ``/healthz``, ``/readyz`` and the supervisor
-console (streams/console.py) and nothing else: Faust's own pages are off
-(streams/app.py). With ``metrics_port`` set, ``/metrics`` moves to a small server of its
+console (streams/console/views.py) and nothing else: Faust's own pages are off
+(streams/worker/app.py). With ``metrics_port`` set, ``/metrics`` moves to a small server of its
 own on that port (:class:`MetricsServer`) and the web port no longer serves it.
 """
 
@@ -15,9 +15,9 @@ from aiohttp import web as aiohttp_web
 from mode import Service
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from streams import broker_contact as contact
-from streams.app import app, broker_contact, live_call_collector, live_calls, registry, settings
-from streams.exporter import exposition
+from streams.worker import broker_contact as contact
+from streams.worker.app import app, broker_contact, live_call_collector, live_calls, registry, settings
+from streams.worker.exporter import exposition
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from typing import Any
 from streams.engine import CallMetrics, CallState, EngineConfig
 from streams.engine.nudges import DEFAULT_RULES, Nudge, NudgeRule, NudgeTracker
 from streams.errors import InvalidEventError
-from streams.events import CallEnded, CallStarted, TranscriptSegment
-from streams.sources import Recording
+from streams.tools.sources import Recording
+from streams.wire.events import CallEnded, CallStarted, TranscriptSegment
 
 
 @dataclass

@@ -25,13 +25,13 @@ from prometheus_client.registry import Collector
 
 from streams import native
 from streams.engine.nudges import NUDGE_TYPES
-from streams.events import Speaker
-from streams.export_labels import LabelFolder, LabelLimits
-from streams.tallies import BucketHistogram, LabelledCount
+from streams.wire.events import Speaker
+from streams.worker.export_labels import LabelFolder, LabelLimits
+from streams.worker.tallies import BucketHistogram, LabelledCount
 
 if TYPE_CHECKING:
-    from streams.calls import LiveCall, LiveCalls
     from streams.engine import CallMetrics
+    from streams.worker.calls import LiveCall, LiveCalls
 
 # `_created` series double the aggregate series count and nothing here queries them.
 disable_created_metrics()
@@ -99,7 +99,7 @@ class PipelineMetrics:
         self.label_limits = limits = label_limits if label_limits is not None else LabelLimits()
         self.teams = LabelFolder(limits.max_teams, limits.teams, clock)
         self.queues = LabelFolder(limits.max_queues, limits.queues, clock)
-        # the two the per-segment path updates: compiled tallies (streams/tallies.py)
+        # the two the per-segment path updates: compiled tallies (streams/worker/tallies.py)
         self.segments_processed = LabelledCount(tuple(speaker.value for speaker in Speaker))
         self.processing_latency = BucketHistogram(LATENCY_BUCKETS)
         registry.register(TallyCollector(self.segments_processed, self.processing_latency))
@@ -228,7 +228,7 @@ class PipelineMetrics:
             self.calls_ended.labels(reason)
 
     def export_labels(self, team: str, queue: str) -> tuple[str, str]:
-        """The team and queue a call is exported with (folded: streams/export_labels.py);
+        """The team and queue a call is exported with (folded: streams/worker/export_labels.py);
         called once per call when its labels are set, never per segment."""
         exported_team, folded = self.teams.fold(team)
         if folded:

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from kafka import KafkaProducer
 
-from streams.codec import AvroCodec
-from streams.events import CallEnded, CallStarted, Event, TranscriptSegment, event_to_record
 from streams.settings import Settings
-from streams.sources import Recording
+from streams.tools.sources import Recording
+from streams.wire.codec import AvroCodec
+from streams.wire.events import CallEnded, CallStarted, Event, TranscriptSegment, event_to_record
 
 
 def schedule(

@@ -13,8 +13,8 @@ from enum import StrEnum
 from typing import Any, ClassVar, Final
 
 from streams.errors import InvalidEventError, shown
-from streams.languages import language_problem
-from streams.values import Value
+from streams.wire.languages import language_problem
+from streams.wire.values import Value
 
 MAX_SEGMENT_MS = 10 * 60 * 1000
 MAX_TEXT_CHARS = 20_000

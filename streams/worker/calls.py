@@ -13,12 +13,12 @@ from typing import Any, Final
 
 import orjson
 
-from streams.codec import AvroCodec
 from streams.engine import CallState, EngineConfig, SegmentOutcome
 from streams.engine.nudges import DEFAULT_RULES, Nudge, NudgeRule, NudgeTracker
 from streams.errors import InvalidEventError
-from streams.events import CallEnded, CallStarted, Speaker, TranscriptSegment, event_from_record
-from streams.exporter import PipelineMetrics, exported_labels
+from streams.wire.codec import AvroCodec
+from streams.wire.events import CallEnded, CallStarted, Speaker, TranscriptSegment, event_from_record
+from streams.worker.exporter import PipelineMetrics, exported_labels
 
 # a speaker's place in PipelineMetrics.segments_processed (its values are Speaker's)
 _SPEAKER_INDEX: Final = {speaker: index for index, speaker in enumerate(Speaker)}
@@ -33,7 +33,7 @@ class LiveCall:
     ended_monotonic: float | None = None
     labels: tuple[str, str, str] = field(default=("unknown", "unknown", "unknown"))
     # (team, queue) as exported to Prometheus, folded once when the labels are set
-    # (streams/export_labels.py); not kept durably: folded again when loaded
+    # (streams/worker/export_labels.py); not kept durably: folded again when loaded
     exported_labels: tuple[str, str] | None = None
     last_event_monotonic: float = 0.0
     last_snapshot_monotonic: float = float("-inf")
@@ -325,7 +325,7 @@ class LiveCalls:
 class Processed:
     """What one input message did: the error for the dead-letter topic, or the call it changed.
 
-    A plain class, one per input message: compiled, its ``__init__`` is C (streams/values.py).
+    A plain class, one per input message: compiled, its ``__init__`` is C (streams/wire/values.py).
     """
 
     def __init__(
@@ -395,7 +395,7 @@ class CallProcessor:
         self.metrics.invalid_events.labels(error.reason).inc()
         # kept without its traceback and the exception it replaced: their frames reach
         # back to the caller's frame, which holds the result, and that cycle (with the
-        # caller's whole batch) would wait for the full collection (streams/gc_policy.py)
+        # caller's whole batch) would wait for the full collection (streams/worker/gc_policy.py)
         error.__traceback__ = error.__context__ = error.__cause__ = None
         return Processed(error=error)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.calls import LiveCall
 from streams.engine import CallMetrics, WindowMetrics
 from streams.engine.nudges import Nudge
+from streams.worker.calls import LiveCall
 
 
 def metrics_record(call: LiveCall, metrics: CallMetrics, emitted_at_ms: int) -> dict[str, Any]:

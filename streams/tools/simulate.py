@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
-from streams.events import CallEnded, CallStarted, Event, Speaker, TranscriptSegment
-from streams.sources import Recording, timeline
+from streams.tools.sources import Recording, timeline
+from streams.wire.events import CallEnded, CallStarted, Event, Speaker, TranscriptSegment
 
 
 class AgentStyle(StrEnum):

@@ -1,0 +1,1 @@
+"""The supervisors' console: its views, the state it shows, its static page."""

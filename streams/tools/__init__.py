@@ -1,0 +1,1 @@
+"""The command line and the offline tools: replay, simulate, score, eval, sources, topics."""

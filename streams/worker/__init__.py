@@ -1,0 +1,1 @@
+"""The streaming worker: the Faust app built from settings, batch application, commits, export."""
