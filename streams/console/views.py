@@ -37,13 +37,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import faust
 from aiohttp import web as aiohttp_web
 from mode import Service
 
 from streams.console.state import ConsoleDemand, ConsoleState, SkippedRecords
 from streams.settings import Settings
-from streams.wire.codec import CodecError
-from streams.worker.app import app, codec, settings
+from streams.wire.codec import AvroCodec, CodecError
+from streams.worker.web import add_page
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +65,16 @@ PAGE_CSP = (
 )
 
 
-console = ConsoleState(history_seconds=settings.console_history_seconds)
-demand = ConsoleDemand(settings.console_idle_seconds)
-skipped = SkippedRecords()
+class Console:
+    """One worker's console: the state it shows, when its reader runs, what it skipped."""
+
+    def __init__(self, settings: Settings, codec: AvroCodec) -> None:
+        self.settings = settings
+        self.codec = codec
+        self.state = ConsoleState(history_seconds=settings.console_history_seconds)
+        self.demand = ConsoleDemand(settings.console_idle_seconds)
+        self.skipped = SkippedRecords()
+        self.feed = ConsoleFeed(self)
 
 
 # -- Kafka feed -------------------------------------------------------------------------
@@ -81,21 +89,25 @@ def _consumer_options(settings: Settings) -> dict[str, Any]:
 
 
 class ConsoleFeed(Service):
-    """Reads every partition of call-metrics and nudges into :data:`console`."""
+    """Reads every partition of call-metrics and nudges into its console's state."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, console: Console) -> None:
+        super().__init__()
+        self.console = console
+        self.settings = settings = console.settings
         self.metrics_topic = settings.topic("call-metrics")
         self.nudges_topic = settings.topic("nudges")
         self.consumer: Any = None
 
     async def on_stop(self) -> None:
-        console.close_subscribers()
+        self.console.state.close_subscribers()
         await self._stop_consumer()
 
     async def _start_consumer(self) -> tuple[Any, dict[Any, int]]:
         """A consumer positioned at ``now - console_history_seconds``, and the end offsets."""
         from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        settings = self.settings
 
         consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap,
@@ -138,20 +150,20 @@ class ConsoleFeed(Service):
         if value is None:
             return
         try:
-            name, record = codec.decode(value)
+            name, record = self.console.codec.decode(value)
         except Exception as error:  # a record the console cannot read must not stop it
             reason = error.reason if isinstance(error, CodecError) else type(error).__name__
-            if message := skipped.skip(topic, reason):
+            if message := self.console.skipped.skip(topic, reason):
                 log.warning(message)
             return
         if name == "CallMetrics":
-            console.apply_metrics(record)
+            self.console.state.apply_metrics(record)
         elif name == "Nudge":
-            console.apply_nudge(record)
+            self.console.state.apply_nudge(record)
 
     async def _stop_consumer(self) -> None:
         consumer, self.consumer = self.consumer, None
-        demand.caught_up.clear()
+        self.console.demand.caught_up.clear()
         if consumer is not None:
             with contextlib.suppress(Exception):
                 await consumer.stop()
@@ -164,6 +176,7 @@ class ConsoleFeed(Service):
 
     @Service.task
     async def _read(self) -> None:
+        demand, state = self.console.demand, self.console.state
         ends: dict[Any, int] = {}
         while not self.should_stop:
             try:
@@ -176,11 +189,11 @@ class ConsoleFeed(Service):
                         self._apply(tp.topic, message.value)
                 if not demand.caught_up.is_set() and await self._caught_up(ends):
                     demand.caught_up.set()
-                if demand.idle(len(console.subscribers)):
+                if demand.idle(len(state.subscribers)):
                     log.info("console: unused for %.0f s; reader stopped", demand.idle_seconds)
                     await self._stop_consumer()
                     demand.wanted.clear()
-                    console.clear()
+                    state.clear()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -192,10 +205,7 @@ class ConsoleFeed(Service):
 
     @Service.timer(1.0)
     async def _expire(self) -> None:
-        console.expire(int(time.time() * 1000))
-
-
-app.service(ConsoleFeed)
+        self.console.state.expire(int(time.time() * 1000))
 
 
 # -- HTTP -------------------------------------------------------------------------------
@@ -208,12 +218,10 @@ def _token_of(request: Any) -> str | None:
     return str(query) if query else None
 
 
-def authorized(request: Any, expected: str | None = None) -> bool:
+def authorized(request: Any, expected: str | None) -> bool:
     """True when no token is configured or the request carries it (constant-time compare)."""
     if expected is None:
-        if settings.console_token is None:
-            return True
-        expected = settings.console_token.get_secret_value()
+        return True
     given = _token_of(request)
     return given is not None and hmac.compare_digest(given.encode(), expected.encode())
 
@@ -246,51 +254,12 @@ def _static(view: Any, name: str) -> Any:
     return view.bytes(path.read_bytes(), headers=headers)
 
 
-@app.page("/console")
-async def console_page(view: Any, request: Any) -> Any:
-    demand.touch()  # the reader starts while the page loads
-    return _static(view, "console.html")
-
-
-@app.page("/console/static/{name}")
-async def console_static(view: Any, request: Any, name: str) -> Any:
-    return _static(view, name)
-
-
-@app.page("/api/calls")
-async def api_calls(view: Any, request: Any) -> Any:
-    if not authorized(request):
-        return _unauthorized(view)
-    await demand.ready()
-    team = request.query.get("team") or None
-    return _json(view, console.call_list(team, _limit(request)))
-
-
-@app.page("/api/calls/{call_id}")
-async def api_call(view: Any, request: Any, call_id: str) -> Any:
-    if not authorized(request):
-        return _unauthorized(view)
-    await demand.ready()
-    detail = console.call_detail(call_id)
-    if detail is None:
-        return _json(view, {"error": "not found", "call_id": call_id}, status=404)
-    return _json(view, detail)
-
-
-@app.page("/api/teams")
-async def api_teams(view: Any, request: Any) -> Any:
-    if not authorized(request):
-        return _unauthorized(view)
-    await demand.ready()
-    return _json(view, console.teams())
-
-
 def sse(event: str, data: Any) -> bytes:
     """One Server-Sent Event (JSON on one line, so no ``data:`` splitting is needed)."""
     return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
-def calls_message(team: str | None, limit: int) -> dict[str, Any]:
+def calls_message(console: ConsoleState, team: str | None, limit: int) -> dict[str, Any]:
     return {
         "calls": console.call_list(team, limit),
         "teams": console.teams(),
@@ -304,8 +273,9 @@ CALLS_INTERVAL_SECONDS = 1.0
 
 
 async def stream_events(
-    request: Any, team: str | None, limit: int, backlog: Iterable[dict[str, Any]]
+    console: Console, request: Any, team: str | None, limit: int, backlog: Iterable[dict[str, Any]]
 ) -> aiohttp_web.StreamResponse:
+    state = console.state
     response = aiohttp_web.StreamResponse(
         headers={
             **SECURITY_HEADERS,
@@ -313,14 +283,14 @@ async def stream_events(
             "X-Accel-Buffering": "no",  # no proxy buffering (nginx)
         }
     )
-    queue = console.subscribe()  # before the backlog: nothing falls in between
+    queue = state.subscribe()  # before the backlog: nothing falls in between
     try:
         await response.prepare(request)
         await response.write(b"retry: 2000\n\n")
         for nudge in backlog:
             await response.write(sse("nudge", nudge))
-        await response.write(sse("calls", calls_message(team, limit)))
-        sent_version = console.version
+        await response.write(sse("calls", calls_message(state, team, limit)))
+        sent_version = state.version
         loop = asyncio.get_running_loop()
         next_calls = loop.time() + CALLS_INTERVAL_SECONDS
         last_write = loop.time()
@@ -338,9 +308,9 @@ async def stream_events(
                 last_write = now
             if now >= next_calls:
                 next_calls = now + CALLS_INTERVAL_SECONDS
-                if console.version != sent_version:
-                    sent_version = console.version
-                    await response.write(sse("calls", calls_message(team, limit)))
+                if state.version != sent_version:
+                    sent_version = state.version
+                    await response.write(sse("calls", calls_message(state, team, limit)))
                     last_write = now
             if now - last_write >= HEARTBEAT_SECONDS:
                 await response.write(b": heartbeat\n\n")
@@ -348,25 +318,72 @@ async def stream_events(
     except (ConnectionResetError, ConnectionError, RuntimeError):
         pass  # the browser went away
     finally:
-        console.unsubscribe(queue)
-        demand.touch()  # the idle time counts from when the last stream closed
+        state.unsubscribe(queue)
+        console.demand.touch()  # the idle time counts from when the last stream closed
     return response
 
 
-@app.page("/api/nudges/stream")
-async def api_stream(view: Any, request: Any) -> Any:
-    if not authorized(request):
-        return _unauthorized(view)
-    await demand.ready()
-    team = request.query.get("team") or None
-    backlog = [n for n in console.recent_nudges() if team is None or n["team"] == team]
-    return await stream_events(request, team, _limit(request), backlog)
+class ConsolePages:
+    """The console's pages on a worker's web server."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        token = console.settings.console_token
+        self.token = token.get_secret_value() if token is not None else None
+
+    async def console_page(self, view: Any, request: Any) -> Any:
+        self.console.demand.touch()  # the reader starts while the page loads
+        return _static(view, "console.html")
+
+    async def console_static(self, view: Any, request: Any, name: str) -> Any:
+        return _static(view, name)
+
+    async def api_calls(self, view: Any, request: Any) -> Any:
+        if not authorized(request, self.token):
+            return _unauthorized(view)
+        await self.console.demand.ready()
+        team = request.query.get("team") or None
+        return _json(view, self.console.state.call_list(team, _limit(request)))
+
+    async def api_call(self, view: Any, request: Any, call_id: str) -> Any:
+        if not authorized(request, self.token):
+            return _unauthorized(view)
+        await self.console.demand.ready()
+        detail = self.console.state.call_detail(call_id)
+        if detail is None:
+            return _json(view, {"error": "not found", "call_id": call_id}, status=404)
+        return _json(view, detail)
+
+    async def api_teams(self, view: Any, request: Any) -> Any:
+        if not authorized(request, self.token):
+            return _unauthorized(view)
+        await self.console.demand.ready()
+        return _json(view, self.console.state.teams())
+
+    async def api_stream(self, view: Any, request: Any) -> Any:
+        if not authorized(request, self.token):
+            return _unauthorized(view)
+        await self.console.demand.ready()
+        team = request.query.get("team") or None
+        backlog = [n for n in self.console.state.recent_nudges() if team is None or n["team"] == team]
+        return await stream_events(self.console, request, team, _limit(request), backlog)
+
+    async def close_streams(self, _: Any) -> None:
+        self.console.state.close_subscribers()
 
 
-async def _close_streams(_: Any) -> None:
-    console.close_subscribers()
-
-
-_web_app = getattr(app.web, "web_app", None)
-if _web_app is not None:  # the aiohttp driver: end the streams before it waits for handlers
-    _web_app.on_shutdown.append(_close_streams)
+def install_console(app: faust.App, settings: Settings, codec: AvroCodec) -> Console:
+    """The console of a worker: its reader as a service of ``app``, its pages on ``app``'s web server."""
+    console = Console(settings, codec)
+    app.service(console.feed)  # type: ignore[arg-type]
+    pages = ConsolePages(console)
+    add_page(app, "/console", pages.console_page)
+    add_page(app, "/console/static/{name}", pages.console_static)
+    add_page(app, "/api/calls", pages.api_calls)
+    add_page(app, "/api/calls/{call_id}", pages.api_call)
+    add_page(app, "/api/teams", pages.api_teams)
+    add_page(app, "/api/nudges/stream", pages.api_stream)
+    web_app = getattr(app.web, "web_app", None)
+    if web_app is not None:  # the aiohttp driver: end the streams before it waits for handlers
+        web_app.on_shutdown.append(pages.close_streams)
+    return console

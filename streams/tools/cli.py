@@ -52,8 +52,10 @@ def worker() -> None:
     """Run a Faust worker: call-events in, per-call metrics on /metrics."""
     import shutil
 
-    from streams.worker.app import app, settings
+    from streams.worker.app import create_worker
 
+    settings = Settings()
+    app = create_worker(settings).app
     if settings.store == "rocksdb" and settings.processing_guarantee == "exactly_once":
         # RocksDB writes are not part of Kafka transactions: after a crash the local store
         # can hold state of an aborted transaction. Start from the committed changelog.

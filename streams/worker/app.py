@@ -1,4 +1,4 @@
-"""The Faust app and the per-process objects its agents and views share.
+"""The worker factory: a :class:`Worker` and everything its agents and pages share, from settings.
 
 Faust is configured only from :class:`streams.settings.Settings`: the app gets an
 empty Faust environment (``env={}``) so stray ``BROKER_URL`` / ``WEB_PORT`` /
@@ -13,15 +13,19 @@ import ssl
 import faust
 from prometheus_client import CollectorRegistry, GCCollector, ProcessCollector
 
+from streams.console.views import install_console
 from streams.engine.nudges import load_rules
 from streams.settings import Settings
 from streams.wire.codec import AvroCodec
-from streams.worker import log_rate
+from streams.worker import faust_adapter, log_rate
+from streams.worker.agents import WorkerAgents
+from streams.worker.batches import BatchApplier, OutputTiming, OutputTopics
 from streams.worker.broker_contact import BrokerContact
 from streams.worker.calls import CallProcessor, LiveCalls
 from streams.worker.exporter import LiveCallCollector, PipelineMetrics
 from streams.worker.faust_codecs import register_faust_codecs
 from streams.worker.fetch import BatchingConsumer, CallfocusConsumer
+from streams.worker.web import WorkerPages
 
 
 def faust_broker_credentials(settings: Settings) -> faust.auth.Credentials | None:
@@ -43,38 +47,21 @@ def faust_broker_credentials(settings: Settings) -> faust.auth.Credentials | Non
     return None
 
 
-class Worker(faust.Worker):
-    """Faust's worker without its terminal spinner.
+def quiet_faust_worker(log_repeat_interval_seconds: float) -> type[faust.Worker]:
+    """Faust's worker class without its terminal spinner.
 
     The spinner turns every log record into a spin, so Faust sets the root logger to
     DEBUG whatever ``--loglevel`` says: every aiokafka ``log.debug`` per produced record
     was then formatted and filtered (6 % of the worker's CPU under load, py-spy).
     """
 
-    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
-        self.spinner = None
-        # a broker outage: aiokafka's same errors, hundreds a second (streams/worker/log_rate.py)
-        log_rate.install(settings.log_repeat_interval_seconds)
+    class QuietWorker(faust.Worker):
+        def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+            self.spinner = None
+            # a broker outage: aiokafka's same errors, hundreds a second (streams/worker/log_rate.py)
+            log_rate.install(log_repeat_interval_seconds)
 
-
-FAUST_PAGES = "faust.web.apps."
-
-
-def without_faust_pages(app: faust.App) -> None:
-    """Drop every page Faust ships from what its web server will mount.
-
-    The settings in :func:`create_app` turn off the pages that have one, but Faust
-    mounts its index (``{"status": "OK"}`` at ``/``) whenever its statistics pages are
-    off, with no setting of its own. The blueprints still to mount are Faust internals
-    (``BlueprintManager._enabled``, a list of ``(prefix, "module:blueprint")``);
-    tests/unit/test_web_routes.py fails if that changes.
-    """
-    manager = app.web.blueprints
-    manager._enabled = [
-        (prefix, bp)
-        for prefix, bp in manager._enabled
-        if not (isinstance(bp, str) and bp.startswith(FAUST_PAGES))
-    ]
+    return QuietWorker
 
 
 # Faust's count of acknowledged events that forces a commit, made too large to matter
@@ -125,11 +112,12 @@ def create_app(settings: Settings) -> faust.App:
         producer_max_batch_size=512 * 1024,
         # the topics callfocus creates take records this large (settings.topic_max_message_bytes)
         producer_max_request_size=settings.max_record_bytes,
-        Worker=Worker,
-        autodiscover=["streams.worker.pipeline", "streams.worker.web", "streams.console.views"],
-        origin="streams",
+        Worker=quiet_faust_worker(settings.log_repeat_interval_seconds),
+        autodiscover=False,  # every agent, view and timer is registered by create_worker
     )
-    without_faust_pages(app)
+    # Faust mounts its index page ({"status": "OK"} at /) whenever its statistics pages
+    # are off, with no setting of its own
+    faust_adapter.drop_faust_pages(app)
     # the consumer class Faust's transport builds (streams/worker/fetch.py)
     if settings.input_batches:
         app.transport.Consumer = BatchingConsumer.for_topics(settings.topic("call-events"))  # type: ignore[misc]
@@ -138,25 +126,84 @@ def create_app(settings: Settings) -> faust.App:
     return app
 
 
-settings = Settings()
-app = create_app(settings)
-codec = AvroCodec()
-register_faust_codecs(codec)
-registry = CollectorRegistry(auto_describe=True)
-# memory, CPU and Python's collections: with automatic collections off by default
-# (streams/worker/gc_policy.py), what the full ones free and the RSS are the things to watch
-ProcessCollector(registry=registry)
-GCCollector(registry=registry)
-pipeline_metrics = PipelineMetrics(registry, settings.label_limits())
-broker_contact = BrokerContact(settings.ready_broker_timeout_seconds)
-engine_config = settings.engine_config()
-live_calls = LiveCalls(engine_config)
-live_call_collector = LiveCallCollector(live_calls, settings.max_exported_calls, settings.per_call_series)
-registry.register(live_call_collector)
-processor = CallProcessor(
-    codec,
-    live_calls,
-    pipeline_metrics,
-    nudge_rules=load_rules(settings.nudge_rules_file) if settings.nudges_enabled else (),
-    implicit_start=settings.implicit_start,
-)
+class Worker:
+    """One callfocus worker: its Faust app and everything the app's agents, timers and pages share."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.app = create_app(settings)
+        self.codec = AvroCodec()
+        register_faust_codecs(self.codec)
+        self.registry = CollectorRegistry(auto_describe=True)
+        # memory, CPU and Python's collections: with automatic collections off by default
+        # (streams/worker/gc_policy.py), what the full ones free and the RSS are the things to watch
+        ProcessCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
+        self.metrics = PipelineMetrics(self.registry, settings.label_limits())
+        self.broker_contact = BrokerContact(settings.ready_broker_timeout_seconds)
+        self.engine_config = settings.engine_config()
+        self.live_calls = LiveCalls(self.engine_config)
+        self.live_call_collector = LiveCallCollector(
+            self.live_calls, settings.max_exported_calls, settings.per_call_series
+        )
+        self.registry.register(self.live_call_collector)
+        self.processor = CallProcessor(
+            self.codec,
+            self.live_calls,
+            self.metrics,
+            nudge_rules=load_rules(settings.nudge_rules_file) if settings.nudges_enabled else (),
+            implicit_start=settings.implicit_start,
+        )
+        # The durable per-call state: key = call_id (the input key), value = LiveCall.to_bytes().
+        # Ended calls are deleted once their summary is out.
+        self.call_state = self.app.Table(
+            "call-state",
+            key_type=bytes,  # bytes key and value: Faust (de)serialises them "raw"
+            value_type=bytes,
+            partitions=settings.topic_partitions,
+            help="Per-call metric engine state (changelog-backed).",
+            # a state record as large as any other callfocus record (settings.max_record_bytes)
+            extra_topic_configs={"max.message.bytes": str(settings.topic_max_message_bytes)},
+        )
+        self.applier = BatchApplier(
+            self.processor,
+            self.codec,
+            self.live_calls,
+            self.metrics,
+            OutputTopics(
+                call_events=settings.topic("call-events"),
+                metrics=settings.topic("call-metrics"),
+                summaries=settings.topic("call-summaries"),
+                dead_letters=settings.topic("call-events.dlq"),
+                nudges=settings.topic("nudges"),
+            ),
+            OutputTiming(
+                snapshot_interval_seconds=settings.snapshot_interval_seconds,
+                nudge_interval_seconds=settings.nudge_interval_seconds,
+                max_record_bytes=settings.max_record_bytes,
+                nudge_snippets=settings.nudge_snippets,
+            ),
+        )
+        self.agents = WorkerAgents(
+            self.app,
+            settings,
+            self.codec,
+            self.engine_config,
+            self.live_calls,
+            self.processor,
+            self.metrics,
+            self.call_state,
+            self.applier,
+        )
+        self.committer = self.agents.commits
+        self.registry.register(self.agents.lag_collector())
+        self.web = WorkerPages(
+            self.app, settings, self.registry, self.broker_contact, self.live_calls, self.live_call_collector
+        )
+        self.console = install_console(self.app, settings, self.codec)
+
+
+def create_worker(settings: Settings) -> Worker:
+    """A worker built from ``settings``: nothing is built at import, so tests build as many
+    workers, with as many settings, as they like in one process."""
+    return Worker(settings)

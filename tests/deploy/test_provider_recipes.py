@@ -205,9 +205,12 @@ PREFIX, APP_ID = "<prefix>", "<app_id>"
 
 def resources_of_the_code() -> dict[tuple[str, str, str], str]:
     """Every Kafka resource callfocus' code uses, named with placeholders, and why."""
-    from streams.settings import TOPICS
-    from streams.worker import pipeline
-    from streams.worker.app import app, settings
+    from streams.settings import TOPICS, Settings
+    from streams.worker.app import create_worker
+
+    settings = Settings()
+    worker = create_worker(settings)
+    app = worker.app
 
     def placeholder(name: str) -> str:
         if name.startswith(f"{settings.topic_prefix}."):
@@ -216,7 +219,7 @@ def resources_of_the_code() -> dict[tuple[str, str, str], str]:
         return APP_ID + name[len(settings.app_id) :]
 
     resources = {("Topic", "literal", placeholder(settings.topic(suffix))): "topic" for suffix in TOPICS}
-    assert pipeline.call_state in app.tables.values()
+    assert worker.call_state in app.tables.values()
     for table in app.tables.values():
         resources["Topic", "literal", placeholder(table.changelog_topic.get_topic_name())] = "changelog"
     leader_topic = app._leader_assignor._leader_topic_name

@@ -59,8 +59,9 @@ FAUST_PAGES = (
 
 LIST_ROUTES = """
 import json
-from streams.worker.app import app
-app.discover()  # the modules `callfocus worker` autodiscovers
+from streams.settings import Settings
+from streams.worker.app import create_worker
+app = create_worker(Settings()).app  # every page is registered as `callfocus worker` does
 app.web.init_server()  # Faust mounts its blueprints and our pages, as when the server starts
 print(json.dumps(sorted({(r.method, r.resource.canonical) for r in app.web.web_app.router.routes()})))
 """

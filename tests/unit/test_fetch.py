@@ -8,24 +8,27 @@ import pytest
 from aiokafka.structs import ConsumerRecord
 from faust.types import TP
 
+from streams.settings import Settings
+from streams.worker.app import Worker, create_worker
 from streams.worker.fetch import BatchingConsumer
 
 
 @pytest.fixture
-def consumer() -> BatchingConsumer:
-    """The worker's own consumer (built, not started: no broker)."""
-    from streams.worker.app import app
+def worker() -> Worker:
+    return create_worker(Settings())
 
-    built = app.consumer
+
+@pytest.fixture
+def consumer(worker: Worker) -> BatchingConsumer:
+    """The worker's own consumer (built, not started: no broker)."""
+    built = worker.app.consumer
     assert isinstance(built, BatchingConsumer)
     return built
 
 
 @pytest.fixture
-def topic() -> str:
-    from streams.worker.app import settings
-
-    return settings.topic("call-events")
+def topic(worker: Worker) -> str:
+    return worker.settings.topic("call-events")
 
 
 def test_the_worker_consumer_batches_the_input_topic_only(consumer: BatchingConsumer, topic: str) -> None:

@@ -86,9 +86,12 @@ def test_the_changelog_end_fix_overrides_a_faust_internal_that_still_exists() ->
 def test_the_worker_consumer_holds_input_partitions_until_the_seek(monkeypatch: pytest.MonkeyPatch) -> None:
     from faust.types import TP
 
-    from streams.worker.app import app, settings
+    from streams.settings import Settings
+    from streams.worker.app import create_worker
     from streams.worker.fetch import CallfocusConsumer
 
+    settings = Settings()
+    app = create_worker(settings).app
     consumer = app.consumer
     assert isinstance(consumer, CallfocusConsumer)
     assert isinstance(consumer._new_consumer_thread(), CommittedEndsConsumerThread)
@@ -112,9 +115,12 @@ def test_the_seek_releases_the_held_input_partitions_once_per_generation(
     from faust.transport.drivers.aiokafka import Consumer
     from faust.types import TP
 
-    from streams.worker.app import app, settings
+    from streams.settings import Settings
+    from streams.worker.app import create_worker
     from streams.worker.fetch import CallfocusConsumer
 
+    settings = Settings()
+    app = create_worker(settings).app
     consumer = app.consumer
     assert isinstance(consumer, CallfocusConsumer)
     input_tp = TP(settings.topic("call-events"), 0)

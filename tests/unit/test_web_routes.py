@@ -7,7 +7,8 @@ import pytest
 from pydantic import ValidationError
 
 from streams.settings import Settings
-from streams.worker.app import create_app, without_faust_pages
+from streams.worker.app import create_app
+from streams.worker.faust_adapter import drop_faust_pages
 
 
 def routes(app: faust.App) -> set[str]:
@@ -17,7 +18,7 @@ def routes(app: faust.App) -> set[str]:
 
 
 def test_a_plain_faust_app_serves_its_own_pages() -> None:
-    """What without_faust_pages is up against (if Faust stops serving these, this says so)."""
+    """What drop_faust_pages is up against (if Faust stops serving these, this says so)."""
     served = routes(faust.App("plain", env={}, store="memory://"))
     assert {"/", "/table/", "/table/{name}/{key}/", "/router/"} <= served
 
@@ -27,11 +28,11 @@ def test_the_callfocus_app_mounts_no_faust_page() -> None:
     for flag in ("router", "tables", "stats", "graph", "metrics"):
         assert getattr(app.conf, f"web_{flag}_enabled") is False, flag
     # only callfocus' own pages (none on a fresh app): Faust's index at "/" needs
-    # without_faust_pages, which edits a Faust internal; this fails if that changes
+    # drop_faust_pages, which edits a Faust internal; this fails if that changes
     assert routes(app) == set()
 
 
-def test_without_faust_pages_keeps_the_blueprints_of_others() -> None:
+def test_drop_faust_pages_keeps_the_blueprints_of_others() -> None:
     app = faust.App("others", env={}, store="memory://")
     mine = faust.web.Blueprint("mine")
 
@@ -41,7 +42,7 @@ def test_without_faust_pages_keeps_the_blueprints_of_others() -> None:
             return self.json({})
 
     app.web.blueprints.add("", mine)
-    without_faust_pages(app)
+    drop_faust_pages(app)
     assert routes(app) == {"/mine"}
 
 
