@@ -112,7 +112,7 @@ class Worker:
         ]
 
     def run(self, seconds: int, export_grace: float) -> None:
-        """``seconds`` of the worker's 1 s timer (streams/worker/pipeline.py forget_ended_calls)."""
+        """``seconds`` of the worker's 1 s timer (streams/worker/agents.py forget_ended_calls)."""
         for _ in range(seconds):
             self.clock.now += 1
             self.calls.drop_ended(self.clock.now - export_grace)

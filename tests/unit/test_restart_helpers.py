@@ -49,8 +49,8 @@ def test_other_messages_loggers_and_levels_pass() -> None:
     assert not limit.filter(record("aiokafka.consumer.fetcher", "Failed fetch messages from %s"))
     assert limit.filter(record("aiokafka.conn", "Failed fetch messages from %s"))  # another logger
     assert limit.filter(record("aiokafka.conn", "another message"))
-    assert limit.filter(record("streams.worker.pipeline", "x")) and limit.filter(
-        record("streams.worker.pipeline", "x")
+    assert limit.filter(record("streams.worker.agents", "x")) and limit.filter(
+        record("streams.worker.agents", "x")
     )
     info = record("faust.tables", "Highwater", logging.INFO)
     assert limit.filter(info) and limit.filter(info)  # only warnings and errors are limited
