@@ -25,7 +25,7 @@ from typing import Any
 
 import fastavro
 import orjson
-from fastavro.schema import to_parsing_canonical_form
+from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from streams.errors import InvalidEventError, shown
 from streams.wire.avro_reader import compile_reader, is_compiled
@@ -49,27 +49,10 @@ class CodecError(InvalidEventError):
     """A record could not be encoded or decoded."""
 
 
-def _crc64_table() -> list[int]:
-    # CRC-64-AVRO: the Rabin fingerprint polynomial the Avro specification defines.
-    empty = 0xC15D213AA4D7A795
-    table = []
-    for i in range(256):
-        fp = i
-        for _ in range(8):
-            fp = (fp >> 1) ^ (empty & -(fp & 1))
-        table.append(fp)
-    return table
-
-
-_CRC64_TABLE = _crc64_table()
-
-
-def crc64_avro(data: bytes) -> int:
-    """The 64-bit CRC-64-AVRO fingerprint of ``data`` (a schema's canonical form)."""
-    fp = 0xC15D213AA4D7A795
-    for byte in data:
-        fp = (fp >> 8) ^ _CRC64_TABLE[(fp ^ byte) & 0xFF]
-    return fp
+def crc64_avro(canonical_form: str) -> int:
+    """The CRC-64-AVRO fingerprint of a schema's Parsing Canonical Form, as the integer whose
+    little-endian bytes follow the single-object marker (fastavro gives those bytes in hex)."""
+    return int.from_bytes(bytes.fromhex(fingerprint(canonical_form, "CRC-64-AVRO")), "little")
 
 
 def default_schema_dir() -> Path:
@@ -114,7 +97,7 @@ class _Schema:
         self.parsed = fastavro.parse_schema(plain)
         self.name: str = raw["name"]
         canonical = to_parsing_canonical_form(fastavro.parse_schema(plain, _write_hint=False))
-        self.fingerprint = crc64_avro(canonical.encode("utf-8"))
+        self.fingerprint = crc64_avro(canonical)
         self.header = SINGLE_OBJECT_MARKER + self.fingerprint.to_bytes(8, "little")
 
 

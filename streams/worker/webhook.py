@@ -1,8 +1,8 @@
 """Nudges to a Slack-compatible webhook, off the stream's path.
 
 The agent only offers a nudge to a bounded queue (never awaits the network); one task
-posts them in order with a timeout and retries with exponential backoff. A nudge the
-endpoint never accepts, or one dropped because the queue is full, is counted in
+posts them in order with a timeout and retries with exponential backoff (tenacity). A
+nudge the endpoint never accepts, or one dropped because the queue is full, is counted in
 ``callfocus_nudge_webhook_failures_total`` and logged; the stream goes on.
 """
 
@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 from prometheus_client import Counter
+from tenacity import AsyncRetrying, RetryError, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,10 @@ def slack_payload(nudge: Mapping[str, Any]) -> dict[str, Any]:
     if evidence:
         text += f"\nEvidence: {evidence}"
     return {"text": text.strip(), "nudge": dict(nudge)}
+
+
+class EndpointRefused(Exception):
+    """The webhook answered with a status other than 2xx: worth another try, like a timeout."""
 
 
 class NudgeWebhook:
@@ -66,16 +71,27 @@ class NudgeWebhook:
                 await self._deliver(session, payload)
 
     async def _deliver(self, session: aiohttp.ClientSession, payload: dict[str, Any]) -> bool:
-        for attempt in range(self.retries + 1):
-            try:
-                async with session.post(self.url, json=payload) as response:
-                    if response.status < 300:
-                        return True
-                    problem = f"HTTP {response.status}"
-            except (TimeoutError, aiohttp.ClientError) as exc:
-                problem = f"{type(exc).__name__}: {exc}"
-            if attempt < self.retries:
-                await asyncio.sleep(self.backoff_seconds * 2**attempt)
-        self.failures.inc()
-        log.warning("nudge webhook gave up on %s: %s", payload["nudge"]["nudge_id"], problem)
-        return False
+        # waits backoff, 2 x backoff, 4 x backoff ... between the retries + 1 attempts
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.retries + 1),
+            wait=wait_exponential(multiplier=self.backoff_seconds),
+            retry=retry_if_exception_type((TimeoutError, aiohttp.ClientError, EndpointRefused)),
+        )
+        try:
+            await retrying(self._post, session, payload)
+        except RetryError as exc:
+            self.failures.inc()
+            problem = exc.last_attempt.exception()
+            described = (
+                str(problem)
+                if isinstance(problem, EndpointRefused)
+                else f"{type(problem).__name__}: {problem}"
+            )
+            log.warning("nudge webhook gave up on %s: %s", payload["nudge"]["nudge_id"], described)
+            return False
+        return True
+
+    async def _post(self, session: aiohttp.ClientSession, payload: dict[str, Any]) -> None:
+        async with session.post(self.url, json=payload) as response:
+            if response.status >= 300:
+                raise EndpointRefused(f"HTTP {response.status}")

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import logging
+import time
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter
 
@@ -77,6 +81,32 @@ def test_delivered_after_retries_and_counted_when_it_never_works() -> None:
     assert [r["nudge"]["call_id"] for r in received] == ["c1"]
     assert len(attempts) == 2 + 3  # 1 retry for the first, 1 + 2 retries for the second
     assert failed == 1
+
+
+def test_retries_wait_twice_as_long_each_time_and_log_the_last_problem(caplog: Any) -> None:
+    async def scenario() -> list[float]:
+        arrivals: list[float] = []
+
+        async def refusing(request: web.Request) -> web.Response:
+            arrivals.append(time.monotonic())
+            return web.Response(status=500)
+
+        runner, url = await serve(refusing)
+        failures = failures_counter()
+        hook = NudgeWebhook(url, failures, timeout_seconds=1, retries=3, backoff_seconds=0.05)
+        async with aiohttp.ClientSession() as session:
+            delivered = await hook._deliver(session, slack_payload(NUDGE))
+        await runner.cleanup()
+        assert not delivered and failures._value.get() == 1  # type: ignore[attr-defined]
+        return arrivals
+
+    with caplog.at_level(logging.WARNING, logger="streams.worker.webhook"):
+        arrivals = asyncio.run(scenario())
+    gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
+    assert len(arrivals) == 1 + 3
+    # a sleep lasts at least what it was asked for: 0.05, 0.1, 0.2 s (a constant backoff fails)
+    assert [gap >= wait for gap, wait in zip(gaps, [0.05, 0.1, 0.2], strict=True)] == [True] * 3
+    assert "gave up on c1:monologue:95000: HTTP 500" in caplog.text
 
 
 def test_timeout_counts_as_a_failure() -> None:
