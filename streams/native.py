@@ -6,7 +6,7 @@ venv`` and the image build) compiles the modules in :data:`MODULES` with mypyc i
 extension modules beside their sources, which Python then imports instead. On the
 bench's calls this took a segment's apply from 28 to 16 µs and a metrics read from 35 to
 18 µs (11 µs with the metric values as plain classes), and decoding a segment into its
-event from 8.7 to 3.4 µs (docs/pipeline.md). Without a build the sources run, with the
+event from 8.7 to 3.4 µs (README.md). Without a build the sources run, with the
 same results (the codec then reads with fastavro: interpreted, its own reader is slower).
 
 A build writes the digest of the sources it compiled. If a source has changed since, the
