@@ -1,13 +1,20 @@
 from __future__ import annotations
 
 import re
+from dataclasses import FrozenInstanceError, fields
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from pydantic import ValidationError
 
-from streams.settings import Settings, unknown_variables
+from streams.settings import (
+    GROUPS,
+    Settings,
+    group_settings,
+    setting_name,
+    unknown_variables,
+)
 from streams.tools.cli import main
 
 
@@ -51,7 +58,9 @@ def test_secrets_are_hidden_and_settings_frozen() -> None:
         kafka_security_protocol="SASL_SSL", kafka_sasl_username="u", kafka_sasl_password="s3cret"
     )
     assert "s3cret" not in repr(settings)
-    assert settings.kafka_client_options()["sasl_plain_password"] == "s3cret"
+    assert settings.kafka.sasl_password is not None
+    assert settings.kafka.sasl_password.get_secret_value() == "s3cret"
+    assert "s3cret" not in repr(settings.kafka)
     with pytest.raises(ValidationError):
         settings.web_port = 1  # type: ignore[misc]
 
@@ -90,14 +99,6 @@ def test_topic_retention_from_the_environment_and_unknown_topics_refused(
     monkeypatch.setenv("CALLFOCUS_TOPIC_RETENTION_MS", '{"call-metric": 1000}')
     with pytest.raises(ValueError, match="call-metric"):
         Settings()
-
-
-def test_the_ca_file_goes_to_kafka_python_clients_only(tmp_path: Path) -> None:
-    ca = tmp_path / "ca.pem"
-    settings = Settings(kafka_security_protocol="SASL_SSL", kafka_ssl_cafile=ca)
-    assert settings.kafka_python_options()["ssl_cafile"] == str(ca)
-    assert "ssl_cafile" not in settings.kafka_client_options()  # aiokafka would refuse the keyword
-    assert "ssl_cafile" not in Settings(kafka_ssl_cafile=ca).kafka_python_options()  # no TLS, no CA
 
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -152,3 +153,33 @@ def test_no_variable_the_project_itself_sets_is_called_unknown() -> None:
     # Kubernetes' service links for a Service named callfocus: the chart turns them off
     service_links = {"CALLFOCUS_SERVICE_HOST", "CALLFOCUS_PORT"}
     assert unknown_variables(dict.fromkeys(names - service_links, "")) == []
+
+
+def test_every_setting_is_in_exactly_one_group() -> None:
+    grouped = [name for group in GROUPS for name in group_settings(group)]
+    assert sorted(grouped) == sorted(Settings.model_fields)  # none left out, none twice
+    assert len(grouped) == len(set(grouped))
+
+
+def test_a_group_view_holds_its_settings_values(tmp_path: Path) -> None:
+    settings = Settings(
+        kafka_bootstrap="k:9092",
+        kafka_ssl_cafile=tmp_path / "ca.pem",
+        topic_prefix="floor1",
+        console_idle_seconds=30,
+        nudges_enabled=False,
+        nudge_webhook_retries=5,
+        fetch_min_bytes=1,
+    )
+    assert (settings.kafka.bootstrap, settings.kafka.ssl_cafile) == ("k:9092", tmp_path / "ca.pem")
+    assert settings.topics.name("call-events") == settings.topic("call-events") == "floor1.call-events"
+    assert settings.console.idle_seconds == 30
+    assert (settings.nudges.enabled, settings.nudges.webhook_retries) == (False, 5)
+    assert settings.tuning.fetch_min_bytes == 1
+    for group in GROUPS:
+        view = getattr(settings, group.attribute)
+        assert isinstance(view, group.view)
+        for field in fields(view):
+            assert getattr(view, field.name) == getattr(settings, setting_name(group.view, field.name))
+        with pytest.raises(FrozenInstanceError):
+            setattr(view, fields(view)[0].name, None)
