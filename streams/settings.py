@@ -25,7 +25,13 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 import yaml
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+    YamlConfigSettingsSource,
+)
 
 from streams.engine.config import EngineConfig
 from streams.engine.lexicon import available_languages, lexicon_path
@@ -231,26 +237,38 @@ def group_settings(group: Group) -> list[str]:
     return [setting_name(group.view, field.name) for field in fields(group.view)]
 
 
-class ConfigFileSource(PydanticBaseSettingsSource):
-    """Reads the YAML/TOML file named by ``CALLFOCUS_CONFIG_FILE``, if any."""
+# -- Settings file ------------------------------------------------------------------------
+class SettingsFileError(ValueError):
+    """The file named by ``CALLFOCUS_CONFIG_FILE`` is missing or not a mapping of settings."""
 
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
-        return None, field_name, False
 
-    def __call__(self) -> dict[str, Any]:
-        path = os.environ.get(CONFIG_FILE_ENV)
-        if not path:
-            return {}
-        file = Path(path)
-        if not file.is_file():
-            raise ValueError(f"{CONFIG_FILE_ENV}={path}: no such file")
-        text = file.read_text(encoding="utf-8")
-        data = tomllib.loads(text) if file.suffix == ".toml" else yaml.safe_load(text)
-        if data is None:
-            return {}
+class _YamlMapping(YamlConfigSettingsSource):
+    """pydantic-settings' YAML source, refusing a document that is not a mapping (a list
+    or a string would otherwise fail deep inside pydantic-settings with an AttributeError)."""
+
+    def _read_file(self, file_path: Any) -> dict[str, Any]:
+        data = super()._read_file(file_path)
         if not isinstance(data, dict):
-            raise ValueError(f"{path}: expected a mapping of setting names to values")
+            raise SettingsFileError(f"{file_path}: expected a mapping of setting names to values")
         return data
+
+
+def config_file_source(settings_cls: type[BaseSettings]) -> PydanticBaseSettingsSource | None:
+    """The YAML or TOML (by suffix) file named by ``CALLFOCUS_CONFIG_FILE``, if any."""
+    path = os.environ.get(CONFIG_FILE_ENV)
+    if not path:
+        return None
+    file = Path(path)
+    if not file.is_file():  # pydantic-settings would skip a missing file without a word
+        raise SettingsFileError(f"{CONFIG_FILE_ENV}={path}: no such file")
+    try:
+        if file.suffix == ".toml":
+            return TomlConfigSettingsSource(settings_cls, toml_file=file)
+        return _YamlMapping(settings_cls, yaml_file=file)
+    except (yaml.YAMLError, tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        # YAML's message spans lines (the context, then the mark): keep it on one
+        problem = " ".join(str(error).split())
+        raise SettingsFileError(f"{CONFIG_FILE_ENV}={path}: {problem}") from error
 
 
 class Settings(BaseSettings):
@@ -645,7 +663,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, ConfigFileSource(settings_cls))
+        file = config_file_source(settings_cls)
+        return (init_settings, env_settings, *([file] if file else []))
 
     def topic(self, name: str) -> str:
         """Full name of one of callfocus' topics, e.g. ``topic("call-events")``."""

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from streams.settings import (
     GROUPS,
     Settings,
+    SettingsFileError,
     group_settings,
     setting_name,
     unknown_variables,
@@ -183,3 +184,84 @@ def test_a_group_view_holds_its_settings_values(tmp_path: Path) -> None:
             assert getattr(view, field.name) == getattr(settings, setting_name(group.view, field.name))
         with pytest.raises(FrozenInstanceError):
             setattr(view, fields(view)[0].name, None)
+
+
+def test_a_config_file_that_is_not_a_mapping_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    listed = tmp_path / "callfocus.yaml"
+    listed.write_text("- web_port: 7001\n")
+    monkeypatch.setenv("CALLFOCUS_CONFIG_FILE", str(listed))
+    with pytest.raises(SettingsFileError, match="expected a mapping of setting names to values"):
+        Settings()
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [("callfocus.yaml", "web_port: [7001\n"), ("callfocus.toml", "web_port = \n")],
+)
+def test_a_config_file_that_does_not_parse_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str, text: str
+) -> None:
+    file = tmp_path / name
+    file.write_text(text)
+    monkeypatch.setenv("CALLFOCUS_CONFIG_FILE", str(file))
+    with pytest.raises(SettingsFileError) as raised:
+        Settings()
+    message = str(raised.value)
+    assert message.startswith(f"CALLFOCUS_CONFIG_FILE={file}: ")
+    assert "\n" not in message
+
+
+def test_an_unknown_or_invalid_setting_in_the_file_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    file = tmp_path / "callfocus.toml"
+    monkeypatch.setenv("CALLFOCUS_CONFIG_FILE", str(file))
+    file.write_text("web_prot = 7001\n")  # misspelt: it would otherwise be ignored
+    with pytest.raises(ValidationError, match="web_prot"):
+        Settings()
+    file.write_text("web_port = 0\n")
+    with pytest.raises(ValidationError, match="web_port"):
+        Settings()
+    assert Settings(web_port=7003).web_port == 7003  # keyword arguments beat the file
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        (
+            {"CALLFOCUS_CONFIG_FILE": "/nonexistent/callfocus.yaml"},
+            "callfocus: invalid settings: CALLFOCUS_CONFIG_FILE=/nonexistent/callfocus.yaml: no such file\n",
+        ),
+        (
+            {"CALLFOCUS_WEB_PORT": "0", "CALLFOCUS_STORE": "redis"},
+            "callfocus: invalid settings: web_port: Input should be greater than or equal to 1; "
+            "store: Input should be 'memory' or 'rocksdb'\n",
+        ),
+        (
+            {"CALLFOCUS_WINDOWS_SECONDS": "[60,"},
+            'callfocus: invalid settings: error parsing value for field "windows_seconds" from source '
+            '"EnvSettingsSource"\n',
+        ),
+    ],
+)
+def test_the_cli_reports_invalid_settings_in_one_line(env: dict[str, str], expected: str) -> None:
+    result = CliRunner().invoke(main, ["topics"], env=env)
+    assert result.exit_code == 2
+    assert result.stderr == expected  # no traceback
+
+
+def test_the_cli_reports_a_bad_settings_file_in_one_line(tmp_path: Path) -> None:
+    file = tmp_path / "callfocus.yaml"
+    file.write_text("web_port: 7001\nweb_prot: 7002\nkafka_sasl_password: [s3cret\n")
+    result = CliRunner().invoke(main, ["topics"], env={"CALLFOCUS_CONFIG_FILE": str(file)})
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert "s3cret" not in result.stderr  # YAML shows no snippet of a file it read
+    assert len(lines) == 1 and lines[0].startswith(
+        f"callfocus: invalid settings: CALLFOCUS_CONFIG_FILE={file}: "
+    )
+    file.write_text("web_port: 7001\nweb_prot: 7002\n")
+    result = CliRunner().invoke(main, ["topics"], env={"CALLFOCUS_CONFIG_FILE": str(file)})
+    assert result.stderr == "callfocus: invalid settings: web_prot: Extra inputs are not permitted\n"
