@@ -683,40 +683,40 @@ class Settings(BaseSettings):
             late_tolerance_ms=self.late_tolerance_seconds * 1000,
         )
 
-    # the groups' views (GROUPS); each is built once, from the frozen fields
-    @cached_property
+    # the groups' views (GROUPS), built on each use: a cached one would outlive model_copy(update=...)
+    @property
     def kafka(self) -> KafkaConnection:
         return self._view(KafkaConnection)
 
-    @cached_property
+    @property
     def topics(self) -> TopicSettings:
         return self._view(TopicSettings)
 
-    @cached_property
+    @property
     def worker(self) -> WorkerSettings:
         return self._view(WorkerSettings)
 
-    @cached_property
+    @property
     def calls(self) -> CallSettings:
         return self._view(CallSettings)
 
-    @cached_property
+    @property
     def engine(self) -> EngineSettings:
         return self._view(EngineSettings)
 
-    @cached_property
+    @property
     def export(self) -> ExportSettings:
         return self._view(ExportSettings)
 
-    @cached_property
+    @property
     def nudges(self) -> NudgeSettings:
         return self._view(NudgeSettings)
 
-    @cached_property
+    @property
     def console(self) -> ConsoleSettings:
         return self._view(ConsoleSettings)
 
-    @cached_property
+    @property
     def tuning(self) -> TuningSettings:
         return self._view(TuningSettings)
 

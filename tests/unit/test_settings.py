@@ -186,6 +186,13 @@ def test_a_group_view_holds_its_settings_values(tmp_path: Path) -> None:
             setattr(view, fields(view)[0].name, None)
 
 
+def test_a_copy_with_other_values_has_views_of_them() -> None:
+    settings = Settings()
+    assert settings.kafka.bootstrap == "127.0.0.1:9092"
+    copy = settings.model_copy(update={"kafka_bootstrap": "k:9092", "console_idle_seconds": 5.0})
+    assert (copy.kafka.bootstrap, copy.console.idle_seconds) == ("k:9092", 5.0)
+
+
 def test_a_config_file_that_is_not_a_mapping_is_refused(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
