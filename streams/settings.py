@@ -1,10 +1,15 @@
-"""One typed, frozen settings object for every callfocus process.
+"""One typed, frozen settings object for every callfocus process, with typed views of its groups.
 
 Values come, in order of precedence, from keyword arguments, ``CALLFOCUS_*``
 environment variables, and an optional YAML or TOML file named by
 ``CALLFOCUS_CONFIG_FILE``. Faust's own unprefixed variables (``BROKER_URL``,
 ``WEB_PORT`` ...) are deliberately ignored: the app is built with an empty Faust
 environment, so only these settings decide.
+
+Every setting belongs to one group (:data:`GROUPS`): ``settings.kafka`` is the Kafka
+connection, ``settings.console`` the console's settings ..., each a frozen dataclass, so
+code can take only the group it needs. The README's settings tables are generated from
+the groups and the fields' descriptions (``python -m streams.tools.settings_doc``).
 """
 
 from __future__ import annotations
@@ -13,13 +18,20 @@ import difflib
 import os
 import tomllib
 from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 import yaml
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+    YamlConfigSettingsSource,
+)
 
 from streams.engine.config import EngineConfig
 from streams.engine.lexicon import available_languages, lexicon_path
@@ -39,27 +51,224 @@ OTHER_VARIABLES = frozenset(
 )
 OTHER_VARIABLE_PREFIXES = ("CALLFOCUS_LOCAL_KAFKA_",)
 
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
-class ConfigFileSource(PydanticBaseSettingsSource):
-    """Reads the YAML/TOML file named by ``CALLFOCUS_CONFIG_FILE``, if any."""
 
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
-        return None, field_name, False
+# -- Groups -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SettingsView:
+    """A typed, frozen view of one group of settings.
 
-    def __call__(self) -> dict[str, Any]:
-        path = os.environ.get(CONFIG_FILE_ENV)
-        if not path:
-            return {}
-        file = Path(path)
-        if not file.is_file():
-            raise ValueError(f"{CONFIG_FILE_ENV}={path}: no such file")
-        text = file.read_text(encoding="utf-8")
-        data = tomllib.loads(text) if file.suffix == ".toml" else yaml.safe_load(text)
-        if data is None:
-            return {}
+    A view's field is the setting of the same name, or of that name after one of the
+    view's ``PREFIXES`` (``KafkaConnection.bootstrap`` is ``kafka_bootstrap``).
+    """
+
+    PREFIXES: ClassVar[tuple[str, ...]] = ()
+
+
+@dataclass(frozen=True)
+class KafkaConnection(SettingsView):
+    """Where the Kafka brokers are and how every callfocus client authenticates to them."""
+
+    PREFIXES: ClassVar[tuple[str, ...]] = ("kafka_",)
+    bootstrap: str
+    security_protocol: SecurityProtocol
+    sasl_mechanism: SaslMechanism
+    sasl_username: str | None
+    sasl_password: SecretStr | None
+    ssl_cafile: Path | None
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self.security_protocol.startswith("SASL")
+
+
+@dataclass(frozen=True)
+class TopicSettings(SettingsView):
+    """The names of callfocus' topics and how ``callfocus topics`` creates them."""
+
+    PREFIXES: ClassVar[tuple[str, ...]] = ("topic_",)
+    prefix: str
+    partitions: int
+    replication: int
+    retention_ms: dict[str, int]
+
+    def name(self, suffix: str) -> str:
+        """Full name of one of callfocus' topics, e.g. ``name("call-events")``."""
+        return f"{self.prefix}.{suffix}"
+
+
+@dataclass(frozen=True)
+class WorkerSettings(SettingsView):
+    """The worker process: its consumer group, web server, table store and guarantees."""
+
+    app_id: str
+    web_host: str
+    web_port: int
+    metrics_port: int | None
+    data_dir: Path
+    store: Literal["memory", "rocksdb"]
+    processing_guarantee: Literal["at_least_once", "exactly_once"]
+    table_standby_replicas: int
+    session_timeout_seconds: float
+    group_instance_id: str | None
+    ready_broker_timeout_seconds: float
+    log_level: Literal["debug", "info", "warning", "error"]
+    log_repeat_interval_seconds: float
+
+
+@dataclass(frozen=True)
+class CallSettings(SettingsView):
+    """When calls start and end, and the outputs written for them."""
+
+    snapshot_interval_seconds: float
+    idle_timeout_seconds: float
+    implicit_start: bool
+    ended_call_memory_seconds: float
+    max_record_bytes: int
+
+
+@dataclass(frozen=True)
+class EngineSettings(SettingsView):
+    """What the metric engine measures: windows, language and lexicons, late segments."""
+
+    windows_seconds: tuple[int, ...]
+    language: str
+    lexicon_file: Path | None
+    lexicon_dir: Path | None
+    late_tolerance_seconds: int
+
+
+@dataclass(frozen=True)
+class ExportSettings(SettingsView):
+    """What the worker exports to Prometheus, and the bounds on its series."""
+
+    max_exported_calls: int
+    per_call_series: bool
+    export_grace_seconds: float
+    max_exported_teams: int
+    max_exported_queues: int
+    exported_teams: tuple[str, ...] | None
+    exported_queues: tuple[str, ...] | None
+    exported_label_grace_seconds: float
+
+
+@dataclass(frozen=True)
+class NudgeSettings(SettingsView):
+    """The nudge rules and where their nudges go besides the nudges topic."""
+
+    PREFIXES: ClassVar[tuple[str, ...]] = ("nudges_", "nudge_")
+    enabled: bool
+    rules_file: Path | None
+    snippets: bool
+    webhook_url: str | None
+    webhook_timeout_seconds: float
+    webhook_retries: int
+
+
+@dataclass(frozen=True)
+class ConsoleSettings(SettingsView):
+    """The supervisor console: who may use it and what it reads from Kafka."""
+
+    PREFIXES: ClassVar[tuple[str, ...]] = ("console_",)
+    token: SecretStr | None
+    history_seconds: float
+    idle_seconds: float
+
+
+@dataclass(frozen=True)
+class TuningSettings(SettingsView):
+    """Knobs measured for speed and latency; their defaults suit most deployments."""
+
+    input_batches: bool
+    fetch_max_records: int
+    batch_max_events: int
+    batch_max_wait_seconds: float
+    commit_interval_seconds: float
+    fetch_max_wait_seconds: float
+    fetch_min_bytes: int
+    nudge_interval_seconds: float
+    gc_automatic_collections: bool
+    gc_full_collection_seconds: float
+    gc_young_collection_objects: int
+
+
+View = TypeVar("View", bound=SettingsView)
+
+
+@dataclass(frozen=True)
+class Group:
+    """One group of settings: the ``Settings`` attribute that views it, and its title."""
+
+    attribute: str
+    title: str
+    view: type[SettingsView]
+
+
+GROUPS = (
+    Group("kafka", "Kafka connection", KafkaConnection),
+    Group("topics", "Topics", TopicSettings),
+    Group("worker", "Worker", WorkerSettings),
+    Group("calls", "Calls and outputs", CallSettings),
+    Group("engine", "Metrics engine", EngineSettings),
+    Group("export", "Prometheus export", ExportSettings),
+    Group("nudges", "Nudges", NudgeSettings),
+    Group("console", "Supervisor console", ConsoleSettings),
+    Group("tuning", "Tuning", TuningSettings),
+)
+
+
+def setting_name(view: type[SettingsView], field_name: str) -> str:
+    """The ``Settings`` field behind a view's field, e.g. ``kafka_bootstrap`` for
+    ``KafkaConnection.bootstrap``."""
+    for prefix in view.PREFIXES:
+        if prefix + field_name in Settings.model_fields:
+            return prefix + field_name
+    return field_name
+
+
+def group_settings(group: Group) -> list[str]:
+    """The names of a group's settings, in the order of its view."""
+    return [setting_name(group.view, field.name) for field in fields(group.view)]
+
+
+# -- Settings file ------------------------------------------------------------------------
+class SettingsFileError(ValueError):
+    """The file named by ``CALLFOCUS_CONFIG_FILE`` is missing or not a mapping of settings."""
+
+
+class _YamlMapping(YamlConfigSettingsSource):
+    """pydantic-settings' YAML source, refusing a document that is not a mapping (a list
+    or a string would otherwise fail deep inside pydantic-settings with an AttributeError)."""
+
+    def _read_file(self, file_path: Any) -> dict[str, Any]:
+        data = super()._read_file(file_path)
         if not isinstance(data, dict):
-            raise ValueError(f"{path}: expected a mapping of setting names to values")
+            raise SettingsFileError(f"{file_path}: expected a mapping of setting names to values")
         return data
+
+
+def config_file_source(settings_cls: type[BaseSettings]) -> PydanticBaseSettingsSource | None:
+    """The YAML or TOML (by suffix) file named by ``CALLFOCUS_CONFIG_FILE``, if any."""
+    path = os.environ.get(CONFIG_FILE_ENV)
+    if not path:
+        return None
+    file = Path(path)
+    if not file.is_file():  # pydantic-settings would skip a missing file without a word
+        raise SettingsFileError(f"{CONFIG_FILE_ENV}={path}: no such file")
+    try:
+        if file.suffix == ".toml":
+            return TomlConfigSettingsSource(settings_cls, toml_file=file)
+        return _YamlMapping(settings_cls, yaml_file=file)
+    except (yaml.YAMLError, tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        # YAML's message spans lines (the context, then the mark): keep it on one
+        problem = " ".join(str(error).split())
+        raise SettingsFileError(f"{CONFIG_FILE_ENV}={path}: {problem}") from error
 
 
 class Settings(BaseSettings):
@@ -67,128 +276,81 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
 
-    # Kafka
+    # Kafka connection
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated.")
-    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
-    kafka_sasl_username: str | None = None
-    kafka_sasl_password: SecretStr | None = None
-    kafka_ssl_cafile: Path | None = None
-    topic_prefix: str = Field(
-        "callfocus", description="Topics are <prefix>.call-events, <prefix>.call-metrics ..."
+    kafka_security_protocol: SecurityProtocol = Field(
+        "PLAINTEXT", description="`PLAINTEXT`, `SSL`, `SASL_PLAINTEXT` or `SASL_SSL`."
     )
-    topic_partitions: int = Field(8, ge=1, description="Partitions of the topics callfocus creates.")
+    kafka_sasl_mechanism: SaslMechanism = Field(
+        "SCRAM-SHA-512", description="`PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512` (SASL protocols only)."
+    )
+    kafka_sasl_username: str | None = Field(None, description="SASL user name.")
+    kafka_sasl_password: SecretStr | None = Field(None, description="SASL password (a secret, never logged).")
+    kafka_ssl_cafile: Path | None = Field(
+        None,
+        description="CA bundle that signed the brokers' certificates (TLS protocols); none: the system CAs.",
+    )
+
+    # Topics
+    topic_prefix: str = Field(
+        "callfocus",
+        description="Topics are `<prefix>.call-events`, `.call-events.dlq`, `.call-metrics`, `.nudges`, "
+        "`.call-summaries`.",
+    )
+    topic_partitions: int = Field(
+        8,
+        ge=1,
+        description="Partitions of the topics callfocus creates (the most workers that share the work).",
+    )
     topic_replication: int = Field(1, ge=1, description="Replication factor of the topics callfocus creates.")
     topic_retention_ms: dict[str, int] = Field(
         default_factory=dict,
-        description='retention.ms per topic suffix of created topics, e.g. {"call-metrics": 86400000}.',
+        description="JSON object: `retention.ms` per topic suffix of the topics callfocus creates, e.g. "
+        '`{"call-metrics": 86400000}`; a topic not named keeps the broker\'s default.',
     )
 
-    # Faust worker
+    # Worker
     app_id: str = Field("callfocus", description="Faust app id: the consumer group and changelog prefix.")
-    web_host: str = "0.0.0.0"
-    web_port: int = Field(6066, ge=1, le=65535)
+    web_host: str = Field("0.0.0.0", description="Address the worker's HTTP server binds.")
+    web_port: int = Field(6066, ge=1, le=65535, description="Port of the worker's HTTP server.")
     metrics_port: int | None = Field(
         None,
         ge=1,
         le=65535,
-        description="Serve /metrics on this port (on web_host) instead of web_port, e.g. to "
-        "let Prometheus reach it and nothing else; none: /metrics is on web_port.",
+        description="Serve `/metrics` on this port (on the web host) instead of the web port, e.g. to "
+        "let Prometheus reach it and nothing else; none: `/metrics` is on the web port.",
     )
-
-    @model_validator(mode="after")
-    def _metrics_port_is_its_own(self) -> Settings:
-        if self.metrics_port == self.web_port:
-            raise ValueError("metrics_port is another port than web_port (or unset)")
-        return self
-
     data_dir: Path = Field(Path("/tmp/callfocus"), description="Faust data dir (table stores).")
     store: Literal["memory", "rocksdb"] = Field(
-        "rocksdb", description="Table store: rocksdb (durable) or memory."
+        "rocksdb",
+        description="Table store: `rocksdb` (local, without RocksDB's write-ahead log: the changelog is "
+        "what is durable; streams/worker/state_store.py) or `memory` (tests).",
     )
-    processing_guarantee: Literal["at_least_once", "exactly_once"] = "exactly_once"
-    table_standby_replicas: int = Field(1, ge=0, description="Standby copies of each table partition.")
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
+        "exactly_once",
+        description="`exactly_once`: Kafka transactions for state, snapshots, summaries and dead letters; "
+        "or `at_least_once` (what a restart restores under each: docs/deploy.md, Upgrades and rollback).",
+    )
+    table_standby_replicas: int = Field(
+        1, ge=0, description="Standby copies of each call-state table partition."
+    )
     session_timeout_seconds: float = Field(
         60.0, gt=0, description="Consumer session timeout: how long a dead worker holds its partitions."
     )
-    input_batches: bool = Field(
-        True,
-        description="Hand each fetch of the input topic to the pipeline at once, below Faust's "
-        "per-message delivery (docs/pipeline.md); false: Faust's agent stream, in batches of "
-        "batch_max_events.",
-    )
-    batch_max_events: int = Field(
-        500, ge=1, description="Events per batch taken from Faust's stream (input_batches off)."
-    )
-    fetch_max_records: int = Field(
-        500,
-        ge=1,
-        description="Records one fetch hands to the pipeline at most (aiokafka's "
-        "max_poll_records). Unbounded, a backlog came as one batch of 30,000 records that held "
-        "the event loop for seconds; 1,000 and 2,000 did not lower p99 at 5,000 segments/s "
-        "(docs/pipeline.md, 'Fetched batches').",
-    )
-    batch_max_wait_seconds: float = Field(
-        0.05, gt=0, description="Longest wait to fill a batch from Faust's stream (input_batches off)."
-    )
-    commit_interval_seconds: float = Field(
-        2.8,
-        gt=0,
-        description="How often offsets commit (and, under exactly_once, transactions): the "
-        "state of every call changed since the last commit is written then, once.",
-    )
-    fetch_max_wait_seconds: float = Field(
-        0.05,
-        gt=0,
-        le=1.5,
-        description="Longest the broker holds the worker's fetch when it has no new data (Faust "
-        "fixes 1.5 s; see docs/pipeline.md, 'Fetch wait').",
-    )
-    fetch_min_bytes: int = Field(
-        64 * 1024,
-        ge=1,
-        description="Data the broker gathers for a fetch of this worker before it answers, unless "
-        "fetch_max_wait_seconds passes first: live input comes in fewer, larger fetches "
-        "(docs/pipeline.md, 'Fetch size'). 1: answer as soon as there is any.",
-    )
-    gc_automatic_collections: bool = Field(
-        False,
-        description="Python's automatic (generational) garbage collections. Off: live, they "
-        "paused the worker for 30-120 ms once or twice a second and found almost nothing; the "
-        "full collection every gc_full_collection_seconds frees reference cycles "
-        "(streams/worker/gc_policy.py).",
-    )
-    gc_full_collection_seconds: float = Field(
-        600.0,
-        ge=0,
-        description="Python's full garbage collection of every object at most this often; "
-        "in between, objects that survived are frozen every 30 s so automatic collections "
-        "stay short (streams/worker/gc_policy.py). 0: Python's own schedule (automatic collections "
-        "only); else at least 30.",
-    )
-    gc_young_collection_objects: int = Field(
-        10_000,
-        ge=0,
-        description="With automatic collections on: Python collects its youngest generation "
-        "once this many new objects survive (CPython's default: 700; 0 keeps it). Higher: "
-        "fewer collections of the short-lived objects each event makes (streams/worker/gc_policy.py).",
-    )
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
-
-    # Restarts and readiness (docs/pipeline.md, "Restarts and readiness")
     group_instance_id: str | None = Field(
         None,
         description="Kafka static group membership: a name unique to this worker and kept "
-        "across its restarts (the Helm chart uses the pod name). A worker restarted within "
-        "session_timeout_seconds gets its partitions back without a rebalance of the group; "
-        "but a stopped one is not replaced until the session timeout. None: dynamic membership.",
+        "across its restarts (the Helm chart uses the pod name). A restarted worker gets its "
+        "partitions back without a rebalance (ready 2-4 s after a SIGKILL, ~72 s without); one "
+        "stopped for good holds them until the session timeout. None: dynamic membership.",
     )
     ready_broker_timeout_seconds: float = Field(
         10.0,
         gt=0,
-        description="/readyz answers 503 once no Kafka broker has answered the worker for this "
+        description="`/readyz` answers 503 once no Kafka broker has answered the worker for this "
         "long (fetches, or a metadata request when there are none).",
     )
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Worker log level.")
     log_repeat_interval_seconds: float = Field(
         5.0,
         ge=0,
@@ -196,83 +358,114 @@ class Settings(BaseSettings):
         "logged at most once per interval, with the count of the repeats left out. 0: all.",
     )
 
-    # Outputs and call lifecycle
+    # Calls and outputs
     snapshot_interval_seconds: float = Field(
-        1.0, gt=0, description="At most one metrics snapshot per call per interval."
+        1.0, gt=0, description="At most one `call-metrics` snapshot per call per interval."
     )
     idle_timeout_seconds: float = Field(
-        900.0, gt=0, description="A call with no event this long (wall clock) ends."
+        900.0, gt=0, description="A call with no event this long (wall clock) ends, with reason `timeout`."
     )
     implicit_start: bool = Field(
         False,
-        description="A segment or CallEnded of a call that never started starts it (labels "
-        "unknown). Off: it goes to the dead-letter topic as call_not_started.",
+        description="A segment or `CallEnded` of a call that never started starts it (labels "
+        "`unknown`). Off: it goes to the dead-letter topic as `call_not_started`.",
     )
     ended_call_memory_seconds: float = Field(
         3600.0,
         gt=0,
         description="How long a worker remembers a call that ended (a small marker in the "
-        "call-state table), so that any later event of it is dead-lettered as call_ended and "
-        "the call is never summarised twice. At least idle_timeout_seconds plus "
-        "late_tolerance_seconds.",
+        "call-state table), so that any later event of it is dead-lettered as `call_ended` and "
+        "the call is never summarised twice. At least the idle timeout plus the late tolerance.",
     )
     max_record_bytes: int = Field(
         1024 * 1024,
         ge=64 * 1024,
-        description="Largest record callfocus writes (the producer's max.request.size); the "
-        "topics it creates take records this large plus framing (max.message.bytes). A "
-        "dead letter over it is cut, with its original size and SHA-256 in headers.",
+        description="Largest record callfocus writes (the producer's `max.request.size`); the "
+        "topics it creates take records this large plus 16 KiB (`max.message.bytes`). A "
+        "dead letter over it is cut, with `original.size` and `original.sha256` headers.",
     )
 
-    # Metrics
-    windows_seconds: tuple[int, ...] = Field((60, 180), description="Rolling windows in media time.")
-    max_exported_calls: int = Field(5000, ge=0, description="Per-call series are capped at this many calls.")
-    per_call_series: bool = True
-    export_grace_seconds: float = Field(30.0, ge=0, description="Series of an ended call stay this long.")
+    # Metrics engine
+    windows_seconds: tuple[int, ...] = Field(
+        (60, 180), description="Rolling windows in media time (plus the whole call), a JSON list."
+    )
+    language: str = Field(
+        "en",
+        description="Default lexicon, a language tag such as `en` or `en-US` that has a lexicon (a "
+        "call's `CallStarted.language` overrides it when that language has one; docs/metrics.md, Lexicons).",
+    )
+    lexicon_file: Path | None = Field(
+        None,
+        description="TOML file whose lists replace the default language's lexicon lists "
+        "(streams/lexicons/en.toml).",
+    )
+    lexicon_dir: Path | None = Field(
+        None,
+        description="Folder of `<language>.toml` lexicons, searched by language tag before the "
+        "shipped streams/lexicons/ (adds or replaces languages; a file resolving outside the folder "
+        "is ignored; listed once at start).",
+    )
+    late_tolerance_seconds: int = Field(
+        60,
+        ge=0,
+        description="Media time a segment may arrive late and still count exactly; later ones go to "
+        "the dead-letter topic as `too_late`.",
+    )
+
+    # Prometheus export
+    max_exported_calls: int = Field(
+        5000,
+        ge=0,
+        description="Per-call series are capped at this many calls per worker; the rest are counted "
+        "in `callfocus_calls_unexported`.",
+    )
+    per_call_series: bool = Field(True, description="Per-call series; `false` exports aggregates only.")
+    export_grace_seconds: float = Field(
+        30.0, ge=0, description="An ended call's series stay this long, so that its final values get scraped."
+    )
     max_exported_teams: int = Field(
         200,
         ge=0,
-        description="At most this many distinct team values are exported as label values at a "
-        'time; other teams\' calls are exported with team="other" (counted in '
-        "callfocus_label_values_folded_total).",
+        description="At most this many distinct `team` label values are exported per worker; other "
+        'teams\' calls are exported as `team="other"` (counted in '
+        '`callfocus_label_values_folded_total{label="team"}`).',
     )
-    max_exported_queues: int = Field(
-        200, ge=0, description="At most this many distinct queue values are exported; the rest as other."
-    )
+    max_exported_queues: int = Field(200, ge=0, description="The same for `queue`.")
     exported_teams: tuple[str, ...] | None = Field(
-        None, description="Allow-list: only these teams are exported as themselves, the rest as other."
+        None,
+        description='Allow-list, JSON (`["sales", "support"]`): only these teams are exported as '
+        "themselves, the rest as `other`; at most `MAX_EXPORTED_TEAMS` values.",
     )
-    exported_queues: tuple[str, ...] | None = Field(
-        None, description="Allow-list: only these queues are exported as themselves, the rest as other."
-    )
+    exported_queues: tuple[str, ...] | None = Field(None, description="The same for queues.")
     exported_label_grace_seconds: float = Field(
         300.0,
         ge=0,
-        description="A team or queue no call in memory carries keeps its exported value (and the "
-        "team its series) this long; then they go and its slot is free.",
+        description="A team or queue no call in memory carries stays exported this long; then its "
+        "slot frees and the team's nudge and score series go (a team that returns starts them at 0: "
+        "a counter reset).",
     )
 
     # Nudges
-    nudges_enabled: bool = Field(True, description="Run the nudge rules on every changed call.")
-    nudge_interval_seconds: float = Field(
-        0.5,
-        ge=0,
-        description="The nudge rules run on a changed call at most once per interval (each run "
-        "reads all of its metrics); a change that waits is checked within the interval.",
+    nudges_enabled: bool = Field(
+        True, description="Run the nudge rules (docs/nudges.md) on every changed call."
     )
     nudge_rules_file: Path | None = Field(
-        None, description="TOML file overriding nudge rule thresholds (see docs/nudges.md)."
+        None, description="TOML file overriding rule thresholds, ages, cooldowns (docs/nudges.md)."
     )
     nudge_snippets: bool = Field(
-        False, description="Attach a masked transcript excerpt to nudges (off: evidence values only)."
+        False,
+        description="Attach a masked excerpt of the latest segment to each nudge (off: evidence "
+        "values only).",
     )
     nudge_webhook_url: str | None = Field(None, description="Slack-compatible webhook for nudges.")
-    nudge_webhook_timeout_seconds: float = Field(2.0, gt=0)
-    nudge_webhook_retries: int = Field(3, ge=0, description="Retries with exponential backoff.")
+    nudge_webhook_timeout_seconds: float = Field(2.0, gt=0, description="Timeout of one webhook request.")
+    nudge_webhook_retries: int = Field(
+        3, ge=0, description="Retries of a failed webhook request, with exponential backoff."
+    )
 
     # Supervisor console
     console_token: SecretStr | None = Field(
-        None, description="Bearer token the console and its API require (none: open)."
+        None, description="Bearer token the console's API and feed require (a secret; none: open)."
     )
     console_history_seconds: float = Field(
         900.0, gt=0, description="How far back the console reads snapshots and nudges at start."
@@ -282,21 +475,88 @@ class Settings(BaseSettings):
         gt=0,
         description="The console reads Kafka only while used: its reader stops this long after "
         "the last console request with no stream open, and starts again (re-reading "
-        "console_history_seconds) on the next one.",
+        "the history) on the next one.",
     )
 
-    language: str = Field(
-        "en",
-        description="Default lexicon language, a language tag such as en or en-US (a CallStarted "
-        "language with a lexicon overrides it).",
+    # Tuning: each description says why the default is what it is
+    input_batches: bool = Field(
+        True,
+        description="Each fetch of the input topic goes to the pipeline at once, below Faust's "
+        "per-event delivery, which cost more CPU than the metrics (docs/pipeline.md); `false`: "
+        "Faust's agent stream, in batches of `BATCH_MAX_EVENTS`.",
     )
-    lexicon_file: Path | None = Field(None, description="TOML file replacing lexicon lists.")
-    lexicon_dir: Path | None = Field(
-        None,
-        description="Folder of <language>.toml lexicons, searched by language tag before the "
-        "shipped folder (streams/lexicons).",
+    fetch_max_records: int = Field(
+        500,
+        ge=1,
+        description="Records one fetch hands to the pipeline at most (aiokafka's "
+        "`max_poll_records`). Unbounded, a backlog came as one batch of 30,000 records that held "
+        "the event loop for seconds; 1,000 and 2,000 did not lower p99 at 5,000 segments/s.",
     )
-    late_tolerance_seconds: int = Field(60, ge=0, description="Media time a segment may arrive late.")
+    batch_max_events: int = Field(
+        500, ge=1, description="Events per batch taken from Faust's stream (`INPUT_BATCHES` off)."
+    )
+    batch_max_wait_seconds: float = Field(
+        0.05,
+        gt=0,
+        description="Longest wait to fill a batch from Faust's stream (`INPUT_BATCHES` off): "
+        "bounds the latency a slow input adds.",
+    )
+    commit_interval_seconds: float = Field(
+        2.8,
+        gt=0,
+        description="Offsets (and, under exactly-once, transactions) commit this often, and only by "
+        "time: each commit writes the state of every call changed since the last one, once, so "
+        "longer intervals write less but outputs wait longer to be committed.",
+    )
+    fetch_max_wait_seconds: float = Field(
+        0.05,
+        gt=0,
+        le=1.5,
+        description="Longest the broker holds the worker's fetch when it has no new data: "
+        "Faust's fixed 1.5 s held the input back under load (docs/pipeline.md).",
+    )
+    fetch_min_bytes: int = Field(
+        64 * 1024,
+        ge=1,
+        description="Data the broker gathers for the worker's fetch before it answers early: live "
+        "input in fewer, larger fetches, a fifth less CPU at 5,000 segments/s for up to the fetch "
+        "wait more latency at low rates (docs/pipeline.md). 1: answer with any data.",
+    )
+    nudge_interval_seconds: float = Field(
+        0.5,
+        ge=0,
+        description="The nudge rules run on a changed call at most once per interval, since each "
+        "run reads all of its metrics; a change that waits is checked within the interval.",
+    )
+    gc_automatic_collections: bool = Field(
+        False,
+        description="Python's automatic garbage collections. Off: live at 5,000 segments/s they "
+        "paused the worker 30-120 ms once or twice a second and found almost nothing (reference "
+        "counting frees what a segment makes); the full collection below frees reference cycles "
+        "(streams/worker/gc_policy.py).",
+    )
+    gc_full_collection_seconds: float = Field(
+        600.0,
+        ge=0,
+        description="Python's full garbage collection at most this often, to free reference cycles "
+        "(a worker holding 5,000 calls paused 420-500 ms per full collection); objects that "
+        "survived are frozen every 30 s in between, so automatic collections stay short. 0: "
+        "Python's own schedule, only with automatic collections on; else at least 30.",
+    )
+    gc_young_collection_objects: int = Field(
+        10_000,
+        ge=0,
+        description="With automatic collections on: Python collects its youngest generation "
+        "once this many new objects survive (CPython: 700, which spent 1.9-2.3 s of a 15 s backlog "
+        "run collecting; pauses grow with the threshold, up to 224 ms at 50,000). 0: Python's "
+        "threshold.",
+    )
+
+    @model_validator(mode="after")
+    def _metrics_port_is_its_own(self) -> Settings:
+        if self.metrics_port == self.web_port:
+            raise ValueError("metrics_port is another port than web_port (or unset)")
+        return self
 
     @field_validator("topic_retention_ms")
     @classmethod
@@ -403,7 +663,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, ConfigFileSource(settings_cls))
+        file = config_file_source(settings_cls)
+        return (init_settings, env_settings, *([file] if file else []))
 
     def topic(self, name: str) -> str:
         """Full name of one of callfocus' topics, e.g. ``topic("call-events")``."""
@@ -422,24 +683,45 @@ class Settings(BaseSettings):
             late_tolerance_ms=self.late_tolerance_seconds * 1000,
         )
 
-    def kafka_client_options(self) -> dict[str, Any]:
-        """Security options in the keyword form kafka-python and aiokafka both accept."""
-        options: dict[str, Any] = {"security_protocol": self.kafka_security_protocol}
-        if self.kafka_security_protocol.startswith("SASL"):
-            options["sasl_mechanism"] = self.kafka_sasl_mechanism
-            options["sasl_plain_username"] = self.kafka_sasl_username
-            options["sasl_plain_password"] = (
-                self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
-            )
-        return options
+    # the groups' views (GROUPS), built on each use: a cached one would outlive model_copy(update=...)
+    @property
+    def kafka(self) -> KafkaConnection:
+        return self._view(KafkaConnection)
 
-    def kafka_python_options(self) -> dict[str, Any]:
-        """:meth:`kafka_client_options` plus the CA file, which only kafka-python takes as a
-        path (aiokafka clients get an SSL context instead)."""
-        options = self.kafka_client_options()
-        if self.kafka_security_protocol in ("SSL", "SASL_SSL") and self.kafka_ssl_cafile is not None:
-            options["ssl_cafile"] = str(self.kafka_ssl_cafile)
-        return options
+    @property
+    def topics(self) -> TopicSettings:
+        return self._view(TopicSettings)
+
+    @property
+    def worker(self) -> WorkerSettings:
+        return self._view(WorkerSettings)
+
+    @property
+    def calls(self) -> CallSettings:
+        return self._view(CallSettings)
+
+    @property
+    def engine(self) -> EngineSettings:
+        return self._view(EngineSettings)
+
+    @property
+    def export(self) -> ExportSettings:
+        return self._view(ExportSettings)
+
+    @property
+    def nudges(self) -> NudgeSettings:
+        return self._view(NudgeSettings)
+
+    @property
+    def console(self) -> ConsoleSettings:
+        return self._view(ConsoleSettings)
+
+    @property
+    def tuning(self) -> TuningSettings:
+        return self._view(TuningSettings)
+
+    def _view(self, view: type[View]) -> View:
+        return view(**{field.name: getattr(self, setting_name(view, field.name)) for field in fields(view)})
 
 
 def unknown_variables(environ: Mapping[str, str]) -> list[str]:

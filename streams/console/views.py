@@ -42,6 +42,7 @@ from aiohttp import web as aiohttp_web
 from mode import Service
 
 from streams.console.state import ConsoleDemand, ConsoleState, SkippedRecords
+from streams.kafka_clients import aiokafka_options
 from streams.settings import Settings
 from streams.wire.codec import AvroCodec, CodecError
 from streams.worker.web import add_page
@@ -79,12 +80,9 @@ class Console:
 
 # -- Kafka feed -------------------------------------------------------------------------
 def _consumer_options(settings: Settings) -> dict[str, Any]:
-    options = settings.kafka_client_options()
-    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
-        from aiokafka.helpers import create_ssl_context
-
-        cafile = str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
-        options["ssl_context"] = create_ssl_context(cafile=cafile)
+    # the consumer below is given the bootstrap servers itself
+    options = aiokafka_options(settings.kafka)
+    del options["bootstrap_servers"]
     return options
 
 

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
-from streams.settings import Settings, unknown_variables
+from streams.settings import Settings, SettingsFileError, unknown_variables
 from streams.tools.simulate import AgentStyle, CustomerMood
 
 FORMATS = click.Choice(["jsonl", "harper-valley"])
@@ -40,7 +42,34 @@ def recording_options(verb: str) -> Callable[[Command], Command]:
     return decorate
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def invalid_settings(error: ValidationError) -> str:
+    """One line for every problem of an invalid ``Settings``, without the values (secrets)."""
+    problems = []
+    for problem in error.errors():
+        message = problem["msg"].removeprefix("Value error, ")
+        where = ".".join(str(part) for part in problem["loc"])
+        problems.append(f"{where}: {message}" if where else message)
+    return "; ".join(problems)
+
+
+class ReportsInvalidSettings(click.Group):
+    """A command group that reports invalid settings or a bad settings file in one line on
+    stderr, with exit status 2: the user's mistake, for which a traceback says nothing."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (SettingsFileError, SettingsError) as error:
+            problem = str(error)
+        except ValidationError as error:
+            if error.title != Settings.__name__:
+                raise
+            problem = invalid_settings(error)
+        click.echo(f"callfocus: invalid settings: {problem}", err=True)
+        ctx.exit(2)
+
+
+@click.group(cls=ReportsInvalidSettings, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Live customer-focus analytics for contact-center calls (settings: CALLFOCUS_* variables)."""
     for warning in unknown_variables(os.environ):

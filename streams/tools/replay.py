@@ -17,6 +17,7 @@ from pathlib import Path
 
 from kafka import KafkaProducer
 
+from streams.kafka_clients import kafka_python_options
 from streams.settings import Settings
 from streams.tools.sources import Recording
 from streams.wire.codec import AvroCodec
@@ -87,11 +88,10 @@ def replay(
     codec = codec or AvroCodec()
     topic = topic or settings.topic("call-events")
     producer = KafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
         client_id="callfocus-replay",
         acks="all",
         linger_ms=5,
-        **settings.kafka_python_options(),
+        **kafka_python_options(settings.kafka),
     )
     report = ReplayReport(calls=len(recordings))
     began = time.monotonic()

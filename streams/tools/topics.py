@@ -9,6 +9,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+from streams.kafka_clients import kafka_python_options
 from streams.settings import TOPICS, Settings
 
 
@@ -21,11 +22,7 @@ class TopicStatus:
 
 def ensure_topics(settings: Settings) -> list[TopicStatus]:
     """Create missing topics; report existing ones with their partition count."""
-    admin = KafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap,
-        client_id="callfocus-topics",
-        **settings.kafka_python_options(),
-    )
+    admin = KafkaAdminClient(client_id="callfocus-topics", **kafka_python_options(settings.kafka))
     try:
         wanted = [settings.topic(t) for t in TOPICS]
         existing = set(admin.list_topics())

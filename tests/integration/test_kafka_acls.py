@@ -10,6 +10,7 @@ topic, or without only its Create when the topic exists, stop the worker at star
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -20,6 +21,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -32,13 +34,16 @@ from kafka.admin import (
     ResourcePattern,
     ResourceType,
 )
+from pydantic import SecretStr
 
+from streams.kafka_clients import aiokafka_options, kafka_python_options
+from streams.settings import KafkaConnection, SaslMechanism
 from tests.conftest import ROOT, free_port
 from tests.deploy.test_provider_recipes import APP_ID, PREFIX, Acls, doc_acl_table
 from tests.integration.worker import WorkerProcess, eventually
 
 LOCAL = ROOT / "deploy" / "local"
-MECHANISM = "SCRAM-SHA-512"
+MECHANISM: SaslMechanism = "SCRAM-SHA-512"
 ADMIN = ("admin", "admin-secret")
 # one SCRAM user per test: ACLs belong to a principal
 # any base64 UUID (a random one may start with "-", which the tool takes for an option)
@@ -54,16 +59,22 @@ USERS = {
 class ScramKafka:
     bootstrap: str
 
-    def options(self, user: str, password: str) -> dict[str, str]:
-        return {
-            "security_protocol": "SASL_PLAINTEXT",
-            "sasl_mechanism": MECHANISM,
-            "sasl_plain_username": user,
-            "sasl_plain_password": password,
-        }
+    def connection(self, user: str, password: str) -> KafkaConnection:
+        return KafkaConnection(
+            bootstrap=self.bootstrap,
+            security_protocol="SASL_PLAINTEXT",
+            sasl_mechanism=MECHANISM,
+            sasl_username=user,
+            sasl_password=SecretStr(password),
+            ssl_cafile=None,
+        )
+
+    def options(self, user: str, password: str) -> dict[str, Any]:
+        """kafka-python's options for ``user``, from callfocus' own translation."""
+        return kafka_python_options(self.connection(user, password))
 
     def admin(self) -> KafkaAdminClient:
-        return KafkaAdminClient(bootstrap_servers=self.bootstrap, **self.options(*ADMIN))
+        return KafkaAdminClient(**self.options(*ADMIN))
 
 
 def kafka_lib() -> Path:
@@ -170,6 +181,28 @@ def scram_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScramKafka
         log.close()
 
 
+def test_aiokafka_clients_authenticate_with_callfocus_options(scram_kafka: ScramKafka, unique: str) -> None:
+    """The console's aiokafka reader gets its SASL options from the same translation."""
+    from aiokafka import AIOKafkaConsumer
+
+    topic = f"{unique}.call-metrics"
+    admin = scram_kafka.admin()
+    try:
+        admin.create_topics([NewTopic(topic, 1, 1)])
+    finally:
+        admin.close()
+
+    async def topics() -> set[str]:
+        consumer = AIOKafkaConsumer(**aiokafka_options(scram_kafka.connection(*ADMIN)))
+        await consumer.start()
+        try:
+            return set(await consumer.topics())
+        finally:
+            await consumer.stop()
+
+    assert topic in asyncio.run(topics())
+
+
 JAVA_NAMES = {"IdempotentWrite": "IDEMPOTENT_WRITE"}
 
 
@@ -242,7 +275,7 @@ def test_the_documented_acls_let_callfocus_create_process_commit_and_read(
     try:
         worker.wait_ready(timeout=60)
         # the input comes from another client (here the admin): the worker only reads it
-        producer = KafkaProducer(bootstrap_servers=scram_kafka.bootstrap, **scram_kafka.options(*ADMIN))
+        producer = KafkaProducer(**scram_kafka.options(*ADMIN))
         producer.send(
             f"{unique}.call-events", key=b"c1", value=b'{"type":"CallStarted","call_id":"c1","started_at":1}'
         )
@@ -259,7 +292,6 @@ def test_the_documented_acls_let_callfocus_create_process_commit_and_read(
         # outputs and the dead letter, committed by the worker's transactions
         def committed(topic: str) -> int:
             consumer = KafkaConsumer(
-                bootstrap_servers=scram_kafka.bootstrap,
                 isolation_level="read_committed",
                 **scram_kafka.options(*ADMIN),
             )

@@ -1,13 +1,21 @@
 from __future__ import annotations
 
 import re
+from dataclasses import FrozenInstanceError, fields
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from pydantic import ValidationError
 
-from streams.settings import Settings, unknown_variables
+from streams.settings import (
+    GROUPS,
+    Settings,
+    SettingsFileError,
+    group_settings,
+    setting_name,
+    unknown_variables,
+)
 from streams.tools.cli import main
 
 
@@ -51,7 +59,9 @@ def test_secrets_are_hidden_and_settings_frozen() -> None:
         kafka_security_protocol="SASL_SSL", kafka_sasl_username="u", kafka_sasl_password="s3cret"
     )
     assert "s3cret" not in repr(settings)
-    assert settings.kafka_client_options()["sasl_plain_password"] == "s3cret"
+    assert settings.kafka.sasl_password is not None
+    assert settings.kafka.sasl_password.get_secret_value() == "s3cret"
+    assert "s3cret" not in repr(settings.kafka)
     with pytest.raises(ValidationError):
         settings.web_port = 1  # type: ignore[misc]
 
@@ -90,14 +100,6 @@ def test_topic_retention_from_the_environment_and_unknown_topics_refused(
     monkeypatch.setenv("CALLFOCUS_TOPIC_RETENTION_MS", '{"call-metric": 1000}')
     with pytest.raises(ValueError, match="call-metric"):
         Settings()
-
-
-def test_the_ca_file_goes_to_kafka_python_clients_only(tmp_path: Path) -> None:
-    ca = tmp_path / "ca.pem"
-    settings = Settings(kafka_security_protocol="SASL_SSL", kafka_ssl_cafile=ca)
-    assert settings.kafka_python_options()["ssl_cafile"] == str(ca)
-    assert "ssl_cafile" not in settings.kafka_client_options()  # aiokafka would refuse the keyword
-    assert "ssl_cafile" not in Settings(kafka_ssl_cafile=ca).kafka_python_options()  # no TLS, no CA
 
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -152,3 +154,121 @@ def test_no_variable_the_project_itself_sets_is_called_unknown() -> None:
     # Kubernetes' service links for a Service named callfocus: the chart turns them off
     service_links = {"CALLFOCUS_SERVICE_HOST", "CALLFOCUS_PORT"}
     assert unknown_variables(dict.fromkeys(names - service_links, "")) == []
+
+
+def test_every_setting_is_in_exactly_one_group() -> None:
+    grouped = [name for group in GROUPS for name in group_settings(group)]
+    assert sorted(grouped) == sorted(Settings.model_fields)  # none left out, none twice
+    assert len(grouped) == len(set(grouped))
+
+
+def test_a_group_view_holds_its_settings_values(tmp_path: Path) -> None:
+    settings = Settings(
+        kafka_bootstrap="k:9092",
+        kafka_ssl_cafile=tmp_path / "ca.pem",
+        topic_prefix="floor1",
+        console_idle_seconds=30,
+        nudges_enabled=False,
+        nudge_webhook_retries=5,
+        fetch_min_bytes=1,
+    )
+    assert (settings.kafka.bootstrap, settings.kafka.ssl_cafile) == ("k:9092", tmp_path / "ca.pem")
+    assert settings.topics.name("call-events") == settings.topic("call-events") == "floor1.call-events"
+    assert settings.console.idle_seconds == 30
+    assert (settings.nudges.enabled, settings.nudges.webhook_retries) == (False, 5)
+    assert settings.tuning.fetch_min_bytes == 1
+    for group in GROUPS:
+        view = getattr(settings, group.attribute)
+        assert isinstance(view, group.view)
+        for field in fields(view):
+            assert getattr(view, field.name) == getattr(settings, setting_name(group.view, field.name))
+        with pytest.raises(FrozenInstanceError):
+            setattr(view, fields(view)[0].name, None)
+
+
+def test_a_copy_with_other_values_has_views_of_them() -> None:
+    settings = Settings()
+    assert settings.kafka.bootstrap == "127.0.0.1:9092"
+    copy = settings.model_copy(update={"kafka_bootstrap": "k:9092", "console_idle_seconds": 5.0})
+    assert (copy.kafka.bootstrap, copy.console.idle_seconds) == ("k:9092", 5.0)
+
+
+def test_a_config_file_that_is_not_a_mapping_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    listed = tmp_path / "callfocus.yaml"
+    listed.write_text("- web_port: 7001\n")
+    monkeypatch.setenv("CALLFOCUS_CONFIG_FILE", str(listed))
+    with pytest.raises(SettingsFileError, match="expected a mapping of setting names to values"):
+        Settings()
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [("callfocus.yaml", "web_port: [7001\n"), ("callfocus.toml", "web_port = \n")],
+)
+def test_a_config_file_that_does_not_parse_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str, text: str
+) -> None:
+    file = tmp_path / name
+    file.write_text(text)
+    monkeypatch.setenv("CALLFOCUS_CONFIG_FILE", str(file))
+    with pytest.raises(SettingsFileError) as raised:
+        Settings()
+    message = str(raised.value)
+    assert message.startswith(f"CALLFOCUS_CONFIG_FILE={file}: ")
+    assert "\n" not in message
+
+
+def test_an_unknown_or_invalid_setting_in_the_file_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    file = tmp_path / "callfocus.toml"
+    monkeypatch.setenv("CALLFOCUS_CONFIG_FILE", str(file))
+    file.write_text("web_prot = 7001\n")  # misspelt: it would otherwise be ignored
+    with pytest.raises(ValidationError, match="web_prot"):
+        Settings()
+    file.write_text("web_port = 0\n")
+    with pytest.raises(ValidationError, match="web_port"):
+        Settings()
+    assert Settings(web_port=7003).web_port == 7003  # keyword arguments beat the file
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        (
+            {"CALLFOCUS_CONFIG_FILE": "/nonexistent/callfocus.yaml"},
+            "callfocus: invalid settings: CALLFOCUS_CONFIG_FILE=/nonexistent/callfocus.yaml: no such file\n",
+        ),
+        (
+            {"CALLFOCUS_WEB_PORT": "0", "CALLFOCUS_STORE": "redis"},
+            "callfocus: invalid settings: web_port: Input should be greater than or equal to 1; "
+            "store: Input should be 'memory' or 'rocksdb'\n",
+        ),
+        (
+            {"CALLFOCUS_WINDOWS_SECONDS": "[60,"},
+            'callfocus: invalid settings: error parsing value for field "windows_seconds" from source '
+            '"EnvSettingsSource"\n',
+        ),
+    ],
+)
+def test_the_cli_reports_invalid_settings_in_one_line(env: dict[str, str], expected: str) -> None:
+    result = CliRunner().invoke(main, ["topics"], env=env)
+    assert result.exit_code == 2
+    assert result.stderr == expected  # no traceback
+
+
+def test_the_cli_reports_a_bad_settings_file_in_one_line(tmp_path: Path) -> None:
+    file = tmp_path / "callfocus.yaml"
+    file.write_text("web_port: 7001\nweb_prot: 7002\nkafka_sasl_password: [s3cret\n")
+    result = CliRunner().invoke(main, ["topics"], env={"CALLFOCUS_CONFIG_FILE": str(file)})
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert "s3cret" not in result.stderr  # YAML shows no snippet of a file it read
+    assert len(lines) == 1 and lines[0].startswith(
+        f"callfocus: invalid settings: CALLFOCUS_CONFIG_FILE={file}: "
+    )
+    file.write_text("web_port: 7001\nweb_prot: 7002\n")
+    result = CliRunner().invoke(main, ["topics"], env={"CALLFOCUS_CONFIG_FILE": str(file)})
+    assert result.stderr == "callfocus: invalid settings: web_prot: Extra inputs are not permitted\n"
