@@ -79,13 +79,6 @@ class Console:
 
 
 # -- Kafka feed -------------------------------------------------------------------------
-def _consumer_options(settings: Settings) -> dict[str, Any]:
-    # the consumer below is given the bootstrap servers itself
-    options = aiokafka_options(settings.kafka)
-    del options["bootstrap_servers"]
-    return options
-
-
 class ConsoleFeed(Service):
     """Reads every partition of call-metrics and nudges into its console's state."""
 
@@ -108,14 +101,13 @@ class ConsoleFeed(Service):
         settings = self.settings
 
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap,
             client_id=f"{settings.app_id}-console",
             group_id=None,
             enable_auto_commit=False,
             isolation_level="read_committed",
             auto_offset_reset="latest",
             fetch_max_wait_ms=200,
-            **_consumer_options(settings),
+            **aiokafka_options(settings.kafka),
         )
         await consumer.start()
         try:

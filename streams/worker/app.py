@@ -8,13 +8,13 @@ empty Faust environment (``env={}``) so stray ``BROKER_URL`` / ``WEB_PORT`` /
 from __future__ import annotations
 
 import logging
-import ssl
 
 import faust
 from prometheus_client import CollectorRegistry, GCCollector, ProcessCollector
 
 from streams.console.views import install_console
 from streams.engine.nudges import load_rules
+from streams.kafka_clients import faust_broker_urls, faust_credentials
 from streams.settings import Settings
 from streams.wire.codec import AvroCodec
 from streams.worker import faust_adapter, log_rate
@@ -26,25 +26,6 @@ from streams.worker.exporter import LiveCallCollector, PipelineMetrics
 from streams.worker.faust_codecs import register_faust_codecs
 from streams.worker.fetch import BatchingConsumer, CallfocusConsumer
 from streams.worker.web import WorkerPages
-
-
-def faust_broker_credentials(settings: Settings) -> faust.auth.Credentials | None:
-    protocol = settings.kafka_security_protocol
-    context = None
-    if protocol in ("SSL", "SASL_SSL"):
-        cafile = str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
-        context = ssl.create_default_context(purpose=ssl.Purpose.SERVER_AUTH, cafile=cafile)
-    if protocol.startswith("SASL"):
-        password = settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
-        return faust.SASLCredentials(
-            username=settings.kafka_sasl_username or "",
-            password=password,
-            ssl_context=context,
-            mechanism=settings.kafka_sasl_mechanism,
-        )
-    if context is not None:
-        return faust.SSLCredentials(context)
-    return None
 
 
 def quiet_faust_worker(log_repeat_interval_seconds: float) -> type[faust.Worker]:
@@ -69,12 +50,11 @@ COMMIT_BY_TIME = 10**9
 
 
 def create_app(settings: Settings) -> faust.App:
-    brokers = [f"kafka://{host.strip()}" for host in settings.kafka_bootstrap.split(",") if host.strip()]
     app = faust.App(
         settings.app_id,
         env={},
-        broker=brokers,
-        broker_credentials=faust_broker_credentials(settings),
+        broker=faust_broker_urls(settings.kafka),
+        broker_credentials=faust_credentials(settings.kafka),
         # RocksDB without its write-ahead log (streams/worker/state_store.py)
         store="callfocus-rocksdb://" if settings.store == "rocksdb" else "memory://",
         datadir=str(settings.data_dir),

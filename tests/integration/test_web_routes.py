@@ -68,7 +68,9 @@ print(json.dumps(sorted({(r.method, r.resource.canonical) for r in app.web.web_a
 
 
 def served_routes(env: dict[str, str]) -> list[tuple[str, str]]:
-    done = subprocess.run([sys.executable, "-c", LIST_ROUTES], env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", LIST_ROUTES], env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return [(method, path) for method, path in json.loads(done.stdout.splitlines()[-1])]
 
