@@ -11,6 +11,9 @@ cost a worker about 9 % of its CPU under load (py-spy) whether anyone looked or 
 first console request starts it and waits (a few seconds at most) for it to catch
 up; it stops ``console_idle_seconds`` after the last request when no stream is open.
 
+:func:`install_console` puts all of it on a given Faust app (its pages, the reader as a
+service, a shutdown hook); importing this module builds nothing.
+
 HTTP (Faust's aiohttp web server):
 
 - ``GET /console`` and ``GET /console/static/<file>``: the page (plain HTML/JS/CSS).
@@ -34,16 +37,17 @@ import json
 import logging
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import faust
 from aiohttp import web as aiohttp_web
 from mode import Service
 
 from streams.console.state import ConsoleDemand, ConsoleState, SkippedRecords
 from streams.settings import Settings
-from streams.wire.codec import CodecError
-from streams.worker.app import app, codec, settings
+from streams.wire.codec import AvroCodec, CodecError
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +66,8 @@ PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
-
-
-console = ConsoleState(history_seconds=settings.console_history_seconds)
-demand = ConsoleDemand(settings.console_idle_seconds)
-skipped = SkippedRecords()
+HEARTBEAT_SECONDS = 15.0
+CALLS_INTERVAL_SECONDS = 1.0
 
 
 # -- Kafka feed -------------------------------------------------------------------------
@@ -81,16 +82,29 @@ def _consumer_options(settings: Settings) -> dict[str, Any]:
 
 
 class ConsoleFeed(Service):
-    """Reads every partition of call-metrics and nudges into :data:`console`."""
+    """Reads every partition of call-metrics and nudges into the console's state while it is used."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        settings: Settings,
+        codec: AvroCodec,
+        calls: ConsoleState,
+        demand: ConsoleDemand,
+        skipped: SkippedRecords,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.settings = settings
+        self.codec = codec
+        self.calls = calls  # the console's state (mode's Service has a "state" of its own)
+        self.demand = demand
+        self.skipped = skipped
         self.metrics_topic = settings.topic("call-metrics")
         self.nudges_topic = settings.topic("nudges")
         self.consumer: Any = None
 
     async def on_stop(self) -> None:
-        console.close_subscribers()
+        self.calls.close_subscribers()
         await self._stop_consumer()
 
     async def _start_consumer(self) -> tuple[Any, dict[Any, int]]:
@@ -98,14 +112,14 @@ class ConsoleFeed(Service):
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap,
-            client_id=f"{settings.app_id}-console",
+            bootstrap_servers=self.settings.kafka_bootstrap,
+            client_id=f"{self.settings.app_id}-console",
             group_id=None,
             enable_auto_commit=False,
             isolation_level="read_committed",
             auto_offset_reset="latest",
             fetch_max_wait_ms=200,
-            **_consumer_options(settings),
+            **_consumer_options(self.settings),
         )
         await consumer.start()
         try:
@@ -119,7 +133,7 @@ class ConsoleFeed(Service):
                 await self.sleep(5.0)
             partitions = [TopicPartition(t, p) for t, ps in found.items() for p in sorted(ps or ())]
             consumer.assign(partitions)
-            since_seconds = settings.console_history_seconds
+            since_seconds = self.settings.console_history_seconds
             since = int((time.time() - since_seconds) * 1000)
             offsets = await consumer.offsets_for_times(dict.fromkeys(partitions, since))
             # no record since then: start at today's end offset (an explicit offset, not a
@@ -138,20 +152,20 @@ class ConsoleFeed(Service):
         if value is None:
             return
         try:
-            name, record = codec.decode(value)
+            name, record = self.codec.decode(value)
         except Exception as error:  # a record the console cannot read must not stop it
             reason = error.reason if isinstance(error, CodecError) else type(error).__name__
-            if message := skipped.skip(topic, reason):
+            if message := self.skipped.skip(topic, reason):
                 log.warning(message)
             return
         if name == "CallMetrics":
-            console.apply_metrics(record)
+            self.calls.apply_metrics(record)
         elif name == "Nudge":
-            console.apply_nudge(record)
+            self.calls.apply_nudge(record)
 
     async def _stop_consumer(self) -> None:
         consumer, self.consumer = self.consumer, None
-        demand.caught_up.clear()
+        self.demand.caught_up.clear()
         if consumer is not None:
             with contextlib.suppress(Exception):
                 await consumer.stop()
@@ -168,19 +182,19 @@ class ConsoleFeed(Service):
         while not self.should_stop:
             try:
                 if self.consumer is None:
-                    await demand.wanted.wait()
+                    await self.demand.wanted.wait()
                     self.consumer, ends = await self._start_consumer()
                 batches = await self.consumer.getmany(timeout_ms=500, max_records=2000)
                 for tp, messages in batches.items():
                     for message in messages:
                         self._apply(tp.topic, message.value)
-                if not demand.caught_up.is_set() and await self._caught_up(ends):
-                    demand.caught_up.set()
-                if demand.idle(len(console.subscribers)):
-                    log.info("console: unused for %.0f s; reader stopped", demand.idle_seconds)
+                if not self.demand.caught_up.is_set() and await self._caught_up(ends):
+                    self.demand.caught_up.set()
+                if self.demand.idle(len(self.calls.subscribers)):
+                    log.info("console: unused for %.0f s; reader stopped", self.demand.idle_seconds)
                     await self._stop_consumer()
-                    demand.wanted.clear()
-                    console.clear()
+                    self.demand.wanted.clear()
+                    self.calls.clear()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -192,10 +206,7 @@ class ConsoleFeed(Service):
 
     @Service.timer(1.0)
     async def _expire(self) -> None:
-        console.expire(int(time.time() * 1000))
-
-
-app.service(ConsoleFeed)
+        self.calls.expire(int(time.time() * 1000))
 
 
 # -- HTTP -------------------------------------------------------------------------------
@@ -208,12 +219,10 @@ def _token_of(request: Any) -> str | None:
     return str(query) if query else None
 
 
-def authorized(request: Any, expected: str | None = None) -> bool:
-    """True when no token is configured or the request carries it (constant-time compare)."""
+def authorized(request: Any, expected: str | None) -> bool:
+    """True when no token is expected or the request carries it (constant-time compare)."""
     if expected is None:
-        if settings.console_token is None:
-            return True
-        expected = settings.console_token.get_secret_value()
+        return True
     given = _token_of(request)
     return given is not None and hmac.compare_digest(given.encode(), expected.encode())
 
@@ -246,127 +255,152 @@ def _static(view: Any, name: str) -> Any:
     return view.bytes(path.read_bytes(), headers=headers)
 
 
-@app.page("/console")
-async def console_page(view: Any, request: Any) -> Any:
-    demand.touch()  # the reader starts while the page loads
-    return _static(view, "console.html")
-
-
-@app.page("/console/static/{name}")
-async def console_static(view: Any, request: Any, name: str) -> Any:
-    return _static(view, name)
-
-
-@app.page("/api/calls")
-async def api_calls(view: Any, request: Any) -> Any:
-    if not authorized(request):
-        return _unauthorized(view)
-    await demand.ready()
-    team = request.query.get("team") or None
-    return _json(view, console.call_list(team, _limit(request)))
-
-
-@app.page("/api/calls/{call_id}")
-async def api_call(view: Any, request: Any, call_id: str) -> Any:
-    if not authorized(request):
-        return _unauthorized(view)
-    await demand.ready()
-    detail = console.call_detail(call_id)
-    if detail is None:
-        return _json(view, {"error": "not found", "call_id": call_id}, status=404)
-    return _json(view, detail)
-
-
-@app.page("/api/teams")
-async def api_teams(view: Any, request: Any) -> Any:
-    if not authorized(request):
-        return _unauthorized(view)
-    await demand.ready()
-    return _json(view, console.teams())
-
-
 def sse(event: str, data: Any) -> bytes:
     """One Server-Sent Event (JSON on one line, so no ``data:`` splitting is needed)."""
     return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
-def calls_message(team: str | None, limit: int) -> dict[str, Any]:
-    return {
-        "calls": console.call_list(team, limit),
-        "teams": console.teams(),
-        "total": len(console.calls),
-        "server_time": int(time.time() * 1000),
-    }
+# -- the console on an app ---------------------------------------------------------------
+@dataclass
+class Console:
+    """One worker's console: its view of the cluster's calls, whether it is used, the
+    records it skipped, the reader that feeds it, and the settings it answers with."""
 
+    settings: Settings
+    state: ConsoleState
+    demand: ConsoleDemand
+    skipped: SkippedRecords
+    feed: ConsoleFeed
 
-HEARTBEAT_SECONDS = 15.0
-CALLS_INTERVAL_SECONDS = 1.0
+    def authorized(self, request: Any) -> bool:
+        token = self.settings.console_token
+        return authorized(request, None if token is None else token.get_secret_value())
 
-
-async def stream_events(
-    request: Any, team: str | None, limit: int, backlog: Iterable[dict[str, Any]]
-) -> aiohttp_web.StreamResponse:
-    response = aiohttp_web.StreamResponse(
-        headers={
-            **SECURITY_HEADERS,
-            "Content-Type": "text/event-stream; charset=utf-8",
-            "X-Accel-Buffering": "no",  # no proxy buffering (nginx)
+    def calls_message(self, team: str | None, limit: int) -> dict[str, Any]:
+        return {
+            "calls": self.state.call_list(team, limit),
+            "teams": self.state.teams(),
+            "total": len(self.state.calls),
+            "server_time": int(time.time() * 1000),
         }
-    )
-    queue = console.subscribe()  # before the backlog: nothing falls in between
-    try:
-        await response.prepare(request)
-        await response.write(b"retry: 2000\n\n")
-        for nudge in backlog:
-            await response.write(sse("nudge", nudge))
-        await response.write(sse("calls", calls_message(team, limit)))
-        sent_version = console.version
-        loop = asyncio.get_running_loop()
-        next_calls = loop.time() + CALLS_INTERVAL_SECONDS
-        last_write = loop.time()
-        while True:
-            timeout = max(0.0, min(next_calls, last_write + HEARTBEAT_SECONDS) - loop.time())
-            try:
-                message = await asyncio.wait_for(queue.get(), timeout)
-            except TimeoutError:
-                message = {}
-            if message is None:  # cut off (too slow) or the worker stops
-                break
-            now = loop.time()
-            if message and (team is None or message["data"].get("team") == team):
-                await response.write(sse(message["event"], message["data"]))
-                last_write = now
-            if now >= next_calls:
-                next_calls = now + CALLS_INTERVAL_SECONDS
-                if console.version != sent_version:
-                    sent_version = console.version
-                    await response.write(sse("calls", calls_message(team, limit)))
+
+    async def stream_events(
+        self, request: Any, team: str | None, limit: int, backlog: Iterable[dict[str, Any]]
+    ) -> aiohttp_web.StreamResponse:
+        """The backlog, the call list, then live nudges and call lists until the browser
+        leaves or the worker stops."""
+        response = aiohttp_web.StreamResponse(
+            headers={
+                **SECURITY_HEADERS,
+                "Content-Type": "text/event-stream; charset=utf-8",
+                "X-Accel-Buffering": "no",  # no proxy buffering (nginx)
+            }
+        )
+        state = self.state
+        queue = state.subscribe()  # before the backlog: nothing falls in between
+        try:
+            await response.prepare(request)
+            await response.write(b"retry: 2000\n\n")
+            for nudge in backlog:
+                await response.write(sse("nudge", nudge))
+            await response.write(sse("calls", self.calls_message(team, limit)))
+            sent_version = state.version
+            loop = asyncio.get_running_loop()
+            next_calls = loop.time() + CALLS_INTERVAL_SECONDS
+            last_write = loop.time()
+            while True:
+                timeout = max(0.0, min(next_calls, last_write + HEARTBEAT_SECONDS) - loop.time())
+                try:
+                    message = await asyncio.wait_for(queue.get(), timeout)
+                except TimeoutError:
+                    message = {}
+                if message is None:  # cut off (too slow) or the worker stops
+                    break
+                now = loop.time()
+                if message and (team is None or message["data"].get("team") == team):
+                    await response.write(sse(message["event"], message["data"]))
                     last_write = now
-            if now - last_write >= HEARTBEAT_SECONDS:
-                await response.write(b": heartbeat\n\n")
-                last_write = now
-    except (ConnectionResetError, ConnectionError, RuntimeError):
-        pass  # the browser went away
-    finally:
-        console.unsubscribe(queue)
-        demand.touch()  # the idle time counts from when the last stream closed
-    return response
+                if now >= next_calls:
+                    next_calls = now + CALLS_INTERVAL_SECONDS
+                    if state.version != sent_version:
+                        sent_version = state.version
+                        await response.write(sse("calls", self.calls_message(team, limit)))
+                        last_write = now
+                if now - last_write >= HEARTBEAT_SECONDS:
+                    await response.write(b": heartbeat\n\n")
+                    last_write = now
+        except (ConnectionResetError, ConnectionError, RuntimeError):
+            pass  # the browser went away
+        finally:
+            state.unsubscribe(queue)
+            self.demand.touch()  # the idle time counts from when the last stream closed
+        return response
 
 
-@app.page("/api/nudges/stream")
-async def api_stream(view: Any, request: Any) -> Any:
-    if not authorized(request):
-        return _unauthorized(view)
-    await demand.ready()
-    team = request.query.get("team") or None
-    backlog = [n for n in console.recent_nudges() if team is None or n["team"] == team]
-    return await stream_events(request, team, _limit(request), backlog)
+def install_console(app: faust.App, settings: Settings, codec: AvroCodec) -> Console:
+    """Put the console on ``app``: its pages, its Kafka reader (a service started with the
+    app) and the hook that ends open streams when the web server shuts down."""
+    state = ConsoleState(history_seconds=settings.console_history_seconds)
+    demand = ConsoleDemand(settings.console_idle_seconds)
+    skipped = SkippedRecords()
+    feed = ConsoleFeed(settings, codec, state, demand, skipped, beacon=app.beacon)
+    console = Console(settings, state, demand, skipped, feed)
+    # Faust starts a service instance as it does a class (App.on_init_extra_service takes either)
+    app.service(feed)  # type: ignore[arg-type]
+    _add_pages(app, console)
+
+    async def close_streams(_: Any) -> None:
+        state.close_subscribers()
+
+    web_app = getattr(app.web, "web_app", None)
+    if web_app is not None:  # the aiohttp driver: end the streams before it waits for handlers
+        web_app.on_shutdown.append(close_streams)
+    return console
 
 
-async def _close_streams(_: Any) -> None:
-    console.close_subscribers()
+def _add_pages(app: faust.App, console: Console) -> None:
+    state, demand = console.state, console.demand
 
+    async def console_page(view: Any, request: Any) -> Any:
+        demand.touch()  # the reader starts while the page loads
+        return _static(view, "console.html")
 
-_web_app = getattr(app.web, "web_app", None)
-if _web_app is not None:  # the aiohttp driver: end the streams before it waits for handlers
-    _web_app.on_shutdown.append(_close_streams)
+    async def console_static(view: Any, request: Any, name: str) -> Any:
+        return _static(view, name)
+
+    async def api_calls(view: Any, request: Any) -> Any:
+        if not console.authorized(request):
+            return _unauthorized(view)
+        await demand.ready()
+        team = request.query.get("team") or None
+        return _json(view, state.call_list(team, _limit(request)))
+
+    async def api_call(view: Any, request: Any, call_id: str) -> Any:
+        if not console.authorized(request):
+            return _unauthorized(view)
+        await demand.ready()
+        detail = state.call_detail(call_id)
+        if detail is None:
+            return _json(view, {"error": "not found", "call_id": call_id}, status=404)
+        return _json(view, detail)
+
+    async def api_teams(view: Any, request: Any) -> Any:
+        if not console.authorized(request):
+            return _unauthorized(view)
+        await demand.ready()
+        return _json(view, state.teams())
+
+    async def api_stream(view: Any, request: Any) -> Any:
+        if not console.authorized(request):
+            return _unauthorized(view)
+        await demand.ready()
+        team = request.query.get("team") or None
+        backlog = [n for n in state.recent_nudges() if team is None or n["team"] == team]
+        return await console.stream_events(request, team, _limit(request), backlog)
+
+    app.page("/console")(console_page)
+    app.page("/console/static/{name}")(console_static)
+    app.page("/api/calls")(api_calls)
+    app.page("/api/calls/{call_id}")(api_call)
+    app.page("/api/teams")(api_teams)
+    app.page("/api/nudges/stream")(api_stream)

@@ -126,7 +126,7 @@ def create_app(settings: Settings) -> faust.App:
         # the topics callfocus creates take records this large (settings.topic_max_message_bytes)
         producer_max_request_size=settings.max_record_bytes,
         Worker=Worker,
-        autodiscover=["streams.worker.pipeline", "streams.worker.web", "streams.console.views"],
+        autodiscover=["streams.worker.pipeline", "streams.worker.web", "streams.console.autodiscovered"],
         origin="streams",
     )
     without_faust_pages(app)
