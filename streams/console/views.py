@@ -16,12 +16,13 @@ service, a shutdown hook); importing this module builds nothing.
 
 HTTP (Faust's aiohttp web server):
 
-- ``GET /console`` and ``GET /console/static/<file>``: the page (plain HTML/JS/CSS).
+- ``GET /console`` and ``GET /console/static/<file>``: the page (plain HTML/JS/CSS),
+  served by aiohttp's ``FileResponse``.
 - ``GET /api/calls?team=&limit=``: live calls, lowest score first, unscored last.
 - ``GET /api/calls/{call_id}``: the latest snapshot, the metric history and the nudges.
 - ``GET /api/teams``.
-- ``GET /api/nudges/stream?team=``: Server-Sent Events: ``nudge`` (backlog on connect,
-  then live) and ``calls`` (the call list, at most once a second, when it changed).
+- ``GET /api/nudges/stream?team=``: Server-Sent Events (aiohttp-sse): ``nudge`` (backlog
+  on connect, then live) and ``calls`` (the call list, at most once a second, when it changed).
 
 With ``console_token`` set the API and the stream want ``Authorization: Bearer <token>``
 or ``?token=<token>`` (EventSource cannot send headers); the page itself is open and
@@ -43,6 +44,7 @@ from typing import Any
 
 import faust
 from aiohttp import web as aiohttp_web
+from aiohttp_sse import EventSourceResponse
 from mode import Service
 
 from streams.console.state import ConsoleDemand, ConsoleState, SkippedRecords
@@ -68,6 +70,7 @@ PAGE_CSP = (
 )
 HEARTBEAT_SECONDS = 15.0
 CALLS_INTERVAL_SECONDS = 1.0
+RECONNECT_MS = 2000  # the browser's wait before it reconnects a dropped stream
 
 
 # -- Kafka feed -------------------------------------------------------------------------
@@ -245,19 +248,20 @@ def _limit(request: Any, default: int = 500) -> int:
 
 
 def _static(view: Any, name: str) -> Any:
+    # only the names listed reach the file system: "..", "%2e%2e" or any other name is a 404
     content_type = STATIC_FILES.get(name)
-    path = STATIC_DIR / name
-    if content_type is None or not path.is_file():
+    if content_type is None:
         return view.json({"error": "not found"}, status=404)
     headers = {**SECURITY_HEADERS, "Content-Type": content_type, "Cache-Control": "no-cache"}
     if name.endswith(".html"):
         headers["Content-Security-Policy"] = PAGE_CSP
-    return view.bytes(path.read_bytes(), headers=headers)
+    # aiohttp's file response: ETag and Last-Modified, so a revalidation answers 304
+    return aiohttp_web.FileResponse(STATIC_DIR / name, headers=headers)
 
 
-def sse(event: str, data: Any) -> bytes:
-    """One Server-Sent Event (JSON on one line, so no ``data:`` splitting is needed)."""
-    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+async def send_event(response: EventSourceResponse, event: str, data: Any, retry: int | None = None) -> None:
+    """One Server-Sent Event, its data JSON on one line (so one ``data:`` field)."""
+    await response.send(json.dumps(data, separators=(",", ":")), event=event, retry=retry)
 
 
 # -- the console on an app ---------------------------------------------------------------
@@ -286,55 +290,52 @@ class Console:
 
     async def stream_events(
         self, request: Any, team: str | None, limit: int, backlog: Iterable[dict[str, Any]]
-    ) -> aiohttp_web.StreamResponse:
+    ) -> EventSourceResponse:
         """The backlog, the call list, then live nudges and call lists until the browser
-        leaves or the worker stops."""
-        response = aiohttp_web.StreamResponse(
-            headers={
-                **SECURITY_HEADERS,
-                "Content-Type": "text/event-stream; charset=utf-8",
-                "X-Accel-Buffering": "no",  # no proxy buffering (nginx)
-            }
+        leaves or the worker stops; aiohttp-sse frames the events and sends the heartbeat."""
+        response = EventSourceResponse(
+            headers=SECURITY_HEADERS,
+            sep="\n",
+            ping_interval=HEARTBEAT_SECONDS,
+            allow_all_methods=True,  # HEAD is routed with GET, and answers as it
         )
-        state = self.state
-        queue = state.subscribe()  # before the backlog: nothing falls in between
+        response.headers["Cache-Control"] = SECURITY_HEADERS["Cache-Control"]  # aiohttp-sse sets no-cache
+        queue = self.state.subscribe()  # before the backlog: nothing falls in between
         try:
             await response.prepare(request)
-            await response.write(b"retry: 2000\n\n")
-            for nudge in backlog:
-                await response.write(sse("nudge", nudge))
-            await response.write(sse("calls", self.calls_message(team, limit)))
-            sent_version = state.version
-            loop = asyncio.get_running_loop()
-            next_calls = loop.time() + CALLS_INTERVAL_SECONDS
-            last_write = loop.time()
-            while True:
-                timeout = max(0.0, min(next_calls, last_write + HEARTBEAT_SECONDS) - loop.time())
-                try:
-                    message = await asyncio.wait_for(queue.get(), timeout)
-                except TimeoutError:
-                    message = {}
-                if message is None:  # cut off (too slow) or the worker stops
-                    break
-                now = loop.time()
-                if message and (team is None or message["data"].get("team") == team):
-                    await response.write(sse(message["event"], message["data"]))
-                    last_write = now
-                if now >= next_calls:
-                    next_calls = now + CALLS_INTERVAL_SECONDS
-                    if state.version != sent_version:
-                        sent_version = state.version
-                        await response.write(sse("calls", self.calls_message(team, limit)))
-                        last_write = now
-                if now - last_write >= HEARTBEAT_SECONDS:
-                    await response.write(b": heartbeat\n\n")
-                    last_write = now
-        except (ConnectionResetError, ConnectionError, RuntimeError):
-            pass  # the browser went away
+            async with response:  # ends the heartbeat when the stream ends
+                first = [("nudge", nudge) for nudge in backlog] + [("calls", self.calls_message(team, limit))]
+                for index, (event, data) in enumerate(first):
+                    await send_event(response, event, data, retry=RECONNECT_MS if index == 0 else None)
+                await self._follow(response, queue, team, limit)
+        except (ConnectionError, RuntimeError, TimeoutError):
+            pass  # the browser went away (or stalled past aiohttp-sse's send timeout)
         finally:
-            state.unsubscribe(queue)
+            self.state.unsubscribe(queue)
             self.demand.touch()  # the idle time counts from when the last stream closed
         return response
+
+    async def _follow(
+        self, response: EventSourceResponse, queue: asyncio.Queue[Any], team: str | None, limit: int
+    ) -> None:
+        sent_version = self.state.version
+        loop = asyncio.get_running_loop()
+        next_calls = loop.time() + CALLS_INTERVAL_SECONDS
+        while True:
+            try:
+                message = await asyncio.wait_for(queue.get(), max(0.0, next_calls - loop.time()))
+            except TimeoutError:
+                message = {}
+            if message is None:  # cut off (too slow) or the worker stops
+                return
+            if message and (team is None or message["data"].get("team") == team):
+                await send_event(response, message["event"], message["data"])
+            now = loop.time()
+            if now >= next_calls:
+                next_calls = now + CALLS_INTERVAL_SECONDS
+                if self.state.version != sent_version:
+                    sent_version = self.state.version
+                    await send_event(response, "calls", self.calls_message(team, limit))
 
 
 def install_console(app: faust.App, settings: Settings, codec: AvroCodec) -> Console:
