@@ -11,14 +11,18 @@ cost a worker about 9 % of its CPU under load (py-spy) whether anyone looked or 
 first console request starts it and waits (a few seconds at most) for it to catch
 up; it stops ``console_idle_seconds`` after the last request when no stream is open.
 
+:func:`install_console` puts all of it on a given Faust app (its pages, the reader as a
+service, a shutdown hook); importing this module builds nothing.
+
 HTTP (Faust's aiohttp web server):
 
-- ``GET /console`` and ``GET /console/static/<file>``: the page (plain HTML/JS/CSS).
+- ``GET /console`` and ``GET /console/static/<file>``: the page (plain HTML/JS/CSS),
+  served by aiohttp's ``FileResponse``.
 - ``GET /api/calls?team=&limit=``: live calls, lowest score first, unscored last.
 - ``GET /api/calls/{call_id}``: the latest snapshot, the metric history and the nudges.
 - ``GET /api/teams``.
-- ``GET /api/nudges/stream?team=``: Server-Sent Events: ``nudge`` (backlog on connect,
-  then live) and ``calls`` (the call list, at most once a second, when it changed).
+- ``GET /api/nudges/stream?team=``: Server-Sent Events (aiohttp-sse): ``nudge`` (backlog
+  on connect, then live) and ``calls`` (the call list, at most once a second, when it changed).
 
 With ``console_token`` set the API and the stream want ``Authorization: Bearer <token>``
 or ``?token=<token>`` (EventSource cannot send headers); the page itself is open and
@@ -34,18 +38,19 @@ import json
 import logging
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import faust
 from aiohttp import web as aiohttp_web
+from aiohttp_sse import EventSourceResponse
 from mode import Service
 
 from streams.console.state import ConsoleDemand, ConsoleState, SkippedRecords
 from streams.kafka_clients import aiokafka_options
 from streams.settings import Settings
 from streams.wire.codec import AvroCodec, CodecError
-from streams.worker.web import add_page
 
 log = logging.getLogger(__name__)
 
@@ -64,50 +69,50 @@ PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
-
-
-class Console:
-    """One worker's console: the state it shows, when its reader runs, what it skipped."""
-
-    def __init__(self, settings: Settings, codec: AvroCodec) -> None:
-        self.settings = settings
-        self.codec = codec
-        self.state = ConsoleState(history_seconds=settings.console_history_seconds)
-        self.demand = ConsoleDemand(settings.console_idle_seconds)
-        self.skipped = SkippedRecords()
-        self.feed = ConsoleFeed(self)
+HEARTBEAT_SECONDS = 15.0
+CALLS_INTERVAL_SECONDS = 1.0
+RECONNECT_MS = 2000  # the browser's wait before it reconnects a dropped stream
 
 
 # -- Kafka feed -------------------------------------------------------------------------
 class ConsoleFeed(Service):
-    """Reads every partition of call-metrics and nudges into its console's state."""
+    """Reads every partition of call-metrics and nudges into the console's state while it is used."""
 
-    def __init__(self, console: Console) -> None:
-        super().__init__()
-        self.console = console
-        self.settings = settings = console.settings
+    def __init__(
+        self,
+        settings: Settings,
+        codec: AvroCodec,
+        calls: ConsoleState,
+        demand: ConsoleDemand,
+        skipped: SkippedRecords,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.settings = settings
+        self.codec = codec
+        self.calls = calls  # the console's state (mode's Service has a "state" of its own)
+        self.demand = demand
+        self.skipped = skipped
         self.metrics_topic = settings.topic("call-metrics")
         self.nudges_topic = settings.topic("nudges")
         self.consumer: Any = None
 
     async def on_stop(self) -> None:
-        self.console.state.close_subscribers()
+        self.calls.close_subscribers()
         await self._stop_consumer()
 
     async def _start_consumer(self) -> tuple[Any, dict[Any, int]]:
         """A consumer positioned at ``now - console_history_seconds``, and the end offsets."""
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
-        settings = self.settings
-
         consumer = AIOKafkaConsumer(
-            client_id=f"{settings.app_id}-console",
+            client_id=f"{self.settings.app_id}-console",
             group_id=None,
             enable_auto_commit=False,
             isolation_level="read_committed",
             auto_offset_reset="latest",
             fetch_max_wait_ms=200,
-            **aiokafka_options(settings.kafka),
+            **aiokafka_options(self.settings.kafka),
         )
         await consumer.start()
         try:
@@ -121,7 +126,7 @@ class ConsoleFeed(Service):
                 await self.sleep(5.0)
             partitions = [TopicPartition(t, p) for t, ps in found.items() for p in sorted(ps or ())]
             consumer.assign(partitions)
-            since_seconds = settings.console_history_seconds
+            since_seconds = self.settings.console_history_seconds
             since = int((time.time() - since_seconds) * 1000)
             offsets = await consumer.offsets_for_times(dict.fromkeys(partitions, since))
             # no record since then: start at today's end offset (an explicit offset, not a
@@ -140,20 +145,20 @@ class ConsoleFeed(Service):
         if value is None:
             return
         try:
-            name, record = self.console.codec.decode(value)
+            name, record = self.codec.decode(value)
         except Exception as error:  # a record the console cannot read must not stop it
             reason = error.reason if isinstance(error, CodecError) else type(error).__name__
-            if message := self.console.skipped.skip(topic, reason):
+            if message := self.skipped.skip(topic, reason):
                 log.warning(message)
             return
         if name == "CallMetrics":
-            self.console.state.apply_metrics(record)
+            self.calls.apply_metrics(record)
         elif name == "Nudge":
-            self.console.state.apply_nudge(record)
+            self.calls.apply_nudge(record)
 
     async def _stop_consumer(self) -> None:
         consumer, self.consumer = self.consumer, None
-        self.console.demand.caught_up.clear()
+        self.demand.caught_up.clear()
         if consumer is not None:
             with contextlib.suppress(Exception):
                 await consumer.stop()
@@ -166,24 +171,23 @@ class ConsoleFeed(Service):
 
     @Service.task
     async def _read(self) -> None:
-        demand, state = self.console.demand, self.console.state
         ends: dict[Any, int] = {}
         while not self.should_stop:
             try:
                 if self.consumer is None:
-                    await demand.wanted.wait()
+                    await self.demand.wanted.wait()
                     self.consumer, ends = await self._start_consumer()
                 batches = await self.consumer.getmany(timeout_ms=500, max_records=2000)
                 for tp, messages in batches.items():
                     for message in messages:
                         self._apply(tp.topic, message.value)
-                if not demand.caught_up.is_set() and await self._caught_up(ends):
-                    demand.caught_up.set()
-                if demand.idle(len(state.subscribers)):
-                    log.info("console: unused for %.0f s; reader stopped", demand.idle_seconds)
+                if not self.demand.caught_up.is_set() and await self._caught_up(ends):
+                    self.demand.caught_up.set()
+                if self.demand.idle(len(self.calls.subscribers)):
+                    log.info("console: unused for %.0f s; reader stopped", self.demand.idle_seconds)
                     await self._stop_consumer()
-                    demand.wanted.clear()
-                    state.clear()
+                    self.demand.wanted.clear()
+                    self.calls.clear()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -195,7 +199,7 @@ class ConsoleFeed(Service):
 
     @Service.timer(1.0)
     async def _expire(self) -> None:
-        self.console.state.expire(int(time.time() * 1000))
+        self.calls.expire(int(time.time() * 1000))
 
 
 # -- HTTP -------------------------------------------------------------------------------
@@ -209,7 +213,7 @@ def _token_of(request: Any) -> str | None:
 
 
 def authorized(request: Any, expected: str | None) -> bool:
-    """True when no token is configured or the request carries it (constant-time compare)."""
+    """True when no token is expected or the request carries it (constant-time compare)."""
     if expected is None:
         return True
     given = _token_of(request)
@@ -234,146 +238,160 @@ def _limit(request: Any, default: int = 500) -> int:
 
 
 def _static(view: Any, name: str) -> Any:
+    # only the names listed reach the file system: "..", "%2e%2e" or any other name is a 404
     content_type = STATIC_FILES.get(name)
-    path = STATIC_DIR / name
-    if content_type is None or not path.is_file():
+    if content_type is None:
         return view.json({"error": "not found"}, status=404)
     headers = {**SECURITY_HEADERS, "Content-Type": content_type, "Cache-Control": "no-cache"}
     if name.endswith(".html"):
         headers["Content-Security-Policy"] = PAGE_CSP
-    return view.bytes(path.read_bytes(), headers=headers)
+    # aiohttp's file response: ETag and Last-Modified, so a revalidation answers 304
+    return aiohttp_web.FileResponse(STATIC_DIR / name, headers=headers)
 
 
-def sse(event: str, data: Any) -> bytes:
-    """One Server-Sent Event (JSON on one line, so no ``data:`` splitting is needed)."""
-    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+async def send_event(response: EventSourceResponse, event: str, data: Any, retry: int | None = None) -> None:
+    """One Server-Sent Event, its data JSON on one line (so one ``data:`` field)."""
+    await response.send(json.dumps(data, separators=(",", ":")), event=event, retry=retry)
 
 
-def calls_message(console: ConsoleState, team: str | None, limit: int) -> dict[str, Any]:
-    return {
-        "calls": console.call_list(team, limit),
-        "teams": console.teams(),
-        "total": len(console.calls),
-        "server_time": int(time.time() * 1000),
-    }
+# -- the console on an app ---------------------------------------------------------------
+@dataclass
+class Console:
+    """One worker's console: its view of the cluster's calls, whether it is used, the
+    records it skipped, the reader that feeds it, and the settings it answers with."""
 
+    settings: Settings
+    state: ConsoleState
+    demand: ConsoleDemand
+    skipped: SkippedRecords
+    feed: ConsoleFeed
 
-HEARTBEAT_SECONDS = 15.0
-CALLS_INTERVAL_SECONDS = 1.0
+    def authorized(self, request: Any) -> bool:
+        token = self.settings.console_token
+        return authorized(request, None if token is None else token.get_secret_value())
 
-
-async def stream_events(
-    console: Console, request: Any, team: str | None, limit: int, backlog: Iterable[dict[str, Any]]
-) -> aiohttp_web.StreamResponse:
-    state = console.state
-    response = aiohttp_web.StreamResponse(
-        headers={
-            **SECURITY_HEADERS,
-            "Content-Type": "text/event-stream; charset=utf-8",
-            "X-Accel-Buffering": "no",  # no proxy buffering (nginx)
+    def calls_message(self, team: str | None, limit: int) -> dict[str, Any]:
+        return {
+            "calls": self.state.call_list(team, limit),
+            "teams": self.state.teams(),
+            "total": len(self.state.calls),
+            "server_time": int(time.time() * 1000),
         }
-    )
-    queue = state.subscribe()  # before the backlog: nothing falls in between
-    try:
-        await response.prepare(request)
-        await response.write(b"retry: 2000\n\n")
-        for nudge in backlog:
-            await response.write(sse("nudge", nudge))
-        await response.write(sse("calls", calls_message(state, team, limit)))
-        sent_version = state.version
+
+    async def stream_events(
+        self, request: Any, team: str | None, limit: int, backlog: Iterable[dict[str, Any]]
+    ) -> EventSourceResponse:
+        """The backlog, the call list, then live nudges and call lists until the browser
+        leaves or the worker stops; aiohttp-sse frames the events and sends the heartbeat."""
+        response = EventSourceResponse(
+            headers=SECURITY_HEADERS,
+            sep="\n",
+            ping_interval=HEARTBEAT_SECONDS,
+            allow_all_methods=True,  # HEAD is routed with GET, and answers as it
+        )
+        response.headers["Cache-Control"] = SECURITY_HEADERS["Cache-Control"]  # aiohttp-sse sets no-cache
+        queue = self.state.subscribe()  # before the backlog: nothing falls in between
+        try:
+            await response.prepare(request)
+            async with response:  # ends the heartbeat when the stream ends
+                first = [("nudge", nudge) for nudge in backlog] + [("calls", self.calls_message(team, limit))]
+                for index, (event, data) in enumerate(first):
+                    await send_event(response, event, data, retry=RECONNECT_MS if index == 0 else None)
+                await self._follow(response, queue, team, limit)
+        except (ConnectionError, RuntimeError, TimeoutError):
+            pass  # the browser went away (or stalled past aiohttp-sse's send timeout)
+        finally:
+            self.state.unsubscribe(queue)
+            self.demand.touch()  # the idle time counts from when the last stream closed
+        return response
+
+    async def _follow(
+        self, response: EventSourceResponse, queue: asyncio.Queue[Any], team: str | None, limit: int
+    ) -> None:
+        sent_version = self.state.version
         loop = asyncio.get_running_loop()
         next_calls = loop.time() + CALLS_INTERVAL_SECONDS
-        last_write = loop.time()
         while True:
-            timeout = max(0.0, min(next_calls, last_write + HEARTBEAT_SECONDS) - loop.time())
             try:
-                message = await asyncio.wait_for(queue.get(), timeout)
+                message = await asyncio.wait_for(queue.get(), max(0.0, next_calls - loop.time()))
             except TimeoutError:
                 message = {}
             if message is None:  # cut off (too slow) or the worker stops
-                break
-            now = loop.time()
+                return
             if message and (team is None or message["data"].get("team") == team):
-                await response.write(sse(message["event"], message["data"]))
-                last_write = now
+                await send_event(response, message["event"], message["data"])
+            now = loop.time()
             if now >= next_calls:
                 next_calls = now + CALLS_INTERVAL_SECONDS
-                if state.version != sent_version:
-                    sent_version = state.version
-                    await response.write(sse("calls", calls_message(state, team, limit)))
-                    last_write = now
-            if now - last_write >= HEARTBEAT_SECONDS:
-                await response.write(b": heartbeat\n\n")
-                last_write = now
-    except (ConnectionResetError, ConnectionError, RuntimeError):
-        pass  # the browser went away
-    finally:
-        state.unsubscribe(queue)
-        console.demand.touch()  # the idle time counts from when the last stream closed
-    return response
+                if self.state.version != sent_version:
+                    sent_version = self.state.version
+                    await send_event(response, "calls", self.calls_message(team, limit))
 
 
-class ConsolePages:
-    """The console's pages on a worker's web server."""
+def install_console(app: faust.App, settings: Settings, codec: AvroCodec) -> Console:
+    """Put the console on ``app``: its pages, its Kafka reader (a service started with the
+    app) and the hook that ends open streams when the web server shuts down."""
+    state = ConsoleState(history_seconds=settings.console_history_seconds)
+    demand = ConsoleDemand(settings.console_idle_seconds)
+    skipped = SkippedRecords()
+    feed = ConsoleFeed(settings, codec, state, demand, skipped, beacon=app.beacon)
+    console = Console(settings, state, demand, skipped, feed)
+    # Faust starts a service instance as it does a class (App.on_init_extra_service takes either)
+    app.service(feed)  # type: ignore[arg-type]
+    _add_pages(app, console)
 
-    def __init__(self, console: Console) -> None:
-        self.console = console
-        token = console.settings.console_token
-        self.token = token.get_secret_value() if token is not None else None
+    async def close_streams(_: Any) -> None:
+        state.close_subscribers()
 
-    async def console_page(self, view: Any, request: Any) -> Any:
-        self.console.demand.touch()  # the reader starts while the page loads
+    web_app = getattr(app.web, "web_app", None)
+    if web_app is not None:  # the aiohttp driver: end the streams before it waits for handlers
+        web_app.on_shutdown.append(close_streams)
+    return console
+
+
+def _add_pages(app: faust.App, console: Console) -> None:
+    state, demand = console.state, console.demand
+
+    async def console_page(view: Any, request: Any) -> Any:
+        demand.touch()  # the reader starts while the page loads
         return _static(view, "console.html")
 
-    async def console_static(self, view: Any, request: Any, name: str) -> Any:
+    async def console_static(view: Any, request: Any, name: str) -> Any:
         return _static(view, name)
 
-    async def api_calls(self, view: Any, request: Any) -> Any:
-        if not authorized(request, self.token):
+    async def api_calls(view: Any, request: Any) -> Any:
+        if not console.authorized(request):
             return _unauthorized(view)
-        await self.console.demand.ready()
+        await demand.ready()
         team = request.query.get("team") or None
-        return _json(view, self.console.state.call_list(team, _limit(request)))
+        return _json(view, state.call_list(team, _limit(request)))
 
-    async def api_call(self, view: Any, request: Any, call_id: str) -> Any:
-        if not authorized(request, self.token):
+    async def api_call(view: Any, request: Any, call_id: str) -> Any:
+        if not console.authorized(request):
             return _unauthorized(view)
-        await self.console.demand.ready()
-        detail = self.console.state.call_detail(call_id)
+        await demand.ready()
+        detail = state.call_detail(call_id)
         if detail is None:
             return _json(view, {"error": "not found", "call_id": call_id}, status=404)
         return _json(view, detail)
 
-    async def api_teams(self, view: Any, request: Any) -> Any:
-        if not authorized(request, self.token):
+    async def api_teams(view: Any, request: Any) -> Any:
+        if not console.authorized(request):
             return _unauthorized(view)
-        await self.console.demand.ready()
-        return _json(view, self.console.state.teams())
+        await demand.ready()
+        return _json(view, state.teams())
 
-    async def api_stream(self, view: Any, request: Any) -> Any:
-        if not authorized(request, self.token):
+    async def api_stream(view: Any, request: Any) -> Any:
+        if not console.authorized(request):
             return _unauthorized(view)
-        await self.console.demand.ready()
+        await demand.ready()
         team = request.query.get("team") or None
-        backlog = [n for n in self.console.state.recent_nudges() if team is None or n["team"] == team]
-        return await stream_events(self.console, request, team, _limit(request), backlog)
+        backlog = [n for n in state.recent_nudges() if team is None or n["team"] == team]
+        return await console.stream_events(request, team, _limit(request), backlog)
 
-    async def close_streams(self, _: Any) -> None:
-        self.console.state.close_subscribers()
-
-
-def install_console(app: faust.App, settings: Settings, codec: AvroCodec) -> Console:
-    """The console of a worker: its reader as a service of ``app``, its pages on ``app``'s web server."""
-    console = Console(settings, codec)
-    app.service(console.feed)  # type: ignore[arg-type]
-    pages = ConsolePages(console)
-    add_page(app, "/console", pages.console_page)
-    add_page(app, "/console/static/{name}", pages.console_static)
-    add_page(app, "/api/calls", pages.api_calls)
-    add_page(app, "/api/calls/{call_id}", pages.api_call)
-    add_page(app, "/api/teams", pages.api_teams)
-    add_page(app, "/api/nudges/stream", pages.api_stream)
-    web_app = getattr(app.web, "web_app", None)
-    if web_app is not None:  # the aiohttp driver: end the streams before it waits for handlers
-        web_app.on_shutdown.append(pages.close_streams)
-    return console
+    app.page("/console")(console_page)
+    app.page("/console/static/{name}")(console_static)
+    app.page("/api/calls")(api_calls)
+    app.page("/api/calls/{call_id}")(api_call)
+    app.page("/api/teams")(api_teams)
+    app.page("/api/nudges/stream")(api_stream)
