@@ -15,7 +15,7 @@ import orjson
 
 from streams.engine import CallState, EngineConfig, SegmentOutcome
 from streams.engine.nudges import DEFAULT_RULES, Nudge, NudgeRule, NudgeTracker
-from streams.errors import InvalidEventError
+from streams.errors import InvalidEventError, InvalidReason
 from streams.wire.codec import AvroCodec
 from streams.wire.events import CallEnded, CallStarted, Speaker, TranscriptSegment, event_from_record
 from streams.worker.exporter import PipelineMetrics, exported_labels
@@ -339,11 +339,13 @@ class Processed:
 def _check_key(key: bytes | None, call_id: str) -> None:
     if key is None:
         raise InvalidEventError(
-            "missing_key", f"record of call {call_id!r} has no key (the key is the call_id)"
+            InvalidReason.MISSING_KEY, f"record of call {call_id!r} has no key (the key is the call_id)"
         )
     if key != call_id.encode():
         shown = key[:40].decode("utf-8", "replace")
-        raise InvalidEventError("key_mismatch", f"record of call {call_id!r} has the key {shown!r}")
+        raise InvalidEventError(
+            InvalidReason.KEY_MISMATCH, f"record of call {call_id!r} has the key {shown!r}"
+        )
 
 
 class CallProcessor:
@@ -389,7 +391,7 @@ class CallProcessor:
             return self._invalid(error)
         except Exception as error:  # a bug or a hostile record: its record goes, the worker stays
             detail = f"{type(error).__name__}: {str(error)[:200]}"
-            return self._invalid(InvalidEventError("internal_error", detail))
+            return self._invalid(InvalidEventError(InvalidReason.INTERNAL_ERROR, detail))
 
     def _invalid(self, error: InvalidEventError) -> Processed:
         self.metrics.invalid_events.labels(error.reason).inc()
@@ -405,7 +407,8 @@ class CallProcessor:
         if found is None or isinstance(found, LostCall):
             if found is None and not (isinstance(event, CallStarted) or self.implicit_start):
                 raise InvalidEventError(
-                    "call_not_started", f"{type(event).__name__} of call {call_id!r}, which never started"
+                    InvalidReason.CALL_NOT_STARTED,
+                    f"{type(event).__name__} of call {call_id!r}, which never started",
                 )
             call = LiveCall(CallState(call_id, self.calls.config), partition)
             self.calls.add(call, fold_labels=not isinstance(event, CallStarted))
@@ -413,7 +416,7 @@ class CallProcessor:
             if isinstance(event, CallEnded) and event.reason == "timeout":
                 return Processed()  # the worker's own idle end, overtaken by the call's end
             raise InvalidEventError(
-                "call_ended", f"{type(event).__name__} of call {call_id!r} after the call ended"
+                InvalidReason.CALL_ENDED, f"{type(event).__name__} of call {call_id!r} after the call ended"
             )
         else:
             call = found
@@ -421,7 +424,7 @@ class CallProcessor:
             started = call.state.meta
             if started is not None and event.ended_at < started.started_at:
                 raise InvalidEventError(
-                    "ended_before_start",
+                    InvalidReason.ENDED_BEFORE_START,
                     f"call {call_id!r} ended at {event.ended_at}, before it started at {started.started_at}",
                 )
         self.calls.unwritten.before_change(call)
