@@ -28,6 +28,7 @@ from streams.engine.nudges import NUDGE_TYPES
 from streams.errors import InvalidReason
 from streams.wire.events import Speaker
 from streams.worker.export_labels import LabelFolder, LabelLimits
+from streams.worker.output_kinds import OutputKind
 from streams.worker.tallies import BucketHistogram, LabelledCount
 
 if TYPE_CHECKING:
@@ -42,8 +43,6 @@ INVALID_REASONS = tuple(reason.value for reason in InvalidReason)
 # finer around the 250 ms p99 target of issue 4
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 1.0, 2.5, 5.0, 10.0)
 IGNORED_REASONS = ("interim", "duplicate", "stale_revision")
-# state: call-state changelog records; idle_call_ends: CallEnded(timeout) sent to the input
-OUTPUTS = ("metrics", "summaries", "dead_letters", "nudges", "state", "idle_call_ends")
 # Per-call metrics exported for every window (60s, 180s, call); ratios are 0-1.
 WINDOWED_SERIES = {
     "agent_talk_ratio": "Agent share of speech time (0-1) in the window; absent while nobody spoke.",
@@ -84,8 +83,7 @@ class PipelineMetrics:
         )
         self.outputs_produced = Counter(
             "callfocus_outputs_produced",
-            "Records written by the worker, by output (metrics, summaries, dead_letters, nudges, state, "
-            "idle_call_ends).",
+            f"Records written by the worker, by output ({', '.join(OutputKind)}).",
             ["output"],
             registry=registry,
         )
@@ -188,9 +186,12 @@ class PipelineMetrics:
         for reason in INVALID_REASONS:
             self.invalid_events.labels(reason)
         # looked up once: labels() costs microseconds a call, paid per output record
-        self.produced_by_output = {output: self.outputs_produced.labels(output) for output in OUTPUTS}
-        for output in OUTPUTS:
-            self.output_errors.labels(output)
+        # keyed by str: an OutputKind is one, and a kind's value finds its counter too
+        self.produced_by_output: dict[str, Counter] = {
+            kind: self.outputs_produced.labels(kind) for kind in OutputKind
+        }
+        for kind in OutputKind:
+            self.output_errors.labels(kind)
         for reason in ("event", "timeout"):
             self.calls_ended.labels(reason)
 

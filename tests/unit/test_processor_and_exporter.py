@@ -15,6 +15,7 @@ from streams.errors import InvalidEventError
 from streams.wire.codec import AvroCodec
 from streams.worker.calls import CallProcessor, LiveCalls
 from streams.worker.exporter import INVALID_REASONS, LiveCallCollector, PipelineMetrics, exposition
+from streams.worker.output_kinds import OutputKind
 
 CODEC = AvroCodec()
 
@@ -78,6 +79,11 @@ def test_counters_are_precreated_at_zero() -> None:
         assert got[("callfocus_segments_processed_total", (("speaker", speaker),))] == 0.0
     for reason in INVALID_REASONS:
         assert got[("callfocus_invalid_events_total", (("reason", reason),))] == 0.0
+    outputs = ("metrics", "summaries", "dead_letters", "nudges", "state", "idle_call_ends")
+    assert tuple(OutputKind) == outputs  # the label values dashboards and alerts query
+    for output in outputs:
+        assert got[("callfocus_outputs_produced_total", (("output", output),))] == 0.0
+        assert got[("callfocus_output_errors_total", (("output", output),))] == 0.0
     # the tests run the compiled engine (test_native_engine), and the worker says so
     assert got[("callfocus_engine_info", (("build", "compiled"),))] == 1.0
 
