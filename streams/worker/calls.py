@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import orjson
 
@@ -24,6 +24,18 @@ from streams.worker.exporter import PipelineMetrics, exported_labels
 _SPEAKER_INDEX: Final = {speaker: index for index, speaker in enumerate(Speaker)}
 
 
+class CallLabels(NamedTuple):
+    """Whose call it is, as its CallStarted says: the labels of its series and records."""
+
+    agent_id: str
+    team: str
+    queue: str
+
+
+# a call's labels until its CallStarted (or for good, if implicitly started)
+UNKNOWN_LABELS: Final = CallLabels("unknown", "unknown", "unknown")
+
+
 @dataclass(slots=True)
 class LiveCall:
     """A call this worker owns: its metric state plus what export and outputs need."""
@@ -31,7 +43,7 @@ class LiveCall:
     state: CallState
     partition: int
     ended_monotonic: float | None = None
-    labels: tuple[str, str, str] = field(default=("unknown", "unknown", "unknown"))
+    labels: CallLabels = field(default=UNKNOWN_LABELS)
     # (team, queue) as exported to Prometheus, folded once when the labels are set
     # (streams/worker/export_labels.py); not kept durably: folded again when loaded
     exported_labels: tuple[str, str] | None = None
@@ -65,7 +77,8 @@ class LiveCall:
             return EndedCall(self.call_id, self.partition, self.ended_wall_ms).durable_data()
         return {
             "partition": self.partition,
-            "labels": self.labels,
+            # a JSON array, as states have always kept it (orjson writes no NamedTuple)
+            "labels": list(self.labels),
             "state": self.state.json_data(),
             "nudges": self.nudges.to_dict(),
         }
@@ -84,7 +97,7 @@ class LiveCall:
         call = cls(
             CallState.from_dict(data["state"], config),
             data["partition"],
-            labels=(agent_id, team, queue),
+            labels=CallLabels(agent_id, team, queue),
             last_event_monotonic=time.monotonic(),
         )
         if "nudges" in data:  # absent in states written before nudges existed
@@ -236,7 +249,7 @@ class LiveCalls:
 
     def _fold_labels(self, call: LiveCall) -> None:
         if self.export_labels is not None:
-            call.exported_labels = self.export_labels(call.labels[1], call.labels[2])
+            call.exported_labels = self.export_labels(call.labels.team, call.labels.queue)
 
     def touched(self, call: LiveCall) -> None:
         """Note that ``call`` changed: its snapshot and nudge check are due (:meth:`pending`)."""
@@ -442,7 +455,7 @@ class CallProcessor:
                 self.metrics.segments_ignored.labels(outcome.value).inc()
         elif isinstance(event, CallStarted):
             call.state.start(event)
-            call.labels = (event.agent_id, event.team, event.queue)
+            call.labels = CallLabels(event.agent_id, event.team, event.queue)
             call.exported_labels = self.metrics.export_labels(event.team, event.queue)
         else:
             call.state.end(event)

@@ -243,7 +243,7 @@ class PipelineMetrics:
 def exported_labels(call: LiveCall) -> tuple[str, str]:
     """The team and queue a call's series carry (its labels as set, if never folded)."""
     exported = call.exported_labels
-    return exported if exported is not None else (call.labels[1], call.labels[2])
+    return exported if exported is not None else (call.labels.team, call.labels.queue)
 
 
 def _label_value(text: str) -> str:
@@ -356,7 +356,7 @@ def exposition(
 
 def _call_lines(call: LiveCall, metrics: CallMetrics) -> tuple[str, ...]:
     """One call's sample lines, per family of ``_CALL_FAMILIES``."""
-    agent_id = call.labels[0]
+    agent_id = call.labels.agent_id
     team, queue = exported_labels(call)
     labels = (
         f'call_id="{_label_value(call.call_id)}",agent_id="{_label_value(agent_id)}",'
