@@ -39,7 +39,7 @@ from streams.engine.config import (
 )
 from streams.engine.lexicon import load_lexicon
 from streams.engine.text import PhraseCounter, TextAnalyzer, analysed_part, org_names, tokens
-from streams.errors import InvalidEventError
+from streams.errors import InvalidEventError, InvalidReason
 from streams.wire.events import CallEnded, CallStarted, Speaker, TranscriptSegment
 from streams.wire.values import Value
 
@@ -706,13 +706,13 @@ class CallState:
     def check(self, segment: TranscriptSegment) -> None:
         """Raise InvalidEventError if this call cannot accept ``segment``; changes nothing."""
         if segment.call_id != self.call_id:
-            raise self._invalid(segment, "wrong_call", f"belongs to call {segment.call_id!r}")
+            raise self._invalid(segment, InvalidReason.WRONG_CALL, f"belongs to call {segment.call_id!r}")
         if self.ended is not None:
-            raise self._invalid(segment, "call_ended", "arrived after the call ended")
+            raise self._invalid(segment, InvalidReason.CALL_ENDED, "arrived after the call ended")
         if self.segments_applied and segment.start_ms > self.now_ms + self.config.future_tolerance_ms:
             raise self._invalid(
                 segment,
-                "start_in_future",
+                InvalidReason.START_IN_FUTURE,
                 f"starts at {segment.start_ms} ms, more than "
                 f"{self.config.future_tolerance_ms // 1000} s after the call's media time {self.now_ms} ms",
             )
@@ -721,13 +721,13 @@ class CallState:
             if key <= self._watermark or segment.end_ms < self.now_ms - self.config.horizon_ms:
                 raise self._invalid(
                     segment,
-                    "too_late",
+                    InvalidReason.TOO_LATE,
                     f"({segment.start_ms}-{segment.end_ms} ms) sorts before the segments folded into "
                     f"the call's totals: more than {self.config.late_tolerance_ms // 1000} s of media "
                     f"time behind the largest window, or behind the last {MAX_TAIL_SEGMENTS} segments",
                 )
 
-    def _invalid(self, segment: TranscriptSegment, reason: str, detail: str) -> InvalidEventError:
+    def _invalid(self, segment: TranscriptSegment, reason: InvalidReason, detail: str) -> InvalidEventError:
         # formatted only for an error, not for every segment checked
         return InvalidEventError(reason, f"segment {segment.segment_id!r} of call {self.call_id!r} {detail}")
 

@@ -8,8 +8,8 @@ field naming the record) is accepted as input for tools that cannot write Avro.
 Earlier versions of a record, kept in ``schemas/previous/``, are known as writer
 schemas only: their records decode into the current shape, new fields at their defaults.
 
-Every failure is raised as :class:`CodecError` with a machine-readable ``reason``;
-library exceptions never leak to the caller.
+Every failure of a record is raised as :class:`CodecError` with its dead-letter reason
+(:class:`~streams.errors.InvalidReason`); library exceptions never leak to the caller.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import fastavro
 import orjson
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-from streams.errors import InvalidEventError, shown
+from streams.errors import InvalidEventError, InvalidReason, shown
 from streams.wire.avro_reader import compile_reader, is_compiled
 from streams.wire.avro_writer import compile_writer
 
@@ -49,6 +49,11 @@ class CodecError(InvalidEventError):
     """A record could not be encoded or decoded."""
 
 
+class SchemaLoadError(ValueError):
+    """The schema directory holds no usable Avro record schema: a deployment fault found at
+    start, never a record's dead letter."""
+
+
 def crc64_avro(canonical_form: str) -> int:
     """The CRC-64-AVRO fingerprint of a schema's Parsing Canonical Form, as the integer whose
     little-endian bytes follow the single-object marker (fastavro gives those bytes in hex)."""
@@ -68,7 +73,7 @@ def default_schema_dir() -> Path:
 def _read_json(path: Path) -> dict[str, Any]:
     raw = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(raw, dict):
-        raise CodecError("no_schemas", f"{path} is not an Avro record schema")
+        raise SchemaLoadError(f"{path} is not an Avro record schema")
     return raw
 
 
@@ -111,7 +116,7 @@ class AvroCodec:
             directory = schema_dir or default_schema_dir()
             files = sorted(directory.glob("*.avsc"))
             if not files:
-                raise CodecError("no_schemas", f"no .avsc files in {directory}")
+                raise SchemaLoadError(f"no .avsc files in {directory}")
             raws = [_read_json(f) for f in files]
             previous = [_read_json(f) for f in sorted((directory / PREVIOUS_DIR).glob("*.avsc"))]
         self._by_name: dict[str, _Schema] = {}
@@ -134,7 +139,7 @@ class AvroCodec:
         """Accept data written with an older or newer version of a known record."""
         schema = _Schema(raw)
         if schema.name not in self._by_name:
-            raise CodecError("unknown_record", f"no reader schema named {schema.name}")
+            raise CodecError(InvalidReason.UNKNOWN_RECORD, f"no reader schema named {schema.name}")
         self._writers[schema.fingerprint] = schema
         return schema.fingerprint
 
@@ -142,7 +147,7 @@ class AvroCodec:
         try:
             return self._by_name[name]
         except KeyError:
-            raise CodecError("unknown_record", f"no schema named {name!r}") from None
+            raise CodecError(InvalidReason.UNKNOWN_RECORD, f"no schema named {name!r}") from None
 
     def encode(self, name: str, record: Mapping[str, Any]) -> bytes:
         """Single-object encoding of ``record`` with the schema named ``name``.
@@ -174,21 +179,23 @@ class AvroCodec:
     def decode(self, data: bytes | None) -> tuple[str, dict[str, Any]]:
         """Record name and value of one message: single-object Avro or a JSON object."""
         if not data:  # a record without a value (a tombstone) is empty too
-            raise CodecError("empty", "message has no bytes")
+            raise CodecError(InvalidReason.EMPTY, "message has no bytes")
         if data[:2] == SINGLE_OBJECT_MARKER:
             return self._decode_avro(data)
         stripped = data.lstrip()
         if stripped[:1] == b"{":
             return self._decode_json(stripped)
-        raise CodecError("unknown_format", f"neither single-object Avro nor JSON (starts {data[:4].hex()})")
+        raise CodecError(
+            InvalidReason.UNKNOWN_FORMAT, f"neither single-object Avro nor JSON (starts {data[:4].hex()})"
+        )
 
     def _decode_avro(self, data: bytes) -> tuple[str, dict[str, Any]]:
         if len(data) < _HEADER_LEN:
-            raise CodecError("undecodable", "truncated single-object header")
+            raise CodecError(InvalidReason.UNDECODABLE, "truncated single-object header")
         fingerprint = int.from_bytes(data[2:_HEADER_LEN], "little")
         writer = self._writers.get(fingerprint)
         if writer is None:
-            raise CodecError("unknown_schema", f"no schema with fingerprint {fingerprint:016x}")
+            raise CodecError(InvalidReason.UNKNOWN_SCHEMA, f"no schema with fingerprint {fingerprint:016x}")
         reader = self._by_name[writer.name]
         if reader is writer and writer.read is not None:
             # the compiled reader (streams.wire.avro_reader) first; a record it is not sure
@@ -204,17 +211,21 @@ class AvroCodec:
                 body, writer.parsed, None if reader is writer else reader.parsed
             )
         except UnicodeDecodeError as exc:
-            raise CodecError("invalid_utf8", f"{writer.name}: {exc}") from None
+            raise CodecError(InvalidReason.INVALID_UTF8, f"{writer.name}: {exc}") from None
         except IndexError as exc:
             raise CodecError(
-                "unknown_enum_symbol", f"{writer.name}: enum index out of range ({exc})"
+                InvalidReason.UNKNOWN_ENUM_SYMBOL, f"{writer.name}: enum index out of range ({exc})"
             ) from None
         except (EOFError, ValueError, TypeError, KeyError, OverflowError, MemoryError) as exc:
-            raise CodecError("undecodable", f"{writer.name}: {type(exc).__name__}: {_message(exc)}") from None
+            raise CodecError(
+                InvalidReason.UNDECODABLE, f"{writer.name}: {type(exc).__name__}: {_message(exc)}"
+            ) from None
         if body.tell() != len(data):
-            raise CodecError("undecodable", f"{writer.name}: {len(data) - body.tell()} trailing bytes")
+            raise CodecError(
+                InvalidReason.UNDECODABLE, f"{writer.name}: {len(data) - body.tell()} trailing bytes"
+            )
         if not isinstance(record, dict):  # pragma: no cover - our schemas are records
-            raise CodecError("undecodable", f"{writer.name}: not a record")
+            raise CodecError(InvalidReason.UNDECODABLE, f"{writer.name}: not a record")
         return writer.name, record
 
     def _decode_json(self, data: bytes) -> tuple[str, dict[str, Any]]:
@@ -225,17 +236,19 @@ class AvroCodec:
         except orjson.JSONDecodeError as exc:
             text = str(exc)
             if "depth limit" in text:
-                raise CodecError("json_too_deep", f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+                raise CodecError(
+                    InvalidReason.JSON_TOO_DEEP, f"nested deeper than {MAX_JSON_DEPTH} levels"
+                ) from None
             if "utf-8" in text.lower() or "surrogate" in text.lower():
-                raise CodecError("invalid_utf8", text) from None
-            raise CodecError("invalid_json", text) from None
+                raise CodecError(InvalidReason.INVALID_UTF8, text) from None
+            raise CodecError(InvalidReason.INVALID_JSON, text) from None
         if not isinstance(obj, dict):
-            raise CodecError("invalid_json", "expected a JSON object")
+            raise CodecError(InvalidReason.INVALID_JSON, "expected a JSON object")
         if _json_depth(data, obj) > MAX_JSON_DEPTH:
-            raise CodecError("json_too_deep", f"nested deeper than {MAX_JSON_DEPTH} levels")
+            raise CodecError(InvalidReason.JSON_TOO_DEEP, f"nested deeper than {MAX_JSON_DEPTH} levels")
         name = obj.pop("type", None)
         if not isinstance(name, str):
-            raise CodecError("missing_type", "JSON event has no string field 'type'")
+            raise CodecError(InvalidReason.MISSING_TYPE, "JSON event has no string field 'type'")
         schema = self._schema(name)
         # JSON's types as they are: fastavro would write "no" as true and 1.5 as 1
         _check_json(schema.parsed, obj, name)
@@ -279,10 +292,12 @@ def _check_json(schema: Any, value: Any, path: str) -> None:
     ignores them), and a missing field is left to the writer (``missing_field``)."""
     if isinstance(schema, list):  # a union: one branch must take the value
         if not any(_matches(branch, value) for branch in schema):
-            raise CodecError("invalid_field", f"{path}: {shown(value)} is none of {_type_names(schema)}")
+            raise CodecError(
+                InvalidReason.INVALID_FIELD, f"{path}: {shown(value)} is none of {_type_names(schema)}"
+            )
         return
     if not _matches(schema, value):
-        raise CodecError("invalid_field", f"{path}: {shown(value)} is not {_type_names(schema)}")
+        raise CodecError(InvalidReason.INVALID_FIELD, f"{path}: {shown(value)} is not {_type_names(schema)}")
     if isinstance(schema, dict):
         kind = schema["type"]
         if kind == "record":
@@ -331,10 +346,10 @@ def _message(exc: Exception) -> str:
     return _OBJECT_REPR.sub("the record", str(exc))
 
 
-def _write_reason(exc: Exception) -> str:
+def _write_reason(exc: Exception) -> InvalidReason:
     text = str(exc)
     if "no value and no default" in text or isinstance(exc, KeyError):
-        return "missing_field"
+        return InvalidReason.MISSING_FIELD
     if "is not in list" in text:  # fastavro's enum writer looks the symbol up with list.index
-        return "unknown_enum_symbol"
-    return "invalid_field"
+        return InvalidReason.UNKNOWN_ENUM_SYMBOL
+    return InvalidReason.INVALID_FIELD

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, ClassVar, Final
 
-from streams.errors import InvalidEventError, shown
+from streams.errors import InvalidEventError, InvalidReason, shown
 from streams.wire.languages import language_problem
 from streams.wire.values import Value
 
@@ -146,19 +146,21 @@ def event_from_record(name: str, record: Mapping[str, Any]) -> Event:
     """Build and check the event a decoded record describes; raise InvalidEventError if unusable."""
     kind = _TYPES.get(name)
     if kind is None:
-        raise InvalidEventError("not_an_input_event", f"{name} is not an event of call-events")
+        raise InvalidEventError(InvalidReason.NOT_AN_INPUT_EVENT, f"{name} is not an event of call-events")
     call_id = record.get("call_id")
     if not isinstance(call_id, str) or not call_id.strip():
-        raise InvalidEventError("missing_call_id", f"{name} without a call_id")
+        raise InvalidEventError(InvalidReason.MISSING_CALL_ID, f"{name} without a call_id")
     if _ID.fullmatch(call_id) is None:
-        raise InvalidEventError("invalid_id", f"call_id {_excerpt(call_id)}: {_ID_RULE}")
+        raise InvalidEventError(InvalidReason.INVALID_ID, f"call_id {_excerpt(call_id)}: {_ID_RULE}")
     if kind is TranscriptSegment:
         return _segment(record)
     if kind is CallStarted:
         _check_call_started(record)
         problem = language_problem(record.get("language", "en"))
         if problem is not None:
-            raise InvalidEventError("invalid_language", f"CallStarted of call {call_id!r}: {problem}")
+            raise InvalidEventError(
+                InvalidReason.INVALID_LANGUAGE, f"CallStarted of call {call_id!r}: {problem}"
+            )
     fields = kind.FIELDS
     return kind(**{k: v for k, v in record.items() if k in fields})
 
@@ -176,7 +178,7 @@ def _check_call_started(record: Mapping[str, Any]) -> None:
         value = record.get(name, "unknown")  # the schema's default
         if _LABEL.fullmatch(value) is None:
             raise InvalidEventError(
-                "invalid_label",
+                InvalidReason.INVALID_LABEL,
                 f"call {call_id!r}: {name} {_excerpt(value)}: 1-{MAX_LABEL_CHARS} characters, "
                 "no control characters",
             )
@@ -184,18 +186,18 @@ def _check_call_started(record: Mapping[str, Any]) -> None:
         value = record.get(name)
         if value is not None and len(value) > MAX_TEXT_FIELD_CHARS:
             raise InvalidEventError(
-                "field_too_long",
+                InvalidReason.FIELD_TOO_LONG,
                 f"call {call_id!r}: {name} of {len(value)} characters > {MAX_TEXT_FIELD_CHARS}",
             )
     attributes = record.get("attributes") or {}
     if len(attributes) > MAX_ATTRIBUTES:
         raise InvalidEventError(
-            "field_too_long", f"call {call_id!r}: {len(attributes)} attributes > {MAX_ATTRIBUTES}"
+            InvalidReason.FIELD_TOO_LONG, f"call {call_id!r}: {len(attributes)} attributes > {MAX_ATTRIBUTES}"
         )
     for key, value in attributes.items():
         if len(key) > MAX_ATTRIBUTE_CHARS or len(value) > MAX_ATTRIBUTE_CHARS:
             raise InvalidEventError(
-                "field_too_long",
+                InvalidReason.FIELD_TOO_LONG,
                 f"call {call_id!r}: attribute {_excerpt(key)} longer than {MAX_ATTRIBUTE_CHARS} characters",
             )
 
@@ -205,26 +207,29 @@ def _segment(record: Mapping[str, Any]) -> TranscriptSegment:
     segment_id = record["segment_id"]
     if not segment_id:
         raise InvalidEventError(
-            "missing_segment_id", f"segment of call {record['call_id']!r} has no segment_id"
+            InvalidReason.MISSING_SEGMENT_ID, f"segment of call {record['call_id']!r} has no segment_id"
         )
     if _ID.fullmatch(segment_id) is None:
         raise InvalidEventError(
-            "invalid_id", f"segment_id {_excerpt(segment_id)} of call {record['call_id']!r}: {_ID_RULE}"
+            InvalidReason.INVALID_ID,
+            f"segment_id {_excerpt(segment_id)} of call {record['call_id']!r}: {_ID_RULE}",
         )
     if start < 0:
-        raise _invalid(record, "negative_time", f"start_ms {start} < 0")
+        raise _invalid(record, InvalidReason.NEGATIVE_TIME, f"start_ms {start} < 0")
     if end < start:
-        raise _invalid(record, "end_before_start", f"end_ms {end} < start_ms {start}")
+        raise _invalid(record, InvalidReason.END_BEFORE_START, f"end_ms {end} < start_ms {start}")
     if end - start > MAX_SEGMENT_MS:
         raise _invalid(
-            record, "segment_too_long", f"{(end - start) / 1000:.0f} s > {MAX_SEGMENT_MS // 1000} s"
+            record,
+            InvalidReason.SEGMENT_TOO_LONG,
+            f"{(end - start) / 1000:.0f} s > {MAX_SEGMENT_MS // 1000} s",
         )
     if end > MAX_MEDIA_TIME_MS:
-        raise _invalid(record, "absurd_time", f"end_ms {end} is beyond 24 h of media time")
+        raise _invalid(record, InvalidReason.ABSURD_TIME, f"end_ms {end} is beyond 24 h of media time")
     if len(text) > MAX_TEXT_CHARS:
-        raise _invalid(record, "text_too_long", f"{len(text)} characters > {MAX_TEXT_CHARS}")
+        raise _invalid(record, InvalidReason.TEXT_TOO_LONG, f"{len(text)} characters > {MAX_TEXT_CHARS}")
     if record["revision"] < 0:
-        raise _invalid(record, "negative_revision", f"revision {record['revision']} < 0")
+        raise _invalid(record, InvalidReason.NEGATIVE_REVISION, f"revision {record['revision']} < 0")
     return TranscriptSegment(
         record["call_id"],
         record["segment_id"],
@@ -239,7 +244,7 @@ def _segment(record: Mapping[str, Any]) -> TranscriptSegment:
     )
 
 
-def _invalid(record: Mapping[str, Any], reason: str, detail: str) -> InvalidEventError:
+def _invalid(record: Mapping[str, Any], reason: InvalidReason, detail: str) -> InvalidEventError:
     where = f"segment {record['segment_id']!r} of call {record['call_id']!r}"
     return InvalidEventError(reason, f"{where}: {detail}")
 

@@ -9,19 +9,31 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import orjson
 
 from streams.engine import CallState, EngineConfig, SegmentOutcome
 from streams.engine.nudges import DEFAULT_RULES, Nudge, NudgeRule, NudgeTracker
-from streams.errors import InvalidEventError
+from streams.errors import InvalidEventError, InvalidReason
 from streams.wire.codec import AvroCodec
 from streams.wire.events import CallEnded, CallStarted, Speaker, TranscriptSegment, event_from_record
 from streams.worker.exporter import PipelineMetrics, exported_labels
 
 # a speaker's place in PipelineMetrics.segments_processed (its values are Speaker's)
 _SPEAKER_INDEX: Final = {speaker: index for index, speaker in enumerate(Speaker)}
+
+
+class CallLabels(NamedTuple):
+    """Whose call it is, as its CallStarted says: the labels of its series and records."""
+
+    agent_id: str
+    team: str
+    queue: str
+
+
+# a call's labels until its CallStarted (or for good, if implicitly started)
+UNKNOWN_LABELS: Final = CallLabels("unknown", "unknown", "unknown")
 
 
 @dataclass(slots=True)
@@ -31,7 +43,7 @@ class LiveCall:
     state: CallState
     partition: int
     ended_monotonic: float | None = None
-    labels: tuple[str, str, str] = field(default=("unknown", "unknown", "unknown"))
+    labels: CallLabels = field(default=UNKNOWN_LABELS)
     # (team, queue) as exported to Prometheus, folded once when the labels are set
     # (streams/worker/export_labels.py); not kept durably: folded again when loaded
     exported_labels: tuple[str, str] | None = None
@@ -65,7 +77,8 @@ class LiveCall:
             return EndedCall(self.call_id, self.partition, self.ended_wall_ms).durable_data()
         return {
             "partition": self.partition,
-            "labels": self.labels,
+            # a JSON array, as states have always kept it (orjson writes no NamedTuple)
+            "labels": list(self.labels),
             "state": self.state.json_data(),
             "nudges": self.nudges.to_dict(),
         }
@@ -84,7 +97,7 @@ class LiveCall:
         call = cls(
             CallState.from_dict(data["state"], config),
             data["partition"],
-            labels=(agent_id, team, queue),
+            labels=CallLabels(agent_id, team, queue),
             last_event_monotonic=time.monotonic(),
         )
         if "nudges" in data:  # absent in states written before nudges existed
@@ -236,7 +249,7 @@ class LiveCalls:
 
     def _fold_labels(self, call: LiveCall) -> None:
         if self.export_labels is not None:
-            call.exported_labels = self.export_labels(call.labels[1], call.labels[2])
+            call.exported_labels = self.export_labels(call.labels.team, call.labels.queue)
 
     def touched(self, call: LiveCall) -> None:
         """Note that ``call`` changed: its snapshot and nudge check are due (:meth:`pending`)."""
@@ -339,11 +352,13 @@ class Processed:
 def _check_key(key: bytes | None, call_id: str) -> None:
     if key is None:
         raise InvalidEventError(
-            "missing_key", f"record of call {call_id!r} has no key (the key is the call_id)"
+            InvalidReason.MISSING_KEY, f"record of call {call_id!r} has no key (the key is the call_id)"
         )
     if key != call_id.encode():
         shown = key[:40].decode("utf-8", "replace")
-        raise InvalidEventError("key_mismatch", f"record of call {call_id!r} has the key {shown!r}")
+        raise InvalidEventError(
+            InvalidReason.KEY_MISMATCH, f"record of call {call_id!r} has the key {shown!r}"
+        )
 
 
 class CallProcessor:
@@ -389,7 +404,7 @@ class CallProcessor:
             return self._invalid(error)
         except Exception as error:  # a bug or a hostile record: its record goes, the worker stays
             detail = f"{type(error).__name__}: {str(error)[:200]}"
-            return self._invalid(InvalidEventError("internal_error", detail))
+            return self._invalid(InvalidEventError(InvalidReason.INTERNAL_ERROR, detail))
 
     def _invalid(self, error: InvalidEventError) -> Processed:
         self.metrics.invalid_events.labels(error.reason).inc()
@@ -405,7 +420,8 @@ class CallProcessor:
         if found is None or isinstance(found, LostCall):
             if found is None and not (isinstance(event, CallStarted) or self.implicit_start):
                 raise InvalidEventError(
-                    "call_not_started", f"{type(event).__name__} of call {call_id!r}, which never started"
+                    InvalidReason.CALL_NOT_STARTED,
+                    f"{type(event).__name__} of call {call_id!r}, which never started",
                 )
             call = LiveCall(CallState(call_id, self.calls.config), partition)
             self.calls.add(call, fold_labels=not isinstance(event, CallStarted))
@@ -413,7 +429,7 @@ class CallProcessor:
             if isinstance(event, CallEnded) and event.reason == "timeout":
                 return Processed()  # the worker's own idle end, overtaken by the call's end
             raise InvalidEventError(
-                "call_ended", f"{type(event).__name__} of call {call_id!r} after the call ended"
+                InvalidReason.CALL_ENDED, f"{type(event).__name__} of call {call_id!r} after the call ended"
             )
         else:
             call = found
@@ -421,7 +437,7 @@ class CallProcessor:
             started = call.state.meta
             if started is not None and event.ended_at < started.started_at:
                 raise InvalidEventError(
-                    "ended_before_start",
+                    InvalidReason.ENDED_BEFORE_START,
                     f"call {call_id!r} ended at {event.ended_at}, before it started at {started.started_at}",
                 )
         self.calls.unwritten.before_change(call)
@@ -439,7 +455,7 @@ class CallProcessor:
                 self.metrics.segments_ignored.labels(outcome.value).inc()
         elif isinstance(event, CallStarted):
             call.state.start(event)
-            call.labels = (event.agent_id, event.team, event.queue)
+            call.labels = CallLabels(event.agent_id, event.team, event.queue)
             call.exported_labels = self.metrics.export_labels(event.team, event.queue)
         else:
             call.state.end(event)

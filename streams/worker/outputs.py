@@ -11,12 +11,12 @@ from streams.worker.calls import LiveCall
 
 def metrics_record(call: LiveCall, metrics: CallMetrics, emitted_at_ms: int) -> dict[str, Any]:
     """A ``CallMetrics`` snapshot of one call."""
-    agent_id, team, queue = call.labels
+    labels = call.labels
     return {
         "call_id": call.call_id,
-        "agent_id": agent_id,
-        "team": team,
-        "queue": queue,
+        "agent_id": labels.agent_id,
+        "team": labels.team,
+        "queue": labels.queue,
         "media_time_ms": metrics.media_time_ms,
         "emitted_at": emitted_at_ms,
         "ended": call.state.ended is not None,
@@ -35,16 +35,16 @@ def summary_record(
     call: LiveCall, metrics: CallMetrics, nudge_ids: list[str] | None = None
 ) -> dict[str, Any]:
     """The ``CallSummary`` of an ended call: every whole-call metric."""
-    agent_id, team, queue = call.labels
+    labels = call.labels
     state = call.state
     whole = metrics.window("call")
     ended = state.ended
     started_at = state.meta.started_at if state.meta is not None else None
     return {
         "call_id": call.call_id,
-        "agent_id": agent_id,
-        "team": team,
-        "queue": queue,
+        "agent_id": labels.agent_id,
+        "team": labels.team,
+        "queue": labels.queue,
         "started_at": started_at,
         "ended_at": ended.ended_at if ended is not None else 0,
         "end_reason": ended.reason if ended is not None else None,
@@ -68,12 +68,12 @@ def summary_record(
 
 def nudge_record(call: LiveCall, nudge: Nudge, created_at_ms: int, snippet: str | None) -> dict[str, Any]:
     """The ``Nudge`` record of one raised nudge."""
-    agent_id, team, _ = call.labels
+    labels = call.labels
     return {
         "nudge_id": nudge.nudge_id,
         "call_id": call.call_id,
-        "agent_id": agent_id,
-        "team": team,
+        "agent_id": labels.agent_id,
+        "team": labels.team,
         "type": nudge.type,
         "severity": nudge.severity,
         "message": nudge.message,

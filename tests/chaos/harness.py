@@ -46,6 +46,7 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from streams.engine.call import WindowMetrics
+from streams.errors import InvalidReason
 from streams.tools.replay import write_jsonl
 from streams.tools.simulate import SimulationConfig, simulate
 from streams.tools.sources import Recording, timeline
@@ -66,40 +67,40 @@ KAFKA_SH = ROOT / "deploy" / "local" / "kafka.sh"
 
 # Every kind of bad record the run sends, and the dead-letter reason (``error.reason``) it
 # must get. One place to adjust when a rule changes.
-EXPECTED_REASONS: dict[str, str] = {
-    "empty_value": "empty",
-    "random_bytes": "unknown_format",
-    "avro_unknown_fingerprint": "unknown_schema",
-    "avro_truncated_body": "undecodable",
-    "json_cut_short": "invalid_json",
-    "json_invalid_utf8": "invalid_utf8",
-    "json_1000_deep": "json_too_deep",
-    "json_without_type": "missing_type",
-    "json_unknown_type": "unknown_record",
-    "json_call_metrics": "not_an_input_event",
-    "json_segment_without_text": "missing_field",
-    "json_is_final_string": "invalid_field",
-    "json_float_start_ms": "invalid_field",
-    "json_speaker_bot": "unknown_enum_symbol",
-    "empty_call_id": "missing_call_id",
-    "empty_segment_id": "missing_segment_id",
-    "null_key": "missing_key",
-    "key_not_call_id": "key_mismatch",
-    "segment_call_never_started": "call_not_started",
-    "end_call_never_started": "call_not_started",
-    "segment_after_end": "call_ended",
-    "start_after_end": "call_ended",
-    "ended_before_started": "ended_before_start",
-    "end_ms_before_start_ms": "end_before_start",
-    "negative_start_ms": "negative_time",
-    "segment_over_10_minutes": "segment_too_long",
-    "text_over_20000_chars": "text_too_long",
-    "negative_revision": "negative_revision",
-    "call_id_300_chars": "invalid_id",
-    "call_id_control_char": "invalid_id",
-    "team_300_chars": "invalid_label",
-    "team_newline": "invalid_label",
-    "language_path": "invalid_language",
+EXPECTED_REASONS: dict[str, InvalidReason] = {
+    "empty_value": InvalidReason.EMPTY,
+    "random_bytes": InvalidReason.UNKNOWN_FORMAT,
+    "avro_unknown_fingerprint": InvalidReason.UNKNOWN_SCHEMA,
+    "avro_truncated_body": InvalidReason.UNDECODABLE,
+    "json_cut_short": InvalidReason.INVALID_JSON,
+    "json_invalid_utf8": InvalidReason.INVALID_UTF8,
+    "json_1000_deep": InvalidReason.JSON_TOO_DEEP,
+    "json_without_type": InvalidReason.MISSING_TYPE,
+    "json_unknown_type": InvalidReason.UNKNOWN_RECORD,
+    "json_call_metrics": InvalidReason.NOT_AN_INPUT_EVENT,
+    "json_segment_without_text": InvalidReason.MISSING_FIELD,
+    "json_is_final_string": InvalidReason.INVALID_FIELD,
+    "json_float_start_ms": InvalidReason.INVALID_FIELD,
+    "json_speaker_bot": InvalidReason.UNKNOWN_ENUM_SYMBOL,
+    "empty_call_id": InvalidReason.MISSING_CALL_ID,
+    "empty_segment_id": InvalidReason.MISSING_SEGMENT_ID,
+    "null_key": InvalidReason.MISSING_KEY,
+    "key_not_call_id": InvalidReason.KEY_MISMATCH,
+    "segment_call_never_started": InvalidReason.CALL_NOT_STARTED,
+    "end_call_never_started": InvalidReason.CALL_NOT_STARTED,
+    "segment_after_end": InvalidReason.CALL_ENDED,
+    "start_after_end": InvalidReason.CALL_ENDED,
+    "ended_before_started": InvalidReason.ENDED_BEFORE_START,
+    "end_ms_before_start_ms": InvalidReason.END_BEFORE_START,
+    "negative_start_ms": InvalidReason.NEGATIVE_TIME,
+    "segment_over_10_minutes": InvalidReason.SEGMENT_TOO_LONG,
+    "text_over_20000_chars": InvalidReason.TEXT_TOO_LONG,
+    "negative_revision": InvalidReason.NEGATIVE_REVISION,
+    "call_id_300_chars": InvalidReason.INVALID_ID,
+    "call_id_control_char": InvalidReason.INVALID_ID,
+    "team_300_chars": InvalidReason.INVALID_LABEL,
+    "team_newline": InvalidReason.INVALID_LABEL,
+    "language_path": InvalidReason.INVALID_LANGUAGE,
 }
 
 # Settings of every worker of a run (``--worker-setting`` adds or overrides): a killed
@@ -1039,7 +1040,7 @@ class ChaosRun:
                 reasons.setdefault(id(message), []).append(reason)
         report.valid_in_dlq = dict(valid_in_dlq)
         results = {
-            kind: KindResult(kind, reason)
+            kind: KindResult(kind, reason.value)
             for kind, reason in EXPECTED_REASONS.items()
             if kind not in self.config.skip_kinds
         }

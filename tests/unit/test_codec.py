@@ -7,7 +7,15 @@ from typing import Any
 import pytest
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-from streams.wire.codec import _HEADER_LEN, SINGLE_OBJECT_MARKER, AvroCodec, CodecError, crc64_avro
+from streams.errors import InvalidEventError
+from streams.wire.codec import (
+    _HEADER_LEN,
+    SINGLE_OBJECT_MARKER,
+    AvroCodec,
+    CodecError,
+    SchemaLoadError,
+    crc64_avro,
+)
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 
@@ -286,3 +294,12 @@ def test_previous_schemas_name_records_the_codec_knows() -> None:
     assert previous, "schemas/previous/ holds the earlier CallMetrics"
     for path in previous:
         assert json.loads(path.read_text())["name"] in current, path
+
+
+def test_a_schema_directory_without_schemas_is_a_start_fault_not_a_dead_letter(tmp_path: Path) -> None:
+    with pytest.raises(SchemaLoadError, match=r"no \.avsc files") as caught:
+        AvroCodec(tmp_path)
+    assert not isinstance(caught.value, InvalidEventError)
+    (tmp_path / "Broken.avsc").write_text("[]", encoding="utf-8")
+    with pytest.raises(SchemaLoadError, match="is not an Avro record schema"):
+        AvroCodec(tmp_path)

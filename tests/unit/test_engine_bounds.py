@@ -38,7 +38,7 @@ from streams.wire.events import (
     Speaker,
     TranscriptSegment,
 )
-from streams.worker.calls import LiveCall
+from streams.worker.calls import CallLabels, LiveCall
 from tests.unit.test_nudges import metrics
 
 A, C = Speaker.AGENT, Speaker.CUSTOMER
@@ -278,7 +278,7 @@ def test_the_worst_case_call_state_fits_a_changelog_record() -> None:
     size = len(orjson.dumps(state.json_data()))
     assert size == len(orjson.dumps(data))
     # the worker's record of the call: the state, its labels and its nudges, the most kept
-    call = LiveCall(state, 2**31 - 1, labels=(ident, ident, ident))
+    call = LiveCall(state, 2**31 - 1, labels=CallLabels(ident, ident, ident))
     for cycle in range(2 * MAX_NUDGE_IDS):
         call.nudges.evaluate(metrics(80_000 + cycle * 200, monologue=120.0))
         call.nudges.evaluate(metrics(80_000 + cycle * 200 + 100, monologue=5.0))

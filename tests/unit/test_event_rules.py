@@ -13,6 +13,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from streams.engine import EngineConfig
+from streams.errors import InvalidEventError, InvalidReason
 from streams.wire.codec import AvroCodec
 from streams.worker.calls import CallProcessor, EndedCall, LiveCalls
 from streams.worker.exporter import INVALID_REASONS, PipelineMetrics
@@ -199,21 +200,39 @@ def test_an_unexpected_error_dead_letters_its_record_and_the_next_one_is_applied
     assert reason_of(p, started()) is None and p.calls.get("c1") is not None
 
 
-def test_every_reason_the_rules_raise_is_precreated() -> None:
-    for reason in (
-        "call_not_started",
-        "call_ended",
-        "ended_before_start",
-        "missing_key",
-        "key_mismatch",
-        "invalid_id",
-        "invalid_label",
-        "field_too_long",
-        "json_too_deep",
-        "internal_error",
-        "invalid_field",
-    ):
-        assert reason in INVALID_REASONS
+def test_every_reason_is_precreated_in_the_counter_and_no_other() -> None:
+    """Each reason's counter exists at 0 before its first dead letter (rate() sees its
+    first step), with the label value the DLQ header carries."""
+    registry = CollectorRegistry()
+    PipelineMetrics(registry)
+    counted = {
+        sample.labels["reason"]: sample.value
+        for metric in registry.collect()
+        if metric.name == "callfocus_invalid_events"
+        for sample in metric.samples
+    }
+    assert counted == {reason.value: 0.0 for reason in InvalidReason}
+    assert tuple(reason.value for reason in InvalidReason) == INVALID_REASONS
+
+
+def test_every_reason_is_raised_somewhere() -> None:
+    """A member that no code raises is a documented reason no record can get."""
+    package = Path(__file__).resolve().parents[2] / "streams"
+    sources = "\n".join(
+        path.read_text(encoding="utf-8") for path in package.rglob("*.py") if path.name != "errors.py"
+    )
+    used = set(re.findall(r"InvalidReason\.([A-Z0-9_]+)", sources))
+    assert used == {reason.name for reason in InvalidReason}
+
+
+def test_a_reason_is_its_value_in_the_header_the_label_and_the_message() -> None:
+    error = InvalidEventError(InvalidReason.TOO_LATE, "segment s1 of call c1")
+    assert error.reason.encode() == b"too_late"  # the DLQ error.reason header
+    assert str(error) == "too_late: segment s1 of call c1"
+    registry = CollectorRegistry()
+    metrics = PipelineMetrics(registry)
+    metrics.invalid_events.labels(error.reason).inc()
+    assert registry.get_sample_value("callfocus_invalid_events_total", {"reason": "too_late"}) == 1
 
 
 def test_a_call_whose_state_cannot_be_read_starts_again_from_its_next_event() -> None:
@@ -247,4 +266,4 @@ def test_the_docs_list_every_dead_letter_reason_and_no_other() -> None:
         if row.startswith("| `")
         for reason in re.findall(r"`([a-z0-9_]+)`", row.split("|")[1])
     }
-    assert documented == set(INVALID_REASONS)
+    assert documented == {reason.value for reason in InvalidReason}

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from streams.engine import CallState, EngineConfig
 from streams.settings import Settings
 from streams.wire.codec import AvroCodec
-from streams.worker.calls import CallProcessor, LiveCall, LiveCalls
+from streams.worker.calls import CallLabels, CallProcessor, LiveCall, LiveCalls
 from streams.worker.export_labels import OTHER, LabelFolder, LabelLimits
 from streams.worker.exporter import LiveCallCollector, PipelineMetrics, exposition
 
@@ -187,7 +187,7 @@ def test_an_allow_list_applies_to_calls_and_calls_loaded_from_the_table() -> Non
     worker.processor.process(start("c1", "sales", "billing"), 0)
     worker.processor.process(start("c2", "support", "billing"), 0)
     # a call loaded after a restart or a rebalance (no CallStarted again) is folded too
-    loaded = LiveCall(CallState("c3", EngineConfig()), 0, labels=("a", "retention", "claims"))
+    loaded = LiveCall(CallState("c3", EngineConfig()), 0, labels=CallLabels("a", "retention", "claims"))
     worker.calls.add(loaded)
     assert loaded.exported_labels == (OTHER, OTHER)
     assert loaded.labels == ("a", "retention", "claims")  # outputs keep the real labels

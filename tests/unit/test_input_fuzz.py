@@ -10,9 +10,10 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from streams.engine import EngineConfig
+from streams.errors import InvalidReason
 from streams.wire.codec import AvroCodec
 from streams.worker.calls import CallProcessor, LiveCalls
-from streams.worker.exporter import INVALID_REASONS, PipelineMetrics
+from streams.worker.exporter import PipelineMetrics
 
 CODEC = AvroCodec()
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -51,8 +52,8 @@ def fresh() -> CallProcessor:
 def refused_with_a_known_reason(p: CallProcessor, key: bytes | None, raw: bytes) -> None:
     result = p.process_record(key, raw, 0)
     if result.error is not None:
-        assert result.error.reason in INVALID_REASONS, result.error
-        assert result.error.reason != "internal_error", result.error.detail
+        assert isinstance(result.error.reason, InvalidReason), result.error
+        assert result.error.reason is not InvalidReason.INTERNAL_ERROR, result.error.detail
 
 
 @FUZZ

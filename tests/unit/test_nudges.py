@@ -17,7 +17,7 @@ from streams.engine.nudges import (
     masked_snippet,
 )
 from streams.wire.events import CallStarted, Speaker, TranscriptSegment
-from streams.worker.calls import LiveCall
+from streams.worker.calls import CallLabels, LiveCall
 
 QUIET: dict[str, Any] = {
     "agent_talk_ratio": 0.5,
@@ -166,7 +166,7 @@ def test_tracker_survives_the_durable_state() -> None:
 
 
 def test_a_state_written_before_nudges_existed_loads_with_fresh_nudge_state() -> None:
-    call = LiveCall(CallState("c1", EngineConfig()), 3, labels=("a1", "sales", "q"))
+    call = LiveCall(CallState("c1", EngineConfig()), 3, labels=CallLabels("a1", "sales", "q"))
     call.state.apply(TranscriptSegment("c1", "1", Speaker.AGENT, 0, 5000, "hello there"))
     older = orjson.loads(call.to_bytes())
     del older["nudges"]

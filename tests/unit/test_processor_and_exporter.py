@@ -13,8 +13,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from streams.engine import EngineConfig
 from streams.errors import InvalidEventError
 from streams.wire.codec import AvroCodec
-from streams.worker.calls import CallProcessor, LiveCalls
+from streams.worker.calls import CallLabels, CallProcessor, LiveCall, LiveCalls, read_durable
 from streams.worker.exporter import INVALID_REASONS, LiveCallCollector, PipelineMetrics, exposition
+from streams.worker.output_kinds import OutputKind
 
 CODEC = AvroCodec()
 
@@ -78,6 +79,11 @@ def test_counters_are_precreated_at_zero() -> None:
         assert got[("callfocus_segments_processed_total", (("speaker", speaker),))] == 0.0
     for reason in INVALID_REASONS:
         assert got[("callfocus_invalid_events_total", (("reason", reason),))] == 0.0
+    outputs = ("metrics", "summaries", "dead_letters", "nudges", "state", "idle_call_ends")
+    assert tuple(OutputKind) == outputs  # the label values dashboards and alerts query
+    for output in outputs:
+        assert got[("callfocus_outputs_produced_total", (("output", output),))] == 0.0
+        assert got[("callfocus_output_errors_total", (("output", output),))] == 0.0
     # the tests run the compiled engine (test_native_engine), and the worker says so
     assert got[("callfocus_engine_info", (("build", "compiled"),))] == 1.0
 
@@ -186,6 +192,24 @@ def test_a_call_loaded_from_the_table_is_not_idle() -> None:
     loaded = LiveCall.from_bytes(call.to_bytes(), EngineConfig())
     assert loaded.state.metrics() == call.state.metrics()
     assert time.monotonic() - loaded.last_event_monotonic < 5
+
+
+def test_call_labels_keep_the_durable_format_of_the_plain_triple() -> None:
+    """A state written when a call's labels were a plain (agent, team, queue) tuple reads
+    back with named labels, and a state written now is byte for byte what that form wrote."""
+    processor, _ = setup()
+    started = {"call_id": "c1", "started_at": 1, "agent_id": "a7", "team": "t", "queue": "q"}
+    processor.process(CODEC.encode("CallStarted", started), 0)
+    processor.process(segment("c1", "1", "AGENT", 0, 1000), 0)
+    call = processor.calls.get("c1")
+    assert call is not None and call.labels == CallLabels(agent_id="a7", team="t", queue="q")
+    written_before = orjson.dumps({**call.durable_data(), "labels": ("a7", "t", "q")})
+    assert b'"labels":["a7","t","q"]' in written_before
+    assert call.to_bytes() == written_before
+    loaded = read_durable("c1", written_before, EngineConfig())
+    assert isinstance(loaded, LiveCall) and isinstance(loaded.labels, CallLabels)
+    assert (loaded.labels.agent_id, loaded.labels.team, loaded.labels.queue) == ("a7", "t", "q")
+    assert loaded.state.metrics() == call.state.metrics()
 
 
 def test_state_writes_keep_a_small_copy_of_each_utterance_row() -> None:

@@ -11,7 +11,7 @@ from streams.tools.scoring import score_recording
 from streams.tools.sources import Recording, TimedEvent
 from streams.wire.codec import AvroCodec
 from streams.wire.events import CallStarted, Speaker, TranscriptSegment
-from streams.worker.calls import LiveCall
+from streams.worker.calls import CallLabels, LiveCall
 from streams.worker.outputs import metrics_record
 from tests.unit.test_engine_properties import calls
 
@@ -112,7 +112,7 @@ def test_the_snapshot_record_carries_the_components_through_avro_and_the_console
     state.start(CallStarted("c", 0, agent_id="a1", team="sales", queue="q"))
     for segment in conversation():
         state.apply(segment)
-    call = LiveCall(state, 0, labels=("a1", "sales", "q"))
+    call = LiveCall(state, 0, labels=CallLabels("a1", "sales", "q"))
     metrics = state.metrics()
     record = metrics_record(call, metrics, 1_000)
     expected = [p.to_dict() for p in metrics.score_components]
