@@ -33,6 +33,7 @@ from streams.worker.calls import (
     LiveCall,
     LiveCalls,
     LostCall,
+    exported_labels,
     read_durable,
 )
 from streams.worker.commits import CommitProtocol
@@ -385,7 +386,7 @@ class WorkerAgents:
     async def forget_ended_calls(self) -> None:
         self.live_calls.drop_ended(time.monotonic() - self.settings.export_grace_seconds)
         # teams and queues without calls for the grace period: their series go, their slot frees
-        self.metrics.expire_labels(self.live_calls)
+        self.metrics.expire_labels(exported_labels(call) for call in self.live_calls)
 
     async def forget_old_ends(self) -> None:
         """An ended call's marker goes ``ended_call_memory_seconds`` after its end: the next

@@ -21,8 +21,9 @@ from streams.worker import faust_adapter, log_rate
 from streams.worker.agents import WorkerAgents
 from streams.worker.batches import BatchApplier, OutputTiming, OutputTopics
 from streams.worker.broker_contact import BrokerContact
+from streams.worker.call_series import LiveCallCollector
 from streams.worker.calls import CallProcessor, LiveCalls
-from streams.worker.exporter import LiveCallCollector, PipelineMetrics
+from streams.worker.exporter import PipelineMetrics
 from streams.worker.faust_codecs import register_faust_codecs
 from streams.worker.fetch import BatchingConsumer, CallfocusConsumer
 from streams.worker.web import WorkerPages

@@ -18,7 +18,7 @@ from streams.engine.nudges import DEFAULT_RULES, Nudge, NudgeRule, NudgeTracker
 from streams.errors import InvalidEventError, InvalidReason
 from streams.wire.codec import AvroCodec
 from streams.wire.events import CallEnded, CallStarted, Speaker, TranscriptSegment, event_from_record
-from streams.worker.exporter import PipelineMetrics, exported_labels
+from streams.worker.exporter import PipelineMetrics
 
 # a speaker's place in PipelineMetrics.segments_processed (its values are Speaker's)
 _SPEAKER_INDEX: Final = {speaker: index for index, speaker in enumerate(Speaker)}
@@ -103,6 +103,12 @@ class LiveCall:
         if "nudges" in data:  # absent in states written before nudges existed
             call.nudges = NudgeTracker.from_dict(call.call_id, data["nudges"])
         return call
+
+
+def exported_labels(call: LiveCall) -> tuple[str, str]:
+    """The team and queue a call's series carry (its labels as set, if never folded)."""
+    exported = call.exported_labels
+    return exported if exported is not None else (call.labels.team, call.labels.queue)
 
 
 class EndedCall:

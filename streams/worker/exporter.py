@@ -1,16 +1,14 @@
-"""Prometheus export: pipeline aggregates and per-call series read at scrape time.
+"""Prometheus export of the pipeline: aggregate series without call_id, read at scrape time.
 
 Naming follows the Prometheus guide: base units (seconds), ratios 0-1, ``_total``
 counters, every labelled counter pre-created at 0 so ``rate()`` sees its first step.
-Per-call series come from a custom collector over the live calls, so a call's series
-disappear with the call (after the grace period) or when its partition moves.
+The per-call series are :mod:`streams.worker.call_series`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from prometheus_client import (
     CollectorRegistry,
@@ -18,7 +16,6 @@ from prometheus_client import (
     Gauge,
     Histogram,
     disable_created_metrics,
-    generate_latest,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
@@ -31,10 +28,6 @@ from streams.worker.export_labels import LabelFolder, LabelLimits
 from streams.worker.output_kinds import OutputKind
 from streams.worker.tallies import BucketHistogram, LabelledCount
 
-if TYPE_CHECKING:
-    from streams.engine import CallMetrics
-    from streams.worker.calls import LiveCall, LiveCalls
-
 # `_created` series double the aggregate series count and nothing here queries them.
 disable_created_metrics()
 
@@ -43,13 +36,6 @@ INVALID_REASONS = tuple(reason.value for reason in InvalidReason)
 # finer around the 250 ms p99 target of issue 4
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 1.0, 2.5, 5.0, 10.0)
 IGNORED_REASONS = ("interim", "duplicate", "stale_revision")
-# Per-call metrics exported for every window (60s, 180s, call); ratios are 0-1.
-WINDOWED_SERIES = {
-    "agent_talk_ratio": "Agent share of speech time (0-1) in the window; absent while nobody spoke.",
-    "questions_per_minute": "Agent questions per minute in the window (or the call, if shorter).",
-    "you_focus_ratio": "Customer references / (customer + self references) in agent speech, 0-1.",
-    "customer_sentiment": "Word-weighted customer sentiment in the window, -1..1.",
-}
 
 
 class PipelineMetrics:
@@ -216,7 +202,7 @@ class PipelineMetrics:
             self.nudges.labels(nudge_type, team)
         self.ended_call_score.labels(team)
 
-    def expire_labels(self, calls: Iterable[LiveCall]) -> list[str]:
+    def expire_labels(self, in_use: Iterable[tuple[str, str]]) -> list[str]:
         """Free the team and queue values no call in memory has carried for the grace
         period, and remove those teams' series; returns the teams removed.
 
@@ -224,8 +210,7 @@ class PipelineMetrics:
         rate() and increase() take in their stride."""
         teams: set[str] = set()
         queues: set[str] = set()
-        for call in calls:
-            team, queue = exported_labels(call)
+        for team, queue in in_use:
             teams.add(team)
             queues.add(queue)
         grace = self.label_limits.grace_seconds
@@ -238,145 +223,6 @@ class PipelineMetrics:
                     self.nudges.remove(nudge_type, team)
                 self.ended_call_score.remove(team)
         return gone
-
-
-def exported_labels(call: LiveCall) -> tuple[str, str]:
-    """The team and queue a call's series carry (its labels as set, if never folded)."""
-    exported = call.exported_labels
-    return exported if exported is not None else (call.labels.team, call.labels.queue)
-
-
-def _label_value(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _family_header(name: str, help_text: str) -> str:
-    return f"# HELP {name} {help_text}\n# TYPE {name} gauge\n"
-
-
-_SCORE = "callfocus_call_customer_focus_score"
-_MONOLOGUE = "callfocus_call_monologue_seconds"
-# (name, header) of every per-call family, in exposition order
-_CALL_FAMILIES = (
-    (
-        _SCORE,
-        _family_header(_SCORE, "Customer-focus score of the call so far, 0-100 (absent while nobody spoke)."),
-    ),
-    (
-        _MONOLOGUE,
-        _family_header(
-            _MONOLOGUE,
-            "Agent monologue: the ongoing run (kind=current) and the call's longest (kind=longest).",
-        ),
-    ),
-    *(
-        (f"callfocus_call_{name}", _family_header(f"callfocus_call_{name}", text))
-        for name, text in WINDOWED_SERIES.items()
-    ),
-)
-
-
-class LiveCallCollector(Collector):
-    """Series of the calls this worker owns, read at scrape time.
-
-    ``collect`` yields the per-team aggregates through prometheus_client. The per-call
-    series (score, talk ratio / questions per minute / you-focus / sentiment per window,
-    monologue current and longest) are written as exposition text by :meth:`render_calls`:
-    prometheus_client's generic path costs about 15 us per sample (219 ms for 1,000
-    calls, 1.4 s for 5,000 on the benchmark machine), and a call whose metrics did not
-    change since the last scrape reuses its text.
-    """
-
-    def __init__(self, calls: LiveCalls, max_exported_calls: int, per_call_series: bool = True) -> None:
-        self.calls = calls
-        self.max_exported_calls = max_exported_calls
-        self.per_call_series = per_call_series
-        # call_id -> (the CallMetrics object and exported labels rendered, lines per family)
-        self._rendered: dict[str, tuple[CallMetrics, tuple[str, str] | None, tuple[str, ...]]] = {}
-
-    def describe(self) -> Iterable[GaugeMetricFamily]:
-        return []
-
-    def _exported(self) -> list[LiveCall]:
-        calls = list(self.calls)
-        return calls[: self.max_exported_calls if self.per_call_series else 0]
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        active = GaugeMetricFamily(
-            "callfocus_calls_active", "Calls this worker owns that have not ended, by team.", labels=["team"]
-        )
-        per_team: dict[str, int] = {}
-        owned = 0
-        for call in self.calls:
-            owned += 1
-            if call.ended_monotonic is None:
-                team = exported_labels(call)[0]
-                per_team[team] = per_team.get(team, 0) + 1
-        for team, count in sorted(per_team.items()):
-            active.add_metric([team], count)
-        yield active
-        unexported = GaugeMetricFamily(
-            "callfocus_calls_unexported",
-            "Calls owned by this worker whose per-call series are not exported (cap or switch).",
-        )
-        unexported.add_metric([], owned - len(self._exported()))
-        yield unexported
-
-    def render_calls(self, families: Collection[str] | None = None) -> str:
-        """Exposition text of every exported call's series (families in a fixed order), of
-        the ``families`` named only if given."""
-        wanted = [i for i, (name, _) in enumerate(_CALL_FAMILIES) if families is None or name in families]
-        if not wanted:
-            return ""
-        rendered: dict[str, tuple[CallMetrics, tuple[str, str] | None, tuple[str, ...]]] = {}
-        previous = self._rendered
-        for call in self._exported():
-            metrics = call.state.metrics()
-            cached = previous.get(call.call_id)
-            if cached is None or cached[0] is not metrics or cached[1] is not call.exported_labels:
-                cached = (metrics, call.exported_labels, _call_lines(call, metrics))
-            rendered[call.call_id] = cached
-        self._rendered = rendered
-        parts: list[str] = []
-        for index in wanted:
-            parts.append(_CALL_FAMILIES[index][1])
-            parts.extend(lines[index] for _, _, lines in rendered.values())
-        return "".join(parts)
-
-
-def exposition(
-    registry: CollectorRegistry, calls: LiveCallCollector, names: Collection[str] | None = None
-) -> bytes:
-    """What /metrics serves: every series, or with ``names`` (``?name[]=...``, as in
-    prometheus_client's own handler) only the series of those sample names. A poll of one
-    counter then costs no per-call series (2,000 calls: tens of milliseconds each time)."""
-    served = registry if names is None else registry.restricted_registry(names)
-    return generate_latest(served) + calls.render_calls(names).encode()
-
-
-def _call_lines(call: LiveCall, metrics: CallMetrics) -> tuple[str, ...]:
-    """One call's sample lines, per family of ``_CALL_FAMILIES``."""
-    agent_id = call.labels.agent_id
-    team, queue = exported_labels(call)
-    labels = (
-        f'call_id="{_label_value(call.call_id)}",agent_id="{_label_value(agent_id)}",'
-        f'team="{_label_value(team)}",queue="{_label_value(queue)}"'
-    )
-    score = metrics.customer_focus_score
-    lines = [
-        f"{_SCORE}{{{labels}}} {float(score)!r}\n" if score is not None else "",
-        f'{_MONOLOGUE}{{{labels},kind="current"}} {float(metrics.monologue_current_seconds)!r}\n'
-        f'{_MONOLOGUE}{{{labels},kind="longest"}} {float(metrics.monologue_longest_seconds)!r}\n',
-    ]
-    for name in WINDOWED_SERIES:
-        family = f"callfocus_call_{name}"
-        text = ""
-        for window in metrics.windows:
-            value = getattr(window, name)
-            if value is not None:
-                text += f'{family}{{{labels},window="{window.window}"}} {float(value)!r}\n'
-        lines.append(text)
-    return tuple(lines)
 
 
 class TallyCollector(Collector):

@@ -20,8 +20,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 from streams.settings import Settings
 from streams.worker import broker_contact as contact
 from streams.worker.broker_contact import BrokerContact
+from streams.worker.call_series import LiveCallCollector, exposition
 from streams.worker.calls import LiveCalls
-from streams.worker.exporter import LiveCallCollector, exposition
 
 log = logging.getLogger(__name__)
 

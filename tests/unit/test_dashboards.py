@@ -15,8 +15,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from streams.engine import EngineConfig
 from streams.wire.codec import AvroCodec
+from streams.worker.call_series import LiveCallCollector, exposition
 from streams.worker.calls import CallProcessor, LiveCalls
-from streams.worker.exporter import ConsumerLagCollector, LiveCallCollector, PipelineMetrics, exposition
+from streams.worker.exporter import ConsumerLagCollector, PipelineMetrics
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json"))

@@ -12,9 +12,10 @@ from pydantic import ValidationError
 from streams.engine import CallState, EngineConfig
 from streams.settings import Settings
 from streams.wire.codec import AvroCodec
-from streams.worker.calls import CallLabels, CallProcessor, LiveCall, LiveCalls
+from streams.worker.call_series import LiveCallCollector, exposition
+from streams.worker.calls import CallLabels, CallProcessor, LiveCall, LiveCalls, exported_labels
 from streams.worker.export_labels import OTHER, LabelFolder, LabelLimits
-from streams.worker.exporter import LiveCallCollector, PipelineMetrics, exposition
+from streams.worker.exporter import PipelineMetrics
 
 CODEC = AvroCodec()
 
@@ -116,7 +117,7 @@ class Worker:
         for _ in range(seconds):
             self.clock.now += 1
             self.calls.drop_ended(self.clock.now - export_grace)
-            self.metrics.expire_labels(self.calls)
+            self.metrics.expire_labels(exported_labels(call) for call in self.calls)
 
 
 def teams_of(samples: list[tuple[str, dict[str, str], float]], name: str) -> set[str]:

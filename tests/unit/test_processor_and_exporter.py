@@ -13,8 +13,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from streams.engine import EngineConfig
 from streams.errors import InvalidEventError
 from streams.wire.codec import AvroCodec
+from streams.worker.call_series import LiveCallCollector, exposition
 from streams.worker.calls import CallLabels, CallProcessor, LiveCall, LiveCalls, read_durable
-from streams.worker.exporter import INVALID_REASONS, LiveCallCollector, PipelineMetrics, exposition
+from streams.worker.exporter import INVALID_REASONS, PipelineMetrics
 from streams.worker.output_kinds import OutputKind
 
 CODEC = AvroCodec()
