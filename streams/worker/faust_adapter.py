@@ -92,8 +92,8 @@ async def force_metadata_update(consumer: Any) -> bool:
 async def fetch_all_metadata(consumer: AIOKafkaConsumer) -> ClusterMetadata:
     """The metadata of every topic, with its partitions, from a broker.
 
-    Why: ``AIOKafkaConsumer.topics()`` makes this very request but returns only the names,
-    and ``partitions_for_topic`` reads a cache that a plain (group-less) consumer never fills.
+    Why: ``AIOKafkaConsumer.topics()`` makes this very request but returns only the topic
+    names, and the console needs their partitions before it assigns any.
     """
     return cast(ClusterMetadata, await consumer._client.fetch_all_metadata())
 
