@@ -8,11 +8,12 @@ Nothing here needs a broker: the objects are built, not started.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import inspect
 import logging
 import zlib
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,16 @@ class Record:
     value: bytes = b""
 
 
+@contextlib.asynccontextmanager
+async def unstarted_consumer() -> AsyncIterator[AIOKafkaConsumer]:
+    """A real aiokafka consumer, built (with its client) but never started, closed after."""
+    consumer = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:9")
+    try:
+        yield consumer
+    finally:
+        await consumer.stop()
+
+
 def source_of(function: Any) -> str:
     return inspect.getsource(function)
 
@@ -115,9 +126,9 @@ def test_aiokafka_consumer_is_the_one_faust_s_consumer_thread_starts(consumer: B
     assert "self._consumer = self._create_consumer(" in source_of(AIOKafkaConsumerThread.on_start)
 
     async def started() -> None:
-        inner = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:9")
-        thread._consumer = inner
-        assert faust_adapter.aiokafka_consumer(consumer) is inner
+        async with unstarted_consumer() as inner:
+            thread._consumer = inner
+            assert faust_adapter.aiokafka_consumer(consumer) is inner
 
     asyncio.run(started())
 
@@ -131,15 +142,12 @@ def test_tune_fetcher_sets_what_aiokafka_s_fetcher_puts_in_each_fetch_request(
     assert "self._fetch_max_wait_ms" in request and "self._fetch_min_bytes" in request
 
     async def tune() -> tuple[int, int]:
-        inner = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:9", fetch_max_wait_ms=1500, fetch_min_bytes=1)
-        fetcher = Fetcher(inner._client, inner._subscription, fetch_max_wait_ms=1500, fetch_min_bytes=1)
-        inner._fetcher = fetcher
-        consumer._thread._consumer = inner
-        try:
+        async with unstarted_consumer() as inner:
+            fetcher = Fetcher(inner._client, inner._subscription, fetch_max_wait_ms=1500, fetch_min_bytes=1)
+            inner._fetcher = fetcher
+            consumer._thread._consumer = inner
             assert faust_adapter.tune_fetcher(worker.app, max_wait_seconds=0.25, min_bytes=65536)
             return fetcher._fetch_max_wait_ms, fetcher._fetch_min_bytes
-        finally:
-            await fetcher.close()
 
     assert asyncio.run(tune()) == (250, 65536)
 
@@ -156,13 +164,13 @@ def test_last_fetch_times_are_the_stamps_aiokafka_s_fetcher_puts_on_each_partiti
     assert "tp_state.timestamp = now_ms" in source_of(Fetcher)
 
     async def stamps() -> tuple[list[int | None], list[int | None], list[int | None]]:
-        inner = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:9")
-        before = faust_adapter.last_fetch_times_ms(inner)
-        tps = [TopicPartition("in", 0), TopicPartition("in", 1)]
-        inner.assign(tps)
-        assigned = faust_adapter.last_fetch_times_ms(inner)
-        inner._subscription.subscription.assignment.state_value(tps[1]).timestamp = 1_234
-        return before, assigned, faust_adapter.last_fetch_times_ms(inner)
+        async with unstarted_consumer() as inner:
+            before = faust_adapter.last_fetch_times_ms(inner)
+            tps = [TopicPartition("in", 0), TopicPartition("in", 1)]
+            inner.assign(tps)
+            assigned = faust_adapter.last_fetch_times_ms(inner)
+            inner._subscription.subscription.assignment.state_value(tps[1]).timestamp = 1_234
+            return before, assigned, faust_adapter.last_fetch_times_ms(inner)
 
     before, assigned, fetched = asyncio.run(stamps())
     assert before == []
@@ -172,7 +180,8 @@ def test_last_fetch_times_are_the_stamps_aiokafka_s_fetcher_puts_on_each_partiti
 
 def test_the_metadata_requests_go_through_aiokafka_s_client(consumer: BatchingConsumer) -> None:
     async def client_of_a_consumer() -> Any:
-        return AIOKafkaConsumer(bootstrap_servers="127.0.0.1:9")._client
+        async with unstarted_consumer() as inner:
+            return inner._client
 
     assert isinstance(asyncio.run(client_of_a_consumer()), AIOKafkaClient)
     # force_metadata_update: a plain call returning a future that says whether it worked
@@ -321,9 +330,9 @@ def test_started_consumer_is_faust_s_ensured_consumer(consumer: BatchingConsumer
         thread.started_consumer()
 
     async def started() -> None:
-        inner = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:9")
-        thread._consumer = inner
-        assert thread.started_consumer() is inner
+        async with unstarted_consumer() as inner:
+            thread._consumer = inner
+            assert thread.started_consumer() is inner
 
     asyncio.run(started())
 
