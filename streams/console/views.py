@@ -51,6 +51,7 @@ from streams.console.state import ConsoleDemand, ConsoleState, SkippedRecords
 from streams.kafka_clients import aiokafka_options
 from streams.settings import Settings
 from streams.wire.codec import AvroCodec, CodecError
+from streams.worker import faust_adapter
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ class ConsoleFeed(Service):
         try:
             while not self.should_stop:
                 # the metadata of every topic (what consumer.topics() reads), with partitions
-                cluster = await consumer._client.fetch_all_metadata()
+                cluster = await faust_adapter.fetch_all_metadata(consumer)
                 found = {t: cluster.partitions_for_topic(t) for t in (self.metrics_topic, self.nudges_topic)}
                 if all(found.values()):
                     break

@@ -14,6 +14,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer
+
+from streams.worker import faust_adapter
+
 log = logging.getLogger(__name__)
 
 
@@ -45,21 +49,16 @@ class BrokerContact:
         return self.silent_for() < self.timeout
 
 
-def newest_fetch_ms(aiokafka_consumer: Any) -> int | None:
+def newest_fetch_ms(aiokafka_consumer: AIOKafkaConsumer) -> int | None:
     """The newest fetch response time (ms since the epoch) of any assigned partition."""
-    assignment = aiokafka_consumer._subscription.subscription
-    if assignment is None or assignment.assignment is None:
-        return None
-    states = assignment.assignment.state_value
-    stamps = [states(tp).timestamp for tp in assignment.assignment.tps]
+    stamps = faust_adapter.last_fetch_times_ms(aiokafka_consumer)
     return max((s for s in stamps if s is not None), default=None)
 
 
 async def probe(contact: BrokerContact, consumer: Any) -> None:
     """Update ``contact`` from the consumer's fetches, or, when they are stale, from a
     metadata request."""
-    thread: Any = getattr(consumer, "_thread", None)
-    aiokafka_consumer = getattr(thread, "_consumer", None)
+    aiokafka_consumer = faust_adapter.aiokafka_consumer(consumer)
     if aiokafka_consumer is None:
         return
     try:
@@ -72,7 +71,7 @@ async def probe(contact: BrokerContact, consumer: Any) -> None:
     try:
         # on the consumer's own thread and event loop, where its client lives; awaited
         # (not timed out) so that probes never pile up in its queue
-        ok = await thread.call_thread(aiokafka_consumer._client.force_metadata_update)
+        ok = await faust_adapter.force_metadata_update(consumer)
     except Exception:  # any failure: no answer
         return
     if ok:

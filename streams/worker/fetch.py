@@ -17,6 +17,8 @@ offset, so its records are fetched again by whoever owns them now.
 :class:`CallfocusConsumer` (the base of both) fixes two things of Faust's consumer around a
 rebalance: input partitions start fetching only once the seek to the committed offsets is
 done, and the changelog ends that table recovery checks against come from the broker.
+
+Both reach Faust's consumer only through the hooks of :mod:`streams.worker.faust_adapter`.
 """
 
 from __future__ import annotations
@@ -30,14 +32,13 @@ from aiokafka.structs import ConsumerRecord
 from faust.transport.consumer import CONSUMER_FETCHING, ensure_TPset
 from faust.transport.drivers.aiokafka import (
     AIOKafkaConsumerThread,
-    Consumer,
     credentials_to_aiokafka_auth,
     server_list,
 )
 from faust.types import TP
-from faust.types.tuples import ack_lock
-from mode import Service, ServiceT
-from mode.utils.futures import notify
+from mode import ServiceT
+
+from streams.worker.faust_adapter import HookedConsumer, HookedConsumerThread
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,20 +50,20 @@ class FetchedBatch:
     records: dict[TP, list[ConsumerRecord]]
 
 
-class CommittedEndsConsumerThread(AIOKafkaConsumerThread):
+class CommittedEndsConsumerThread(HookedConsumerThread):
     """Faust's consumer thread, asking the broker for the changelog ends recovery needs."""
 
     #: records before a changelog's end first read to find its last committed record
     TAIL_WINDOW = 64
 
-    async def _highwaters(self, partitions: list[TP]) -> dict[TP, int]:
+    async def partition_ends(self, partitions: list[TP]) -> dict[TP, int]:
         # Under exactly-once Faust takes aiokafka's last_stable_offset(tp): the end seen in
         # the last fetch response, None for a partition not fetched since the assignment,
         # which Faust reads as "empty changelog" (-1). A partition it had recovered before
         # the rebalance then failed recovery with ConsistencyError "(6 > -1)", and a fresh
         # one skipped recovery. end_offsets asks the broker, under the consumer's isolation
         # level: read_committed gives the last stable offset.
-        consumer = self._ensure_consumer()
+        consumer = self.started_consumer()
         ends = cast(dict[TP, int], await consumer.end_offsets(partitions))
         if not self.consumer.in_transaction:
             return ends
@@ -76,7 +77,7 @@ class CommittedEndsConsumerThread(AIOKafkaConsumerThread):
         its 5 s timeouts before it checked the consumer's position, 10 of the ~15 s a worker
         took to be ready after a SIGKILL.
         """
-        consumer = self._ensure_consumer()
+        consumer = self.started_consumer()
         begins = cast(dict[TP, int], await consumer.beginning_offsets(list(ends)))
         if all(ends[tp] <= begins[tp] for tp in ends):
             return {}
@@ -140,7 +141,7 @@ async def _last_offsets(
     return last, not waiting
 
 
-class CallfocusConsumer(Consumer):
+class CallfocusConsumer(HookedConsumer):
     """Faust's aiokafka consumer with the input held back until the seek after a rebalance.
 
     After recovery Faust resumes the input partitions, *then* seeks them to their
@@ -156,7 +157,7 @@ class CallfocusConsumer(Consumer):
         self._sought_generation: int | None = None
         self._held_partitions: set[TP] = set()
 
-    def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
+    def new_consumer_thread(self) -> AIOKafkaConsumerThread:
         return CommittedEndsConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     @property
@@ -166,7 +167,7 @@ class CallfocusConsumer(Consumer):
 
     def resume_partitions(self, tps: Any) -> None:
         tpset = ensure_TPset(tps)
-        held = {tp for tp in tpset if not self._is_changelog_tp(tp)} if self.seek_pending else set()
+        held = {tp for tp in tpset if not self.is_changelog(tp)} if self.seek_pending else set()
         self._held_partitions |= held
         super().resume_partitions(tpset - held)
 
@@ -201,53 +202,21 @@ class BatchingConsumer(CallfocusConsumer):
         super().__init__(*args, **kwargs)
         self.batches: asyncio.Queue[FetchedBatch] = asyncio.Queue(maxsize=self.queued_batches)
 
-    def ack_offsets(self, tp: TP, offsets: list[int]) -> None:
-        """Acknowledge processed records by offset: what :meth:`ack` does for one message,
-        for a batch at once."""
-        with ack_lock:
-            committed = self._committed_offset[tp]
-            acked_index = self._acked_index[tp]
-            acked = self._acked[tp]
-            new = [o for o in offsets if (committed is None or o >= committed) and o not in acked_index]
-            acked_index.update(new)
-            acked.extend(new)
-            self._n_acked += len(new)
-            notify(self._waiting_for_ack)
-
     def ack_batch(self, fetched: FetchedBatch) -> None:
         """Acknowledge every record of a fetched batch."""
         for tp, records in fetched.records.items():
             self.ack_offsets(tp, [r.offset for r in records])
 
-    async def _unread(
-        self, tp: TP, records: list[ConsumerRecord], acks_enabled: bool
-    ) -> list[ConsumerRecord]:
-        """The records not read yet; gaps in the offsets (transaction markers, compaction)
-        are recorded as Faust's loop does, so commits can move past them."""
-        last = self._read_offset[tp]
-        fresh = []
-        for record in records:
-            offset = record.offset
-            if last is None or offset >= last:
-                if acks_enabled and last and offset - last > 1:
-                    await self._add_gap(tp, last + 1, offset)
-                fresh.append(record)
-                last = offset
-        return fresh
-
-    async def _drain_messages(self, fetcher: ServiceT) -> None:
-        # Faust's loop (faust.transport.consumer.Consumer._drain_messages), taking the
-        # records of a fetch per partition instead of per message
+    async def drain_messages(self, fetcher: ServiceT) -> None:
+        # Faust's own drain loop (HookedConsumer.drain_messages runs it), taking the records
+        # of a fetch per partition instead of per message
         callback = self.callback
-        consumer_should_stop = cast(Service, self)._stopped.is_set
-        fetcher_should_stop = cast(Service, fetcher)._stopped.is_set
-        read_offset = self._read_offset
         acks_enabled_for = self.app.topics.acks_enabled_for
         batch_topics = self.batch_topics
         try:
-            while not (consumer_should_stop() or fetcher_should_stop()):
+            while not self.stop_requested(fetcher):
                 self.diag.set_flag(CONSUMER_FETCHING)
-                records, active_partitions = await self._wait_next_records(1.0)
+                records, active_partitions = await self.next_records(1.0)
                 await asyncio.sleep(0)  # getmany can return at once, again and again
                 if not records or self.should_stop:
                     continue
@@ -256,32 +225,24 @@ class BatchingConsumer(CallfocusConsumer):
                 for tp, tp_records in records.items():
                     if not self.flow_active or self.app.consumer_generation_id != generation:
                         break
-                    if not (
-                        active_partitions is None
-                        or tp in active_partitions
-                        or tp in self._buffered_partitions
-                    ):
+                    if not self.takes_records_of(tp, active_partitions):
                         continue
-                    fresh = await self._unread(tp, tp_records, acks_enabled_for(tp.topic))
+                    fresh = await self.unread_records(tp, tp_records, acks_enabled_for(tp.topic))
                     if not fresh:
                         continue
                     self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
                     if tp.topic in batch_topics:
                         batch[tp] = fresh
-                        read_offset[tp] = fresh[-1].offset
+                        self.mark_read(tp, fresh[-1].offset)
                         continue
                     for record in fresh:
-                        await self.wait_first(
-                            callback(self._to_message(tp, record)), self.suspend_flow.wait()
-                        )
-                        read_offset[tp] = record.offset
+                        await self.wait_first(callback(self.to_message(tp, record)), self.suspend_flow.wait())
+                        self.mark_read(tp, record.offset)
                 if batch:
                     await self.wait_first(
                         self.batches.put(FetchedBatch(generation, batch)), self.suspend_flow.wait()
                     )
-                if self._commit_every is not None and self._n_acked >= self._commit_every:
-                    self._n_acked = 0
-                    await self.commit()
+                await self.commit_if_due()
                 self.diag.unset_flag(CONSUMER_FETCHING)
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:

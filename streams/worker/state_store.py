@@ -20,14 +20,15 @@ from __future__ import annotations
 from typing import Any
 
 import rocksdict
-from faust.stores import rocksdb
+
+from streams.worker.faust_adapter import HookedRocksStore
 
 
-class CallStateStore(rocksdb.Store):
+class CallStateStore(HookedRocksStore):
     """Faust's RocksDB store (rocksdict) with the write-ahead log off."""
 
-    def _open_for_partition(self, partition: int) -> Any:
-        db = super()._open_for_partition(partition)
+    def open_partition(self, partition: int) -> Any:
+        db = super().open_partition(partition)
         options = rocksdict.WriteOptions()
         # a property at run time; rocksdict's type stub declares a method
         options.disable_wal = True  # type: ignore[method-assign, assignment]

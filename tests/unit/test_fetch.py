@@ -41,7 +41,7 @@ def test_records_already_read_are_skipped_and_offset_gaps_recorded(
     tp = TP(topic, 7)
     consumer._read_offset[tp] = 10
     records = [ConsumerRecord(topic, 7, o, 0, 0, b"k", b"v", None, 1, 1, ()) for o in (8, 10, 11, 14, 15)]
-    fresh = asyncio.run(consumer._unread(tp, records, acks_enabled=True))
+    fresh = asyncio.run(consumer.unread_records(tp, records, acks_enabled=True))
     assert [r.offset for r in fresh] == [10, 11, 14, 15]
     # 12 and 13 (transaction markers, say) are a gap a commit may move past, as in Faust's loop
     assert {o for interval in consumer._gap[tp] for o in range(interval.begin, interval.end)} >= {12, 13}

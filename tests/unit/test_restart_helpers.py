@@ -1,14 +1,12 @@
-"""Repeated Kafka-client log lines are rate-limited; broker contact for /readyz; the Faust
-internal the changelog-end fix overrides is still there."""
+"""Repeated Kafka-client log lines are rate-limited; broker contact for /readyz; the worker's
+consumer holds input partitions until the seek after a rebalance."""
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 
 import pytest
-from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 from streams.worker.broker_contact import BrokerContact
 from streams.worker.fetch import CommittedEndsConsumerThread
@@ -71,16 +69,6 @@ def test_the_broker_is_unreachable_after_the_timeout_without_an_answer() -> None
     clock.now += 11
     contact.answered()
     assert contact.reachable and contact.silent_for() == 0.0
-
-
-def test_the_changelog_end_fix_overrides_a_faust_internal_that_still_exists() -> None:
-    """Faust's AIOKafkaConsumerThread.highwaters calls _highwaters(partitions): if that
-    changes, CommittedEndsConsumerThread no longer takes effect."""
-    source = inspect.getsource(AIOKafkaConsumerThread.highwaters)
-    assert "self._highwaters" in source
-    assert list(inspect.signature(AIOKafkaConsumerThread._highwaters).parameters) == ["self", "partitions"]
-    assert "last_stable_offset" in inspect.getsource(AIOKafkaConsumerThread._highwaters)
-    assert "end_offsets" in inspect.getsource(CommittedEndsConsumerThread._highwaters)
 
 
 def test_the_worker_consumer_holds_input_partitions_until_the_seek(monkeypatch: pytest.MonkeyPatch) -> None:
