@@ -23,6 +23,7 @@ from streams.wire.codec import AvroCodec
 from streams.wire.events import CallEnded, event_to_record
 from streams.worker.calls import CallProcessor, LiveCall, LiveCalls
 from streams.worker.exporter import PipelineMetrics
+from streams.worker.output_kinds import OutputKind
 from streams.worker.outputs import metrics_record, nudge_record, summary_record
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ class Output(NamedTuple):
     """One record to send. With a ``source`` it goes in the transaction of the source's
     partition (committed with that record's offset); without, outside any transaction."""
 
-    kind: str  # the ``output`` label of callfocus_outputs_produced_total
+    kind: OutputKind
     source: InputRecord | None
     topic: str
     key: bytes | None
@@ -150,7 +151,7 @@ class BatchApplier:
                     (call, n) for n in self.processor.nudges(call, self.nudge_interval_after(snapshot_due))
                 ]
             except Exception:  # a call's outputs fail, not the batch: its events are applied
-                self.metrics.output_errors.labels("metrics").inc()
+                self.metrics.output_errors.labels(OutputKind.METRICS).inc()
                 log.exception("call %s: its snapshot or nudge check failed", call.call_id)
         return AppliedBatch(outputs, nudges, set(batch_calls))
 
@@ -162,10 +163,13 @@ class BatchApplier:
                 "CallSummary", summary_record(call, call.state.metrics(), call.nudges.fired)
             )
         except Exception:  # the call has ended all the same: counted and logged
-            self.metrics.output_errors.labels("summaries").inc()
+            self.metrics.output_errors.labels(OutputKind.SUMMARIES).inc()
             log.exception("call %s: its summary could not be made", call.call_id)
             return []
-        return [last, Output("summaries", record, self.topics.summaries, call.call_id.encode(), summary)]
+        return [
+            last,
+            Output(OutputKind.SUMMARIES, record, self.topics.summaries, call.call_id.encode(), summary),
+        ]
 
     def dead_letter(self, record: InputRecord, error: InvalidEventError) -> Output:
         """The record as it came, with why it was refused and where it came from in headers."""
@@ -186,7 +190,13 @@ class BatchApplier:
             self.metrics.dead_letters_truncated.inc()
         # explicit partition: a message without a key still lands in its source partition
         return Output(
-            "dead_letters", record, self.topics.dead_letters, record.key, value, record.partition, headers
+            OutputKind.DEAD_LETTERS,
+            record,
+            self.topics.dead_letters,
+            record.key,
+            value,
+            record.partition,
+            headers,
         )
 
     def snapshot_value(self, call: LiveCall) -> bytes:
@@ -198,7 +208,7 @@ class BatchApplier:
 
     def snapshot(self, call: LiveCall, source: InputRecord | None) -> Output:
         return Output(
-            "metrics", source, self.topics.metrics, call.call_id.encode(), self.snapshot_value(call)
+            OutputKind.METRICS, source, self.topics.metrics, call.call_id.encode(), self.snapshot_value(call)
         )
 
     def nudge(self, call: LiveCall, nudge: Nudge) -> tuple[Output, dict[str, object]]:
@@ -208,7 +218,7 @@ class BatchApplier:
         snippet = masked_snippet(text) if self.timing.nudge_snippets and text else None
         record = nudge_record(call, nudge, self.wall_clock_ms(), snippet)
         value = self.codec.encode("Nudge", record)
-        return Output("nudges", None, self.topics.nudges, call.call_id.encode(), value), record
+        return Output(OutputKind.NUDGES, None, self.topics.nudges, call.call_id.encode(), value), record
 
     def nudge_interval_after(self, snapshot_taken: bool) -> float:
         """A snapshot has just read the call's metrics: the nudge check that follows it reuses
@@ -243,6 +253,8 @@ class BatchApplier:
         for call in self.processor.idle_calls(idle_seconds):
             name, record = event_to_record(CallEnded(call.call_id, self.wall_clock_ms(), reason="timeout"))
             value = self.codec.encode(name, record)
-            ends.append(Output("idle_call_ends", None, self.topics.call_events, call.call_id.encode(), value))
+            ends.append(
+                Output(OutputKind.IDLE_CALL_ENDS, None, self.topics.call_events, call.call_id.encode(), value)
+            )
             call.last_event_monotonic = self.monotonic()  # not sent twice while it travels
         return ends

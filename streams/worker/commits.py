@@ -34,6 +34,7 @@ import orjson
 from streams.worker.batches import RECORD_OVERHEAD_BYTES, Output
 from streams.worker.calls import UnwrittenStates
 from streams.worker.exporter import PipelineMetrics
+from streams.worker.output_kinds import OutputKind
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +190,7 @@ class CommitProtocol:
             await self._write_states()
         except StateWriteError as error:
             self.failed = error
-            self.metrics.output_errors.labels("state").inc()
+            self.metrics.output_errors.labels(OutputKind.STATE).inc()
             log.error("%s: no offsets are committed from now on; the worker stops", error)
             raise
 
@@ -214,7 +215,7 @@ class CommitProtocol:
                 await delivery
             except Exception as error:
                 raise StateWriteError(f"a state record was refused: {error!r}") from error
-        self.metrics.produced_by_output["state"].inc(len(deliveries))
+        self.metrics.produced_by_output[OutputKind.STATE].inc(len(deliveries))
 
     async def _let_input_first(self) -> None:
         """Between two slices: yield, and yield again while fetched batches wait, up to

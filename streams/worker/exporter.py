@@ -172,8 +172,7 @@ class PipelineMetrics:
         for reason in INVALID_REASONS:
             self.invalid_events.labels(reason)
         # looked up once: labels() costs microseconds a call, paid per output record
-        # keyed by str: an OutputKind is one, and a kind's value finds its counter too
-        self.produced_by_output: dict[str, Counter] = {
+        self.produced_by_output: dict[OutputKind, Counter] = {
             kind: self.outputs_produced.labels(kind) for kind in OutputKind
         }
         for kind in OutputKind:
