@@ -52,23 +52,6 @@ from streams.worker.state_store import CallStateStore
 FAUST_DRAIN_LOOP_SHA256 = "44a2500309e83c630493f6828af50166ec8d96a0b3e4fb2bab735f704ae93417"
 
 
-@pytest.fixture
-def worker() -> Worker:
-    return create_worker(Settings())
-
-
-@pytest.fixture
-def consumer(worker: Worker) -> BatchingConsumer:
-    built = worker.app.consumer
-    assert isinstance(built, BatchingConsumer)
-    return built
-
-
-@pytest.fixture
-def input_topic(worker: Worker) -> str:
-    return worker.settings.topic("call-events")
-
-
 @dataclass
 class Record:
     """An input record as the worker passes it to :func:`faust_adapter.current_event`."""

@@ -17,11 +17,6 @@ from streams.wire.codec import AvroCodec
 from streams.worker.app import Worker, create_worker
 
 
-@pytest.fixture
-def worker() -> Worker:
-    return create_worker(Settings())
-
-
 def test_faust_env_variables_do_not_override_callfocus_settings(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

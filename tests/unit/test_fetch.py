@@ -4,43 +4,26 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 from aiokafka.structs import ConsumerRecord
 from faust.types import TP
 
-from streams.settings import Settings
-from streams.worker.app import Worker, create_worker
 from streams.worker.fetch import BatchingConsumer
 
 
-@pytest.fixture
-def worker() -> Worker:
-    return create_worker(Settings())
-
-
-@pytest.fixture
-def consumer(worker: Worker) -> BatchingConsumer:
-    """The worker's own consumer (built, not started: no broker)."""
-    built = worker.app.consumer
-    assert isinstance(built, BatchingConsumer)
-    return built
-
-
-@pytest.fixture
-def topic(worker: Worker) -> str:
-    return worker.settings.topic("call-events")
-
-
-def test_the_worker_consumer_batches_the_input_topic_only(consumer: BatchingConsumer, topic: str) -> None:
-    assert consumer.batch_topics == frozenset({topic})
+def test_the_worker_consumer_batches_the_input_topic_only(
+    consumer: BatchingConsumer, input_topic: str
+) -> None:
+    assert consumer.batch_topics == frozenset({input_topic})
 
 
 def test_records_already_read_are_skipped_and_offset_gaps_recorded(
-    consumer: BatchingConsumer, topic: str
+    consumer: BatchingConsumer, input_topic: str
 ) -> None:
-    tp = TP(topic, 7)
+    tp = TP(input_topic, 7)
     consumer._read_offset[tp] = 10
-    records = [ConsumerRecord(topic, 7, o, 0, 0, b"k", b"v", None, 1, 1, ()) for o in (8, 10, 11, 14, 15)]
+    records = [
+        ConsumerRecord(input_topic, 7, o, 0, 0, b"k", b"v", None, 1, 1, ()) for o in (8, 10, 11, 14, 15)
+    ]
     fresh = asyncio.run(consumer.unread_records(tp, records, acks_enabled=True))
     assert [r.offset for r in fresh] == [10, 11, 14, 15]
     # 12 and 13 (transaction markers, say) are a gap a commit may move past, as in Faust's loop
@@ -48,9 +31,9 @@ def test_records_already_read_are_skipped_and_offset_gaps_recorded(
 
 
 def test_batch_acks_count_each_offset_once_and_none_below_the_committed_one(
-    consumer: BatchingConsumer, topic: str
+    consumer: BatchingConsumer, input_topic: str
 ) -> None:
-    tp = TP(topic, 6)
+    tp = TP(input_topic, 6)
     consumer._committed_offset[tp] = 5
     before = consumer._n_acked
     consumer.ack_offsets(tp, [4, 5, 6])
