@@ -10,7 +10,7 @@ HELM_VERSION := v3.22.0
 HELM_DIR := .tools/helm-$(HELM_VERSION)
 export HELM := $(abspath $(HELM_DIR)/helm)
 
-.PHONY: help demo test test-unit lint venv helm kafka-fetch kafka-start kafka-stop topics score eval bench bench-engine sizing chaos clean
+.PHONY: help demo test test-unit generated lint venv helm kafka-fetch kafka-start kafka-stop topics score eval bench bench-engine sizing chaos clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -61,6 +61,9 @@ lint: venv ## ruff + mypy
 test: kafka-fetch lint helm ## Every test: unit, integration (own Kafka, Prometheus), browser, rules, chart
 	@deploy/local/ensure-deps.sh prometheus alertmanager chromium
 	$(PY) -m pytest -v -ra
+
+generated: venv ## Regenerate the schemas and docs tables made from the metric catalogue
+	$(PY) -m streams.tools.generated --write
 
 test-unit: venv ## Fast unit tests only (pure: no Kafka, no external tools)
 	$(PY) -m pytest -v tests/unit

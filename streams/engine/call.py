@@ -26,12 +26,14 @@ from typing import Any, ClassVar, Final
 
 import orjson
 
+from streams.engine.catalogue import WINDOW_METRICS
 from streams.engine.config import (
     MAX_ANALYSED_WORDS,
     MAX_ATTRIBUTE_KEY_CHARS,
     MAX_ATTRIBUTE_VALUE_CHARS,
     MAX_ATTRIBUTES,
     MAX_END_REASON_CHARS,
+    MAX_LONG_SILENCES,
     MAX_ORG_NAMES_CHARS,
     MAX_TAIL_SEGMENTS,
     MAX_TURN_CONTENT_WORDS,
@@ -46,6 +48,7 @@ from streams.wire.values import Value
 AGENT, CUSTOMER, OTHER = 0, 1, 2
 _SPEAKER_CODE = {Speaker.AGENT: AGENT, Speaker.CUSTOMER: CUSTOMER, Speaker.OTHER: OTHER}
 _NO_TURN = -1
+_AGENT_TURN_FIELDS = 6  # Fold.agent_turn
 SENTIMENT_SCALE = 1_000_000
 DEFAULT_CONFIG = EngineConfig()
 
@@ -80,6 +83,7 @@ class Utterance:
         "content",
         "customer_refs",
         "end",
+        "objections",
         "open_questions",
         "questions",
         "revision",
@@ -104,6 +108,7 @@ class Utterance:
         self.backchannel = False
         self.content: tuple[str, ...] = ()
         self.questions = self.open_questions = self.customer_refs = self.self_refs = self.stance = 0
+        self.objections = 0
         self.sentiment = 0  # compound sentiment in millionths: integer sums stay order-exact
 
     @classmethod
@@ -136,6 +141,7 @@ class Utterance:
             )
         elif speaker == CUSTOMER:
             self.sentiment = round(analyzer.sentiment(words) * SENTIMENT_SCALE)
+            self.objections = analyzer.objections(words)
         return self
 
 
@@ -154,6 +160,7 @@ _UTTERANCE_FIELDS = (
     "self_refs",
     "stance",
     "sentiment",
+    "objections",
 )
 
 
@@ -175,8 +182,12 @@ def _utterance_row(u: Utterance) -> tuple[Any, ...]:
         u.self_refs,
         u.stance,
         u.sentiment,
+        u.objections,
     )
 
+
+# the values of the fields added after the first 14, for rows of states written before them
+_ROW_DEFAULTS: tuple[Any, ...] = (0,)
 
 _META_FIELDS = CallStarted.FIELDS
 _ENDED_FIELDS = CallEnded.FIELDS
@@ -189,6 +200,8 @@ def _meta_row(meta: CallStarted) -> dict[str, Any]:
 
 
 def _utterance_from_row(row: list[Any]) -> Utterance:
+    if len(row) < len(_UTTERANCE_FIELDS):  # a state written before the later fields: their zeros
+        row = [*row, *_ROW_DEFAULTS[len(row) - len(_UTTERANCE_FIELDS) :]]
     (
         segment_id,
         revision,
@@ -204,6 +217,7 @@ def _utterance_from_row(row: list[Any]) -> Utterance:
         self_refs,
         stance,
         sentiment,
+        objections,
     ) = row
     u = Utterance.restored(segment_id, revision, speaker, start, end)
     u.words = words
@@ -212,6 +226,7 @@ def _utterance_from_row(row: list[Any]) -> Utterance:
     u.questions, u.open_questions = questions, open_questions
     u.customer_refs, u.self_refs = customer_refs, self_refs
     u.stance, u.sentiment = stance, sentiment
+    u.objections = objections
     return u
 
 
@@ -236,21 +251,37 @@ def _sort_key(u: Utterance) -> tuple[int, int, int, str]:
 
 # the int fields of a Fold (its others are copied and serialised each in its own way)
 _FOLD_SCALARS = (
+    "agent_cover_end",
+    "agent_cover_start",
     "agent_ms",
     "agent_run_end",
     "agent_run_start",
+    "agent_words",
+    "customer_cover_end",
+    "customer_cover_start",
     "customer_ms",
     "customer_run_end",
     "customer_run_start",
     "customer_turn_end",
     "customer_turns",
+    "dead_air_count",
+    "dead_air_longest",
+    "dead_air_ms",
     "interrupt_end",
     "interrupt_start",
     "interruptions",
     "last_turn",
     "longest_agent_run",
     "longest_customer_run",
+    "long_silences_unchecked",
+    "objection_pending",
+    "objection_pitches",
+    "objection_questions",
+    "objection_replies",
+    "objection_wait_ms",
+    "objections",
     "open_questions",
+    "overtalk_ms",
     "pitch",
     "questions",
     "reflected_turns",
@@ -260,13 +291,18 @@ _FOLD_SCALARS = (
     "sentiment_sum",
     "sentiment_words",
     "situation",
+    "speech_end",
+    "switches",
 )
+# the scalars added since states were first written: a sealed row without them reads 0
+# (speech_end -1: no speech yet)
+_FOLD_LATER_DEFAULTS = {name: 0 for name in _FOLD_SCALARS} | {"speech_end": -1}
 
 
 class Fold:
     """Running totals and turn state over segments fed in sorted order."""
 
-    __slots__ = (*_FOLD_SCALARS, "agent_turn", "customer_turn_content", "gap_counts")
+    __slots__ = (*_FOLD_SCALARS, "agent_turn", "customer_turn_content", "gap_counts", "long_silences")
 
     def __init__(self) -> None:
         self.agent_ms = self.customer_ms = 0
@@ -281,8 +317,22 @@ class Fold:
         self.customer_turn_content: frozenset[str] = frozenset()
         self.customer_turn_end = 0
         self.interrupt_start = self.interrupt_end = -1
-        # the agent turn in progress: [start, follows a customer turn, reflects it]
+        # the agent turn in progress: [start, follows a customer turn, reflects it,
+        # answers an objection, asks a question, pitches]
         self.agent_turn: list[int | bool] | None = None
+        self.agent_words = self.switches = 0
+        # the furthest end of anyone's speech so far; a later start past it is a silence
+        self.speech_end = -1
+        self.dead_air_count = self.dead_air_ms = self.dead_air_longest = 0
+        # silences long enough to be a hold, (start, end), matched with hold events at read time
+        self.long_silences: list[tuple[int, int]] = []
+        self.long_silences_unchecked = 0
+        # each party's speech covered so far, as its latest merged interval (overtalk)
+        self.agent_cover_start = self.agent_cover_end = 0
+        self.customer_cover_start = self.customer_cover_end = 0
+        self.overtalk_ms = 0
+        self.objections = self.objection_pending = self.objection_replies = 0
+        self.objection_questions = self.objection_pitches = self.objection_wait_ms = 0
 
     def copy(self) -> Fold:
         other = Fold()
@@ -291,6 +341,7 @@ class Fold:
         other.customer_turn_content = self.customer_turn_content
         other.gap_counts = dict(self.gap_counts)
         other.agent_turn = list(self.agent_turn) if self.agent_turn is not None else None
+        other.long_silences = list(self.long_silences)
         return other
 
     def to_row(self) -> dict[str, Any]:
@@ -298,14 +349,19 @@ class Fold:
         row["agent_turn"] = self.agent_turn
         row["gap_counts"] = sorted(self.gap_counts.items())
         row["customer_turn_content"] = sorted(self.customer_turn_content)
+        row["long_silences"] = self.long_silences
         return row
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Fold:
         fold = cls()
         for name in _FOLD_SCALARS:
-            setattr(fold, name, row[name])
-        fold.agent_turn = row["agent_turn"]
+            setattr(fold, name, row.get(name, _FOLD_LATER_DEFAULTS[name]))
+        turn = row["agent_turn"]
+        if turn is not None and len(turn) < _AGENT_TURN_FIELDS:
+            turn = [*turn, *([False] * (_AGENT_TURN_FIELDS - len(turn)))]
+        fold.agent_turn = turn
+        fold.long_silences = [(start, end) for start, end in row.get("long_silences", ())]
         fold.gap_counts = {int(bucket): count for bucket, count in row["gap_counts"]}
         fold.customer_turn_content = frozenset(sys.intern(w) for w in row["customer_turn_content"])
         return fold
@@ -319,17 +375,75 @@ class Fold:
             reflected += bool(turn[2])
         return responsive, reflected
 
+    def objection_totals(self) -> tuple[int, int]:
+        """Replies to objections that asked a question, and that pitched without asking,
+        the open turn included."""
+        asked, pitched = self.objection_questions, self.objection_pitches
+        turn = self.agent_turn
+        if turn is not None and turn[3]:
+            asked += bool(turn[4])
+            pitched += bool(turn[5]) and not turn[4]
+        return asked, pitched
+
     def _close_agent_turn(self) -> None:
         turn = self.agent_turn
         if turn is not None and turn[1]:
             self.responsive_turns += 1
             self.reflected_turns += bool(turn[2])
+            if turn[3]:
+                self.objection_questions += bool(turn[4])
+                self.objection_pitches += bool(turn[5]) and not turn[4]
         self.agent_turn = None
+
+    def _silence(self, start: int, end: int, config: EngineConfig, sink: WindowEvents | None) -> None:
+        length = end - start
+        self.dead_air_count += 1
+        self.dead_air_ms += length
+        if length > self.dead_air_longest:
+            self.dead_air_longest = length
+        if sink is not None:
+            sink.silences.append((start, end))
+        if length >= config.probable_hold_ms:
+            if len(self.long_silences) < MAX_LONG_SILENCES:
+                self.long_silences.append((start, end))
+            else:
+                self.long_silences_unchecked += 1
+
+    def _cover(self, u: Utterance, sink: WindowEvents | None) -> None:
+        """Add ``u`` to its party's speech and count the time it newly covers that the other
+        party's speech covers too. Fed in start order, only the other party's latest merged
+        interval can overlap the new time, and each overlapping instant is counted once: by
+        the later of the two segments that cover it."""
+        if u.speaker == AGENT:
+            start = max(u.start, self.agent_cover_end)
+            lo, hi = max(start, self.customer_cover_start), min(u.end, self.customer_cover_end)
+            if u.start > self.agent_cover_end:
+                self.agent_cover_start = u.start
+            if u.end > self.agent_cover_end:
+                self.agent_cover_end = u.end
+        else:
+            start = max(u.start, self.customer_cover_end)
+            lo, hi = max(start, self.agent_cover_start), min(u.end, self.agent_cover_end)
+            if u.start > self.customer_cover_end:
+                self.customer_cover_start = u.start
+            if u.end > self.customer_cover_end:
+                self.customer_cover_end = u.end
+        if hi > lo:
+            self.overtalk_ms += hi - lo
+            if sink is not None:
+                sink.overtalk.append((lo, hi))
 
     def feed(self, u: Utterance, config: EngineConfig, sink: WindowEvents | None = None) -> None:
         duration = u.end - u.start
+        if self.speech_end >= 0 and u.start - self.speech_end >= config.dead_air_ms:
+            self._silence(self.speech_end, u.start, config, sink)
+        if u.end > self.speech_end:
+            self.speech_end = u.end
+        if u.speaker != OTHER and not u.backchannel:
+            self._cover(u, sink)
         if u.speaker == AGENT:
             self.agent_ms += duration
+            self.agent_words += u.words
             self.questions += u.questions
             self.open_questions += u.open_questions
             self.refs_customer += u.customer_refs
@@ -347,7 +461,16 @@ class Fold:
                     sink.interruptions.append(u.start)
             if self.last_turn != AGENT:
                 follows = self.last_turn == CUSTOMER
-                self.agent_turn = [u.start, follows, False]
+                objection = follows and self.objection_pending > 0
+                if objection:
+                    self.objection_replies += 1
+                    self.objection_wait_ms += u.start - self.customer_turn_end
+                    self.objection_pending = 0
+                if self.last_turn != _NO_TURN:
+                    self.switches += 1
+                    if sink is not None:
+                        sink.switches.append(u.start)
+                self.agent_turn = [u.start, follows, False, objection, False, False]
                 if sink is not None:
                     sink.agent_turns.append(self.agent_turn)
                 if follows:
@@ -367,6 +490,11 @@ class Fold:
             if turn is not None and turn[1] and not turn[2]:
                 heard = self.customer_turn_content
                 turn[2] = any(word in heard for word in u.content)
+            if turn is not None and turn[3]:
+                if u.questions:
+                    turn[4] = True
+                if u.stance > 0:
+                    turn[5] = True
         elif u.speaker == CUSTOMER:
             self.customer_ms += duration
             self.sentiment_sum += u.sentiment * u.words
@@ -377,6 +505,10 @@ class Fold:
                 self.interrupt_start, self.interrupt_end = u.start, u.end
             if self.last_turn != CUSTOMER:
                 self._close_agent_turn()
+                if self.last_turn != _NO_TURN:
+                    self.switches += 1
+                    if sink is not None:
+                        sink.switches.append(u.start)
                 self.customer_turns += 1
                 if sink is not None:
                     sink.customer_turns.append(u.start)
@@ -392,6 +524,9 @@ class Fold:
                         heard = _first_heard(self.customer_turn_content, u.content)
                     self.customer_turn_content = heard
             self.customer_turn_end = self.customer_run_end
+            if u.objections and not self.objection_pending:
+                self.objections += 1
+                self.objection_pending = 1
             run = self.customer_run_end - self.customer_run_start
             if run > self.longest_customer_run:
                 self.longest_customer_run = run
@@ -408,13 +543,17 @@ def _first_heard(heard: frozenset[str], content: tuple[str, ...]) -> frozenset[s
 class WindowEvents:
     """Point events found while replaying the tail, for the rolling windows."""
 
-    __slots__ = ("agent_turns", "customer_turns", "gaps", "interruptions")
+    __slots__ = ("agent_turns", "customer_turns", "gaps", "interruptions", "overtalk", "silences", "switches")
 
     def __init__(self) -> None:
         self.agent_turns: list[list[int | bool]] = []
         self.customer_turns: list[int] = []
         self.gaps: list[tuple[int, int]] = []
         self.interruptions: list[int] = []
+        self.switches: list[int] = []
+        # (start, end) of silences and of overtalk, each list in time order, disjoint
+        self.silences: list[tuple[int, int]] = []
+        self.overtalk: list[tuple[int, int]] = []
 
     def prune(self, before: int) -> None:
         """Forget events older than every window (all lists are in time order). Sealing
@@ -426,6 +565,10 @@ class WindowEvents:
             del self.interruptions[: bisect.bisect_left(self.interruptions, before)]
         if self.gaps and self.gaps[0][0] < before:
             del self.gaps[: bisect.bisect_left(self.gaps, (before, -1))]
+        if self.switches and self.switches[0] < before:
+            del self.switches[: bisect.bisect_left(self.switches, before)]
+        _prune_spans(self.silences, before)
+        _prune_spans(self.overtalk, before)
         keep = 0
         while keep < len(self.agent_turns) and self.agent_turns[keep][0] < before:
             keep += 1
@@ -433,29 +576,54 @@ class WindowEvents:
             del self.agent_turns[:keep]
 
 
+def _prune_spans(spans: list[tuple[int, int]], before: int) -> None:
+    """Drop the spans that end before ``before`` (a list of disjoint spans in time order)."""
+    keep = 0
+    while keep < len(spans) and spans[keep][1] < before:
+        keep += 1
+    if keep:
+        del spans[:keep]
+
+
+def _ended_since(spans: list[tuple[int, int]], lo: int) -> list[int]:
+    """The lengths of the spans (disjoint, in time order) that end after ``lo``."""
+    lengths = []
+    for index in range(len(spans) - 1, -1, -1):
+        start, end = spans[index]
+        if end <= lo:
+            break
+        lengths.append(end - start)
+    return lengths
+
+
+def _overlap(spans: list[tuple[int, int]], lo: int, hi: int) -> int:
+    """Time of ``spans`` (disjoint, in time order) inside [lo, hi)."""
+    total = 0
+    for index in range(len(spans) - 1, -1, -1):
+        start, end = spans[index]
+        if end <= lo:
+            break
+        inside = min(end, hi) - max(start, lo)
+        if inside > 0:
+            total += inside
+    return total
+
+
 class WindowMetrics(Value):
     # what a CallMetrics snapshot (schemas/) carries of a window; the counts after them
     # are the nudges' evidence
-    SNAPSHOT_FIELDS: ClassVar[tuple[str, ...]] = (
-        "window",
-        "agent_talk_ratio",
-        "questions_per_minute",
-        "open_question_ratio",
-        "you_focus_ratio",
-        "pitch_ratio",
-        "reflection_ratio",
-        "interruptions",
-        "response_gap_seconds",
-        "customer_sentiment",
-    )
+    SNAPSHOT_FIELDS: ClassVar[tuple[str, ...]] = ("window", *(m.name for m in WINDOW_METRICS))
+    # the __init__ arguments, in order: the metrics the engine had first, the counts, then
+    # the later metrics (with defaults, so that values built by hand can leave them out)
     FIELDS: ClassVar[tuple[str, ...]] = (
-        *SNAPSHOT_FIELDS,
+        *SNAPSHOT_FIELDS[:10],
         "agent_speech_seconds",
         "customer_speech_seconds",
         "questions",
         "open_questions",
         "reference_words",
         "customer_turns",
+        *SNAPSHOT_FIELDS[10:],
     )
 
     def __init__(
@@ -476,6 +644,12 @@ class WindowMetrics(Value):
         open_questions: float,
         reference_words: float,
         customer_turns: int,
+        dead_air_silences: int = 0,
+        dead_air_longest_seconds: float = 0.0,
+        dead_air_ratio: float | None = None,
+        overtalk_ratio: float | None = None,
+        agent_words_per_minute: float | None = None,
+        speaker_switches_per_minute: float | None = None,
     ) -> None:
         self.window: Final = window
         self.agent_talk_ratio: Final = agent_talk_ratio
@@ -487,6 +661,12 @@ class WindowMetrics(Value):
         self.interruptions: Final = interruptions
         self.response_gap_seconds: Final = response_gap_seconds
         self.customer_sentiment: Final = customer_sentiment
+        self.dead_air_silences: Final = dead_air_silences
+        self.dead_air_longest_seconds: Final = dead_air_longest_seconds
+        self.dead_air_ratio: Final = dead_air_ratio
+        self.overtalk_ratio: Final = overtalk_ratio
+        self.agent_words_per_minute: Final = agent_words_per_minute
+        self.speaker_switches_per_minute: Final = speaker_switches_per_minute
         # the counts behind the ratios (nudge evidence and minimum-count rules)
         self.agent_speech_seconds: Final = agent_speech_seconds
         self.customer_speech_seconds: Final = customer_speech_seconds
@@ -524,6 +704,16 @@ class CallMetrics(Value):
         "customer_story_longest_seconds",
         "customer_focus_score",
         "score_components",
+        "holds",
+        "hold_seconds",
+        "probable_holds",
+        "objections",
+        "objection_question_ratio",
+        "objection_pitch_ratio",
+        "objection_wait_seconds",
+        "hold_end_ms",
+        "tracker_hits",
+        "definitions",
     )
 
     def __init__(
@@ -536,6 +726,16 @@ class CallMetrics(Value):
         customer_story_longest_seconds: float,
         customer_focus_score: float | None,
         score_components: tuple[ScorePart, ...],
+        holds: int = 0,
+        hold_seconds: float = 0.0,
+        probable_holds: int = 0,
+        objections: int = 0,
+        objection_question_ratio: float | None = None,
+        objection_pitch_ratio: float | None = None,
+        objection_wait_seconds: float | None = None,
+        hold_end_ms: int = -1,
+        tracker_hits: tuple[tuple[str, int], ...] = (),
+        definitions: str = "",
     ) -> None:
         self.call_id: Final = call_id
         self.media_time_ms: Final = media_time_ms
@@ -545,6 +745,20 @@ class CallMetrics(Value):
         self.customer_story_longest_seconds: Final = customer_story_longest_seconds
         self.customer_focus_score: Final = customer_focus_score
         self.score_components: Final = score_components
+        self.holds: Final = holds
+        self.hold_seconds: Final = hold_seconds
+        self.probable_holds: Final = probable_holds
+        self.objections: Final = objections
+        self.objection_question_ratio: Final = objection_question_ratio
+        self.objection_pitch_ratio: Final = objection_pitch_ratio
+        self.objection_wait_seconds: Final = objection_wait_seconds
+        # when the call's latest hold ended (the call's now while one is open); -1: never on
+        # hold. Not a metric: the dead-air nudge does not fire for a silence that is a hold.
+        self.hold_end_ms: Final = hold_end_ms
+        # (tracker name, hits) of the trackers with hits, in the trackers' order
+        self.tracker_hits: Final = tracker_hits
+        # the definitions that computed these values (engine version, lexicon/tracker/rule digest)
+        self.definitions: Final = definitions
 
     def window(self, label: str) -> WindowMetrics:
         for window in self.windows:
@@ -566,7 +780,8 @@ def _ratio(part: float, whole: float) -> float | None:
 # Full contribution of one utterance to a window's sums, all integers so that adding and
 # removing in any order gives exactly the same totals.
 _AGENT_MS, _CUSTOMER_MS, _QUESTIONS, _OPEN, _REFS_C, _REFS_S, _PITCH, _SITUATION, _SENT, _WORDS = range(10)
-_FIELDS = 10
+_AGENT_WORDS = 10
+_FIELDS = 11
 
 
 def _contribution(u: Utterance) -> tuple[int, ...]:
@@ -583,9 +798,10 @@ def _contribution(u: Utterance) -> tuple[int, ...]:
             int(u.stance < 0),
             0,
             0,
+            u.words,
         )
     if u.speaker == CUSTOMER:
-        return (0, duration, 0, 0, 0, 0, 0, 0, u.sentiment * u.words, u.words)
+        return (0, duration, 0, 0, 0, 0, 0, 0, u.sentiment * u.words, u.words, 0)
     return (0,) * _FIELDS
 
 
@@ -609,6 +825,7 @@ class _Window:
         sums = self.sums
         if u.speaker == AGENT:
             sums[_AGENT_MS] += sign * (u.end - u.start)
+            sums[_AGENT_WORDS] += sign * u.words
             if u.questions:
                 sums[_QUESTIONS] += sign * u.questions
                 sums[_OPEN] += sign * u.open_questions
@@ -838,6 +1055,10 @@ class CallState:
         self._sealed_json = None
         self._live = None  # the window events are rebuilt from the tail at the next read
 
+    def holds(self) -> list[tuple[int, int | None]]:
+        """The call's holds, (start, end or None while open), in media time."""
+        return []
+
     # -- persistence --------------------------------------------------------------------
     SCHEMA_VERSION: ClassVar[int] = 1
 
@@ -942,6 +1163,20 @@ class CallState:
             (fold.agent_run_end - fold.agent_run_start) / 1000 if fold.last_turn == AGENT else 0.0
         )
         score, components = self._score(windows[-1], fold)
+        holds = self.holds()
+        now = self.now_ms
+        hold_ms = hold_end = 0
+        for start, end in holds:
+            until = now if end is None else min(end, now)
+            hold_ms += max(0, until - start)
+            hold_end = max(hold_end, until)
+        probable = fold.long_silences_unchecked + sum(
+            1
+            for start, end in fold.long_silences
+            if not any(h_start < end and (h_end is None or h_end > start) for h_start, h_end in holds)
+        )
+        asked, pitched = fold.objection_totals()
+        replies = fold.objection_replies
         return CallMetrics(
             call_id=self.call_id,
             media_time_ms=self.now_ms,
@@ -951,6 +1186,14 @@ class CallState:
             customer_story_longest_seconds=fold.longest_customer_run / 1000,
             customer_focus_score=score,
             score_components=components,
+            holds=len(holds),
+            hold_seconds=hold_ms / 1000,
+            probable_holds=probable,
+            objections=fold.objections,
+            objection_question_ratio=_ratio(asked, replies),
+            objection_pitch_ratio=_ratio(pitched, replies),
+            objection_wait_seconds=fold.objection_wait_ms / replies / 1000 if replies else None,
+            hold_end_ms=hold_end if holds else -1,
         )
 
     def _window(self, window: _Window, events: WindowEvents) -> WindowMetrics:
@@ -981,6 +1224,10 @@ class CallState:
                 responsive += 1
                 reflected += bool(turn[2])
         gaps = sorted(bucket for t, bucket in _since(events.gaps, lo))
+        now = self.now_ms
+        span = min(window.width, now)
+        silences = events.silences
+        ended = _ended_since(silences, lo)
         return WindowMetrics(
             window=window.label,
             agent_talk_ratio=_ratio(agent_ms, agent_ms + customer_ms),
@@ -992,6 +1239,12 @@ class CallState:
             interruptions=_count_since(events.interruptions, lo),
             response_gap_seconds=self._gap_seconds(_median(gaps)) if gaps else None,
             customer_sentiment=_ratio(sums[_SENT], sums[_WORDS] * SENTIMENT_SCALE),
+            dead_air_silences=len(ended),
+            dead_air_longest_seconds=max(ended, default=0) / 1000,
+            dead_air_ratio=_ratio(_overlap(silences, lo, now), span),
+            overtalk_ratio=_ratio(_overlap(events.overtalk, lo, now), span),
+            agent_words_per_minute=self._words_per_minute(sums[_AGENT_WORDS], agent_ms),
+            speaker_switches_per_minute=_count_since(events.switches, lo) / minutes if minutes > 0 else None,
             agent_speech_seconds=agent_ms / 1000,
             customer_speech_seconds=customer_ms / 1000,
             questions=float(questions),
@@ -1016,6 +1269,12 @@ class CallState:
             if fold.gap_counts
             else None,
             customer_sentiment=_ratio(fold.sentiment_sum, fold.sentiment_words * SENTIMENT_SCALE),
+            dead_air_silences=fold.dead_air_count,
+            dead_air_longest_seconds=fold.dead_air_longest / 1000,
+            dead_air_ratio=_ratio(fold.dead_air_ms, self.now_ms),
+            overtalk_ratio=_ratio(fold.overtalk_ms, self.now_ms),
+            agent_words_per_minute=self._words_per_minute(fold.agent_words, fold.agent_ms),
+            speaker_switches_per_minute=fold.switches / minutes if minutes > 0 else None,
             agent_speech_seconds=fold.agent_ms / 1000,
             customer_speech_seconds=fold.customer_ms / 1000,
             questions=float(fold.questions),
@@ -1023,6 +1282,11 @@ class CallState:
             reference_words=float(fold.refs_customer + fold.refs_self),
             customer_turns=fold.customer_turns,
         )
+
+    def _words_per_minute(self, words: float, agent_ms: float) -> float | None:
+        if agent_ms < self.config.speech_rate_min_agent_ms or agent_ms <= 0:
+            return None
+        return words * 60_000 / agent_ms
 
     def _gap_seconds(self, median_bucket: float) -> float:
         return median_bucket * self.config.response_gap_resolution_ms / 1000

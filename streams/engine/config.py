@@ -67,6 +67,13 @@ class EngineConfig:
     late_tolerance_ms: int = 60_000
     future_tolerance_ms: int = 10 * 60_000
     response_gap_resolution_ms: int = 100
+    # Both parties silent this long is dead air: past 5 s a caller asks "are you still
+    # there?"; shorter pauses are thinking time.
+    dead_air_ms: int = 5_000
+    # A silence this long without a hold event is flagged as a probable (unannounced) hold.
+    probable_hold_ms: int = 30_000
+    # Speech rate needs enough agent speech in the window to mean anything.
+    speech_rate_min_agent_ms: int = 10_000
     score: ScoreConfig = field(default_factory=ScoreConfig)
     # derived, set once: every segment reads them (a property cost 1 % of a segment)
     largest_window_ms: int = field(init=False, repr=False, compare=False)
@@ -114,6 +121,11 @@ MAX_ATTRIBUTE_VALUE_CHARS: Final = 256
 # probes at each word of every segment).
 MAX_ORG_NAMES_CHARS: Final = 256
 MAX_ORG_NAME_WORDS: Final = 8
+# Silences of at least probable_hold_ms remembered per call (to match them with hold
+# events that may arrive later); past it a long silence counts as a probable hold unchecked.
+MAX_LONG_SILENCES: Final = 64
+# Hold intervals kept per call (HoldStarted / HoldEnded); later holds are ignored.
+MAX_HOLDS: Final = 200
 # CallEnded.reason kept (cut to this length).
 MAX_END_REASON_CHARS: Final = 256
 # Nudge ids kept per call for its summary: the first ones.

@@ -49,6 +49,8 @@ class Lexicon:
     negations: frozenset[str]
     boosters: frozenset[str]
     dampeners: frozenset[str]
+    # customer objections (price, timing, competitor, not interested); optional in a lexicon
+    objection_terms: frozenset[tuple[str, ...]] = frozenset()
 
     @property
     def backchannel_tokens(self) -> frozenset[str]:
@@ -62,6 +64,7 @@ _PHRASE_LISTS = {
     "greeting_markers",
     "pitch_terms",
     "discovery_terms",
+    "objection_terms",
 }
 
 

@@ -188,6 +188,7 @@ class TextAnalyzer:
             lexicon.pitch_terms, lexicon.discovery_terms, lexicon.service_openers, lexicon.greeting_markers
         )
         self._service = PhraseCounter(lexicon.service_openers)
+        self._objections = PhraseCounter(lexicon.objection_terms)
         self._valences = vader_lexicon()
         self._auxiliaries = lexicon.closed_question_openers - _WH_CLOSED - _IMPERATIVE_DATA
         # every word at which _question_at can find a question: the others are skipped
@@ -330,6 +331,10 @@ class TextAnalyzer:
         """Stance, scripted service openers and whether a greeting is said, in one pass."""
         pitch, discovery, service, greeting = self._agent_phrases.count(words)
         return (pitch > discovery) - (discovery > pitch), service, greeting > 0
+
+    def objections(self, words: list[str]) -> int:
+        """Objection phrases (``objection_terms``) in a customer utterance."""
+        return self._objections.count(words)
 
     def content_words(self, words: list[str]) -> tuple[str, ...]:
         """Distinct content words, interned (a tuple: a third of a set's memory), in the

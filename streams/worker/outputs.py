@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from streams.engine import CallMetrics, WindowMetrics
+from streams.engine.catalogue import CALL_METRICS, METRICS, Scope
 from streams.engine.nudges import Nudge
 from streams.worker.calls import LiveCall
 
@@ -20,15 +21,23 @@ def metrics_record(call: LiveCall, metrics: CallMetrics, emitted_at_ms: int) -> 
         "media_time_ms": metrics.media_time_ms,
         "emitted_at": emitted_at_ms,
         "ended": call.state.ended is not None,
-        "customer_focus_score": metrics.customer_focus_score,
         "windows": [
             {name: getattr(w, name) for name in WindowMetrics.SNAPSHOT_FIELDS} for w in metrics.windows
         ],
-        "monologue_current_seconds": metrics.monologue_current_seconds,
-        "monologue_longest_seconds": metrics.monologue_longest_seconds,
-        "customer_story_longest_seconds": metrics.customer_story_longest_seconds,
+        **{name: getattr(metrics, name) for name in _CALL_METRIC_NAMES},
         "score_components": [part.to_dict() for part in metrics.score_components],
+        "tracker_hits": _tracker_hits(metrics),
+        "definitions": metrics.definitions,
     }
+
+
+_CALL_METRIC_NAMES = tuple(m.name for m in CALL_METRICS)
+# the summary's metrics: (name, from the whole-call window) in catalogue order
+_SUMMARY_METRICS = tuple((m.name, m.scope is Scope.WINDOWS) for m in METRICS if m.in_summary)
+
+
+def _tracker_hits(metrics: CallMetrics) -> list[dict[str, Any]]:
+    return [{"tracker": name, "hits": hits} for name, hits in metrics.tracker_hits]
 
 
 def summary_record(
@@ -50,19 +59,10 @@ def summary_record(
         "end_reason": ended.reason if ended is not None else None,
         "duration_seconds": metrics.media_time_ms / 1000,
         "segments": state.segments_final,
-        "customer_focus_score": metrics.customer_focus_score,
-        "agent_talk_ratio": whole.agent_talk_ratio,
-        "monologue_longest_seconds": metrics.monologue_longest_seconds,
-        "customer_story_longest_seconds": metrics.customer_story_longest_seconds,
-        "questions_per_minute": whole.questions_per_minute,
-        "open_question_ratio": whole.open_question_ratio,
-        "you_focus_ratio": whole.you_focus_ratio,
-        "pitch_ratio": whole.pitch_ratio,
-        "reflection_ratio": whole.reflection_ratio,
-        "interruptions": whole.interruptions,
-        "response_gap_seconds": whole.response_gap_seconds,
-        "customer_sentiment": whole.customer_sentiment,
+        **{name: getattr(whole if windowed else metrics, name) for name, windowed in _SUMMARY_METRICS},
         "nudges": list(nudge_ids or ()),
+        "tracker_hits": _tracker_hits(metrics),
+        "definitions": metrics.definitions,
     }
 
 

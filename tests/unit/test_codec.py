@@ -67,15 +67,30 @@ EXAMPLES: dict[str, dict[str, Any]] = {
                 "interruptions": 1,
                 "response_gap_seconds": 0.8,
                 "customer_sentiment": -0.1,
+                "dead_air_silences": 1,
+                "dead_air_longest_seconds": 7.5,
+                "dead_air_ratio": 0.125,
+                "overtalk_ratio": 0.02,
+                "agent_words_per_minute": 150.0,
+                "speaker_switches_per_minute": 4.0,
             }
         ],
         "monologue_current_seconds": 12.0,
         "monologue_longest_seconds": 40.0,
         "customer_story_longest_seconds": 30.0,
+        "holds": 1,
+        "hold_seconds": 45.0,
+        "probable_holds": 0,
+        "objections": 2,
+        "objection_question_ratio": 0.5,
+        "objection_pitch_ratio": 0.5,
+        "objection_wait_seconds": -0.25,
         "score_components": [
             {"name": "talk_balance", "value": 0.5, "grade": 0.857143, "weight": 0.25},
             {"name": "interruptions", "value": 10.0, "grade": 0.0, "weight": 0.1},
         ],
+        "tracker_hits": [{"tracker": "escalation_request", "hits": 2}],
+        "definitions": "callfocus-0.1.0+a1b2c3d4e5f6",
     },
     "Nudge": {
         "nudge_id": "n1",
@@ -112,7 +127,22 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "interruptions": 1,
         "response_gap_seconds": 0.8,
         "customer_sentiment": -0.1,
+        "dead_air_silences": 1,
+        "dead_air_longest_seconds": 7.5,
+        "dead_air_ratio": 0.125,
+        "overtalk_ratio": 0.02,
+        "agent_words_per_minute": 150.0,
+        "speaker_switches_per_minute": 4.0,
+        "holds": 1,
+        "hold_seconds": 45.0,
+        "probable_holds": 0,
+        "objections": 2,
+        "objection_question_ratio": 0.5,
+        "objection_pitch_ratio": 0.5,
+        "objection_wait_seconds": -0.25,
         "nudges": ["n1"],
+        "tracker_hits": [{"tracker": "escalation_request", "hits": 2}],
+        "definitions": "callfocus-0.1.0+a1b2c3d4e5f6",
     },
 }
 
@@ -138,12 +168,14 @@ def test_round_trip_single_object_encoding(codec: AvroCodec, name: str) -> None:
 # CRC-64-AVRO table before fastavro's took over): a change here orphans those records.
 FINGERPRINTS = {
     "CallEnded.avsc": 8246738596856229094,
-    "CallMetrics.avsc": 1893832381073510427,
+    "CallMetrics.avsc": 17491096421587935673,
     "CallStarted.avsc": 8734461993585356858,
-    "CallSummary.avsc": 5569770575528192615,
+    "CallSummary.avsc": 9403824472532804541,
     "Nudge.avsc": 15872446106557108893,
     "TranscriptSegment.avsc": 15793232432558282445,
     "previous/CallMetrics-1.avsc": 6814761197219334155,
+    "previous/CallMetrics-2.avsc": 1893832381073510427,
+    "previous/CallSummary-1.avsc": 5569770575528192615,
 }
 
 
@@ -272,15 +304,53 @@ def test_old_reader_reads_new_data_ignoring_the_new_field(codec: AvroCodec) -> N
     assert old.decode(new_bytes) == ("TranscriptSegment", EXAMPLES["TranscriptSegment"])
 
 
-def test_the_shipped_codec_reads_call_metrics_written_before_score_components(codec: AvroCodec) -> None:
-    # a snapshot already on the topic when a release adds score_components: schemas/previous/
-    previous = json.loads((SCHEMAS / "previous" / "CallMetrics-1.avsc").read_text())
-    assert "score_components" not in {f["name"] for f in previous["fields"]}
+def _projected(record: dict[str, Any], fields: list[dict[str, Any]]) -> dict[str, Any]:
+    """``record`` with only the fields a schema has: nested records (in arrays) too."""
+    out = {}
+    for field in fields:
+        if field["name"] not in record:
+            continue
+        value = record[field["name"]]
+        kind = field["type"]
+        if isinstance(kind, dict) and kind.get("type") == "array" and isinstance(kind["items"], dict):
+            value = [_projected(item, kind["items"]["fields"]) for item in value]
+        out[field["name"]] = value
+    return out
+
+
+def _defaults_filled(record: dict[str, Any], fields: list[dict[str, Any]]) -> dict[str, Any]:
+    """``record`` read with a schema of ``fields``: the fields it lacks at their defaults."""
+    out = {}
+    for field in fields:
+        kind = field["type"]
+        if field["name"] not in record:
+            out[field["name"]] = field["default"]
+        elif isinstance(kind, dict) and kind.get("type") == "array" and isinstance(kind["items"], dict):
+            out[field["name"]] = [_defaults_filled(i, kind["items"]["fields"]) for i in record[field["name"]]]
+        else:
+            out[field["name"]] = record[field["name"]]
+    return out
+
+
+PREVIOUS = sorted(str(p.relative_to(SCHEMAS)) for p in (SCHEMAS / "previous").glob("*.avsc"))
+
+
+@pytest.mark.parametrize("path", PREVIOUS)
+def test_the_shipped_codec_reads_records_written_with_every_previous_schema(
+    codec: AvroCodec, path: str
+) -> None:
+    # a snapshot or summary already on the topic when a release adds fields: schemas/previous/
+    previous = json.loads((SCHEMAS / path).read_text())
+    name = previous["name"]
+    current = json.loads((SCHEMAS / f"{name}.avsc").read_text())
     writer = AvroCodec(schemas=[previous])
-    old_record = {k: v for k, v in EXAMPLES["CallMetrics"].items() if k != "score_components"}
-    old_bytes = writer.encode("CallMetrics", old_record)
-    assert old_bytes[2:10] != codec.encode("CallMetrics", EXAMPLES["CallMetrics"])[2:10]
-    assert codec.decode(old_bytes) == ("CallMetrics", {**old_record, "score_components": []})
+    old_record = _projected(EXAMPLES[name], previous["fields"])
+    old_bytes = writer.encode(name, old_record)
+    assert old_bytes[2:10] != codec.encode(name, EXAMPLES[name])[2:10]
+    decoded_name, decoded = codec.decode(old_bytes)
+    assert decoded_name == name
+    assert decoded == _defaults_filled(old_record, current["fields"])
+    assert decoded != EXAMPLES[name]  # the later fields were there to be missed
     # without the previous versions (schemas given one by one) the old writer is unknown
     current_only = AvroCodec(schemas=[json.loads(p.read_text()) for p in sorted(SCHEMAS.glob("*.avsc"))])
     with pytest.raises(CodecError) as caught:

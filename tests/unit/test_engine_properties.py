@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 from hypothesis import HealthCheck, given, settings
@@ -27,6 +28,8 @@ PHRASES = [
     "the warehouse sync keeps failing",
     "let me explain our new feature",
     "you said the invoices",
+    "honestly that is too expensive for us",
+    "we already have a provider",
 ]
 CONFIG = EngineConfig(late_tolerance_ms=30_000)
 
@@ -110,12 +113,21 @@ def test_ratios_stay_in_range(final: list[TranscriptSegment]) -> None:
             "you_focus_ratio",
             "pitch_ratio",
             "reflection_ratio",
+            "dead_air_ratio",
+            "overtalk_ratio",
         ):
             value = getattr(window, name)
             assert value is None or 0.0 <= value <= 1.0, (name, value)
         assert window.customer_sentiment is None or -1.0 <= window.customer_sentiment <= 1.0
         assert window.questions_per_minute is None or window.questions_per_minute >= 0
         assert window.response_gap_seconds is None or window.response_gap_seconds >= 0
+        assert window.dead_air_silences >= 0 and window.dead_air_longest_seconds >= 0
+        assert window.speaker_switches_per_minute is None or window.speaker_switches_per_minute >= 0
+        assert window.agent_words_per_minute is None or window.agent_words_per_minute >= 0
+    for name in ("objection_question_ratio", "objection_pitch_ratio"):
+        value = getattr(m, name)
+        assert value is None or 0.0 <= value <= 1.0, (name, value)
+    assert m.objections >= 0 and 0 <= m.probable_holds <= m.window("call").dead_air_silences
     assert m.customer_focus_score is None or 0.0 <= m.customer_focus_score <= 100.0
     assert 0.0 <= m.monologue_current_seconds <= m.monologue_longest_seconds
 
@@ -161,3 +173,53 @@ def test_state_survives_serialisation_at_any_point(
             restored.make_new_rows()
     assert restored.metrics() == metrics_of(delivered)
     assert json.loads(restored.to_json()) == json.loads(json.dumps(restored.to_dict()))
+
+
+def _union(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[list[int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [(a, b) for a, b in merged]
+
+
+def _inside(spans: list[tuple[int, int]], lo: int, hi: int) -> int:
+    return sum(max(0, min(b, hi) - max(a, lo)) for a, b in spans)
+
+
+@settings(max_examples=150, deadline=None)
+@given(calls(max_segments=120))
+def test_dead_air_and_overtalk_match_a_brute_force_over_intervals(final: list[TranscriptSegment]) -> None:
+    """Silences and overlaps computed the slow, obvious way: unions of intervals."""
+    m = in_order(final)
+    now = max(s.end_ms for s in final)
+    analyzer = CallState("c", CONFIG).analyzer
+    everyone = _union([(s.start_ms, s.end_ms) for s in final])
+    silences = [
+        (a_end, b_start)
+        for (_, a_end), (b_start, _) in itertools.pairwise(everyone)
+        if b_start - a_end >= CONFIG.dead_air_ms
+    ]
+
+    def speech(speaker: Speaker) -> list[tuple[int, int]]:
+        return _union(
+            [
+                (s.start_ms, s.end_ms)
+                for s in final
+                if s.speaker is speaker
+                and not analyzer.is_backchannel(s.text.split(), CONFIG.backchannel_max_words)
+            ]
+        )
+
+    agent, customer = speech(Speaker.AGENT), speech(Speaker.CUSTOMER)
+    both = [(max(a, c), min(b, d)) for a, b in agent for c, d in customer if min(b, d) > max(a, c)]
+    for width, window in [*zip(CONFIG.windows_ms, m.windows, strict=False), (now, m.window("call"))]:
+        lo, span = now - width, min(width, now)
+        ended = [b - a for a, b in silences if b > lo]
+        assert window.dead_air_silences == len(ended)
+        assert window.dead_air_longest_seconds == max(ended, default=0) / 1000
+        if span > 0:
+            assert window.dead_air_ratio == _inside(silences, lo, now) / span
+            assert abs(window.overtalk_ratio - _inside(both, lo, now) / span) < 1e-12
