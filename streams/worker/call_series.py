@@ -13,15 +13,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from streams.engine import CallMetrics
+from streams.engine.catalogue import METRICS, UNIT_TEXT, MetricDefinition, PerCall, Scope, TeamAggregate
 from streams.worker.calls import LiveCall, LiveCalls, exported_labels
-
-# Per-call metrics exported for every window (60s, 180s, call); ratios are 0-1.
-WINDOWED_SERIES = {
-    "agent_talk_ratio": "Agent share of speech time (0-1) in the window; absent while nobody spoke.",
-    "questions_per_minute": "Agent questions per minute in the window (or the call, if shorter).",
-    "you_focus_ratio": "Customer references / (customer + self references) in agent speech, 0-1.",
-    "customer_sentiment": "Word-weighted customer sentiment in the window, -1..1.",
-}
 
 
 def _label_value(text: str) -> str:
@@ -32,25 +25,44 @@ def _family_header(name: str, help_text: str) -> str:
     return f"# HELP {name} {help_text}\n# TYPE {name} gauge\n"
 
 
-_SCORE = "callfocus_call_customer_focus_score"
-_MONOLOGUE = "callfocus_call_monologue_seconds"
-# (name, header) of every per-call family, in exposition order
-_CALL_FAMILIES = (
-    (
-        _SCORE,
-        _family_header(_SCORE, "Customer-focus score of the call so far, 0-100 (absent while nobody spoke)."),
-    ),
-    (
-        _MONOLOGUE,
-        _family_header(
-            _MONOLOGUE,
-            "Agent monologue: the ongoing run (kind=current) and the call's longest (kind=longest).",
-        ),
-    ),
-    *(
-        (f"callfocus_call_{name}", _family_header(f"callfocus_call_{name}", text))
-        for name, text in WINDOWED_SERIES.items()
-    ),
+def _help(members: list[MetricDefinition]) -> str:
+    if len(members) == 1:
+        m = members[0]
+        where = " Windows: label window (60s, 180s, call)." if m.scope is Scope.WINDOWS else ""
+        return f"{m.description} Unit: {UNIT_TEXT[m.unit]}.{where}"
+    label = members[0].prometheus_label[0] if members[0].prometheus_label else "kind"
+    parts = "; ".join(
+        f"{label}={m.prometheus_label[1] if m.prometheus_label else m.name}: {m.description}" for m in members
+    )
+    return f"{parts} Unit: {UNIT_TEXT[members[0].unit]}."
+
+
+def _per_call_families() -> tuple[tuple[str, str, tuple[MetricDefinition, ...]], ...]:
+    """(family, header, its metrics) of every per-call family, in catalogue order: a family
+    with a label (monologue kind=current|longest) gathers several metrics."""
+    members: dict[str, list[MetricDefinition]] = {}
+    for m in METRICS:
+        if m.per_call is not PerCall.NONE:
+            members.setdefault(m.family, []).append(m)
+    return tuple((name, _family_header(name, _help(ms)), tuple(ms)) for name, ms in members.items())
+
+
+# (name, header, metrics) of every per-call family, in exposition order
+_CALL_FAMILIES = _per_call_families()
+# the catalogue's per-team aggregates: (metric, from the whole-call window, summed)
+_TEAM_METRICS = tuple(
+    (m, m.scope is Scope.WINDOWS, m.team is TeamAggregate.SUM)
+    for m in METRICS
+    if m.team is not TeamAggregate.NONE
+)
+TEAM_FAMILIES = frozenset(m.team_family for m, _, _ in _TEAM_METRICS)
+_TEAM_HEADERS = tuple(
+    _family_header(
+        m.team_family,
+        f"{'Sum' if summed else 'Mean'} over the team's live calls of: {m.description} "
+        f"Whole call. Unit: {UNIT_TEXT[m.unit]}.",
+    )
+    for m, _, summed in _TEAM_METRICS
 )
 
 
@@ -71,6 +83,8 @@ class LiveCallCollector(Collector):
         self.per_call_series = per_call_series
         # call_id -> (the CallMetrics object and exported labels rendered, lines per family)
         self._rendered: dict[str, tuple[CallMetrics, tuple[str, str] | None, tuple[str, ...]]] = {}
+        # call_id -> (the CallMetrics object read, its values for the team aggregates)
+        self._team_rows: dict[str, tuple[CallMetrics, tuple[float | None, ...]]] = {}
 
     def describe(self) -> Iterable[GaugeMetricFamily]:
         return []
@@ -103,7 +117,7 @@ class LiveCallCollector(Collector):
     def render_calls(self, families: Collection[str] | None = None) -> str:
         """Exposition text of every exported call's series (families in a fixed order), of
         the ``families`` named only if given."""
-        wanted = [i for i, (name, _) in enumerate(_CALL_FAMILIES) if families is None or name in families]
+        wanted = [i for i, (name, _, _) in enumerate(_CALL_FAMILIES) if families is None or name in families]
         if not wanted:
             return ""
         rendered: dict[str, tuple[CallMetrics, tuple[str, str] | None, tuple[str, ...]]] = {}
@@ -121,6 +135,27 @@ class LiveCallCollector(Collector):
             parts.extend(lines[index] for _, _, lines in rendered.values())
         return "".join(parts)
 
+    def render_teams(self, families: Collection[str] | None = None) -> str:
+        """Exposition text of the per-team aggregates (``callfocus_team_*``) over every live
+        call of the worker, exported per call or not; only if ``families`` (if given) names
+        one of them. A call's values are read again only when its metrics changed."""
+        if families is not None and not TEAM_FAMILIES.intersection(families):
+            return ""
+        by_team: dict[str, list[tuple[float | None, ...]]] = {}
+        rows: dict[str, tuple[CallMetrics, tuple[float | None, ...]]] = {}
+        previous = self._team_rows
+        for call in self.calls:
+            if call.ended_monotonic is not None:
+                continue
+            metrics = call.state.metrics()
+            cached = previous.get(call.call_id)
+            if cached is None or cached[0] is not metrics:
+                cached = (metrics, _team_values(metrics))
+            rows[call.call_id] = cached
+            by_team.setdefault(exported_labels(call)[0], []).append(cached[1])
+        self._team_rows = rows
+        return render_teams(by_team)
+
 
 def exposition(
     registry: CollectorRegistry, calls: LiveCallCollector, names: Collection[str] | None = None
@@ -129,7 +164,7 @@ def exposition(
     prometheus_client's own handler) only the series of those sample names. A poll of one
     counter then costs no per-call series (2,000 calls: tens of milliseconds each time)."""
     served = registry if names is None else registry.restricted_registry(names)
-    return generate_latest(served) + calls.render_calls(names).encode()
+    return generate_latest(served) + (calls.render_calls(names) + calls.render_teams(names)).encode()
 
 
 def _call_lines(call: LiveCall, metrics: CallMetrics) -> tuple[str, ...]:
@@ -140,18 +175,54 @@ def _call_lines(call: LiveCall, metrics: CallMetrics) -> tuple[str, ...]:
         f'call_id="{_label_value(call.call_id)}",agent_id="{_label_value(agent_id)}",'
         f'team="{_label_value(team)}",queue="{_label_value(queue)}"'
     )
-    score = metrics.customer_focus_score
-    lines = [
-        f"{_SCORE}{{{labels}}} {float(score)!r}\n" if score is not None else "",
-        f'{_MONOLOGUE}{{{labels},kind="current"}} {float(metrics.monologue_current_seconds)!r}\n'
-        f'{_MONOLOGUE}{{{labels},kind="longest"}} {float(metrics.monologue_longest_seconds)!r}\n',
-    ]
-    for name in WINDOWED_SERIES:
-        family = f"callfocus_call_{name}"
+    window_labels = tuple(window.window for window in metrics.windows)
+    lines = []
+    for family, _, members in _CALL_FAMILIES:
         text = ""
-        for window in metrics.windows:
-            value = getattr(window, name)
-            if value is not None:
-                text += f'{family}{{{labels},window="{window.window}"}} {float(value)!r}\n'
+        for m in members:
+            if m.scope is Scope.CALL:
+                value = getattr(metrics, m.name)
+                if value is not None:
+                    extra = (
+                        f',{m.prometheus_label[0]}="{m.prometheus_label[1]}"' if m.prometheus_label else ""
+                    )
+                    text += f"{family}{{{labels}{extra}}} {float(value)!r}\n"
+                continue
+            for label in m.windows_exported(window_labels):
+                value = getattr(metrics.window(label), m.name)
+                if value is not None:
+                    text += f'{family}{{{labels},window="{label}"}} {float(value)!r}\n'
         lines.append(text)
     return tuple(lines)
+
+
+def _team_values(metrics: CallMetrics) -> tuple[float | None, ...]:
+    """One call's contribution to the per-team aggregates, in ``_TEAM_METRICS`` order."""
+    whole = metrics.window("call")
+    return tuple(getattr(whole if windowed else metrics, m.name) for m, windowed, _ in _TEAM_METRICS)
+
+
+def render_teams(values_by_team: dict[str, list[tuple[float | None, ...]]]) -> str:
+    """The per-team aggregates' exposition text, from each team's live calls' values."""
+    totals: dict[str, list[tuple[float, int]]] = {}
+    for team, rows in values_by_team.items():
+        sums = [0.0] * len(_TEAM_METRICS)
+        counts = [0] * len(_TEAM_METRICS)
+        for row in rows:
+            for index, value in enumerate(row):
+                if value is not None:
+                    sums[index] += value
+                    counts[index] += 1
+        totals[team] = list(zip(sums, counts, strict=True))
+    parts: list[str] = []
+    if not totals:
+        return ""
+    for index, (m, _, summed) in enumerate(_TEAM_METRICS):
+        parts.append(_TEAM_HEADERS[index])
+        for team in sorted(totals):
+            total, count = totals[team][index]
+            if summed:
+                parts.append(f'{m.team_family}{{team="{_label_value(team)}"}} {total!r}\n')
+            elif count:
+                parts.append(f'{m.team_family}{{team="{_label_value(team)}"}} {total / count!r}\n')
+    return "".join(parts)

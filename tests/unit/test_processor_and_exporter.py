@@ -360,3 +360,47 @@ def test_a_failed_commit_leaves_what_it_did_not_write_to_the_next() -> None:
     (taken,) = unwritten.take(1)
     assert unwritten.begin() == 1, "the commit stopped after one state"
     assert [key for key, _, _ in unwritten.take(10)] == [b"c2" if taken[0] == b"c1" else b"c1"]
+
+
+def test_every_catalogue_metric_is_exported_per_call_and_per_team_as_declared() -> None:
+    from streams.engine.catalogue import METRICS, PER_CALL_SERIES_BUDGET, PerCall, Scope, TeamAggregate
+
+    processor, exporter = setup()
+    for call, team in (("c1", "t1"), ("c2", "t1"), ("c3", "t2")):
+        started = {"call_id": call, "started_at": 1, "agent_id": "a", "team": team, "queue": "q"}
+        processor.process(CODEC.encode("CallStarted", started), 0)
+    processor.process(segment("c1", "1", "AGENT", 0, 30_000), 0)
+    processor.process(segment("c1", "2", "CUSTOMER", 40_000, 60_000), 0)  # 10 s of dead air
+    processor.process(segment("c2", "1", "AGENT", 0, 10_000), 0)
+    processor.process(segment("c2", "2", "CUSTOMER", 10_000, 40_000), 0)
+    processor.process(segment("c3", "1", "CUSTOMER", 0, 5_000), 0)
+    got = samples(exporter)
+    c1 = {
+        (name, dict(labels).get("window"), dict(labels).get("kind"))
+        for name, labels in got
+        if ("call_id", "c1") in labels
+    }
+    assert len(c1) <= PER_CALL_SERIES_BUDGET
+    for m in METRICS:
+        if m.per_call is PerCall.NONE or m.nullable:
+            continue  # a null value has no sample; the always-defined ones must be there
+        if m.scope is Scope.CALL:
+            assert any(name == m.family for name, _, _ in c1), m.name
+        else:
+            assert {w for name, w, _ in c1 if name == m.family} == set(
+                m.windows_exported(("60s", "180s", "call"))
+            )
+
+    def team(name: str, value: str) -> float:
+        return got[(name, (("team", value),))]
+
+    # mean over the team's live calls: talk ratio 1.0 (c1: 30 s vs 20 s -> 0.6) and c2 (10 vs 30 -> 0.25)
+    assert team("callfocus_team_agent_talk_ratio", "t1") == pytest.approx((0.6 + 0.25) / 2)
+    assert team("callfocus_team_agent_talk_ratio", "t2") == 0.0
+    # sums: c1 has one silence of at least 5 s, c2 none
+    assert team("callfocus_team_dead_air_silences", "t1") == 1.0
+    assert team("callfocus_team_dead_air_silences", "t2") == 0.0
+    team_families = {name for name, _ in got if name.startswith("callfocus_team_")}
+    for m in METRICS:
+        if m.team is TeamAggregate.SUM or (m.team is TeamAggregate.MEAN and not m.nullable):
+            assert m.team_family in team_families, m.name  # defined for every call: always there
