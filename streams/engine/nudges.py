@@ -30,6 +30,9 @@ NUDGE_TYPES = (
     "pitching_early",
     "customer_negative",
     "interrupting",
+    "dead_air",
+    "overtalk",
+    "speech_rate",
 )
 
 
@@ -74,6 +77,15 @@ DEFAULT_RULES: tuple[NudgeRule, ...] = (
     ),
     # interruptions in the last minute
     NudgeRule("interrupting", threshold=2.5, rearm=1.5, min_age_seconds=60, cooldown_seconds=180),
+    # the longest silence of both parties in the last minute, seconds (not one that is a
+    # hold): past 15 s the caller wonders whether anyone is there. Re-armed once the last
+    # minute has no silence of 5 s or more.
+    NudgeRule("dead_air", threshold=15, rearm=1, min_age_seconds=30, cooldown_seconds=120),
+    # share of the last minute in which both parties speak at once
+    NudgeRule("overtalk", threshold=0.15, rearm=0.08, min_age_seconds=60, cooldown_seconds=180),
+    # agent words per minute of agent speech in the last minute: above ~180 listeners
+    # struggle to follow (conversational English is 140-170)
+    NudgeRule("speech_rate", threshold=190, rearm=170, min_age_seconds=60, cooldown_seconds=300),
 )
 
 MIN_REFERENCE_WORDS = 40
@@ -246,6 +258,55 @@ def _interrupting_nudge(
     )
 
 
+def _dead_air(metrics: CallMetrics, tracker: NudgeTracker) -> float | None:
+    window = _window(metrics, "60s")
+    if window is None:
+        return None
+    if metrics.hold_end_ms >= metrics.media_time_ms - 60_000:
+        return None  # a hold in the last minute: its silence is expected
+    return window.dead_air_longest_seconds
+
+
+def _dead_air_nudge(
+    metrics: CallMetrics, tracker: NudgeTracker, seconds: float
+) -> tuple[dict[str, float], str]:
+    return (
+        {"dead_air_longest_seconds_60s": seconds},
+        f"{_duration(seconds)} of dead air on the line — tell the customer what is happening, or "
+        "put them on hold properly.",
+    )
+
+
+def _overtalk(metrics: CallMetrics, tracker: NudgeTracker) -> float | None:
+    window = _window(metrics, "60s")
+    return None if window is None else window.overtalk_ratio
+
+
+def _overtalk_nudge(
+    metrics: CallMetrics, tracker: NudgeTracker, ratio: float
+) -> tuple[dict[str, float], str]:
+    return (
+        {"overtalk_ratio_60s": ratio},
+        f"Agent and customer talked over each other {_percent(ratio)} of the last minute — pause "
+        "and let the customer finish.",
+    )
+
+
+def _speech_rate(metrics: CallMetrics, tracker: NudgeTracker) -> float | None:
+    window = _window(metrics, "60s")
+    return None if window is None else window.agent_words_per_minute
+
+
+def _speech_rate_nudge(
+    metrics: CallMetrics, tracker: NudgeTracker, rate: float
+) -> tuple[dict[str, float], str]:
+    return (
+        {"agent_words_per_minute_60s": rate},
+        f"Agent is speaking fast ({rate:.0f} words a minute over the last minute) — slow down so "
+        "the customer can follow.",
+    )
+
+
 _READERS: Mapping[
     str,
     tuple[
@@ -260,6 +321,9 @@ _READERS: Mapping[
     "pitching_early": (_pitching_early, _pitching_early_nudge),
     "customer_negative": (_customer_negative, _customer_negative_nudge),
     "interrupting": (_interrupting, _interrupting_nudge),
+    "dead_air": (_dead_air, _dead_air_nudge),
+    "overtalk": (_overtalk, _overtalk_nudge),
+    "speech_rate": (_speech_rate, _speech_rate_nudge),
 }
 
 

@@ -35,6 +35,12 @@ QUIET: dict[str, Any] = {
     "open_questions": 1.0,
     "reference_words": 50.0,
     "customer_turns": 5,
+    "dead_air_silences": 0,
+    "dead_air_longest_seconds": 0.0,
+    "dead_air_ratio": 0.0,
+    "overtalk_ratio": 0.02,
+    "agent_words_per_minute": 150.0,
+    "speaker_switches_per_minute": 4.0,
 }
 
 
@@ -44,6 +50,7 @@ def metrics(
     open_questions_call: float | None = None,
     w60: dict[str, Any] | None = None,
     w180: dict[str, Any] | None = None,
+    hold_end_ms: int = -1,
 ) -> CallMetrics:
     """A call's metrics at ``seconds`` of media time: calm everywhere unless overridden
     (one open question a minute by default)."""
@@ -54,7 +61,9 @@ def metrics(
         WindowMetrics("180s", **{**QUIET, **(w180 or {})}),
         WindowMetrics("call", **{**QUIET, "open_questions": open_questions_call}),
     )
-    return CallMetrics("c1", int(seconds * 1000), windows, monologue, monologue, 10.0, 50.0, ())
+    return CallMetrics(
+        "c1", int(seconds * 1000), windows, monologue, monologue, 10.0, 50.0, (), hold_end_ms=hold_end_ms
+    )
 
 
 def fired(tracker: NudgeTracker, m: CallMetrics) -> list[str]:
@@ -74,6 +83,9 @@ def test_calm_call_raises_nothing() -> None:
         ("self_focus", {"w180": {"you_focus_ratio": 0.2}}, "you_focus_ratio_180s"),
         ("customer_negative", {"w180": {"customer_sentiment": -0.5}}, "customer_sentiment_180s"),
         ("interrupting", {"w60": {"interruptions": 3}}, "interruptions_60s"),
+        ("dead_air", {"w60": {"dead_air_longest_seconds": 20.0}}, "dead_air_longest_seconds_60s"),
+        ("overtalk", {"w60": {"overtalk_ratio": 0.2}}, "overtalk_ratio_60s"),
+        ("speech_rate", {"w60": {"agent_words_per_minute": 210.0}}, "agent_words_per_minute_60s"),
     ],
 )
 def test_each_threshold_rule_fires_once_with_its_evidence(
@@ -86,6 +98,18 @@ def test_each_threshold_rule_fires_once_with_its_evidence(
     assert evidence_key in nudge.evidence and nudge.message
     assert fired(tracker, metrics(201, **hot)) == []  # disarmed: no repeat while it stays hot
     assert tracker.fired == [nudge.nudge_id]
+
+
+def test_dead_air_during_a_hold_is_no_nudge_and_it_rearms_after_a_quiet_minute() -> None:
+    silent = {"dead_air_longest_seconds": 40.0, "dead_air_silences": 1}
+    held = metrics(200, w60=silent, hold_end_ms=190_000)  # a hold ended 10 s ago
+    assert fired(NudgeTracker("c1"), held) == []
+    tracker = NudgeTracker("c1")
+    (nudge,) = tracker.evaluate(metrics(200, w60=silent))
+    assert "40s of dead air" in nudge.message
+    assert fired(tracker, metrics(400, w60=silent)) == []  # still the same minute's silence: disarmed
+    assert fired(tracker, metrics(460)) == []  # a minute without dead air re-arms
+    assert fired(tracker, metrics(470, w60=silent)) == ["dead_air"]
 
 
 def test_monologue_message_says_how_long() -> None:
