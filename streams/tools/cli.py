@@ -155,7 +155,7 @@ def score(path: Path, fmt: str, transcript: str, limit: int | None, as_json: boo
     import json
 
     from streams.engine.nudges import load_rules
-    from streams.tools.scoring import score_recording, score_table
+    from streams.tools.scoring import score_recording, score_table, signals_table
     from streams.tools.sources import read_recordings
 
     config = Settings().engine_config()
@@ -166,6 +166,8 @@ def score(path: Path, fmt: str, transcript: str, limit: int | None, as_json: boo
         click.echo(json.dumps([s.as_dict() for s in scored], indent=2))
     else:
         click.echo(score_table(scored))
+        click.echo()
+        click.echo(signals_table(scored))
 
 
 @main.command()

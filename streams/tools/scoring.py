@@ -89,3 +89,25 @@ def score_table(scored: list[ScoredCall]) -> str:
             f"{_fmt(w.customer_sentiment):>5}  " + (",".join(n.type for n in call.nudges) or "-")
         )
     return "\n".join(lines)
+
+
+def signals_table(scored: list[ScoredCall]) -> str:
+    """The live conversation signals and tracker hits of each call, whole call."""
+    header = (
+        f"{'call_id':<20} {'dead_air':>8} {'longest_s':>9} {'overtalk':>8} {'wpm':>5} {'switch/min':>10} "
+        f"{'holds':>5} {'hold_s':>6} {'prob_hold':>9} {'objections':>10} {'obj_q':>5} {'obj_wait_s':>10}"
+        "  tracker hits"
+    )
+    lines = [header, "-" * len(header)]
+    for call in scored:
+        m = call.metrics
+        w = m.window("call")
+        trackers = ",".join(f"{name}={hits}" for name, hits in m.tracker_hits) or "-"
+        lines.append(
+            f"{call.recording.call_id[:20]:<20} {w.dead_air_silences:>8} {w.dead_air_longest_seconds:>9.1f} "
+            f"{_fmt(w.overtalk_ratio):>8} {_fmt(w.agent_words_per_minute, 0):>5} "
+            f"{_fmt(w.speaker_switches_per_minute, 1):>10} {m.holds:>5} {m.hold_seconds:>6.1f} "
+            f"{m.probable_holds:>9} {m.objections:>10} {_fmt(m.objection_question_ratio):>5} "
+            f"{_fmt(m.objection_wait_seconds, 1):>10}  {trackers}"
+        )
+    return "\n".join(lines)

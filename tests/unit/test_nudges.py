@@ -85,7 +85,7 @@ def test_calm_call_raises_nothing() -> None:
         ("interrupting", {"w60": {"interruptions": 3}}, "interruptions_60s"),
         ("dead_air", {"w60": {"dead_air_longest_seconds": 20.0}}, "dead_air_longest_seconds_60s"),
         ("overtalk", {"w60": {"overtalk_ratio": 0.2}}, "overtalk_ratio_60s"),
-        ("speech_rate", {"w60": {"agent_words_per_minute": 210.0}}, "agent_words_per_minute_60s"),
+        ("speech_rate", {"w60": {"agent_words_per_minute": 320.0}}, "agent_words_per_minute_60s"),
     ],
 )
 def test_each_threshold_rule_fires_once_with_its_evidence(

@@ -57,6 +57,11 @@ def test_score_command_table(tmp_path: Path) -> None:
         text=True,
         check=True,
     ).stdout
-    lines = out.splitlines()
+    scores, signals = out.split("\n\n")
+    lines = scores.splitlines()
     assert lines[0].split()[:5] == ["call_id", "agent", "team", "min", "score"]
     assert {line.split()[0] for line in lines[2:]} == {"demo-focused", "demo-pitcher", "demo-monologue"}
+    rows = signals.splitlines()
+    assert rows[0].split()[:5] == ["call_id", "dead_air", "longest_s", "overtalk", "wpm"]
+    assert rows[0].endswith("tracker hits")
+    assert {row.split()[0] for row in rows[2:]} == {"demo-focused", "demo-pitcher", "demo-monologue"}
