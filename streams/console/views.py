@@ -21,6 +21,7 @@ HTTP (Faust's aiohttp web server):
 - ``GET /api/calls?team=&limit=``: live calls, lowest score first, unscored last.
 - ``GET /api/calls/{call_id}``: the latest snapshot, the metric history and the nudges.
 - ``GET /api/teams``.
+- ``GET /api/feed?team=``: the feed's entries (nudges and call alerts merged), newest change first.
 - ``GET /api/nudges/stream?team=``: Server-Sent Events (aiohttp-sse): ``entry`` (the feed's
   entries, nudges and call alerts merged per call and type: backlog on connect, then each
   change) and ``calls`` (the call list, at most once a second, when it changed).
@@ -411,6 +412,14 @@ def _add_pages(app: faust.App, console: Console) -> None:
         await demand.ready()
         return _json(view, state.teams())
 
+    async def api_feed(view: Any, request: Any) -> Any:
+        if not console.authorized(request):
+            return _unauthorized(view)
+        await demand.ready()
+        team = request.query.get("team") or None
+        entries = [e for e in reversed(state.recent_entries()) if team is None or e["team"] == team]
+        return _json(view, entries[: _limit(request)])
+
     async def api_stream(view: Any, request: Any) -> Any:
         if not console.authorized(request):
             return _unauthorized(view)
@@ -446,5 +455,6 @@ def _add_pages(app: faust.App, console: Console) -> None:
     app.page("/api/calls")(api_calls)
     app.page("/api/calls/{call_id}")(api_call)
     app.page("/api/teams")(api_teams)
+    app.page("/api/feed")(api_feed)
     app.page("/api/nudges/stream")(api_stream)
     app.page("/api/alertmanager")(AlertmanagerWebhook)

@@ -40,6 +40,7 @@ NEEDS_TOKEN = {
     "/api/calls/{call_id}": "one call's snapshot, history and nudges",
     "/api/teams": "teams",
     "/api/nudges/stream": "nudges and the call list, live (Server-Sent Events)",
+    "/api/feed": "the feed: nudges and call alerts merged per call and type",
     "/api/alertmanager": "Alertmanager's webhook notifications (POST)",
 }
 POST_ONLY = {"/api/alertmanager"}
@@ -112,7 +113,7 @@ def test_every_route_is_public_by_design_or_needs_the_token(
         else:
             assert status == 200, (method, path, status, body[:200])
     # the token opens them (the stream is left out: it does not end)
-    for path in ("/api/calls", "/api/teams"):
+    for path in ("/api/calls", "/api/teams", "/api/feed"):
         assert request(worker.url + path, headers={"Authorization": f"Bearer {TOKEN}"})[0] == 200, path
     assert request(worker.url + "/api/calls/any-call", headers={"Authorization": f"Bearer {TOKEN}"})[0] == 404
 

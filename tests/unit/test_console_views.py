@@ -235,9 +235,11 @@ def test_alertmanager_posts_need_the_token_and_join_the_feed() -> None:
             answers.append((response.status, await response.json()))
         response = await client.get("/api/alertmanager", headers={"Authorization": "Bearer s3cret"})
         answers.append((response.status, None))
+        response = await client.get("/api/feed?team=sales", headers={"Authorization": "Bearer s3cret"})
+        answers.append((response.status, await response.json()))
         return answers
 
-    unauthorized, not_json, old_version, too_large, accepted, get = served(app, post)
+    unauthorized, not_json, old_version, too_large, accepted, get, feed = served(app, post)
     assert unauthorized[0] == 401
     assert not_json[0] == 400 and not_json[1]["detail"].startswith("not JSON")
     assert old_version[0] == 400 and "unsupported webhook payload version '3'" in old_version[1]["detail"]
@@ -246,3 +248,4 @@ def test_alertmanager_posts_need_the_token_and_join_the_feed() -> None:
     assert get[0] == 405
     [entry] = console.state.recent_entries()
     assert entry["sources"] == ["nudge", "alert"] and entry["key"] == "a/monologue"
+    assert feed == (200, [entry])
