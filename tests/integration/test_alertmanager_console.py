@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -24,12 +25,13 @@ from kafka import KafkaProducer
 
 from streams.wire.codec import AvroCodec
 from streams.wire.events import CallStarted, Speaker, TranscriptSegment, event_to_record
-from tests.conftest import free_port
-from tests.deploy.test_prometheus_rules import ALERTMANAGER_CONFIG, binary
+from tests.conftest import ROOT, free_port
+from tests.deploy.test_prometheus_rules import binary
 from tests.integration.worker import WorkerProcess, eventually, stop_process
 
 pytestmark = pytest.mark.integration
 
+LOCAL_CONFIG = ROOT / "deploy" / "local" / "alertmanager_config.py"
 TOKEN = "am-console-token"
 CALL = "am1"
 
@@ -49,15 +51,24 @@ def http(url: str, body: Any = None, token: str | None = None) -> tuple[int, Any
         return error.code, error.read().decode(errors="replace")
 
 
-def shipped_config_for(console_url: str, token_file: Path) -> dict[str, Any]:
+def shipped_config_for(console_url: str, token_file: Path, workdir: Path) -> dict[str, Any]:
     """deploy/prometheus/alertmanager.yml with the console's address and token file swapped in
-    (its routes, receivers and grouping as shipped, but a 1 s group_interval so the resolved
-    notification does not wait the shipped 30 s)."""
-    config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text(encoding="utf-8"))
+    by the demo's own helper (deploy/local/alertmanager_config.py): its routes, receivers and
+    grouping as shipped, but a 1 s group_interval so the resolved notification does not wait
+    the shipped 30 s."""
+    path = workdir / "alertmanager-local.yml"
+    done = subprocess.run(
+        [sys.executable, str(LOCAL_CONFIG), console_url, str(token_file), str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
     [receiver] = [r for r in config["receivers"] if r["name"] == "supervisors-console"]
     [webhook] = receiver["webhook_configs"]
-    webhook["url"] = console_url + "/api/alertmanager"
-    webhook["http_config"]["authorization"]["credentials_file"] = str(token_file)
+    assert webhook["url"] == console_url + "/api/alertmanager"
+    assert webhook["http_config"]["authorization"]["credentials_file"] == str(token_file)
     [route] = [r for r in config["route"]["routes"] if r["receiver"] == "supervisors-console"]
     route["group_interval"] = "1s"
     return config
@@ -140,7 +151,7 @@ def test_a_real_alertmanager_alert_joins_the_nudge_of_the_same_call_and_type(
 
     token_file = tmp_path / "console-token"
     token_file.write_text(TOKEN, encoding="utf-8")
-    alertmanager = start_alertmanager(shipped_config_for(worker.url, token_file))
+    alertmanager = start_alertmanager(shipped_config_for(worker.url, token_file, tmp_path))
     started = time.time()
     labels = {
         "alertname": "CallfocusMonologue",
