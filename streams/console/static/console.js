@@ -374,11 +374,11 @@
 
   function alertPart(alert) {
     if (!alert) return null;
-    const state = alert.status === "resolved" ? `resolved ${clock(alert.ends_at || alert.starts_at)}` : "firing";
+    const when = alert.status === "resolved" ? `resolved ${clock(alert.ends_at || alert.starts_at)}` : "firing";
     return el(
       "p",
       { class: "alert-part", "data-alert-status": alert.status },
-      el("span", { class: "alert-name" }, `${alert.alertname} (${state})`),
+      el("span", { class: "alert-name" }, `${alert.alertname} (${when})`),
       " ",
       alert.description || alert.summary,
       " ",
