@@ -290,7 +290,11 @@ def test_runbook_table_matches_the_rules() -> None:
         expected_audience = "supervisor" if rule["labels"]["audience"] == "supervisors" else "platform"
         assert audience == expected_audience, rule["alert"]
         key = (rule["labels"]["audience"], rule["labels"]["severity"])
-        expected = {"supervisors-slack": "chat", "platform-pagerduty": "page", "platform-ticket": "ticket"}
+        expected = {
+            "supervisors-console": "console",
+            "platform-pagerduty": "page",
+            "platform-ticket": "ticket",
+        }
         assert sent_as == expected[RECEIVER_OF[key]], rule["alert"]
 
 
