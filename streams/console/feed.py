@@ -48,7 +48,7 @@ class FeedEntry:
     nudge: dict[str, Any] | None = None
     nudge_count: int = 0
     alert: AlertNotice | None = None
-    touched_ms: float = 0.0  # the console's clock at the last change (expiry)
+    notified_ms: float = 0.0  # the console's clock at the alert's last notification (expiry)
 
     @property
     def resolved(self) -> bool:
@@ -141,7 +141,6 @@ class Feed:
             entry = FeedEntry(key, call_id, team, agent_id, feed_type)
             self.entries[key] = entry
         self.entries.move_to_end(key)
-        entry.touched_ms = self._clock() * 1000
         while len(self.entries) > self.max_entries:
             self.entries.popitem(last=False)
         return entry
@@ -160,21 +159,26 @@ class Feed:
         (Alertmanager re-sends a firing alert every repeat_interval)."""
         key = entry_key(alert.call_id, alert.team, alert.feed_type)
         current = self.entries.get(key)
-        if current is not None and current.alert == alert:
-            current.touched_ms = self._clock() * 1000  # still firing: keep it
-            return None
-        if current is not None and not _newer_alert(current.alert, alert):
-            return None
+        if current is not None:
+            current.notified_ms = self._clock() * 1000  # still firing: keep the entry
+            if current.alert == alert or not _newer_alert(current.alert, alert):
+                return None
         entry = self._entry(alert.call_id, alert.team, alert.agent_id, alert.feed_type)
+        entry.notified_ms = self._clock() * 1000
         entry.alert = alert
         entry.agent_id = entry.agent_id or alert.agent_id
         return entry.to_json()
 
     def expire(self, now_ms: float) -> int:
-        """Drop entries nothing has touched for ``history_seconds`` (a firing alert is touched
-        by each re-notification, every repeat_interval)."""
+        """Drop entries whose latest event is older than ``history_seconds`` (as the nudges
+        read from Kafka) unless Alertmanager notified about them since (a firing alert is
+        re-sent every repeat_interval)."""
         oldest = now_ms - self.history_seconds * 1000
-        gone = [key for key, entry in self.entries.items() if entry.touched_ms < oldest]
+        gone = [
+            key
+            for key, entry in self.entries.items()
+            if entry.updated_at < oldest and entry.notified_ms < oldest
+        ]
         for key in gone:
             del self.entries[key]
         return len(gone)

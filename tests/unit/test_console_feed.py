@@ -230,18 +230,27 @@ def test_an_alert_alone_shows_its_summary_and_a_team_alert_is_keyed_by_team() ->
     assert team is not None and team["key"] == "team:sales/team_score_low" and team["call_id"] is None
 
 
-def test_entries_are_bounded_and_expire_unless_touched() -> None:
+def test_entries_are_bounded_and_expire_with_their_events_unless_alertmanager_still_sends() -> None:
     clock = Clock(T0 / 1000)
     entries = Feed(max_entries=3, history_seconds=900, clock=clock)
     for index in range(5):
-        entries.add_nudge(nudge(f"n{index}", call_id=f"c{index}"))
+        entries.add_nudge(nudge(f"n{index}", call_id=f"c{index}", created_at=T0))
     assert [e["call_id"] for e in entries.recent()] == ["c2", "c3", "c4"]
     entries.add_alert(notice(call_id="c4"))
     clock.seconds += 600
-    entries.add_alert(notice(call_id="c4"))  # re-sent while firing: touched, no change
+    assert entries.expire(clock.seconds * 1000) == 0
+    entries.add_alert(notice(call_id="c4"))  # re-sent while firing: no change, but still news
     clock.seconds += 400
-    assert entries.expire(clock.seconds * 1000) == 2
+    assert entries.expire(clock.seconds * 1000) == 2  # the nudges are 1,000 s old
     assert [e["call_id"] for e in entries.recent()] == ["c4"]
+    clock.seconds += 900
+    assert entries.expire(clock.seconds * 1000) == 1  # Alertmanager stopped sending it
+
+
+def test_old_nudges_read_again_at_a_start_leave_with_their_age() -> None:
+    entries, clock = feed()
+    entries.add_nudge(nudge("old", created_at=T0 - 1_000_000))
+    assert entries.expire(clock.seconds * 1000) == 1
 
 
 def test_the_state_publishes_the_merged_entry_and_keeps_alerts_when_the_reader_stops() -> None:
