@@ -77,12 +77,17 @@ prometheus_line="  Prometheus: skipped (not installed: deploy/local/ensure-deps.
 alertmanager_line="  Alertmanager: skipped (not installed: deploy/local/ensure-deps.sh alertmanager)"
 alerting=""
 if command -v prometheus-alertmanager >/dev/null 2>&1; then
-  prometheus-alertmanager --config.file="$root/deploy/prometheus/alertmanager.yml" \
+  # the shipped config, its console receiver pointed at this worker; the token file holds the
+  # console token (any value when the console is open, as here unless CALLFOCUS_CONSOLE_TOKEN is set)
+  (umask 077; printf '%s' "${CALLFOCUS_CONSOLE_TOKEN:-console-open}" >"$state/console-token")
+  "$bin/python" deploy/local/alertmanager_config.py "http://127.0.0.1:$port" "$state/console-token" \
+    "$state/alertmanager.yml"
+  prometheus-alertmanager --config.file="$state/alertmanager.yml" \
     --storage.path="$state/alertmanager" --web.listen-address="127.0.0.1:$alertmanager_port" \
     --cluster.listen-address= >"$state/alertmanager.log" 2>&1 &
   pids+=($!)
   alerting="alerting: {alertmanagers: [{static_configs: [{targets: ['127.0.0.1:$alertmanager_port']}]}]}"
-  alertmanager_line="  Alertmanager (call alerts -> supervisors, pipeline -> platform): http://127.0.0.1:$alertmanager_port"
+  alertmanager_line="  Alertmanager (call alerts -> the console's feed, pipeline -> platform): http://127.0.0.1:$alertmanager_port"
 fi
 if command -v prometheus >/dev/null 2>&1; then
   cat >"$state/prometheus.yml" <<YML

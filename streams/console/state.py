@@ -12,6 +12,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from streams.console.alerts import AlertNotice
+from streams.console.feed import Feed
+
 HISTORY_FIELDS = (
     "media_time_ms",
     "emitted_at",
@@ -99,11 +102,12 @@ def _nudge_brief(nudge: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class ConsoleState:
-    """Every call and the recent nudges, as read from the output topics. Pure: no I/O.
+    """Every call, the recent nudges (read from the output topics) and the feed that merges
+    them with Alertmanager's call alerts. Pure: no I/O.
 
     Bounded: ``history_points`` per call, ``max_nudges`` overall, ``nudges_per_call`` per
-    call; ended calls go ``ended_linger_seconds`` after their last snapshot, everything
-    else ``history_seconds`` after its last record.
+    call, ``max_feed_entries`` feed entries; ended calls go ``ended_linger_seconds`` after
+    their last snapshot, everything else ``history_seconds`` after its last record.
     """
 
     def __init__(
@@ -115,6 +119,8 @@ class ConsoleState:
         nudges_per_call: int = 20,
         ended_linger_seconds: float = 60.0,
         max_subscriber_queue: int = 256,
+        max_feed_entries: int = 500,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.history_seconds = history_seconds
         self.history_points = history_points
@@ -129,10 +135,13 @@ class ConsoleState:
         self.subscribers: set[asyncio.Queue[dict[str, Any] | None]] = set()
         self.version = 0  # moves whenever the call list may look different
         self.dropped_subscribers = 0
+        self.feed = Feed(max_entries=max_feed_entries, history_seconds=history_seconds, clock=clock)
 
     def clear(self) -> None:
-        """Forget every call and nudge (the feed stopped reading; a restart re-reads history)."""
+        """Forget every call and nudge (the reader stopped; a restart re-reads history); the
+        alerts stay (Alertmanager does not send them again)."""
         self.calls.clear()
+        self.feed.forget_nudges()
         self.nudges.clear()
         self.call_nudges.clear()
         self._seen_nudges.clear()
@@ -174,8 +183,19 @@ class ConsoleState:
         per_call = self.call_nudges.setdefault(nudge["call_id"], deque(maxlen=self.nudges_per_call))
         per_call.append(nudge)
         self.version += 1
-        self.publish({"event": "nudge", "data": nudge})
+        self.publish({"event": "entry", "data": self.feed.add_nudge(nudge)})
         return True
+
+    def apply_alerts(self, alerts: list[AlertNotice]) -> tuple[int, int]:
+        """The alerts of one Alertmanager notification: (shown, ignored). Platform alerts and
+        alerts about neither a call nor a team are ignored."""
+        shown = [alert for alert in alerts if alert.shown]
+        for alert in shown:
+            entry = self.feed.add_alert(alert)
+            if entry is not None:
+                self.version += 1
+                self.publish({"event": "entry", "data": entry})
+        return len(shown), len(alerts) - len(shown)
 
     def expire(self, now_ms: int) -> int:
         """Drop ended calls after the linger time and anything older than the history."""
@@ -195,6 +215,7 @@ class ConsoleState:
                 del self.call_nudges[call_id]
         while self.nudges and self.nudges[0]["created_at"] < oldest:
             self.nudges.popleft()
+        self.feed.expire(now_ms)
         if gone:
             self.version += 1
         return len(gone)
@@ -230,7 +251,7 @@ class ConsoleState:
     def call_detail(self, call_id: str) -> dict[str, Any] | None:
         view = self.calls.get(call_id)
         nudges = list(self.call_nudges.get(call_id, ()))
-        if view is None and not nudges:
+        if view is None and not nudges and not self.feed.of_call(call_id):
             return None
         return {
             "call_id": call_id,
@@ -240,10 +261,15 @@ class ConsoleState:
                 "points": [list(p) for p in view.history] if view is not None else [],
             },
             "nudges": nudges,
+            "feed": self.feed.of_call(call_id),  # its merged entries: nudges and alerts
         }
 
     def recent_nudges(self) -> list[dict[str, Any]]:
         return list(self.nudges)
+
+    def recent_entries(self) -> list[dict[str, Any]]:
+        """The feed's entries, oldest change first (a stream's backlog)."""
+        return self.feed.recent()
 
     # -- fan-out --------------------------------------------------------------------
     def subscribe(self) -> asyncio.Queue[dict[str, Any] | None]:

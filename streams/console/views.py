@@ -21,8 +21,11 @@ HTTP (Faust's aiohttp web server):
 - ``GET /api/calls?team=&limit=``: live calls, lowest score first, unscored last.
 - ``GET /api/calls/{call_id}``: the latest snapshot, the metric history and the nudges.
 - ``GET /api/teams``.
-- ``GET /api/nudges/stream?team=``: Server-Sent Events (aiohttp-sse): ``nudge`` (backlog
-  on connect, then live) and ``calls`` (the call list, at most once a second, when it changed).
+- ``GET /api/feed?team=``: the feed's entries (nudges and call alerts merged), newest change first.
+- ``GET /api/nudges/stream?team=``: Server-Sent Events (aiohttp-sse): ``entry`` (the feed's
+  entries, nudges and call alerts merged per call and type: backlog on connect, then each
+  change) and ``calls`` (the call list, at most once a second, when it changed).
+- ``POST /api/alertmanager``: Alertmanager's webhook notifications (its call alerts join the feed).
 
 With ``console_token`` set the API and the stream want ``Authorization: Bearer <token>``
 or ``?token=<token>`` (EventSource cannot send headers); the page itself is open and
@@ -47,6 +50,7 @@ from aiohttp import web as aiohttp_web
 from aiohttp_sse import EventSourceResponse
 from mode import Service
 
+from streams.console.alerts import PayloadError, parse_notification
 from streams.console.state import ConsoleDemand, ConsoleState, SkippedRecords
 from streams.kafka_clients import aiokafka_options
 from streams.settings import Settings
@@ -73,6 +77,9 @@ PAGE_CSP = (
 HEARTBEAT_SECONDS = 15.0
 CALLS_INTERVAL_SECONDS = 1.0
 RECONNECT_MS = 2000  # the browser's wait before it reconnects a dropped stream
+# An Alertmanager notification of the shipped receiver (max_alerts 50, ~1.5 KB an alert) is
+# well under 100 KB; anything past this is not one.
+MAX_NOTIFICATION_BYTES = 512 * 1024
 
 
 # -- Kafka feed -------------------------------------------------------------------------
@@ -250,6 +257,29 @@ def _static(view: Any, name: str) -> Any:
     return aiohttp_web.FileResponse(STATIC_DIR / name, headers=headers)
 
 
+def _bad_request(view: Any, status: int, reason: str) -> Any:
+    return view.json(
+        {"error": "bad request", "detail": reason}, status=status, headers=dict(SECURITY_HEADERS)
+    )
+
+
+async def read_notification(request: Any, limit: int = MAX_NOTIFICATION_BYTES) -> tuple[int, str] | Any:
+    """The decoded JSON body, or (status, reason) when it is too large (413) or not JSON (400);
+    at most ``limit`` bytes are ever held."""
+    if request.content_length is not None and request.content_length > limit:
+        return 413, f"body of {request.content_length} bytes, at most {limit}"
+    chunks, size = [], 0
+    while chunk := await request.content.readany():
+        size += len(chunk)
+        if size > limit:
+            return 413, f"body over {limit} bytes"
+        chunks.append(chunk)
+    try:
+        return json.loads(b"".join(chunks))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        return 400, f"not JSON: {error}".splitlines()[0][:200]
+
+
 async def send_event(response: EventSourceResponse, event: str, data: Any, retry: int | None = None) -> None:
     """One Server-Sent Event, its data JSON on one line (so one ``data:`` field)."""
     await response.send(json.dumps(data, separators=(",", ":")), event=event, retry=retry)
@@ -282,7 +312,7 @@ class Console:
     async def stream_events(
         self, request: Any, team: str | None, limit: int, backlog: Iterable[dict[str, Any]]
     ) -> EventSourceResponse:
-        """The backlog, the call list, then live nudges and call lists until the browser
+        """The backlog, the call list, then live feed entries and call lists until the browser
         leaves or the worker stops; aiohttp-sse frames the events and sends the heartbeat."""
         response = EventSourceResponse(
             headers=SECURITY_HEADERS,
@@ -295,7 +325,7 @@ class Console:
         try:
             await response.prepare(request)
             async with response:  # ends the heartbeat when the stream ends
-                first = [("nudge", nudge) for nudge in backlog] + [("calls", self.calls_message(team, limit))]
+                first = [("entry", entry) for entry in backlog] + [("calls", self.calls_message(team, limit))]
                 for index, (event, data) in enumerate(first):
                     await send_event(response, event, data, retry=RECONNECT_MS if index == 0 else None)
                 await self._follow(response, queue, team, limit)
@@ -382,17 +412,49 @@ def _add_pages(app: faust.App, console: Console) -> None:
         await demand.ready()
         return _json(view, state.teams())
 
+    async def api_feed(view: Any, request: Any) -> Any:
+        if not console.authorized(request):
+            return _unauthorized(view)
+        await demand.ready()
+        team = request.query.get("team") or None
+        entries = [e for e in reversed(state.recent_entries()) if team is None or e["team"] == team]
+        return _json(view, entries[: _limit(request)])
+
     async def api_stream(view: Any, request: Any) -> Any:
         if not console.authorized(request):
             return _unauthorized(view)
         await demand.ready()
         team = request.query.get("team") or None
-        backlog = [n for n in state.recent_nudges() if team is None or n["team"] == team]
+        backlog = [e for e in state.recent_entries() if team is None or e["team"] == team]
         return await console.stream_events(request, team, _limit(request), backlog)
+
+    class AlertmanagerWebhook(faust.web.View):
+        """Alertmanager's webhook receiver: POST only (HEAD with the token is a 405)."""
+
+        async def head(self, request: Any) -> Any:
+            if not console.authorized(request):
+                return _unauthorized(self)
+            return self.json({"error": "method not allowed"}, status=405, headers=dict(SECURITY_HEADERS))
+
+        async def post(self, request: Any) -> Any:
+            if not console.authorized(request):
+                return _unauthorized(self)
+            body = await read_notification(request)
+            if isinstance(body, tuple):
+                return _bad_request(self, *body)
+            try:
+                alerts = parse_notification(body)
+            except PayloadError as error:
+                return _bad_request(self, 400, str(error))
+            shown, ignored = state.apply_alerts(alerts)
+            log.debug("console: Alertmanager notification: %d alerts shown, %d ignored", shown, ignored)
+            return _json(self, {"shown": shown, "ignored": ignored})
 
     app.page("/console")(console_page)
     app.page("/console/static/{name}")(console_static)
     app.page("/api/calls")(api_calls)
     app.page("/api/calls/{call_id}")(api_call)
     app.page("/api/teams")(api_teams)
+    app.page("/api/feed")(api_feed)
     app.page("/api/nudges/stream")(api_stream)
+    app.page("/api/alertmanager")(AlertmanagerWebhook)

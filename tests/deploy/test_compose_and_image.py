@@ -121,3 +121,24 @@ def test_compose_prometheus_config_is_valid_and_scrapes_the_worker() -> None:
     (target,) = job["static_configs"][0]["targets"]
     host, port = target.split(":")
     assert host in compose()["services"] and port == "6066"
+
+
+def test_compose_alertmanager_reaches_the_console_with_its_token() -> None:
+    """The shipped alertmanager.yml's console URL and token file resolve in the compose stack."""
+    from urllib.parse import urlsplit
+
+    document = compose()
+    services = document["services"]
+    config = yaml.safe_load((ROOT / "deploy/prometheus/alertmanager.yml").read_text())
+    [receiver] = [r for r in config["receivers"] if r["name"] == "supervisors-console"]
+    [webhook] = receiver["webhook_configs"]
+    url = urlsplit(webhook["url"])
+    worker = services["worker"]
+    assert url.hostname in worker["networks"]["default"]["aliases"]
+    assert f"{url.port}:{url.port}" in worker["ports"]  # the worker's web port
+    token_file = webhook["http_config"]["authorization"]["credentials_file"]
+    [mounted] = [c for c in services["alertmanager"]["configs"] if c["target"] == token_file]
+    # the worker's token and the file Alertmanager sends are one value
+    assert (
+        document["configs"][mounted["source"]]["content"] == worker["environment"]["CALLFOCUS_CONSOLE_TOKEN"]
+    )

@@ -61,6 +61,7 @@ EXPECTED_OBJECTS: dict[str, set[tuple[str, str]]] = {
         ("NetworkPolicy", RELEASE),
         ("ServiceMonitor", RELEASE),
         ("PrometheusRule", RELEASE),
+        ("AlertmanagerConfig", f"{RELEASE}-supervisors"),
     },
 }
 
@@ -232,7 +233,43 @@ ENDPOINT_KEYS = {
 RULE_KEYS = {"record", "alert", "expr", "for", "keep_firing_for", "labels", "annotations"}
 
 
+ALERTMANAGER_CONFIG_SPEC_KEYS = {"route", "receivers", "inhibitRules", "muteTimeIntervals"}
+ROUTE_KEYS = {"receiver", "matchers", "groupBy", "groupWait", "groupInterval", "repeatInterval", "continue"}
+WEBHOOK_KEYS = {"url", "urlSecret", "sendResolved", "maxAlerts", "httpConfig"}
+
+
+def validate_alertmanager_config(m: Manifest) -> None:
+    """The fields of prometheus-operator's AlertmanagerConfig v1alpha1 the chart uses."""
+    assert m["apiVersion"] == "monitoring.coreos.com/v1alpha1", m["apiVersion"]
+    assert set(m) <= {"apiVersion", "kind", "metadata", "spec"}
+    assert m["metadata"]["name"] and m["metadata"]["namespace"]
+    spec = m["spec"]
+    assert set(spec) <= ALERTMANAGER_CONFIG_SPEC_KEYS, set(spec) - ALERTMANAGER_CONFIG_SPEC_KEYS
+    route = spec["route"]
+    assert set(route) <= ROUTE_KEYS, set(route) - ROUTE_KEYS
+    for key in ("groupWait", "groupInterval", "repeatInterval"):
+        assert DURATION.match(route[key]), f"{key}: {route[key]}"
+    for matcher in route["matchers"]:
+        assert set(matcher) <= {"name", "value", "matchType"} and matcher["matchType"] in (
+            "=",
+            "!=",
+            "=~",
+            "!~",
+        )
+    receivers = {r["name"]: r for r in spec["receivers"]}
+    assert route["receiver"] in receivers
+    for receiver in receivers.values():
+        for webhook in receiver.get("webhookConfigs", []):
+            assert set(webhook) <= WEBHOOK_KEYS, set(webhook) - WEBHOOK_KEYS
+            credentials = webhook.get("httpConfig", {}).get("authorization", {}).get("credentials")
+            if credentials is not None:
+                assert set(credentials) == {"name", "key"}, "credentials are a Secret key selector"
+
+
 def validate_prometheus_operator(m: Manifest) -> None:
+    if m["kind"] == "AlertmanagerConfig":
+        validate_alertmanager_config(m)
+        return
     assert m["apiVersion"] == "monitoring.coreos.com/v1", m["apiVersion"]
     assert set(m) <= {"apiVersion", "kind", "metadata", "spec"}
     assert m["metadata"]["name"] and m["metadata"]["namespace"]
@@ -765,10 +802,11 @@ def test_monitoring_objects_are_off_by_default() -> None:
     manifests = render("default")
     assert not objects(manifests, "ServiceMonitor")
     assert not objects(manifests, "PrometheusRule")
+    assert not objects(manifests, "AlertmanagerConfig")
     assert not dashboard_configmaps(manifests)
 
 
-@pytest.mark.parametrize("toggle", ["serviceMonitor", "prometheusRule", "dashboards"])
+@pytest.mark.parametrize("toggle", ["serviceMonitor", "prometheusRule", "alertmanagerConfig", "dashboards"])
 def test_each_monitoring_toggle_alone(toggle: str) -> None:
     manifests = render(
         "default",
@@ -779,11 +817,13 @@ def test_each_monitoring_toggle_alone(toggle: str) -> None:
     kinds = {
         "serviceMonitor": [m for m in manifests if m["kind"] == "ServiceMonitor"],
         "prometheusRule": [m for m in manifests if m["kind"] == "PrometheusRule"],
+        "alertmanagerConfig": [m for m in manifests if m["kind"] == "AlertmanagerConfig"],
         "dashboards": dashboard_configmaps(manifests),
     }
     assert kinds.pop(toggle), f"monitoring.{toggle}.enabled renders nothing"
     assert not any(kinds.values()), f"monitoring.{toggle} turned on others: {list(kinds)}"
-    for m in [*objects(manifests, "ServiceMonitor"), *objects(manifests, "PrometheusRule")]:
+    monitoring_kinds = ("ServiceMonitor", "PrometheusRule", "AlertmanagerConfig")
+    for m in [m for kind in monitoring_kinds for m in objects(manifests, kind)]:
         assert m["metadata"]["labels"]["team"] == "platform"
         assert m["metadata"]["namespace"] == "monitoring"
     for m in dashboard_configmaps(manifests):
@@ -827,6 +867,39 @@ def test_prometheus_rule_is_the_single_copy_of_the_rules() -> None:
     # Prometheus' templates stay templates: helm renders the rule files verbatim
     annotations = [r.get("annotations", {}) for g in rule["spec"]["groups"] for r in g["rules"]]
     assert any("{{ $labels." in text for a in annotations for text in a.values())
+
+
+def test_alertmanager_config_sends_the_supervisors_alerts_to_the_console_as_the_example_does() -> None:
+    am = one(render(PRODUCTION), "AlertmanagerConfig")
+    assert am["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    route, [receiver] = am["spec"]["route"], am["spec"]["receivers"]
+    # the route of deploy/prometheus/alertmanager.yml, in the operator's spelling
+    example = yaml.safe_load((ROOT / "deploy/prometheus/alertmanager.yml").read_text(encoding="utf-8"))
+    [shipped] = [r for r in example["route"]["routes"] if r["receiver"] == "supervisors-console"]
+    assert [f'{m["name"]}{m["matchType"]}"{m["value"]}"' for m in route["matchers"]] == shipped["matchers"]
+    assert route["groupBy"] == shipped["group_by"]
+    timings = ("group_wait", "group_interval", "repeat_interval")
+    assert [route[k] for k in ("groupWait", "groupInterval", "repeatInterval")] == [
+        shipped[k] for k in timings
+    ]
+    [example_webhook] = next(r for r in example["receivers"] if r["name"] == shipped["receiver"])[
+        "webhook_configs"
+    ]
+    [webhook] = receiver["webhookConfigs"]
+    assert (webhook["sendResolved"], webhook["maxAlerts"]) == (
+        example_webhook["send_resolved"],
+        example_webhook["max_alerts"],
+    )
+    # the release's own Service and port; the token from the workers' Secret
+    service = one(render(PRODUCTION), "Service", RELEASE)
+    [http_port] = [p["port"] for p in service["spec"]["ports"] if p["name"] == "http"]
+    assert webhook["url"] == f"http://{RELEASE}.{NAMESPACE}.svc:{http_port}/api/alertmanager"
+    secret = load_values(PRODUCTION)["secrets"]["consoleToken"]
+    credentials = webhook["httpConfig"]["authorization"]["credentials"]
+    assert credentials == {"name": secret["existingSecret"], "key": secret.get("key", "token")}
+    # no console token: no credentials to send
+    open_console = one(render("default", "monitoring.alertmanagerConfig.enabled=true"), "AlertmanagerConfig")
+    assert "httpConfig" not in open_console["spec"]["receivers"][0]["webhookConfigs"][0]
 
 
 ALERTS = "monitoring.prometheusRule.alerts"

@@ -54,8 +54,8 @@ REQUIRED_ALERTS = (
 )
 # the receiver of each (audience, severity); the example config has nothing else
 RECEIVER_OF = {
-    ("supervisors", "warning"): "supervisors-slack",
-    ("supervisors", "critical"): "supervisors-slack",
+    ("supervisors", "warning"): "supervisors-console",
+    ("supervisors", "critical"): "supervisors-console",
     ("platform", "critical"): "platform-pagerduty",
     ("platform", "warning"): "platform-ticket",
 }
@@ -147,9 +147,9 @@ def route(*labels: str) -> str:
 @pytest.mark.parametrize(
     ("labels", "receiver"),
     [
-        (("audience=supervisors", "severity=warning"), "supervisors-slack"),
-        # an upset customer is urgent for the supervisor, but still the supervisors' channel
-        (("audience=supervisors", "severity=critical"), "supervisors-slack"),
+        (("audience=supervisors", "severity=warning"), "supervisors-console"),
+        # an upset customer is urgent for the supervisor, but still the supervisors' console
+        (("audience=supervisors", "severity=critical"), "supervisors-console"),
         (("audience=platform", "severity=critical"), "platform-pagerduty"),
         (("audience=platform", "severity=warning"), "platform-ticket"),
         # not one of ours: a platform ticket rather than nowhere (and never a page)
@@ -164,13 +164,20 @@ def test_receivers_are_real_integrations_with_secrets_in_files() -> None:
     config = load_yaml(ALERTMANAGER_CONFIG)
     receivers = {r["name"]: r for r in config["receivers"]}
     assert set(receivers) == set(RECEIVER_OF.values())
-    [slack] = receivers["supervisors-slack"]["slack_configs"]
-    assert slack["api_url_file"] and "api_url" not in slack
+    # the console: Alertmanager's webhook with the console's token read from a file; the only
+    # receiver of supervisors' alerts, so a nudge and its alert are not told twice
+    assert set(receivers["supervisors-console"]) == {"name", "webhook_configs"}
+    [console] = receivers["supervisors-console"]["webhook_configs"]
+    assert console["url"].endswith(":6066/api/alertmanager") and console["send_resolved"] is True
+    authorization = console["http_config"]["authorization"]
+    assert authorization["type"] == "Bearer" and authorization["credentials_file"]
+    assert "credentials" not in authorization
     [pagerduty] = receivers["platform-pagerduty"]["pagerduty_configs"]
     assert pagerduty["routing_key_file"] and "routing_key" not in pagerduty
     [email] = receivers["platform-ticket"]["email_configs"]
     assert email["to"]
-    assert not any("webhook_configs" in r for r in receivers.values()), "no made-up webhook receivers"
+    others = [r for name, r in receivers.items() if name != "supervisors-console"]
+    assert not any("webhook_configs" in r for r in others), "no made-up webhook receivers"
 
 
 @pytest.mark.parametrize("rule", alert_rules(), ids=lambda rule: rule["alert"])
@@ -283,7 +290,11 @@ def test_runbook_table_matches_the_rules() -> None:
         expected_audience = "supervisor" if rule["labels"]["audience"] == "supervisors" else "platform"
         assert audience == expected_audience, rule["alert"]
         key = (rule["labels"]["audience"], rule["labels"]["severity"])
-        expected = {"supervisors-slack": "chat", "platform-pagerduty": "page", "platform-ticket": "ticket"}
+        expected = {
+            "supervisors-console": "console",
+            "platform-pagerduty": "page",
+            "platform-ticket": "ticket",
+        }
         assert sent_as == expected[RECEIVER_OF[key]], rule["alert"]
 
 

@@ -2,7 +2,9 @@
 
 a. replayed calls appear, lowest score first; the team filter; the detail chart and what
    the score is made of;
-b. a monologue nudge reaches the page within 2 s of the segment that triggers it;
+b. a monologue nudge reaches the page within 2 s of the segment that triggers it; the
+   call alert of the same call and type (as Alertmanager posts it) joins its row, which then
+   shows both sources and, when the alert ends, that it is resolved;
 c. with a console token the API and the stream refuse requests without it, and the page
    asks for it.
 """
@@ -89,8 +91,9 @@ def score_component_rows(page: Any) -> tuple[str, list[dict[str, Any]]]:
     return score, rows
 
 
-def http(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, headers=headers or {})
+def http(url: str, headers: dict[str, str] | None = None, body: Any = None) -> tuple[int, bytes]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
             return response.status, response.read()
@@ -257,6 +260,42 @@ def test_a_monologue_nudge_reaches_the_page_within_two_seconds(
     )
     page.screenshot(path=str(artifacts / "console-nudge.png"), full_page=True)
     producer.close()
+
+    # Alertmanager's CallfocusMonologue for the same call: the nudge's row, not a second one
+    entry = f'#nudge-feed li[data-entry-key="{call_id}/monologue"]'
+    assert http(worker.url + "/api/alertmanager", body=monologue_notification(call_id, "firing"))[0] == 200
+    page.wait_for_selector(f'{entry}[data-sources="nudge alert"][data-resolved=false]', timeout=5_000)
+    assert page.locator(entry).count() == 1
+    assert page.locator(f'#nudge-feed li[data-call-id="{call_id}"][data-nudge-type=monologue]').count() == 1
+    text = page.text_content(entry) or ""
+    assert "nudge + alert" in text and "CallfocusMonologue (firing)" in text
+    assert "monologue current seconds: 95.00" in text  # the nudge's evidence stays
+    page.screenshot(path=str(artifacts / "console-nudge-and-alert.png"), full_page=True)
+    assert http(worker.url + "/api/alertmanager", body=monologue_notification(call_id, "resolved"))[0] == 200
+    page.wait_for_selector(f"{entry}[data-resolved=true]", timeout=5_000)
+    assert page.locator(entry).count() == 1
+
+
+def monologue_notification(call_id: str, status: str) -> dict[str, Any]:
+    """The body Alertmanager's webhook posts for CallfocusMonologue on ``call_id``."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    alert = {
+        "status": status,
+        "labels": {
+            "alertname": "CallfocusMonologue",
+            "call_id": call_id,
+            "agent_id": "agent-dee",
+            "team": "sales",
+            "queue": "renewals",
+            "severity": "warning",
+            "audience": "supervisors",
+        },
+        "annotations": {"summary": f"Agent agent-dee is in a monologue on call {call_id}"},
+        "startsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 30)),
+        "endsAt": now if status == "resolved" else "0001-01-01T00:00:00Z",
+        "fingerprint": f"e2e-{call_id}",
+    }
+    return {"version": "4", "status": status, "receiver": "supervisors-console", "alerts": [alert]}
 
 
 def test_console_token_is_required_by_the_api_and_asked_for_by_the_page(

@@ -40,7 +40,10 @@ NEEDS_TOKEN = {
     "/api/calls/{call_id}": "one call's snapshot, history and nudges",
     "/api/teams": "teams",
     "/api/nudges/stream": "nudges and the call list, live (Server-Sent Events)",
+    "/api/feed": "the feed: nudges and call alerts merged per call and type",
+    "/api/alertmanager": "Alertmanager's webhook notifications (POST)",
 }
+POST_ONLY = {"/api/alertmanager"}
 PATH_PARAMETERS = {"name": "console.js", "call_id": "any-call"}
 # Faust's own pages and what they served before (call state, cluster layout, statistics)
 FAUST_PAGES = (
@@ -97,19 +100,20 @@ def test_every_route_is_public_by_design_or_needs_the_token(
 
     paths = {path for _, path in routes}
     assert paths == set(OPEN_ROUTES) | set(NEEDS_TOKEN), f"unclassified or missing: {sorted(paths)}"
-    assert {method for method, _ in routes} == {"GET", "HEAD"}
+    assert {method for method, path in routes if path not in POST_ONLY} == {"GET", "HEAD"}
+    assert {method for method, path in routes if path in POST_ONLY} == {"POST", "HEAD"}
     for method, path in routes:
         url = worker.url + concrete(path)
         status, body = request(url, method)
         if path in NEEDS_TOKEN:
             assert status == 401, (method, path, status)
-            if method == "GET":
+            if method in ("GET", "POST"):
                 assert json.loads(body)["error"] == "unauthorized"
             assert request(url, method, {"Authorization": "Bearer wrong"})[0] == 401, (method, path)
         else:
             assert status == 200, (method, path, status, body[:200])
     # the token opens them (the stream is left out: it does not end)
-    for path in ("/api/calls", "/api/teams"):
+    for path in ("/api/calls", "/api/teams", "/api/feed"):
         assert request(worker.url + path, headers={"Authorization": f"Bearer {TOKEN}"})[0] == 200, path
     assert request(worker.url + "/api/calls/any-call", headers={"Authorization": f"Bearer {TOKEN}"})[0] == 404
 

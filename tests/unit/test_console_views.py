@@ -167,7 +167,7 @@ async def read_events(response: ClientResponse, count: int) -> list[dict[str, st
     return events
 
 
-def test_the_stream_sends_the_backlog_the_calls_and_live_nudges_of_its_team() -> None:
+def test_the_stream_sends_the_backlog_the_calls_and_live_entries_of_its_team() -> None:
     app, console = console_app()
     console.state.apply_metrics(snapshot("a", 40.0, team="sales"))
     console.state.apply_nudge(nudge("n1", call_id="a"))
@@ -189,12 +189,16 @@ def test_the_stream_sends_the_backlog_the_calls_and_live_nudges_of_its_team() ->
     assert headers["Cache-Control"] == "no-store" and headers["X-Content-Type-Options"] == "nosniff"
     assert headers["X-Accel-Buffering"] == "no"
     # the backlog (the team's only), with the browser's reconnect delay on the first event
-    assert first[0]["event"] == "nudge" and first[0]["retry"] == "2000"
+    assert first[0]["event"] == "entry" and first[0]["retry"] == "2000"
     assert json.loads(first[0]["data"])["nudge_id"] == "n1"
     assert first[1]["event"] == "calls" and "retry" not in first[1]
     calls = json.loads(first[1]["data"])
     assert [c["call_id"] for c in calls["calls"]] == ["a"] and calls["total"] == 1
-    assert [(e["event"], json.loads(e["data"])["nudge_id"]) for e in live] == [("nudge", "n4")]
+    # the same call and type as n1: the same entry, updated (the page replaces its row)
+    [update] = [(e["event"], json.loads(e["data"])) for e in live]
+    assert update[0] == "entry" and update[1]["nudge_id"] == "n4"
+    assert update[1]["key"] == json.loads(first[0]["data"])["key"] == "a/monologue"
+    assert update[1]["nudge_count"] == 2
 
 
 def test_shutting_the_web_server_down_ends_open_streams() -> None:
@@ -209,3 +213,39 @@ def test_shutting_the_web_server_down_ends_open_streams() -> None:
         return len(console.state.subscribers)
 
     assert served(app, stream) == 0
+
+
+def test_alertmanager_posts_need_the_token_and_join_the_feed() -> None:
+    from tests.unit.test_console_feed import T0, alert, notification
+
+    app, console = console_app(console_token="s3cret")
+    console.state.apply_nudge(nudge("n1", call_id="a", created_at=T0))
+    body = notification(alert())
+
+    async def post(client: TestClient[Any, Any]) -> list[tuple[int, Any]]:
+        answers = []
+        for headers, data in (
+            ({}, json.dumps(body)),  # no token
+            ({"Authorization": "Bearer s3cret"}, "{not json"),
+            ({"Authorization": "Bearer s3cret"}, json.dumps({"version": "3", "alerts": []})),
+            ({"Authorization": "Bearer s3cret"}, "x" * (600 * 1024)),
+            ({"Authorization": "Bearer s3cret"}, json.dumps(body)),
+        ):
+            response = await client.post("/api/alertmanager", data=data, headers=headers)
+            answers.append((response.status, await response.json()))
+        response = await client.get("/api/alertmanager", headers={"Authorization": "Bearer s3cret"})
+        answers.append((response.status, None))
+        response = await client.get("/api/feed?team=sales", headers={"Authorization": "Bearer s3cret"})
+        answers.append((response.status, await response.json()))
+        return answers
+
+    unauthorized, not_json, old_version, too_large, accepted, get, feed = served(app, post)
+    assert unauthorized[0] == 401
+    assert not_json[0] == 400 and not_json[1]["detail"].startswith("not JSON")
+    assert old_version[0] == 400 and "unsupported webhook payload version '3'" in old_version[1]["detail"]
+    assert too_large[0] == 413
+    assert accepted == (200, {"shown": 1, "ignored": 0})
+    assert get[0] == 405
+    [entry] = console.state.recent_entries()
+    assert entry["sources"] == ["nudge", "alert"] and entry["key"] == "a/monologue"
+    assert feed == (200, [entry])

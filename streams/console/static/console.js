@@ -1,7 +1,8 @@
 // callfocus supervisor console: plain JS, no build, no libraries.
 // Data arrives over one Server-Sent Events stream (/api/nudges/stream): "calls" (the call
-// list, pushed at most once a second when it changed) and "nudge". Text is only ever
-// set with textContent / text nodes, never parsed as HTML.
+// list, pushed at most once a second when it changed) and "entry" (one entry of the feed per
+// call and type, nudges and Alertmanager's call alerts merged; a changed entry is sent again
+// and replaces its row). Text is only ever set with textContent / text nodes, never parsed as HTML.
 "use strict";
 
 (() => {
@@ -15,7 +16,7 @@
     source: null,
     selected: null,
     selectedStamp: null,
-    seen: new Set(),
+    entries: new Map(), // feed entry key -> its <li>
     backlogDone: false,
     retryTimer: null,
   };
@@ -152,7 +153,7 @@
       state.backlogDone = true;
       onCalls(JSON.parse(event.data));
     });
-    source.addEventListener("nudge", (event) => addNudge(JSON.parse(event.data)));
+    source.addEventListener("entry", (event) => addEntry(JSON.parse(event.data)));
     source.addEventListener("error", () => {
       if (source !== state.source) return;
       setStatus("connecting", "reconnecting…");
@@ -365,46 +366,77 @@
     }
   }
 
-  // -- nudges ------------------------------------------------------------------------
+  // -- nudges and alerts --------------------------------------------------------------
+  function safeLink(url) {
+    // only web links: a label value must never become a javascript: URL
+    return /^https?:\/\//i.test(url || "") ? el("a", { href: url, target: "_blank", rel: "noopener" }, "runbook") : null;
+  }
+
+  function alertPart(alert) {
+    if (!alert) return null;
+    const when = alert.status === "resolved" ? `resolved ${clock(alert.ends_at || alert.starts_at)}` : "firing";
+    return el(
+      "p",
+      { class: "alert-part", "data-alert-status": alert.status },
+      el("span", { class: "alert-name" }, `${alert.alertname} (${when})`),
+      " ",
+      alert.description || alert.summary,
+      " ",
+      safeLink(alert.runbook_url),
+    );
+  }
+
   function nudgeItem(nudge, live) {
     const evidence = Object.entries(nudge.evidence || {}).map(([key, value]) =>
       el("li", { "data-key": key }, el("span", {}, `${key.replaceAll("_", " ")}: ${number(value, 2)}`)),
     );
+    const sources = nudge.sources || ["nudge"];
     const item = el(
       "li",
       {
+        "data-entry-key": nudge.key,
         "data-nudge-id": nudge.nudge_id,
         "data-nudge-type": nudge.type,
         "data-call-id": nudge.call_id,
         "data-team": nudge.team,
         "data-severity": nudge.severity,
+        "data-sources": sources.join(" "),
+        "data-resolved": nudge.key ? String(Boolean(nudge.resolved)) : null,
         "data-received-at": live ? Date.now() : null,
-        class: live && state.backlogDone ? "fresh" : null,
+        class: [live && state.backlogDone ? "fresh" : "", nudge.resolved ? "resolved" : ""].join(" ").trim() || null,
       },
       el(
         "div",
         { class: "nudge-head" },
         el("span", { class: "badge", "data-severity": nudge.severity }, nudge.severity),
         el("span", { class: "nudge-type" }, nudge.type),
-        el("span", { class: "nudge-who" }, `${nudge.agent_id} · ${nudge.team}`),
-        el("span", { class: "nudge-time" }, clock(nudge.created_at)),
+        nudge.sources ? el("span", { class: "sources" }, sources.join(" + ")) : null,
+        nudge.resolved ? el("span", { class: "badge resolved-badge" }, "resolved") : null,
+        el("span", { class: "nudge-who" }, nudge.agent_id ? `${nudge.agent_id} · ${nudge.team}` : nudge.team),
+        el("span", { class: "nudge-time" }, clock(nudge.updated_at || nudge.created_at)),
       ),
       el("p", { class: "nudge-message" }, nudge.message),
       evidence.length ? el("ul", { class: "evidence" }, ...evidence) : null,
       nudge.snippet ? el("p", { class: "nudge-snippet" }, `“${nudge.snippet}”`) : null,
+      alertPart(nudge.alert),
     );
     return item;
   }
 
-  function addNudge(nudge) {
-    if (state.seen.has(nudge.nudge_id)) return; // at-least-once topic and reconnect backlogs
-    state.seen.add(nudge.nudge_id);
+  function addEntry(entry) {
+    // one row per (call, type): a changed entry replaces its row where it is
     const feed = $("#nudge-feed");
-    const item = nudgeItem(nudge, true);
-    item.addEventListener("click", () => selectCall(nudge.call_id));
+    const item = nudgeItem(entry, true);
+    if (entry.call_id) item.addEventListener("click", () => selectCall(entry.call_id));
+    const existing = state.entries.get(entry.key);
+    state.entries.set(entry.key, item);
+    if (existing && existing.isConnected) {
+      existing.replaceWith(item);
+      return;
+    }
     feed.prepend(item);
     while (feed.children.length > MAX_FEED) {
-      state.seen.delete(feed.lastElementChild.dataset.nudgeId);
+      state.entries.delete(feed.lastElementChild.dataset.entryKey);
       feed.lastElementChild.remove();
     }
   }
@@ -413,7 +445,7 @@
   document.addEventListener("DOMContentLoaded", () => {
     $("#team-filter").addEventListener("change", (event) => {
       state.team = event.target.value;
-      state.seen.clear();
+      state.entries.clear();
       $("#nudge-feed").replaceChildren();
       openStream();
     });
