@@ -340,6 +340,11 @@ def load_trackers(path: Path) -> TrackerSet:
         raw = path.read_bytes()
     except OSError as error:
         raise TrackerFileError(f"{path}: cannot read: {error.strerror or error}") from None
+    return trackers_of_file(path, raw)
+
+
+def trackers_of_file(path: Path, raw: bytes) -> TrackerSet:
+    """The trackers of ``raw``, the content of ``path`` (whose suffix says TOML or YAML)."""
     if len(raw) > MAX_FILE_BYTES:
         raise TrackerFileError(f"{path}: {len(raw)} bytes, more than {MAX_FILE_BYTES}")
     try:
