@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
 import os
+import time
 from pathlib import Path
 
 import pytest
 
 from streams.engine.trackers import EMPTY, TrackerFileError
+from streams.settings import Settings
+from streams.worker.app import Worker, create_worker
 from streams.worker.tracker_reload import TrackerReload
 
 ONE = '[[trackers]]\nname = "escalation"\nphrases = ["manager"]\n'
@@ -126,3 +131,21 @@ def test_a_bad_file_at_start_is_an_error(tmp_path: Path) -> None:
         TrackerReload(path)
     with pytest.raises(TrackerFileError, match="cannot read"):
         TrackerReload(tmp_path / "none.toml")
+
+
+def test_the_worker_holds_the_trackers_and_a_timer_reloads_them(tmp_path: Path) -> None:
+    path = tmp_path / "trackers.toml"
+    path.write_text(ONE)
+    worker = create_worker(Settings(trackers_file=path, trackers_reload_seconds=0.01))
+    assert worker.trackers.current.names == ("escalation",)
+    timers = [inspect.unwrap(task) for task in worker.app._app_tasks]
+    assert worker.trackers.run_check in timers
+    rewrite(path, TWO)
+    time.sleep(0.02)
+    asyncio.run(worker.trackers.run_check())
+    assert worker.trackers.current.names == ("escalation", "cancel")
+
+
+def test_a_worker_without_a_trackers_file_has_none_and_no_timer(worker: Worker) -> None:
+    assert worker.trackers.current is EMPTY
+    assert worker.trackers.run_check not in [inspect.unwrap(task) for task in worker.app._app_tasks]
