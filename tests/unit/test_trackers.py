@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -317,3 +318,12 @@ def test_too_many_trackers_names_the_first_one_too_many() -> None:
     text = "".join(f'[[trackers]]\nname = "t{n}"\nphrases = ["x"]\n' for n in range(MAX_TRACKERS + 5))
     with pytest.raises(TrackerFileError, match=r"^f\.toml:601: tracker 201 \(t200\): 201 trackers"):
         parse_trackers(text, "f.toml", "toml")
+
+
+def test_the_examples_in_the_docs_load(tmp_path: Path) -> None:
+    text = (REPO / "docs" / "trackers.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```(toml|yaml)\n(.*?)```", text, flags=re.DOTALL)
+    assert [syntax for syntax, _ in blocks] == ["toml", "yaml"]
+    loaded = {syntax: parse_trackers(body, f"docs.{syntax}", syntax) for syntax, body in blocks}
+    assert loaded["toml"].names == ("escalation_request", "required_disclosure_said")
+    assert loaded["yaml"].trackers[0].canonical() == loaded["toml"].trackers[0].canonical()
