@@ -487,17 +487,29 @@ def _read_yaml(text: str, source: str) -> tuple[Any, _Lines]:
         raise TrackerFileError(f"{source}: {' '.join(str(error).split())}") from None
     lines = _Lines()
     if isinstance(node, yaml.MappingNode):
+        _no_twice(node, source, "")
         for key, value in node.value:
             lines.top.setdefault(str(key.value), key.start_mark.line + 1)
             if key.value == FILE_KEY and isinstance(value, yaml.SequenceNode):
                 for tracker, entry in enumerate(value.value):
                     lines.trackers.append(entry.start_mark.line + 1)
                     if isinstance(entry, yaml.MappingNode):
-                        _yaml_keys(lines, tracker, entry)
+                        _yaml_keys(lines, tracker, entry, source)
     return ({} if data is None else data), lines
 
 
-def _yaml_keys(lines: _Lines, tracker: int, entry: yaml.MappingNode) -> None:
+def _no_twice(mapping: yaml.MappingNode, source: str, where: str) -> None:
+    """YAML keeps the last of two equal keys without a word; TOML refuses them, and so do we."""
+    seen: set[str] = set()
+    for key, _ in mapping.value:
+        name = str(key.value)
+        if name in seen:
+            raise TrackerFileError(f"{source}:{key.start_mark.line + 1}: {where}key {name!r} is there twice")
+        seen.add(name)
+
+
+def _yaml_keys(lines: _Lines, tracker: int, entry: yaml.MappingNode, source: str) -> None:
+    _no_twice(entry, source, f"tracker {tracker + 1}: ")
     for key, value in entry.value:
         name = str(key.value)
         lines.keys.setdefault((tracker, name), key.start_mark.line + 1)
@@ -505,6 +517,7 @@ def _yaml_keys(lines: _Lines, tracker: int, entry: yaml.MappingNode) -> None:
             for item, element in enumerate(value.value):
                 lines.items[(tracker, name, item)] = element.start_mark.line + 1
         elif isinstance(value, yaml.MappingNode):
+            _no_twice(value, source, f"tracker {tracker + 1}: {name}: ")
             for sub_key, _ in value.value:
                 lines.subkeys.setdefault((tracker, name, str(sub_key.value)), sub_key.start_mark.line + 1)
 
@@ -566,7 +579,8 @@ def _texts(entry: dict[str, Any], key: str) -> list[str]:
         raise TrackerProblem(f"{key} is not a list of strings", key)
     for item, value in enumerate(values):
         if not isinstance(value, str):
-            raise TrackerProblem(f"{key} item {item + 1} is not a string", key, item)
+            # YAML reads yes, no, on, off, 1.0 ... as other types: quoted, they are text
+            raise TrackerProblem(f"{key} item {item + 1} ({value!r}) is not a string: quote it", key, item)
     return values
 
 

@@ -283,6 +283,16 @@ BAD_FILES = [
     ),
     ("yaml", "trackers:\n  - name: Bad Name\n    phrases: [x]\n", "2: tracker 1: name 'Bad Name'"),
     ("yaml", "- name: a\n", "0: expected a mapping with a 'trackers' list"),
+    (
+        "yaml",
+        "trackers:\n  - name: a\n    phrases: [x]\n    name: b\n",
+        "4: tracker 1: key 'name' is there twice",
+    ),
+    (
+        "yaml",
+        "trackers:\n  - name: a\n    phrases: [x, yes]\n",
+        "3: tracker 1 (a): phrases item 2 (True) is not",
+    ),
 ]
 
 
