@@ -325,6 +325,11 @@ class TrackerSet:
                     next_free[index] = end
         return None if counts is None else tuple(counts)
 
+    def hits(self, counts: tuple[int, ...]) -> list[tuple[Tracker, int]]:
+        """The trackers with hits in :meth:`match`'s ``counts``, with their hits: what a call
+        keeps by tracker name (the indexes change when the file does) and the nudges to raise."""
+        return [(self.trackers[index], count) for index, count in enumerate(counts) if count]
+
 
 EMPTY: Final = TrackerSet()
 

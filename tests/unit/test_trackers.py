@@ -80,6 +80,15 @@ def test_speaker_part_of_call_and_scope_decide_where_a_tracker_counts() -> None:
     assert match(trackers, "recorded", OTHER, 0, team="support", queue="new") == (0, 0, 0, 1)
 
 
+def test_hits_name_the_trackers_that_hit() -> None:
+    nudge = TrackerNudge("warning", "Offer a next step.")
+    trackers = TrackerSet([Tracker("refund", ["refund"]), Tracker("manager", ["manager"], nudge=nudge)])
+    counts = match(trackers, "a manager and a manager")
+    assert [(tracker.name, hits, tracker.nudge) for tracker, hits in trackers.hits(counts)] == [
+        ("manager", 2, nudge)
+    ]
+
+
 def test_nothing_to_count_is_none() -> None:
     trackers = TrackerSet([Tracker("agent_only", ["refund"], speaker="agent")])
     assert match(trackers, "refund", CUSTOMER) is None  # a phrase said, but not by the speaker tracked
