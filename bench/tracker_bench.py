@@ -4,8 +4,8 @@
 
 Segments are engine_bench.py's synthetic contact-center lines (as the engine's words), a
 tenth of them with a tracked phrase in them. Prints µs per segment for the match, and for
-the split into words that the engine does anyway, for scale (a segment's whole apply
-is about 16 µs compiled: README.md).
+the split into words that the engine does anyway and for a segment's whole apply
+(engine_bench.py's calls, without trackers), for scale.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ import statistics
 import time
 from pathlib import Path
 
-from engine_bench import AGENT_LINES, CUSTOMER_LINES
+from engine_bench import AGENT_LINES, CUSTOMER_LINES, bench_updates, make_segments
 
 from streams import native
+from streams.engine import EngineConfig
 from streams.engine.text import tokens
 from streams.engine.trackers import AGENT, CUSTOMER, load_trackers
 
@@ -45,6 +46,7 @@ def main() -> None:
     parser.add_argument("--trackers", type=Path, default=Path(__file__).parent / "trackers-20x10.toml")
     parser.add_argument("--segments", type=int, default=200_000)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--calls", type=int, default=200, help="calls of 10 minutes for the apply timing")
     args = parser.parse_args()
     trackers = load_trackers(args.trackers)
     phrases = sum(len(t.words) for t in trackers.trackers)
@@ -67,6 +69,15 @@ def main() -> None:
         f"{min(match_runs):.2f} µs/segment (median {statistics.median(match_runs):.2f})"
     )
     print(f"tokens() for scale: {min(token_runs):.2f} µs/segment")
+    per_call = make_segments(args.calls, 10.0, seed=1)
+    applies = []
+    for _ in range(args.runs):
+        updates, seconds = bench_updates(per_call, EngineConfig(), snapshot_every_ms=1000)
+        applies.append(seconds / updates * 1e6)
+    print(
+        f"segment apply with a snapshot a second, for scale: {min(applies):.2f} µs/segment; "
+        f"the match adds {min(match_runs) / min(applies):.1%}"
+    )
 
 
 if __name__ == "__main__":
