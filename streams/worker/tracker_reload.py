@@ -11,6 +11,7 @@ and the trackers in force stay. docs/trackers.md describes this for operators.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
@@ -118,5 +119,6 @@ class TrackerReload:
         return False
 
     async def run_check(self) -> None:
-        """:meth:`check`, for a worker timer."""
-        self.check()
+        """:meth:`check`, for a worker timer: in a thread, so that reading and parsing a new
+        version (up to 0.2 s for the largest file allowed) does not hold the event loop."""
+        await asyncio.to_thread(self.check)
