@@ -42,6 +42,7 @@ MODULES = (
     "engine/lexicon",
     "engine/sentiment",
     "engine/text",
+    "engine/trackers",
     "engine/call",
     "engine/nudges",
     "wire/avro_reader",

@@ -35,6 +35,7 @@ from pydantic_settings import (
 
 from streams.engine.config import EngineConfig
 from streams.engine.lexicon import available_languages, lexicon_path
+from streams.engine.trackers import TrackerFileError, load_trackers
 from streams.wire.languages import language_problem
 from streams.worker.export_labels import LabelLimits
 from streams.worker.gc_policy import LongLivedObjects
@@ -135,13 +136,15 @@ class CallSettings(SettingsView):
 
 @dataclass(frozen=True)
 class EngineSettings(SettingsView):
-    """What the metric engine measures: windows, language and lexicons, late segments."""
+    """What the metric engine measures: windows, language and lexicons, late segments, trackers."""
 
     windows_seconds: tuple[int, ...]
     language: str
     lexicon_file: Path | None
     lexicon_dir: Path | None
     late_tolerance_seconds: int
+    trackers_file: Path | None
+    trackers_reload_seconds: float
 
 
 @dataclass(frozen=True)
@@ -411,6 +414,18 @@ class Settings(BaseSettings):
         description="Media time a segment may arrive late and still count exactly; later ones go to "
         "the dead-letter topic as `too_late`.",
     )
+    trackers_file: Path | None = Field(
+        None,
+        description="TOML or YAML file of user-defined trackers: phrases counted per call "
+        "(docs/trackers.md). Checked at start; the worker reloads it when it changes, and keeps "
+        "the trackers in force if the new version is invalid. None: no trackers.",
+    )
+    trackers_reload_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="How often the worker looks at `TRACKERS_FILE` for a new version (a `stat`; "
+        "the file is read only when it changed).",
+    )
 
     # Prometheus export
     max_exported_calls: int = Field(
@@ -616,6 +631,16 @@ class Settings(BaseSettings):
     def _lexicon_dir_is_a_folder(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_dir():
             raise ValueError(f"lexicon_dir {str(value)!r} is not a folder")
+        return value
+
+    @field_validator("trackers_file")
+    @classmethod
+    def _trackers_file_is_valid(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            try:
+                load_trackers(value)
+            except TrackerFileError as error:
+                raise ValueError(str(error)) from None
         return value
 
     @model_validator(mode="after")

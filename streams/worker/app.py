@@ -26,6 +26,7 @@ from streams.worker.calls import CallProcessor, LiveCalls
 from streams.worker.exporter import PipelineMetrics
 from streams.worker.faust_codecs import register_faust_codecs
 from streams.worker.fetch import BatchingConsumer, CallfocusConsumer
+from streams.worker.tracker_reload import TrackerReload
 from streams.worker.web import WorkerPages
 
 
@@ -123,6 +124,9 @@ class Worker:
         self.metrics = PipelineMetrics(self.registry, settings.label_limits())
         self.broker_contact = BrokerContact(settings.ready_broker_timeout_seconds)
         self.engine_config = settings.engine_config()
+        # the user-defined trackers in force: ``self.trackers.current`` (a TrackerSet), replaced
+        # whole when TRACKERS_FILE changes (streams/worker/tracker_reload.py)
+        self.trackers = TrackerReload(settings.trackers_file, settings.trackers_reload_seconds)
         self.live_calls = LiveCalls(self.engine_config)
         self.live_call_collector = LiveCallCollector(
             self.live_calls, settings.max_exported_calls, settings.per_call_series
@@ -177,6 +181,10 @@ class Worker:
             self.applier,
         )
         self.committer = self.agents.commits
+        if settings.trackers_file is not None:
+            self.app.timer(interval=settings.trackers_reload_seconds, name="reload_trackers")(
+                self.trackers.run_check
+            )
         self.registry.register(self.agents.lag_collector())
         self.web = WorkerPages(
             self.app, settings, self.registry, self.broker_contact, self.live_calls, self.live_call_collector

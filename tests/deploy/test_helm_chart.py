@@ -577,6 +577,66 @@ def test_nudge_rules_and_lexicon_are_mounted_from_a_configmap() -> None:
     assert not objects(render("default", "config.nudgeRules=null"), "ConfigMap")
 
 
+def render_with_trackers(tmp_path: Path, file: str) -> list[Manifest]:
+    """The default render with a trackers file (a values file: its text does not survive --set)."""
+    values = tmp_path / f"trackers-{len(list(tmp_path.iterdir()))}.yaml"
+    values.write_text(yaml.safe_dump({"trackers": {"enabled": True, "file": file, "reloadSeconds": 5}}))
+    return [json.loads(json.dumps(doc)) for doc in _render(values, ())]
+
+
+def test_trackers_are_mounted_as_a_folder_and_reloaded_without_a_restart(tmp_path: Path) -> None:
+    examples = ROOT / "deploy" / "trackers" / "examples.toml"
+    manifests = render_with_trackers(tmp_path, examples.read_text())
+    configmap = one(manifests, "ConfigMap", f"{RELEASE}-trackers")
+    for m in (configmap, statefulset(manifests)):
+        kubernetes_validate.validate(m, KUBE_VERSION, strict=True)
+    sts = statefulset(manifests)
+    mounts = {m["name"]: m for m in container(sts)["volumeMounts"]}
+    volumes = {v["name"]: v for v in sts["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["trackers"]["configMap"]["name"] == configmap["metadata"]["name"]
+    # a subPath mount would never see the ConfigMap's updates
+    assert "subPath" not in mounts["trackers"] and mounts["trackers"]["readOnly"] is True
+    path = env_value(sts, "CALLFOCUS_TRACKERS_FILE")
+    assert path == f"{mounts['trackers']['mountPath']}/trackers.toml"
+    assert env_value(sts, "CALLFOCUS_TRACKERS_RELOAD_SECONDS") == "5"
+    # the topics job does not load trackers: it neither mounts nor names the file
+    assert "CALLFOCUS_TRACKERS_FILE" not in env_of(topics_job(manifests))
+    # the file as the pod sees it is the trackers written
+    from streams.engine.trackers import load_trackers
+
+    mounted = tmp_path / "trackers.toml"
+    mounted.write_text(configmap["data"]["trackers.toml"])
+    assert load_trackers(mounted).digest == load_trackers(examples).digest
+
+    def checksum(manifests: list[Manifest]) -> str:
+        return str(statefulset(manifests)["spec"]["template"]["metadata"]["annotations"]["checksum/config"])
+
+    # editing the trackers restarts no pod: the workers reload the file
+    edited = render_with_trackers(tmp_path, '[[trackers]]\nname = "a"\nphrases = ["b"]\n')
+    assert one(edited, "ConfigMap", f"{RELEASE}-trackers")["data"] != configmap["data"]
+    assert checksum(edited) == checksum(manifests)
+    default = render("default")
+    assert not [m for m in objects(default, "ConfigMap") if m["metadata"]["name"].endswith("-trackers")]
+    assert "trackers" not in {v["name"] for v in statefulset(default)["spec"]["template"]["spec"]["volumes"]}
+    assert "CALLFOCUS_TRACKERS_FILE" not in env_of(statefulset(default))
+
+
+def test_trackers_from_an_existing_configmap_in_yaml() -> None:
+    manifests = render(
+        "default", "trackers.enabled=true", "trackers.existingConfigMap=my-trackers", "trackers.key=t.yaml"
+    )
+    assert not [m for m in objects(manifests, "ConfigMap") if m["metadata"]["name"].endswith("-trackers")]
+    sts = statefulset(manifests)
+    volumes = {v["name"]: v for v in sts["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["trackers"]["configMap"]["name"] == "my-trackers"
+    assert env_value(sts, "CALLFOCUS_TRACKERS_FILE") == "/etc/callfocus/trackers/t.yaml"
+    assert "trackers.enabled needs trackers.file" in render_fails("trackers.enabled=true")
+    both = render_fails("trackers.enabled=true", "trackers.existingConfigMap=a", "trackers.file=x")
+    assert "are both set" in both
+    assert "/trackers/key" in render_fails("trackers.key=trackers.json")
+    assert "additional properties 'files' not allowed" in render_fails("trackers.files=x")
+
+
 # --- Kafka security ---------------------------------------------------------------------------
 
 

@@ -272,3 +272,25 @@ def test_the_cli_reports_a_bad_settings_file_in_one_line(tmp_path: Path) -> None
     file.write_text("web_port: 7001\nweb_prot: 7002\n")
     result = CliRunner().invoke(main, ["topics"], env={"CALLFOCUS_CONFIG_FILE": str(file)})
     assert result.stderr == "callfocus: invalid settings: web_prot: Extra inputs are not permitted\n"
+
+
+def test_the_trackers_file_is_checked_at_start(tmp_path: Path) -> None:
+    file = tmp_path / "trackers.toml"
+    file.write_text('[[trackers]]\nname = "escalation"\nphrases = ["manager"]\n')
+    settings = Settings(trackers_file=file, trackers_reload_seconds=2.5)
+    assert settings.engine.trackers_file == file
+    assert settings.engine.trackers_reload_seconds == 2.5
+    file.write_text('[[trackers]]\nname = "escalation"\nphrases = ["manager"]\nspeaker = "boss"\n')
+    result = CliRunner().invoke(main, ["topics"], env={"CALLFOCUS_TRACKERS_FILE": str(file)})
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"callfocus: invalid settings: trackers_file: {file}:4: tracker 1 (escalation): "
+        "speaker 'boss' is not one of agent, customer, any\n"
+    )
+    result = CliRunner().invoke(
+        main, ["topics"], env={"CALLFOCUS_TRACKERS_FILE": str(tmp_path / "none.yaml")}
+    )
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        f"callfocus: invalid settings: trackers_file: {tmp_path}/none.yaml: cannot read"
+    )

@@ -105,6 +105,12 @@ PLAINTEXT
 {{- define "callfocus.dataDir" -}}/var/lib/callfocus{{- end }}
 {{- define "callfocus.kafkaCaDir" -}}/etc/callfocus/kafka-ca{{- end }}
 {{- define "callfocus.filesDir" -}}/etc/callfocus/files{{- end }}
+{{- define "callfocus.trackersDir" -}}/etc/callfocus/trackers{{- end }}
+
+{{/* The ConfigMap holding the trackers file: the chart's own, or an existing one. */}}
+{{- define "callfocus.trackersConfigMap" -}}
+{{- .Values.trackers.existingConfigMap | default (printf "%s-trackers" (include "callfocus.fullname" .)) }}
+{{- end }}
 
 {{/*
 True (non-empty) when the chart renders the files ConfigMap (nudge rules and/or lexicon).
@@ -138,6 +144,14 @@ Fails rendering on values that would deploy a broken or wasteful release.
 {{- end }}
 {{- if and (not .Values.kafka.sasl.username) (not .Values.kafka.sasl.usernameKey) }}
 {{- fail "kafka.sasl.enabled needs kafka.sasl.username (or kafka.sasl.usernameKey in kafka.sasl.existingSecret)." }}
+{{- end }}
+{{- end }}
+{{- if .Values.trackers.enabled }}
+{{- if not (or .Values.trackers.file .Values.trackers.existingConfigMap) }}
+{{- fail "trackers.enabled needs trackers.file (the file's content, e.g. --set-file trackers.file=deploy/trackers/examples.toml) or trackers.existingConfigMap." }}
+{{- end }}
+{{- if and .Values.trackers.file .Values.trackers.existingConfigMap }}
+{{- fail "trackers.file and trackers.existingConfigMap are both set: the file comes from one of them." }}
 {{- end }}
 {{- end }}
 {{- if and .Values.kafka.tls.caSecret (not .Values.kafka.tls.enabled) }}
