@@ -46,6 +46,7 @@ class InvalidReason(StrEnum):
     INVALID_LABEL = "invalid_label"
     FIELD_TOO_LONG = "field_too_long"
     INVALID_LANGUAGE = "invalid_language"
+    TOO_MANY_HOLDS = "too_many_holds"
 
 
 class InvalidEventError(ValueError):

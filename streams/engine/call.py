@@ -42,7 +42,7 @@ from streams.engine.config import (
 from streams.engine.lexicon import load_lexicon
 from streams.engine.text import PhraseCounter, TextAnalyzer, analysed_part, org_names, tokens
 from streams.errors import InvalidEventError, InvalidReason
-from streams.wire.events import CallEnded, CallStarted, Speaker, TranscriptSegment
+from streams.wire.events import CallEnded, CallStarted, HoldEnded, HoldStarted, Speaker, TranscriptSegment
 from streams.wire.values import Value
 
 AGENT, CUSTOMER, OTHER = 0, 1, 2
@@ -848,6 +848,8 @@ class CallState:
         "_by_id",
         "_cached",
         "_events",
+        "_hold_ids",
+        "_holds",
         "_live",
         "_longest_segment",
         "_meta_json",
@@ -898,6 +900,10 @@ class CallState:
         # the state's parts that change seldom, as JSON made once per change (json_data)
         self._meta_json: orjson.Fragment | None = None
         self._sealed_json: orjson.Fragment | None = None
+        # the call's holds (hold_started): [start_ms, end_ms] rows, -1 for a time not yet
+        # seen, sorted; _hold_ids[i] is the hold_id of row i
+        self._holds: list[list[int]] = []
+        self._hold_ids: list[str] = []
 
     # -- events -------------------------------------------------------------------------
     def start(self, event: CallStarted) -> None:
@@ -1055,9 +1061,97 @@ class CallState:
         self._sealed_json = None
         self._live = None  # the window events are rebuilt from the tail at the next read
 
+    # Holds: a call keeps at most this many (a state must fit a changelog record); one
+    # more is refused (too_many_holds)
+    MAX_HOLDS: ClassVar[int] = 200
+
+    def hold_started(self, event: HoldStarted) -> bool:
+        """Note a hold's start; returns whether the state changed. A repeat of a hold_id's
+        start changes nothing (the first start stands); a start after its own end is
+        refused (end_before_start)."""
+        row = self._hold_row(event.call_id, event.hold_id)
+        if row is None:
+            return self._add_hold(event.hold_id, event.at_ms, -1)
+        if row[0] != -1:
+            return False
+        if event.at_ms > row[1]:
+            raise self._invalid_hold(
+                event.hold_id, f"starts at {event.at_ms} ms, after its end at {row[1]} ms"
+            )
+        row[0] = event.at_ms
+        self._sort_holds()
+        return True
+
+    def hold_ended(self, event: HoldEnded) -> bool:
+        """Note a hold's end; returns whether the state changed. A repeat changes nothing
+        (the first end stands). An end whose start has not come is kept, unused by
+        :meth:`holds`, until its start completes it: any order of a hold's two events
+        gives the same state."""
+        row = self._hold_row(event.call_id, event.hold_id)
+        if row is None:
+            return self._add_hold(event.hold_id, -1, event.at_ms)
+        if row[1] != -1:
+            return False
+        if event.at_ms < row[0]:
+            raise self._invalid_hold(
+                event.hold_id, f"ends at {event.at_ms} ms, before its start at {row[0]} ms"
+            )
+        row[1] = event.at_ms
+        self._sort_holds()
+        return True
+
     def holds(self) -> list[tuple[int, int | None]]:
-        """The call's holds, (start, end or None while open), in media time."""
-        return []
+        """The call's holds as (start_ms, end_ms), end None while the customer is still on
+        hold, sorted and disjoint: overlapping holds (one hold reported by two producers
+        under two ids) are merged, so none is counted twice. A hold whose start never came
+        is left out."""
+        merged: list[tuple[int, int | None]] = []
+        for row in self._holds:
+            start, end = row[0], row[1]
+            if start < 0:
+                continue
+            if merged:
+                last_start, last_end = merged[-1]
+                if last_end is None:
+                    break  # an open hold covers every later one
+                if start <= last_end:
+                    merged[-1] = (last_start, None if end < 0 else max(last_end, end))
+                    continue
+            merged.append((start, None if end < 0 else end))
+        return merged
+
+    def _hold_row(self, call_id: str, hold_id: str) -> list[int] | None:
+        if call_id != self.call_id:
+            raise self._invalid_hold(hold_id, f"belongs to call {call_id!r}", InvalidReason.WRONG_CALL)
+        if self.ended is not None:
+            raise self._invalid_hold(hold_id, "arrived after the call ended", InvalidReason.CALL_ENDED)
+        for index, known in enumerate(self._hold_ids):
+            if known == hold_id:
+                return self._holds[index]
+        return None
+
+    def _add_hold(self, hold_id: str, start: int, end: int) -> bool:
+        if len(self._holds) >= self.MAX_HOLDS:
+            raise self._invalid_hold(
+                hold_id, f"is one more than the {self.MAX_HOLDS} a call keeps", InvalidReason.TOO_MANY_HOLDS
+            )
+        self._holds.append([start, end])
+        self._hold_ids.append(hold_id)
+        self._sort_holds()
+        return True
+
+    def _sort_holds(self) -> None:
+        # by start, end and id: the same holds in any arrival order give the same state
+        holds, ids = self._holds, self._hold_ids
+        order = sorted(range(len(holds)), key=lambda i: (holds[i][0], holds[i][1], ids[i]))
+        self._holds = [holds[i] for i in order]
+        self._hold_ids = [ids[i] for i in order]
+        self._cached = None
+
+    def _invalid_hold(
+        self, hold_id: str, detail: str, reason: InvalidReason = InvalidReason.END_BEFORE_START
+    ) -> InvalidEventError:
+        return InvalidEventError(reason, f"hold {hold_id!r} of call {self.call_id!r} {detail}")
 
     # -- persistence --------------------------------------------------------------------
     SCHEMA_VERSION: ClassVar[int] = 1
@@ -1096,7 +1190,7 @@ class CallState:
         ended = self.ended
         if meta is None and self.meta is not None:
             meta = _meta_row(self.meta)
-        return {
+        data: dict[str, Any] = {
             "v": self.SCHEMA_VERSION,
             "call_id": self.call_id,
             "meta": meta,
@@ -1109,6 +1203,11 @@ class CallState:
             "tail": tail,
             "sealed": sealed if sealed is not None else self._sealed.to_row(),
         }
+        if self._holds:  # absent: no holds (as in every state written before holds existed)
+            data["holds"] = [
+                [row[0], row[1], hold_id] for row, hold_id in zip(self._holds, self._hold_ids, strict=True)
+            ]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], config: EngineConfig = DEFAULT_CONFIG) -> CallState:
@@ -1129,6 +1228,9 @@ class CallState:
         state._by_id = {u.segment_id: u for u in state._tail}
         state._sealed = Fold.from_row(data["sealed"])
         state._live = None
+        for start, end, hold_id in data.get("holds", ()):  # written sorted
+            state._holds.append([start, end])
+            state._hold_ids.append(hold_id)
         for window in state._windows:
             lo = state.now_ms - window.width
             window.first = bisect.bisect_left([u.start for u in state._tail], lo)

@@ -199,6 +199,13 @@ def score(path: Path, fmt: str, transcript: str, limit: int | None, as_json: boo
     help="Write the calls to this JSONL file instead of Kafka.",
 )
 @click.option("--id-prefix", default="sim", show_default=True)
+@click.option(
+    "--hold-every",
+    type=click.IntRange(min=0),
+    default=8,
+    show_default=True,
+    help="Every Nth call puts the customer on hold once, 30-90 s, with HoldStarted/HoldEnded; 0: none.",
+)
 def simulate(
     calls: int,
     concurrency: int,
@@ -210,6 +217,7 @@ def simulate(
     max_speed: bool,
     jsonl_path: Path | None,
     id_prefix: str,
+    hold_every: int,
 ) -> None:
     """Synthetic calls with agent styles (customer-focused, pitcher, monologuer, interrupter, silent)."""
     from streams.tools.replay import replay as run_replay
@@ -226,6 +234,7 @@ def simulate(
             minutes=minutes,
             seed=seed,
             id_prefix=id_prefix,
+            hold_every=hold_every,
             styles=tuple(AgentStyle(s.strip()) for s in styles.split(",") if s.strip()),
             moods=tuple(CustomerMood(m.strip()) for m in moods.split(",") if m.strip()),
         )

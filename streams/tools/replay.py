@@ -3,7 +3,8 @@
 Calls are replayed side by side, each starting ``stagger`` seconds after the previous
 one; within a call each event is sent at its media time divided by ``speed``. Wall-clock
 fields (``started_at``, ``ended_at``, ``produced_at``) are stamped at send time, so the
-worker sees a live call and can measure its latency.
+worker sees a live call and can measure its latency. Holds (``HoldStarted``, ``HoldEnded``),
+if the recording has them, are sent as they are, at their media time.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def stamp(event: Event, now_ms: int) -> Event:
         return event.replace(started_at=now_ms)
     if isinstance(event, CallEnded):
         return event.replace(ended_at=now_ms)
-    raise TypeError(event)
+    return event  # a hold: media time only
 
 
 @dataclasses.dataclass

@@ -10,7 +10,7 @@ from streams.engine import CallMetrics, CallState, EngineConfig
 from streams.engine.nudges import DEFAULT_RULES, Nudge, NudgeRule, NudgeTracker
 from streams.errors import InvalidEventError
 from streams.tools.sources import Recording
-from streams.wire.events import CallEnded, CallStarted, TranscriptSegment
+from streams.wire.events import CallEnded, CallStarted, HoldEnded, HoldStarted, TranscriptSegment
 
 
 @dataclass
@@ -59,6 +59,14 @@ def score_recording(
                 invalid[error.reason] += 1
             else:
                 nudges += tracker.evaluate(state.metrics(), rules)
+        elif isinstance(event, HoldStarted | HoldEnded):
+            try:
+                if isinstance(event, HoldStarted):
+                    state.hold_started(event)
+                else:
+                    state.hold_ended(event)
+            except InvalidEventError as error:
+                invalid[error.reason] += 1
         elif isinstance(event, CallEnded):
             state.end(event)
     return ScoredCall(recording, state.metrics(), invalid, nudges)

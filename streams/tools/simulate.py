@@ -8,6 +8,11 @@ Deterministic for a seed. Each style is written so the engine's metrics tell it 
 * ``monologuer``: agent runs of 90-150 s with only customer backchannels between;
 * ``interrupter``: agent turns that start 1-2 s before the customer has finished;
 * ``silent``: an agent who mostly says "mhm" and never asks anything.
+
+Every ``hold_every``-th call puts the customer on hold once, for 30-90 s of silence
+between "please hold" and "thanks for holding", with ``HoldStarted`` / ``HoldEnded``
+events as a telephony system would send them. The other calls are the same with or
+without holds (``hold_every=0``), and so is a held call up to its hold.
 """
 
 from __future__ import annotations
@@ -18,7 +23,15 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from streams.tools.sources import Recording, timeline
-from streams.wire.events import CallEnded, CallStarted, Event, Speaker, TranscriptSegment
+from streams.wire.events import (
+    CallEnded,
+    CallStarted,
+    Event,
+    HoldEnded,
+    HoldStarted,
+    Speaker,
+    TranscriptSegment,
+)
 
 
 class AgentStyle(StrEnum):
@@ -60,6 +73,11 @@ EXPLAIN_LINES = [
     "and in my experience that is usually what causes the delay that i am describing",
 ]
 BACKCHANNELS = ["mhm", "uh-huh", "yeah", "okay", "right", "i see"]
+HOLD_LINES = (
+    "let me check that with my colleague could you please hold for a moment",
+    "thank you for holding i have the answer now",
+)
+HOLD_MS = (30_000, 90_000)
 CUSTOMER_LINES = {
     CustomerMood.CALM: [
         "we process about two hundred orders a day through the warehouse",
@@ -96,6 +114,8 @@ class SimulationConfig:
     seed: int = 1
     teams: tuple[str, ...] = ("sales-east", "sales-west", "support")
     id_prefix: str = "sim"
+    # every hold_every-th call (the 8th, 16th, ...) has one hold; 0: no call has
+    hold_every: int = 8
 
 
 class _CallWriter:
@@ -108,15 +128,34 @@ class _CallWriter:
         self.events: list[Event] = []
 
     def say(
-        self, speaker: Speaker, text: str, *, overlap_ms: int = 0, pause_ms: tuple[int, int] = (300, 900)
+        self,
+        speaker: Speaker,
+        text: str,
+        *,
+        overlap_ms: int = 0,
+        pause_ms: tuple[int, int] = (300, 900),
+        rng: random.Random | None = None,
     ) -> None:
-        start = max(0, self.now - overlap_ms) if overlap_ms else self.now + self.rng.randint(*pause_ms)
-        duration = int(len(text.split()) / _WORDS_PER_SECOND * 1000) + self.rng.randint(100, 400)
+        rng = rng or self.rng
+        start = max(0, self.now - overlap_ms) if overlap_ms else self.now + rng.randint(*pause_ms)
+        duration = int(len(text.split()) / _WORDS_PER_SECOND * 1000) + rng.randint(100, 400)
         segment_id = f"s{len(self.events) + 1:04d}"
         self.events.append(
             TranscriptSegment(self.call_id, segment_id, speaker, start, start + duration, text)
         )
         self.now = max(self.now, start + duration)
+
+    def hold(self, rng: random.Random) -> None:
+        """The agent puts the customer on hold: silence, then the agent is back."""
+        self.say(Speaker.AGENT, HOLD_LINES[0], rng=rng)
+        start = self.now + rng.randint(500, 1500)
+        end = start + rng.randint(*HOLD_MS)
+        self.events.append(
+            HoldStarted(self.call_id, "hold-1", start, reason="lookup", source="simulated-pbx")
+        )
+        self.events.append(HoldEnded(self.call_id, "hold-1", end, source="simulated-pbx"))
+        self.now = end
+        self.say(Speaker.AGENT, HOLD_LINES[1], rng=rng)
 
 
 def _reflect(rng: random.Random, customer_line: str) -> str:
@@ -132,12 +171,18 @@ def simulate_call(
     minutes: float,
     rng: random.Random,
     team: str = "sales-east",
+    hold_rng: random.Random | None = None,
 ) -> Recording:
+    """One call; with ``hold_rng``, one hold, starting 20-60 % into the call."""
     w = _CallWriter(call_id, rng)
     lines = CUSTOMER_LINES[mood]
     end_ms = int(minutes * 60_000)
+    hold_at = int(end_ms * hold_rng.uniform(0.2, 0.6)) if hold_rng is not None else None
     w.say(Speaker.AGENT, "thanks for calling this is contoso how can i help you today", pause_ms=(200, 400))
     while w.now < end_ms:
+        if hold_rng is not None and hold_at is not None and w.now >= hold_at:
+            w.hold(hold_rng)
+            hold_at = None
         customer = rng.choice(lines)
         if style is AgentStyle.CUSTOMER_FOCUSED:
             for _ in range(rng.randint(2, 3)):
@@ -189,4 +234,16 @@ def simulate(config: SimulationConfig) -> Iterator[tuple[int, Recording]]:
         wave, slot = divmod(i, config.concurrency)
         offset = wave * length_ms + int(slot * length_ms / config.concurrency / 10)
         team = config.teams[i % len(config.teams)]
-        yield offset, simulate_call(f"{config.id_prefix}-{i:05d}", style, mood, config.minutes, rng, team)
+        call_id = f"{config.id_prefix}-{i:05d}"
+        if config.hold_every > 0 and (i + 1) % config.hold_every == 0:
+            # the call with its hold from a copy of the shared generator, which then
+            # draws what the call without a hold would: the hold changes no other call
+            copy = random.Random()
+            copy.setstate(rng.getstate())
+            hold_rng = random.Random(f"{config.seed}-hold-{i}")
+            held = simulate_call(call_id, style, mood, config.minutes, copy, team, hold_rng)
+            plain = simulate_call(call_id, style, mood, config.minutes, rng, team)
+            # and the same agent (drawn after the conversation)
+            yield offset, Recording(call_id, (plain.events[0], *held.events[1:]))
+        else:
+            yield offset, simulate_call(call_id, style, mood, config.minutes, rng, team)

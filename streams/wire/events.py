@@ -133,12 +133,44 @@ class CallEnded(Value):
         self.reason: Final = reason
 
 
-Event = CallStarted | TranscriptSegment | CallEnded
+class HoldStarted(Value):
+    """The customer was put on hold at ``at_ms`` (media time); optional, producers that know
+    no holds never send it."""
+
+    FIELDS: ClassVar[tuple[str, ...]] = ("call_id", "hold_id", "at_ms", "reason", "source")
+
+    def __init__(
+        self, call_id: str, hold_id: str, at_ms: int, reason: str | None = None, source: str | None = None
+    ) -> None:
+        self.call_id: Final = call_id
+        self.hold_id: Final = hold_id
+        self.at_ms: Final = at_ms
+        self.reason: Final = reason
+        self.source: Final = source
+
+
+class HoldEnded(Value):
+    """The hold ``hold_id`` ended at ``at_ms`` (media time)."""
+
+    FIELDS: ClassVar[tuple[str, ...]] = ("call_id", "hold_id", "at_ms", "source")
+
+    def __init__(self, call_id: str, hold_id: str, at_ms: int, source: str | None = None) -> None:
+        self.call_id: Final = call_id
+        self.hold_id: Final = hold_id
+        self.at_ms: Final = at_ms
+        self.source: Final = source
+
+
+Event = CallStarted | TranscriptSegment | CallEnded | HoldStarted | HoldEnded
 _SPEAKERS = {speaker.value: speaker for speaker in Speaker}  # a dict probe, not Enum's __call__
-_TYPES: dict[str, type[CallStarted] | type[TranscriptSegment] | type[CallEnded]] = {
+_TYPES: dict[
+    str, type[CallStarted] | type[TranscriptSegment] | type[CallEnded] | type[HoldStarted] | type[HoldEnded]
+] = {
     "CallStarted": CallStarted,
     "TranscriptSegment": TranscriptSegment,
     "CallEnded": CallEnded,
+    "HoldStarted": HoldStarted,
+    "HoldEnded": HoldEnded,
 }
 
 
@@ -154,6 +186,8 @@ def event_from_record(name: str, record: Mapping[str, Any]) -> Event:
         raise InvalidEventError(InvalidReason.INVALID_ID, f"call_id {_excerpt(call_id)}: {_ID_RULE}")
     if kind is TranscriptSegment:
         return _segment(record)
+    if kind is HoldStarted or kind is HoldEnded:
+        _check_hold(name, record)
     if kind is CallStarted:
         _check_call_started(record)
         problem = language_problem(record.get("language", "en"))
@@ -199,6 +233,28 @@ def _check_call_started(record: Mapping[str, Any]) -> None:
             raise InvalidEventError(
                 InvalidReason.FIELD_TOO_LONG,
                 f"call {call_id!r}: attribute {_excerpt(key)} longer than {MAX_ATTRIBUTE_CHARS} characters",
+            )
+
+
+def _check_hold(name: str, record: Mapping[str, Any]) -> None:
+    call_id, hold_id, at = record["call_id"], record["hold_id"], record["at_ms"]
+    if _ID.fullmatch(hold_id) is None:
+        raise InvalidEventError(
+            InvalidReason.INVALID_ID, f"{name} of call {call_id!r}: hold_id {_excerpt(hold_id)}: {_ID_RULE}"
+        )
+    where = f"{name} {hold_id!r} of call {call_id!r}"
+    if at < 0:
+        raise InvalidEventError(InvalidReason.NEGATIVE_TIME, f"{where}: at_ms {at} < 0")
+    if at > MAX_MEDIA_TIME_MS:
+        raise InvalidEventError(
+            InvalidReason.ABSURD_TIME, f"{where}: at_ms {at} is beyond 24 h of media time"
+        )
+    for field in ("reason", "source"):
+        value = record.get(field)
+        if value is not None and len(value) > MAX_TEXT_FIELD_CHARS:
+            raise InvalidEventError(
+                InvalidReason.FIELD_TOO_LONG,
+                f"{where}: {field} of {len(value)} characters > {MAX_TEXT_FIELD_CHARS}",
             )
 
 

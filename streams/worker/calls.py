@@ -17,7 +17,16 @@ from streams.engine import CallState, EngineConfig, SegmentOutcome
 from streams.engine.nudges import DEFAULT_RULES, Nudge, NudgeRule, NudgeTracker
 from streams.errors import InvalidEventError, InvalidReason
 from streams.wire.codec import AvroCodec
-from streams.wire.events import CallEnded, CallStarted, Speaker, TranscriptSegment, event_from_record
+from streams.wire.events import (
+    CallEnded,
+    CallStarted,
+    Event,
+    HoldEnded,
+    HoldStarted,
+    Speaker,
+    TranscriptSegment,
+    event_from_record,
+)
 from streams.worker.exporter import PipelineMetrics
 
 # a speaker's place in PipelineMetrics.segments_processed (its values are Speaker's)
@@ -420,7 +429,7 @@ class CallProcessor:
         error.__traceback__ = error.__context__ = error.__cause__ = None
         return Processed(error=error)
 
-    def _apply(self, event: CallStarted | TranscriptSegment | CallEnded, partition: int) -> Processed:
+    def _apply(self, event: Event, partition: int) -> Processed:
         call_id = event.call_id
         found = self.calls.find(call_id)
         if found is None or isinstance(found, LostCall):
@@ -463,6 +472,10 @@ class CallProcessor:
             call.state.start(event)
             call.labels = CallLabels(event.agent_id, event.team, event.queue)
             call.exported_labels = self.metrics.export_labels(event.team, event.queue)
+        elif isinstance(event, HoldStarted):
+            call.state.hold_started(event)
+        elif isinstance(event, HoldEnded):
+            call.state.hold_ended(event)
         else:
             call.state.end(event)
             call.ended_monotonic = self._monotonic()

@@ -56,6 +56,8 @@ from streams.wire.events import (
     MAX_TEXT_CHARS,
     CallEnded,
     CallStarted,
+    HoldEnded,
+    HoldStarted,
     Speaker,
     TranscriptSegment,
     event_to_record,
@@ -96,6 +98,8 @@ EXPECTED_REASONS: dict[str, InvalidReason] = {
     "segment_over_10_minutes": InvalidReason.SEGMENT_TOO_LONG,
     "text_over_20000_chars": InvalidReason.TEXT_TOO_LONG,
     "negative_revision": InvalidReason.NEGATIVE_REVISION,
+    "hold_negative_at_ms": InvalidReason.NEGATIVE_TIME,
+    "hold_empty_hold_id": InvalidReason.INVALID_ID,
     "call_id_300_chars": InvalidReason.INVALID_ID,
     "call_id_control_char": InvalidReason.INVALID_ID,
     "team_300_chars": InvalidReason.INVALID_LABEL,
@@ -230,6 +234,10 @@ class _Builder:
             value = self.avro(self.segment(host, sid, text="word " * (MAX_TEXT_CHARS // 5 + 1)))
         elif kind == "negative_revision":
             value = self.avro(self.segment(host, sid, revision=-1))
+        elif kind == "hold_negative_at_ms":
+            value = self.codec.encode(*event_to_record(HoldStarted(host, sid, -5)))
+        elif kind == "hold_empty_hold_id":
+            value = self.codec.encode(*event_to_record(HoldEnded(host, "", 1_000)))
         else:  # pragma: no cover - the kinds are listed in HOSTED_KINDS
             raise ValueError(kind)
         return Message(kind, key, value)
@@ -349,6 +357,8 @@ HOSTED_KINDS = frozenset(
         "segment_over_10_minutes",
         "text_over_20000_chars",
         "negative_revision",
+        "hold_negative_at_ms",
+        "hold_empty_hold_id",
     }
 )
 AFTER_END_KINDS = frozenset({"segment_after_end", "start_after_end"})

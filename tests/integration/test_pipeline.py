@@ -159,13 +159,20 @@ def test_invalid_events_go_to_the_dead_letter_topic_and_good_ones_count(
         b'"start_ms":5000,"end_ms":1000,"text":"x"}': "end_before_start",
         b'{"type":"TranscriptSegment","call_id":"c1","segment_id":"s3","speaker":"ROBOT",'
         b'"start_ms":0,"end_ms":1000,"text":"x"}': "unknown_enum_symbol",
+        # the optional hold events follow the same rules
+        b'{"type":"HoldStarted","call_id":"c1","hold_id":"h1","at_ms":-5}': "negative_time",
+        b'{"type":"HoldEnded","call_id":"c1","hold_id":"","at_ms":5}': "invalid_id",
     }
+    good_holds = [
+        b'{"type":"HoldStarted","call_id":"c1","hold_id":"h2","at_ms":2500}',
+        b'{"type":"HoldEnded","call_id":"c1","hold_id":"h2","at_ms":40000}',
+    ]
     producer = KafkaProducer(bootstrap_servers=bootstrap)
     producer.send(
         f"{prefix}.call-events", key=b"c1", value=b'{"type":"CallStarted","call_id":"c1","started_at":1}'
     )
     producer.send(f"{prefix}.call-events", key=b"c1", value=good)
-    for value in bad:
+    for value in [*good_holds, *bad]:
         producer.send(f"{prefix}.call-events", key=b"c1", value=value)
     producer.send(f"{prefix}.call-events", key=b"c1", value=good.replace(b'"s1"', b'"s4"'))
     producer.flush()
@@ -193,4 +200,6 @@ def test_invalid_events_go_to_the_dead_letter_topic_and_good_ones_count(
         assert headers["source.offset"].isdigit()
     eventually(lambda: worker.value("callfocus_segments_processed_total", speaker="AGENT") == 2.0 or None)
     assert worker.value("callfocus_invalid_events_total", reason="end_before_start") == 1.0
+    assert worker.value("callfocus_invalid_events_total", reason="negative_time") == 1.0
+    assert worker.value("callfocus_invalid_events_total", reason="invalid_id") == 1.0
     assert worker.value("callfocus_call_agent_talk_ratio", call_id="c1", window="call") == 1.0

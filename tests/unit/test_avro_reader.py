@@ -79,7 +79,9 @@ def test_compiled_reader_reads_what_fastavro_reads(name: str, data: st.DataObjec
     assert reader.read(body, 0) == fastavro_read(name, body)
 
 
-@pytest.mark.parametrize("name", ["TranscriptSegment", "CallStarted", "CallEnded"])
+@pytest.mark.parametrize(
+    "name", ["TranscriptSegment", "CallStarted", "CallEnded", "HoldStarted", "HoldEnded"]
+)
 @settings(max_examples=300, deadline=None)
 @given(data=st.data())
 def test_damaged_records_are_either_read_as_fastavro_reads_them_or_left_to_it(
@@ -136,7 +138,9 @@ def decoded_or_error(codec: AvroCodec, data: bytes) -> Any:
         return (error.reason, error.detail)
 
 
-@pytest.mark.parametrize("name", ["TranscriptSegment", "CallStarted", "CallEnded"])
+@pytest.mark.parametrize(
+    "name", ["TranscriptSegment", "CallStarted", "CallEnded", "HoldStarted", "HoldEnded"]
+)
 @settings(max_examples=200, deadline=None)
 @given(data=st.data())
 def test_the_codec_decodes_damaged_records_as_with_fastavro_alone(name: str, data: st.DataObject) -> None:

@@ -46,6 +46,8 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "produced_at": 1_767_600_000_900,
     },
     "CallEnded": {"call_id": "c1", "ended_at": 1_767_600_060_000, "reason": "hangup"},
+    "HoldStarted": {"call_id": "c1", "hold_id": "h1", "at_ms": 30_000, "reason": "lookup", "source": "pbx"},
+    "HoldEnded": {"call_id": "c1", "hold_id": "h1", "at_ms": 75_000, "source": "pbx"},
     "CallMetrics": {
         "call_id": "c1",
         "agent_id": "a1",
@@ -171,6 +173,8 @@ FINGERPRINTS = {
     "CallMetrics.avsc": 17491096421587935673,
     "CallStarted.avsc": 8734461993585356858,
     "CallSummary.avsc": 9403824472532804541,
+    "HoldEnded.avsc": 8936150166619533119,
+    "HoldStarted.avsc": 2906787403225438830,
     "Nudge.avsc": 15872446106557108893,
     "TranscriptSegment.avsc": 15793232432558282445,
     "previous/CallMetrics-1.avsc": 6814761197219334155,
@@ -373,3 +377,54 @@ def test_a_schema_directory_without_schemas_is_a_start_fault_not_a_dead_letter(t
     (tmp_path / "Broken.avsc").write_text("[]", encoding="utf-8")
     with pytest.raises(SchemaLoadError, match="is not an Avro record schema"):
         AvroCodec(tmp_path)
+
+
+# What today's producers write to call-events, before the optional hold events existed.
+TODAYS_INPUT = ("CallStarted", "TranscriptSegment", "CallEnded")
+
+
+def test_hold_events_leave_todays_producers_records_as_they_were(codec: AvroCodec) -> None:
+    # a codec from the schemas without the hold events stands for a producer (or worker)
+    # built before them: its records carry the same fingerprints and decode the same
+    without_holds = AvroCodec(
+        schemas=[
+            json.loads(p.read_text()) for p in sorted(SCHEMAS.glob("*.avsc")) if not p.name.startswith("Hold")
+        ]
+    )
+    assert not {"HoldStarted", "HoldEnded"} & set(without_holds.names)
+    for name in TODAYS_INPUT:
+        old_bytes = without_holds.encode(name, EXAMPLES[name])
+        assert old_bytes == codec.encode(name, EXAMPLES[name])
+        assert codec.decode(old_bytes) == (name, EXAMPLES[name])
+    # JSON producers too: the same line gives the same record, defaults filled
+    line = b'{"type": "CallEnded", "call_id": "c1", "ended_at": 5}'
+    assert (
+        codec.decode(line)
+        == without_holds.decode(line)
+        == ("CallEnded", {"call_id": "c1", "ended_at": 5, "reason": None})
+    )
+    # the hold events add no field to an existing record: nothing new a producer must send
+    for name in TODAYS_INPUT:
+        assert codec.fingerprint(name) == without_holds.fingerprint(name)
+
+
+def test_hold_events_need_only_call_id_hold_id_and_at_ms(codec: AvroCodec) -> None:
+    for name in ("HoldStarted", "HoldEnded"):
+        raw = json.loads((SCHEMAS / f"{name}.avsc").read_text())
+        required = [f["name"] for f in raw["fields"] if "default" not in f]
+        assert required == ["call_id", "hold_id", "at_ms"], name
+        _, record = codec.decode(f'{{"type": "{name}", "call_id": "c", "hold_id": "h", "at_ms": 1}}'.encode())
+        assert record["source"] is None
+
+
+def test_a_worker_without_the_hold_schemas_dead_letters_holds_it_cannot_read(codec: AvroCodec) -> None:
+    # why workers are upgraded before a producer sends holds (docs/pipeline.md)
+    old_worker = AvroCodec(
+        schemas=[json.loads((SCHEMAS / f"{name}.avsc").read_text()) for name in TODAYS_INPUT]
+    )
+    with pytest.raises(CodecError) as caught:
+        old_worker.decode(codec.encode("HoldStarted", EXAMPLES["HoldStarted"]))
+    assert caught.value.reason == "unknown_schema"
+    with pytest.raises(CodecError) as caught:
+        old_worker.decode(b'{"type": "HoldEnded", "call_id": "c", "hold_id": "h", "at_ms": 1}')
+    assert caught.value.reason == "unknown_record"

@@ -13,6 +13,8 @@ from streams.tools.sources.harper_valley import clean_text, read_corpus_call
 from streams.wire.events import (
     CallEnded,
     CallStarted,
+    HoldEnded,
+    HoldStarted,
     Speaker,
     TranscriptSegment,
     event_from_record,
@@ -59,6 +61,46 @@ def test_structural_checks(overrides: dict[str, Any], reason: str) -> None:
     assert caught.value.reason == reason
 
 
+def hold_record(name: str = "HoldStarted", **overrides: Any) -> dict[str, Any]:
+    record: dict[str, Any] = {"call_id": "c", "hold_id": "h1", "at_ms": 30_000, "source": None}
+    if name == "HoldStarted":
+        record["reason"] = None
+    return {**record, **overrides}
+
+
+HOLD_CHECKS = [
+    ({"call_id": ""}, "missing_call_id"),
+    ({"hold_id": ""}, "invalid_id"),
+    ({"hold_id": "hold 1"}, "invalid_id"),
+    ({"hold_id": "h" * 129}, "invalid_id"),
+    ({"at_ms": -1}, "negative_time"),
+    ({"at_ms": 86_400_001}, "absurd_time"),
+    ({"source": "x" * 257}, "field_too_long"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "overrides", "reason"),
+    [("HoldStarted", *check) for check in [*HOLD_CHECKS, ({"reason": "x" * 257}, "field_too_long")]]
+    + [("HoldEnded", *check) for check in HOLD_CHECKS],
+)
+def test_hold_checks(name: str, overrides: dict[str, Any], reason: str) -> None:
+    with pytest.raises(InvalidEventError) as caught:
+        event_from_record(name, hold_record(name, **overrides))
+    assert caught.value.reason == reason
+    assert caught.value.detail
+
+
+def test_hold_events_round_trip() -> None:
+    started = event_from_record("HoldStarted", hold_record(reason="transfer", source="pbx"))
+    assert started == HoldStarted("c", "h1", 30_000, reason="transfer", source="pbx")
+    assert event_to_record(started) == ("HoldStarted", hold_record(reason="transfer", source="pbx"))
+    ended_record = hold_record("HoldEnded", at_ms=86_400_000)
+    ended = event_from_record("HoldEnded", ended_record)  # 24 h exactly is the last valid time
+    assert ended == HoldEnded("c", "h1", 86_400_000)
+    assert event_to_record(ended) == ("HoldEnded", ended_record)
+
+
 def test_output_records_are_not_input_events() -> None:
     with pytest.raises(InvalidEventError) as caught:
         event_from_record("Nudge", {"call_id": "c"})
@@ -71,7 +113,9 @@ def test_event_record_round_trip() -> None:
     assert event_to_record(segment) == ("TranscriptSegment", segment_record(text="x" * 20_000))
 
 
-@pytest.mark.parametrize("kind", [CallStarted, TranscriptSegment, CallEnded, WindowMetrics, CallMetrics])
+@pytest.mark.parametrize(
+    "kind", [CallStarted, TranscriptSegment, CallEnded, HoldStarted, HoldEnded, WindowMetrics, CallMetrics]
+)
 def test_value_fields_are_the_constructor_arguments(kind: type[Value]) -> None:
     # FIELDS drive equality, to_dict and replace: a field missing from it would be ignored
     assert tuple(inspect.signature(kind).parameters) == kind.FIELDS

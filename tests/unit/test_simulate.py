@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
 
+from streams.engine import CallState
 from streams.tools.scoring import score_recording
-from streams.tools.simulate import AgentStyle, CustomerMood, SimulationConfig, simulate
+from streams.tools.simulate import HOLD_LINES, AgentStyle, CustomerMood, SimulationConfig, simulate
 from streams.tools.sources import read_recordings
+from streams.wire.events import HoldEnded, HoldStarted
 
 
 def by_style(minutes: float = 6.0, seed: int = 5) -> dict[AgentStyle, list]:
@@ -81,3 +84,30 @@ def test_simulate_command_writes_jsonl_that_scores(tmp_path: Path) -> None:
     ]
     for read, made in zip(recordings, expected, strict=True):
         assert score_recording(read).metrics == score_recording(made).metrics
+
+
+def test_every_eighth_call_has_one_hold_in_silence_and_the_others_are_unchanged() -> None:
+    config = SimulationConfig(calls=24, concurrency=24, minutes=4, seed=7)
+    calls = [r for _, r in simulate(config)]
+    without = [r for _, r in simulate(dataclasses.replace(config, hold_every=0))]
+    for i, (call, plain) in enumerate(zip(calls, without, strict=True)):
+        holds = [t.event for t in call.events if isinstance(t.event, HoldStarted | HoldEnded)]
+        if (i + 1) % 8:
+            assert call == plain and not holds
+            continue
+        assert not any(isinstance(t.event, HoldStarted | HoldEnded) for t in plain.events)
+        texts = [getattr(t.event, "text", None) for t in call.events]
+        asked = texts.index(HOLD_LINES[0])  # "please hold"
+        assert call.events[:asked] == plain.events[:asked]  # the same call up to its hold
+        assert texts[asked + 3] == HOLD_LINES[1]  # the hold's two events, then the agent is back
+        started, ended = holds
+        assert isinstance(started, HoldStarted) and isinstance(ended, HoldEnded)
+        assert started.hold_id == ended.hold_id
+        assert 30_000 <= ended.at_ms - started.at_ms <= 90_000
+        # silence: no one speaks while the customer is on hold
+        assert not [s for s in call.segments if s.end_ms > started.at_ms and s.start_ms < ended.at_ms]
+        state = CallState(call.call_id)
+        state.hold_started(started)
+        state.hold_ended(ended)
+        assert state.holds() == [(started.at_ms, ended.at_ms)]
+        assert not score_recording(call).invalid

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from streams.wire.events import CallEnded, CallStarted, Event, TranscriptSegment
+from streams.wire.events import CallEnded, CallStarted, Event, HoldEnded, HoldStarted, TranscriptSegment
 
 Format = Literal["jsonl", "harper-valley"]
 
@@ -36,7 +36,8 @@ class Recording:
 
 
 def timeline(call_id: str, events: list[Event]) -> Recording:
-    """Place a call's events on its media timeline: start at 0, segments when they end."""
+    """Place a call's events on its media timeline: start at 0, segments when they end,
+    holds at their ``at_ms``."""
     started = next((e for e in events if isinstance(e, CallStarted)), None)
     last_end = max((e.end_ms for e in events if isinstance(e, TranscriptSegment)), default=0)
     timed = []
@@ -45,6 +46,8 @@ def timeline(call_id: str, events: list[Event]) -> Recording:
             at = 0
         elif isinstance(event, TranscriptSegment):
             at = event.end_ms
+        elif isinstance(event, HoldStarted | HoldEnded):
+            at = event.at_ms
         elif started is not None and event.ended_at >= started.started_at:
             at = max(event.ended_at - started.started_at, last_end)
         else:
