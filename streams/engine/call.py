@@ -20,6 +20,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import sys
+from collections.abc import Sequence
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any, ClassVar, Final
@@ -36,11 +37,14 @@ from streams.engine.config import (
     MAX_LONG_SILENCES,
     MAX_ORG_NAMES_CHARS,
     MAX_TAIL_SEGMENTS,
+    MAX_TRACKERS_COUNTED,
     MAX_TURN_CONTENT_WORDS,
     EngineConfig,
 )
 from streams.engine.lexicon import load_lexicon
 from streams.engine.text import PhraseCounter, TextAnalyzer, analysed_part, org_names, tokens
+from streams.engine.trackers import EMPTY as NO_TRACKERS
+from streams.engine.trackers import TrackerSet
 from streams.errors import InvalidEventError, InvalidReason
 from streams.wire.events import CallEnded, CallStarted, HoldEnded, HoldStarted, Speaker, TranscriptSegment
 from streams.wire.values import Value
@@ -94,6 +98,7 @@ class Utterance:
         "speaker",
         "stance",
         "start",
+        "tracker_hits",
         "words",
     )
 
@@ -109,6 +114,8 @@ class Utterance:
         self.content: tuple[str, ...] = ()
         self.questions = self.open_questions = self.customer_refs = self.self_refs = self.stance = 0
         self.objections = 0
+        # (tracker name, hits) of the trackers in force when the segment arrived
+        self.tracker_hits: tuple[tuple[str, int], ...] = ()
         self.sentiment = 0  # compound sentiment in millionths: integer sums stay order-exact
 
     @classmethod
@@ -118,7 +125,12 @@ class Utterance:
 
     @classmethod
     def of(
-        cls, segment: TranscriptSegment, speaker: int, analyzer: TextAnalyzer, state: CallState
+        cls,
+        segment: TranscriptSegment,
+        speaker: int,
+        analyzer: TextAnalyzer,
+        state: CallState,
+        trackers: TrackerSet = NO_TRACKERS,
     ) -> Utterance:
         """The facts of one final segment, from its text."""
         self = cls(segment.segment_id, segment.revision, speaker, segment.start_ms, segment.end_ms)
@@ -128,6 +140,17 @@ class Utterance:
         if len(words) > MAX_ANALYSED_WORDS:  # only the first words are analysed
             text, words = analysed_part(text, words)
         self.backchannel = analyzer.is_backchannel(words, state.config.backchannel_max_words)
+        if trackers.trackers:
+            meta = state.meta
+            counts = trackers.match(
+                speaker,
+                segment.start_ms,
+                words,
+                meta.team if meta is not None else None,
+                meta.queue if meta is not None else None,
+            )
+            if counts is not None:
+                self.tracker_hits = tuple((tracker.name, hits) for tracker, hits in trackers.hits(counts))
         self.content = analyzer.content_words(words)
         if speaker == AGENT:
             self.stance, service, greeting = analyzer.agent_phrases(words)
@@ -161,6 +184,7 @@ _UTTERANCE_FIELDS = (
     "stance",
     "sentiment",
     "objections",
+    "tracker_hits",
 )
 
 
@@ -183,11 +207,12 @@ def _utterance_row(u: Utterance) -> tuple[Any, ...]:
         u.stance,
         u.sentiment,
         u.objections,
+        u.tracker_hits,
     )
 
 
 # the values of the fields added after the first 14, for rows of states written before them
-_ROW_DEFAULTS: tuple[Any, ...] = (0,)
+_ROW_DEFAULTS: tuple[Any, ...] = (0, ())
 
 _META_FIELDS = CallStarted.FIELDS
 _ENDED_FIELDS = CallEnded.FIELDS
@@ -199,7 +224,7 @@ def _meta_row(meta: CallStarted) -> dict[str, Any]:
     return row
 
 
-def _utterance_from_row(row: list[Any]) -> Utterance:
+def _utterance_from_row(row: Sequence[Any]) -> Utterance:
     if len(row) < len(_UTTERANCE_FIELDS):  # a state written before the later fields: their zeros
         row = [*row, *_ROW_DEFAULTS[len(row) - len(_UTTERANCE_FIELDS) :]]
     (
@@ -218,6 +243,7 @@ def _utterance_from_row(row: list[Any]) -> Utterance:
         stance,
         sentiment,
         objections,
+        tracker_hits,
     ) = row
     u = Utterance.restored(segment_id, revision, speaker, start, end)
     u.words = words
@@ -227,6 +253,7 @@ def _utterance_from_row(row: list[Any]) -> Utterance:
     u.customer_refs, u.self_refs = customer_refs, self_refs
     u.stance, u.sentiment = stance, sentiment
     u.objections = objections
+    u.tracker_hits = tuple((sys.intern(name), hits) for name, hits in tracker_hits)
     return u
 
 
@@ -302,7 +329,14 @@ _FOLD_LATER_DEFAULTS = {name: 0 for name in _FOLD_SCALARS} | {"speech_end": -1}
 class Fold:
     """Running totals and turn state over segments fed in sorted order."""
 
-    __slots__ = (*_FOLD_SCALARS, "agent_turn", "customer_turn_content", "gap_counts", "long_silences")
+    __slots__ = (
+        *_FOLD_SCALARS,
+        "agent_turn",
+        "customer_turn_content",
+        "gap_counts",
+        "long_silences",
+        "tracker_hits",
+    )
 
     def __init__(self) -> None:
         self.agent_ms = self.customer_ms = 0
@@ -333,6 +367,8 @@ class Fold:
         self.overtalk_ms = 0
         self.objections = self.objection_pending = self.objection_replies = 0
         self.objection_questions = self.objection_pitches = self.objection_wait_ms = 0
+        # hits per tracker name, the first MAX_TRACKERS_COUNTED names
+        self.tracker_hits: dict[str, int] = {}
 
     def copy(self) -> Fold:
         other = Fold()
@@ -342,6 +378,7 @@ class Fold:
         other.gap_counts = dict(self.gap_counts)
         other.agent_turn = list(self.agent_turn) if self.agent_turn is not None else None
         other.long_silences = list(self.long_silences)
+        other.tracker_hits = dict(self.tracker_hits)
         return other
 
     def to_row(self) -> dict[str, Any]:
@@ -350,6 +387,7 @@ class Fold:
         row["gap_counts"] = sorted(self.gap_counts.items())
         row["customer_turn_content"] = sorted(self.customer_turn_content)
         row["long_silences"] = self.long_silences
+        row["tracker_hits"] = sorted(self.tracker_hits.items())
         return row
 
     @classmethod
@@ -362,6 +400,7 @@ class Fold:
             turn = [*turn, *([False] * (_AGENT_TURN_FIELDS - len(turn)))]
         fold.agent_turn = turn
         fold.long_silences = [(start, end) for start, end in row.get("long_silences", ())]
+        fold.tracker_hits = {sys.intern(name): hits for name, hits in row.get("tracker_hits", ())}
         fold.gap_counts = {int(bucket): count for bucket, count in row["gap_counts"]}
         fold.customer_turn_content = frozenset(sys.intern(w) for w in row["customer_turn_content"])
         return fold
@@ -394,6 +433,14 @@ class Fold:
                 self.objection_questions += bool(turn[4])
                 self.objection_pitches += bool(turn[5]) and not turn[4]
         self.agent_turn = None
+
+    def _count_tracker_hits(self, hits: tuple[tuple[str, int], ...]) -> None:
+        counted = self.tracker_hits
+        for name, count in hits:
+            if name in counted:
+                counted[name] += count
+            elif len(counted) < MAX_TRACKERS_COUNTED:  # names change only with the trackers file
+                counted[name] = count
 
     def _silence(self, start: int, end: int, config: EngineConfig, sink: WindowEvents | None) -> None:
         length = end - start
@@ -441,6 +488,8 @@ class Fold:
             self.speech_end = u.end
         if u.speaker != OTHER and not u.backchannel:
             self._cover(u, sink)
+        if u.tracker_hits:
+            self._count_tracker_hits(u.tracker_hits)
         if u.speaker == AGENT:
             self.agent_ms += duration
             self.agent_words += u.words
@@ -868,6 +917,7 @@ class CallState:
         "segments_applied",
         "segments_final",
         "seller_orgs",
+        "trackers_digest",
     )
 
     def __init__(self, call_id: str, config: EngineConfig = DEFAULT_CONFIG) -> None:
@@ -885,6 +935,8 @@ class CallState:
         self.now_ms = 0
         self.segments_applied = 0
         self.segments_final = 0  # distinct segments (a revision replaces, it does not add)
+        # the digest of the trackers in force at the latest segment (the definitions version)
+        self.trackers_digest = NO_TRACKERS.digest
         self._tail: list[Utterance] = []
         self._by_id: dict[str, Utterance] = {}
         self._sealed = Fold()
@@ -954,7 +1006,9 @@ class CallState:
         # formatted only for an error, not for every segment checked
         return InvalidEventError(reason, f"segment {segment.segment_id!r} of call {self.call_id!r} {detail}")
 
-    def apply(self, segment: TranscriptSegment) -> SegmentOutcome:
+    def apply(self, segment: TranscriptSegment, trackers: TrackerSet = NO_TRACKERS) -> SegmentOutcome:
+        """Apply one segment; ``trackers`` are the trackers in force (their hits are kept
+        with the segment, so a later change of the trackers does not recount it)."""
         self.check(segment)
         if not segment.is_final:
             return SegmentOutcome.INTERIM
@@ -965,7 +1019,8 @@ class CallState:
             if segment.revision < known.revision:
                 return SegmentOutcome.STALE_REVISION
             self._remove(known)
-        utterance = Utterance.of(segment, _SPEAKER_CODE[segment.speaker], self.analyzer, self)
+        utterance = Utterance.of(segment, _SPEAKER_CODE[segment.speaker], self.analyzer, self, trackers)
+        self.trackers_digest = trackers.digest
         self._insert(utterance)
         self.segments_applied += 1
         self.segments_final += known is None
@@ -1198,6 +1253,7 @@ class CallState:
             "now_ms": self.now_ms,
             "segments_applied": self.segments_applied,
             "segments_final": self.segments_final,
+            "trackers_digest": self.trackers_digest,
             "longest_segment": self._longest_segment,
             "watermark": list(self._watermark) if self._watermark is not None else None,
             "tail": tail,
@@ -1221,6 +1277,7 @@ class CallState:
         state.now_ms = data["now_ms"]
         state.segments_applied = data["segments_applied"]
         state.segments_final = data["segments_final"]
+        state.trackers_digest = data.get("trackers_digest", NO_TRACKERS.digest)
         state._longest_segment = data["longest_segment"]
         watermark = data["watermark"]
         state._watermark = tuple(watermark) if watermark is not None else None
@@ -1296,6 +1353,10 @@ class CallState:
             objection_pitch_ratio=_ratio(pitched, replies),
             objection_wait_seconds=fold.objection_wait_ms / replies / 1000 if replies else None,
             hold_end_ms=hold_end if holds else -1,
+            tracker_hits=tuple(sorted(fold.tracker_hits.items())),
+            definitions=f"{self.config.definitions}.trackers-{self.trackers_digest}"
+            if self.config.definitions
+            else "",
         )
 
     def _window(self, window: _Window, events: WindowEvents) -> WindowMetrics:

@@ -74,6 +74,10 @@ class EngineConfig:
     probable_hold_ms: int = 30_000
     # Speech rate needs enough agent speech in the window to mean anything.
     speech_rate_min_agent_ms: int = 10_000
+    # what snapshots and summaries carry as ``definitions``: the engine version and a digest
+    # of the lexicon and the nudge rules (streams/engine/definitions.py), the trackers'
+    # digest added by the worker; empty when not set (tests, ad-hoc states)
+    definitions: str = ""
     score: ScoreConfig = field(default_factory=ScoreConfig)
     # derived, set once: every segment reads them (a property cost 1 % of a segment)
     largest_window_ms: int = field(init=False, repr=False, compare=False)
@@ -124,6 +128,9 @@ MAX_ORG_NAME_WORDS: Final = 8
 # Silences of at least probable_hold_ms remembered per call (to match them with hold
 # events that may arrive later); past it a long silence counts as a probable hold unchecked.
 MAX_LONG_SILENCES: Final = 64
+# Tracker names whose hits a call counts (the first ones hit): a trackers file has at most
+# 200 trackers (streams/engine/trackers.py); names only change when the file does.
+MAX_TRACKERS_COUNTED: Final = 200
 # Hold intervals kept per call (HoldStarted / HoldEnded); later holds are ignored.
 MAX_HOLDS: Final = 200
 # CallEnded.reason kept (cut to this length).

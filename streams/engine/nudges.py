@@ -21,6 +21,8 @@ from typing import Any
 
 from streams.engine.call import CallMetrics, WindowMetrics
 from streams.engine.config import MAX_NUDGE_IDS
+from streams.engine.trackers import EMPTY as NO_TRACKERS
+from streams.engine.trackers import TrackerSet
 
 NUDGE_TYPES = (
     "monologue",
@@ -34,6 +36,12 @@ NUDGE_TYPES = (
     "overtalk",
     "speech_rate",
 )
+# A tracker with a nudge (streams/engine/trackers.py) raises this type; which tracker is in
+# the nudge's id and evidence (the type stays one label value whatever the trackers).
+TRACKER_NUDGE = "tracker"
+ALL_NUDGE_TYPES = (*NUDGE_TYPES, TRACKER_NUDGE)
+# a tracker's nudge fires again for the same call only after this much media time
+TRACKER_NUDGE_COOLDOWN_MS = 120_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,9 +346,30 @@ class NudgeTracker:
     fired: list[str] = field(default_factory=list)  # nudge ids, for the call summary: the first MAX_NUDGE_IDS
     open_questions_seen: float = 0.0
     last_open_question_ms: int = 0
+    # hits per tracker name already counted (the worker's callfocus_tracker_hits_total)
+    tracker_hits_seen: dict[str, int] = field(default_factory=dict)
 
-    def evaluate(self, metrics: CallMetrics, rules: tuple[NudgeRule, ...] = DEFAULT_RULES) -> list[Nudge]:
-        """The nudges ``metrics`` raise now (usually none); updates the tracker."""
+    def new_tracker_hits(self, metrics: CallMetrics) -> list[tuple[str, int]]:
+        """The tracker hits of ``metrics`` not seen at the last call, by tracker name; marks
+        them seen. A call's hits only grow (a revision that drops one is not taken back)."""
+        seen = self.tracker_hits_seen
+        new = []
+        for name, hits in metrics.tracker_hits:
+            before = seen.get(name, 0)
+            if hits > before:
+                new.append((name, hits - before))
+                seen[name] = hits
+        return new
+
+    def evaluate(
+        self,
+        metrics: CallMetrics,
+        rules: tuple[NudgeRule, ...] = DEFAULT_RULES,
+        trackers: TrackerSet = NO_TRACKERS,
+        new_hits: list[tuple[str, int]] | None = None,
+    ) -> list[Nudge]:
+        """The nudges ``metrics`` raise now (usually none); updates the tracker. ``new_hits``
+        (:meth:`new_tracker_hits`) raise the nudges of the ``trackers`` that have one."""
         now_ms = metrics.media_time_ms
         whole = _window(metrics, "call")
         if whole is not None and whole.open_questions > self.open_questions_seen:
@@ -370,7 +399,31 @@ class NudgeTracker:
                 self.fired.append(nudge_id)
             evidence, message = details(metrics, self, value)
             raised.append(Nudge(nudge_id, rule.type, rule.severity, message, evidence, now_ms))
+        for name, _ in new_hits or ():
+            nudge = self._tracker_nudge(metrics, trackers, name)
+            if nudge is not None:
+                raised.append(nudge)
         return raised
+
+    def _tracker_nudge(self, metrics: CallMetrics, trackers: TrackerSet, name: str) -> Nudge | None:
+        try:
+            tracker = trackers.trackers[trackers.index(name)]
+        except ValueError:
+            return None  # a tracker no longer in force
+        if tracker.nudge is None:
+            return None
+        now_ms = metrics.media_time_ms
+        key = f"{TRACKER_NUDGE}.{name}"
+        last = self.last_fired_ms.get(key)
+        if last is not None and now_ms - last < TRACKER_NUDGE_COOLDOWN_MS:
+            return None
+        self.last_fired_ms[key] = now_ms
+        nudge_id = f"{self.call_id}:{key}:{now_ms}"
+        if len(self.fired) < MAX_NUDGE_IDS:
+            self.fired.append(nudge_id)
+        hits = dict(metrics.tracker_hits).get(name, 0)
+        message = f"{tracker.nudge.message} (tracker {name})"
+        return Nudge(nudge_id, TRACKER_NUDGE, tracker.nudge.severity, message, {"hits": float(hits)}, now_ms)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -379,6 +432,7 @@ class NudgeTracker:
             "fired": list(self.fired),
             "open_questions_seen": self.open_questions_seen,
             "last_open_question_ms": self.last_open_question_ms,
+            "tracker_hits_seen": dict(self.tracker_hits_seen),
         }
 
     @classmethod
@@ -390,6 +444,7 @@ class NudgeTracker:
             list(data["fired"]),
             data["open_questions_seen"],
             data["last_open_question_ms"],
+            dict(data.get("tracker_hits_seen", {})),
         )
 
 

@@ -154,14 +154,18 @@ def score(path: Path, fmt: str, transcript: str, limit: int | None, as_json: boo
     """Score recorded calls offline (no Kafka) with the engine the worker runs."""
     import json
 
+    from streams.engine.definitions import with_definitions
     from streams.engine.nudges import load_rules
+    from streams.engine.trackers import EMPTY, load_trackers
     from streams.tools.scoring import score_recording, score_table, signals_table
     from streams.tools.sources import read_recordings
 
-    config = Settings().engine_config()
+    settings = Settings()
+    rules = load_rules(settings.nudge_rules_file)
+    config = with_definitions(settings.engine_config(), rules)
+    trackers = load_trackers(settings.trackers_file) if settings.trackers_file is not None else EMPTY
     recordings = read_recordings(path, fmt, transcript=transcript, limit=limit)  # type: ignore[arg-type]
-    rules = load_rules(Settings().nudge_rules_file)
-    scored = [score_recording(r, config, rules) for r in recordings]
+    scored = [score_recording(r, config, rules, trackers) for r in recordings]
     if as_json:
         click.echo(json.dumps([s.as_dict() for s in scored], indent=2))
     else:

@@ -8,6 +8,8 @@ from typing import Any
 
 from streams.engine import CallMetrics, CallState, EngineConfig
 from streams.engine.nudges import DEFAULT_RULES, Nudge, NudgeRule, NudgeTracker
+from streams.engine.trackers import EMPTY as NO_TRACKERS
+from streams.engine.trackers import TrackerSet
 from streams.errors import InvalidEventError
 from streams.tools.sources import Recording
 from streams.wire.events import CallEnded, CallStarted, HoldEnded, HoldStarted, TranscriptSegment
@@ -40,10 +42,13 @@ class ScoredCall:
 
 
 def score_recording(
-    recording: Recording, config: EngineConfig | None = None, rules: tuple[NudgeRule, ...] = DEFAULT_RULES
+    recording: Recording,
+    config: EngineConfig | None = None,
+    rules: tuple[NudgeRule, ...] = DEFAULT_RULES,
+    trackers: TrackerSet = NO_TRACKERS,
 ) -> ScoredCall:
     """Feed one call's events, in recorded order, to a fresh engine state; the nudge rules
-    run after every segment (the worker runs them once per batch)."""
+    and the trackers' nudges run after every segment (the worker runs them once per batch)."""
     state = CallState(recording.call_id, config or EngineConfig())
     tracker = NudgeTracker(recording.call_id)
     nudges: list[Nudge] = []
@@ -54,11 +59,12 @@ def score_recording(
             state.start(event)
         elif isinstance(event, TranscriptSegment):
             try:
-                state.apply(event)
+                state.apply(event, trackers)
             except InvalidEventError as error:
                 invalid[error.reason] += 1
             else:
-                nudges += tracker.evaluate(state.metrics(), rules)
+                metrics = state.metrics()
+                nudges += tracker.evaluate(metrics, rules, trackers, tracker.new_tracker_hits(metrics))
         elif isinstance(event, HoldStarted | HoldEnded):
             try:
                 if isinstance(event, HoldStarted):

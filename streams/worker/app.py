@@ -13,6 +13,7 @@ import faust
 from prometheus_client import CollectorRegistry, GCCollector, ProcessCollector
 
 from streams.console.views import install_console
+from streams.engine.definitions import with_definitions
 from streams.engine.nudges import load_rules
 from streams.kafka_clients import faust_broker_urls, faust_credentials
 from streams.settings import Settings
@@ -26,7 +27,7 @@ from streams.worker.calls import CallProcessor, LiveCalls
 from streams.worker.exporter import PipelineMetrics
 from streams.worker.faust_codecs import register_faust_codecs
 from streams.worker.fetch import BatchingConsumer, CallfocusConsumer
-from streams.worker.tracker_reload import TrackerReload
+from streams.worker.tracker_reload import TrackerReload, TrackerReloadCollector
 from streams.worker.web import WorkerPages
 
 
@@ -123,10 +124,13 @@ class Worker:
         GCCollector(registry=self.registry)
         self.metrics = PipelineMetrics(self.registry, settings.label_limits())
         self.broker_contact = BrokerContact(settings.ready_broker_timeout_seconds)
-        self.engine_config = settings.engine_config()
+        nudge_rules = load_rules(settings.nudge_rules_file) if settings.nudges_enabled else ()
+        # the definitions version every snapshot and summary carries (streams/engine/definitions.py)
+        self.engine_config = with_definitions(settings.engine_config(), nudge_rules)
         # the user-defined trackers in force: ``self.trackers.current`` (a TrackerSet), replaced
         # whole when TRACKERS_FILE changes (streams/worker/tracker_reload.py)
         self.trackers = TrackerReload(settings.trackers_file, settings.trackers_reload_seconds)
+        self.registry.register(TrackerReloadCollector(self.trackers))
         self.live_calls = LiveCalls(self.engine_config)
         self.live_call_collector = LiveCallCollector(
             self.live_calls, settings.max_exported_calls, settings.per_call_series
@@ -136,8 +140,9 @@ class Worker:
             self.codec,
             self.live_calls,
             self.metrics,
-            nudge_rules=load_rules(settings.nudge_rules_file) if settings.nudges_enabled else (),
+            nudge_rules=nudge_rules,
             implicit_start=settings.implicit_start,
+            trackers=self.trackers,
         )
         # The durable per-call state: key = call_id (the input key), value = LiveCall.to_bytes().
         # Ended calls are deleted once their summary is out.

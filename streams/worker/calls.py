@@ -9,12 +9,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, Protocol
 
 import orjson
 
-from streams.engine import CallState, EngineConfig, SegmentOutcome
+from streams.engine import CallMetrics, CallState, EngineConfig, SegmentOutcome
 from streams.engine.nudges import DEFAULT_RULES, Nudge, NudgeRule, NudgeTracker
+from streams.engine.trackers import EMPTY as NO_TRACKERS
+from streams.engine.trackers import TrackerSet
 from streams.errors import InvalidEventError, InvalidReason
 from streams.wire.codec import AvroCodec
 from streams.wire.events import (
@@ -376,6 +378,19 @@ def _check_key(key: bytes | None, call_id: str) -> None:
         )
 
 
+class TrackersInForce(Protocol):
+    """What holds the trackers in force (streams/worker/tracker_reload.py's TrackerReload)."""
+
+    current: TrackerSet
+
+
+class NoTrackers:
+    current: TrackerSet = NO_TRACKERS
+
+
+NO_TRACKERS_IN_FORCE: Final = NoTrackers()
+
+
 class CallProcessor:
     """Decodes one input message and applies it to the live calls."""
 
@@ -388,11 +403,14 @@ class CallProcessor:
         monotonic: Callable[[], float] = time.monotonic,
         nudge_rules: tuple[NudgeRule, ...] = DEFAULT_RULES,
         implicit_start: bool = False,
+        trackers: TrackersInForce = NO_TRACKERS_IN_FORCE,
     ) -> None:
         self.codec = codec
         self.calls = calls
         self.metrics = metrics
         self.nudge_rules = nudge_rules
+        # the user-defined trackers in force, read at each segment (reloaded while running)
+        self.trackers = trackers
         # segments and ends of a call never started create it (with unknown labels)
         self.implicit_start = implicit_start
         self._wall_clock_ms = wall_clock_ms
@@ -459,7 +477,7 @@ class CallProcessor:
         call.last_event_monotonic = self._monotonic()
         ended_now = False
         if isinstance(event, TranscriptSegment):
-            outcome = call.state.apply(event)
+            outcome = call.state.apply(event, self.trackers.current)
             if outcome is SegmentOutcome.APPLIED:
                 call.last_text = event.text
                 self.metrics.segments_processed.add(_SPEAKER_INDEX[event.speaker])
@@ -482,11 +500,13 @@ class CallProcessor:
             call.ended_wall_ms = self._wall_clock_ms()
             ended_now = True
             self.metrics.calls_ended.labels("timeout" if event.reason == "timeout" else "event").inc()
+            self._count_tracker_hits(call, call.state.metrics())  # the hits since the last check
             score = call.state.metrics().customer_focus_score
             if score is not None:
                 self.metrics.ended_call_score.labels(exported_labels(call)[0]).observe(score)
         call.snapshot_pending = True
-        call.nudge_check_pending = bool(self.nudge_rules)  # no rules: no check waits
+        # no rules and no trackers: no check waits
+        call.nudge_check_pending = bool(self.nudge_rules) or bool(self.trackers.current.trackers)
         self.calls.touched(call)
         return Processed(call=call, ended_now=ended_now)
 
@@ -504,10 +524,20 @@ class CallProcessor:
             return []
         call.nudge_check_pending = False
         call.last_nudge_check_monotonic = now
-        raised = call.nudges.evaluate(call.state.metrics(), self.nudge_rules)
+        metrics = call.state.metrics()
+        new_hits = self._count_tracker_hits(call, metrics)
+        raised = call.nudges.evaluate(metrics, self.nudge_rules, self.trackers.current, new_hits)
         for nudge in raised:
             self.metrics.nudges.labels(nudge.type, exported_labels(call)[0]).inc()
         return raised
+
+    def _count_tracker_hits(self, call: LiveCall, metrics: CallMetrics) -> list[tuple[str, int]]:
+        new_hits = call.nudges.new_tracker_hits(metrics)
+        if new_hits:
+            team = exported_labels(call)[0]
+            for name, hits in new_hits:
+                self.metrics.count_tracker_hits(name, team, hits)
+        return new_hits
 
     def idle_calls(self, idle_seconds: float) -> list[LiveCall]:
         """Calls with no event for ``idle_seconds`` (wall clock) that have not ended."""

@@ -21,7 +21,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from streams import native
-from streams.engine.nudges import NUDGE_TYPES
+from streams.engine.nudges import ALL_NUDGE_TYPES
 from streams.errors import InvalidReason
 from streams.wire.events import Speaker
 from streams.worker.export_labels import LabelFolder, LabelLimits
@@ -98,6 +98,15 @@ class PipelineMetrics:
             ["type", "team"],
             registry=registry,
         )
+        self.tracker_hits = Counter(
+            "callfocus_tracker_hits",
+            "Hits of the user-defined trackers (docs/trackers.md) in the worker's calls, by tracker "
+            "and team: tracker names come from the trackers file, never from call content.",
+            ["tracker", "team"],
+            registry=registry,
+        )
+        # the (tracker, team) series that exist, removed with their team
+        self._tracker_series: set[tuple[str, str]] = set()
         self.nudge_webhook_failures = Counter(
             "callfocus_nudge_webhook_failures",
             "Nudges the webhook did not accept after every retry (or dropped: queue full).",
@@ -197,7 +206,7 @@ class PipelineMetrics:
         if team in self._teams:
             return
         self._teams.add(team)
-        for nudge_type in NUDGE_TYPES:
+        for nudge_type in ALL_NUDGE_TYPES:
             self.nudges.labels(nudge_type, team)
         self.ended_call_score.labels(team)
 
@@ -218,10 +227,17 @@ class PipelineMetrics:
         for team in gone:
             if team in self._teams:
                 self._teams.discard(team)
-                for nudge_type in NUDGE_TYPES:
+                for nudge_type in ALL_NUDGE_TYPES:
                     self.nudges.remove(nudge_type, team)
                 self.ended_call_score.remove(team)
+                for tracker, of_team in [key for key in self._tracker_series if key[1] == team]:
+                    self.tracker_hits.remove(tracker, of_team)
+                    self._tracker_series.discard((tracker, of_team))
         return gone
+
+    def count_tracker_hits(self, tracker: str, team: str, hits: int) -> None:
+        self._tracker_series.add((tracker, team))
+        self.tracker_hits.labels(tracker, team).inc(hits)
 
 
 class TallyCollector(Collector):

@@ -16,8 +16,11 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from streams.engine.trackers import EMPTY, TrackerFileError, TrackerSet, trackers_of_file
 
@@ -122,3 +125,31 @@ class TrackerReload:
         """:meth:`check`, for a worker timer: in a thread, so that reading and parsing a new
         version (up to 0.2 s for the largest file allowed) does not hold the event loop."""
         await asyncio.to_thread(self.check)
+
+
+class TrackerReloadCollector(Collector):
+    """The trackers in force and their reloads, read at scrape time."""
+
+    def __init__(self, trackers: TrackerReload) -> None:
+        self.trackers = trackers
+
+    def describe(self) -> Iterable[CounterMetricFamily | GaugeMetricFamily]:
+        return list(self.collect())
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        reloads = CounterMetricFamily(
+            "callfocus_tracker_reloads",
+            "Reloads of the trackers file since start, by result (error: the file was refused and the "
+            "trackers in force stayed; the worker's log names the line).",
+            labels=["result"],
+        )
+        reloads.add_metric(["ok"], self.trackers.reloads_ok)
+        reloads.add_metric(["error"], self.trackers.reloads_error)
+        yield reloads
+        loaded = GaugeMetricFamily(
+            "callfocus_trackers_loaded",
+            "User-defined trackers in force, with the digest of their definitions as a label.",
+            labels=["digest"],
+        )
+        loaded.add_metric([self.trackers.current.digest], len(self.trackers.current))
+        yield loaded
