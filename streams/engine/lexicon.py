@@ -34,6 +34,7 @@ class Lexicon:
     language: str
     backchannel: frozenset[tuple[str, ...]]
     clause_fillers: frozenset[str]
+    clause_adverbs: frozenset[str]
     open_question_openers: frozenset[tuple[str, ...]]
     service_openers: frozenset[tuple[str, ...]]
     greeting_markers: frozenset[tuple[str, ...]]

@@ -234,7 +234,10 @@ class TextAnalyzer:
         """One entry per question found in a clause run: True when open.
 
         Without punctuation a clause ends at a filler ("and", "okay", "so" ...); until
-        then the words after a detected opener belong to the same question.
+        then the words after a detected opener belong to the same question. A clause
+        adverb ("also", "now", "then" ...) is skipped at a clause start but does not start
+        one: "the tier also has our routing" is a statement, and an inverted auxiliary
+        after it is judged by the mid-segment rule ("... now do you have your card").
         """
         lex = self.lexicon
         found: list[bool] = []
@@ -242,6 +245,8 @@ class TextAnalyzer:
         for i, word in enumerate(words):
             if word in lex.clause_fillers and not self._opener_at(words, i):
                 clause_start, in_question = True, False
+                continue
+            if clause_start and word in lex.clause_adverbs and not self._opener_at(words, i):
                 continue
             if not in_question:
                 kind = self._question_at(words, i, clause_start)

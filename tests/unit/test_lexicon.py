@@ -63,6 +63,38 @@ def test_question_detection_without_punctuation(text: str, total: int, open_: in
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        "the premium tier also has our priority routing",
+        "the package now has your name on it",
+        "the tool then does our routing",
+        "we also have your address on file",
+        "you also have the option to pay online",
+    ],
+)
+def test_an_auxiliary_after_a_mid_clause_adverb_is_a_statement(text: str) -> None:
+    assert TextAnalyzer(load_lexicon("en")).questions(text).total == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "total"),
+    [
+        ("does our routing cover weekends", 1),
+        ("now, do you have your card?", 1),
+        ("now do you have your card", 1),
+        ("also, is your address the same?", 1),
+        ("also is your address the same", 1),
+        ("okay so then can i get your name", 1),
+        ("i see the account now do you have your card", 1),
+        ("can you also confirm your address", 1),  # one question, not a second at "also"
+    ],
+)
+def test_questions_after_a_clause_adverb_still_count(text: str, total: int) -> None:
+    asked = TextAnalyzer(load_lexicon("en")).questions(text)
+    assert (asked.total, asked.open) == (total, 0)
+
+
+@pytest.mark.parametrize(
     ("text", "backchannel"),
     [
         ("uh-huh", True),
