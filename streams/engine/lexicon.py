@@ -50,6 +50,10 @@ class Lexicon:
     negations: frozenset[str]
     boosters: frozenset[str]
     dampeners: frozenset[str]
+    next_word_negations: frozenset[str]
+    sentiment_neutral: frozenset[str]
+    complaint_terms: frozenset[tuple[str, ...]]
+    resolution_terms: frozenset[tuple[str, ...]]
 
     @property
     def backchannel_tokens(self) -> frozenset[str]:
@@ -63,6 +67,8 @@ _PHRASE_LISTS = {
     "greeting_markers",
     "pitch_terms",
     "discovery_terms",
+    "complaint_terms",
+    "resolution_terms",
 }
 
 

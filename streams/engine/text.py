@@ -19,7 +19,7 @@ from streams.engine.config import (
     MAX_ORG_NAME_WORDS,
 )
 from streams.engine.lexicon import Lexicon
-from streams.engine.sentiment import sentiment, vader_lexicon
+from streams.engine.sentiment import SentimentRules, sentiment
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:['\-][a-z0-9]+)*")
 _CLAUSE_END = re.compile(r"[.?!;]+")
@@ -188,7 +188,15 @@ class TextAnalyzer:
             lexicon.pitch_terms, lexicon.discovery_terms, lexicon.service_openers, lexicon.greeting_markers
         )
         self._service = PhraseCounter(lexicon.service_openers)
-        self._valences = vader_lexicon()
+        self._sentiment = SentimentRules(
+            lexicon.negations,
+            lexicon.boosters,
+            lexicon.dampeners,
+            lexicon.next_word_negations,
+            lexicon.sentiment_neutral,
+            lexicon.complaint_terms,
+            lexicon.resolution_terms,
+        )
         self._auxiliaries = lexicon.closed_question_openers - _WH_CLOSED - _IMPERATIVE_DATA
         # every word at which _question_at can find a question: the others are skipped
         self._question_words = self._open_first | _WH_OPEN | _WH_CLOSED | self._auxiliaries | _IMPERATIVE_DATA
@@ -367,8 +375,7 @@ class TextAnalyzer:
         return ""
 
     def sentiment(self, words: list[str]) -> float:
-        lex = self.lexicon
-        return sentiment(words, lex.negations, lex.boosters, lex.dampeners, self._valences)
+        return sentiment(words, self._sentiment)
 
 
 def _stem(word: str) -> str:
