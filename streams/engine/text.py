@@ -292,7 +292,7 @@ class TextAnalyzer:
                 return False
             return None
         if word in _WH_OPEN:
-            if not nxt or nxt in _WH_STATEMENT:
+            if not nxt or (nxt in _WH_STATEMENT and not self._inverted_at(words, i + 2)):
                 return None
             return not self._asks_for_data(words, i)
         if word in _WH_CLOSED:
@@ -313,6 +313,12 @@ class TextAnalyzer:
         ):
             return False
         return None
+
+    def _inverted_at(self, words: list[str], i: int) -> bool:
+        """An inverted auxiliary and a strong subject at ``i``: after "what they" it shows
+        "they" was no subject but a misheard noun ("what they would you like" for "what
+        day would you like"); "what they do is ..." stays a statement."""
+        return i + 1 < len(words) and words[i] in self._auxiliaries and words[i + 1] in _MID_SUBJECTS
 
     def _asks_for_data(self, words: list[str], i: int) -> bool:
         """ "what is your account number", "what day works": a data (closed) question."""

@@ -52,6 +52,8 @@ def test_override_file_replaces_lists(tmp_path: Path) -> None:
         ("when you get the card call us", 0, 0),
         ("i can help you with that", 0, 0),
         ("what i will do is reset it", 0, 0),
+        ("what they do is reset it", 0, 0),
+        ("what they would you like for your appointment", 1, 1),  # ASR for "what day would you"
         ("the transfer is done is there anything else i can help you with", 1, 1),
         ("Is it OK? Tell me more.", 2, 1),
         ("so you want it by friday?", 1, 0),
