@@ -92,6 +92,9 @@ def sentiment(tokens: list[str], rules: SentimentRules) -> float:
     negations, boosters, dampeners = rules.negations, rules.boosters, rules.dampeners
     total = 0.0
     i, n = 0, len(tokens)
+    # a negation inside a phrase ("never received") is spent on it: later words start
+    # their negation window after the phrase
+    window_floor = 0
     while i < n:
         token = tokens[i]
         size = 1
@@ -106,7 +109,7 @@ def sentiment(tokens: list[str], rules: SentimentRules) -> float:
         if valence is None:
             i += 1
             continue
-        if i:
+        if i > window_floor:
             before = tokens[i - 1]
             if before in boosters:
                 valence += BOOSTER_INCREMENT if valence > 0 else -BOOSTER_INCREMENT
@@ -115,11 +118,13 @@ def sentiment(tokens: list[str], rules: SentimentRules) -> float:
             # a phrase after a bare "no" starts a new clause: "no that's it", "no hidden fee"
             # is rarer than the answer
             if (size == 1 and before in rules.next_word_negations) or any(
-                t in negations for t in tokens[max(0, i - NEGATION_WINDOW) : i]
+                t in negations for t in tokens[max(window_floor, i - NEGATION_WINDOW) : i]
             ):
                 valence *= NEGATION_SCALAR
         total += valence
         i += size
+        if size > 1:
+            window_floor = i
     if total == 0.0:
         return 0.0
     return total / math.sqrt(total * total + NORMALISATION_ALPHA)

@@ -47,6 +47,8 @@ def test_complaints_vader_misses_are_negative(text: str) -> None:
 def test_a_complaint_phrase_counts_once_with_its_own_negation() -> None:
     # "haven't" inside the phrase does not negate it, nor does the phrase add a second word
     assert engine("i still haven't received it") == pytest.approx(compound(COMPLAINT_VALENCE))
+    # nor does it negate the words after the phrase
+    assert engine("i never received it thank you") == pytest.approx(compound(COMPLAINT_VALENCE + 1.5))
     # a complaint word VADER rates more negative keeps VADER's valence
     assert engine("useless") == pytest.approx(compound(COMPLAINT_VALENCE))
     assert engine("fraud") == pytest.approx(vader("fraud"))
