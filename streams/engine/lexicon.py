@@ -34,6 +34,7 @@ class Lexicon:
     language: str
     backchannel: frozenset[tuple[str, ...]]
     clause_fillers: frozenset[str]
+    clause_adverbs: frozenset[str]
     open_question_openers: frozenset[tuple[str, ...]]
     service_openers: frozenset[tuple[str, ...]]
     greeting_markers: frozenset[tuple[str, ...]]
@@ -49,6 +50,10 @@ class Lexicon:
     negations: frozenset[str]
     boosters: frozenset[str]
     dampeners: frozenset[str]
+    next_word_negations: frozenset[str]
+    sentiment_neutral: frozenset[str]
+    complaint_terms: frozenset[tuple[str, ...]]
+    resolution_terms: frozenset[tuple[str, ...]]
     # customer objections (price, timing, competitor, not interested); optional in a lexicon
     objection_terms: frozenset[tuple[str, ...]] = frozenset()
 
@@ -64,6 +69,8 @@ _PHRASE_LISTS = {
     "greeting_markers",
     "pitch_terms",
     "discovery_terms",
+    "complaint_terms",
+    "resolution_terms",
     "objection_terms",
 }
 

@@ -19,7 +19,7 @@ from streams.engine.config import (
     MAX_ORG_NAME_WORDS,
 )
 from streams.engine.lexicon import Lexicon
-from streams.engine.sentiment import sentiment, vader_lexicon
+from streams.engine.sentiment import SentimentRules, sentiment
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:['\-][a-z0-9]+)*")
 _CLAUSE_END = re.compile(r"[.?!;]+")
@@ -189,7 +189,15 @@ class TextAnalyzer:
         )
         self._service = PhraseCounter(lexicon.service_openers)
         self._objections = PhraseCounter(lexicon.objection_terms)
-        self._valences = vader_lexicon()
+        self._sentiment = SentimentRules(
+            lexicon.negations,
+            lexicon.boosters,
+            lexicon.dampeners,
+            lexicon.next_word_negations,
+            lexicon.sentiment_neutral,
+            lexicon.complaint_terms,
+            lexicon.resolution_terms,
+        )
         self._auxiliaries = lexicon.closed_question_openers - _WH_CLOSED - _IMPERATIVE_DATA
         # every word at which _question_at can find a question: the others are skipped
         self._question_words = self._open_first | _WH_OPEN | _WH_CLOSED | self._auxiliaries | _IMPERATIVE_DATA
@@ -235,7 +243,10 @@ class TextAnalyzer:
         """One entry per question found in a clause run: True when open.
 
         Without punctuation a clause ends at a filler ("and", "okay", "so" ...); until
-        then the words after a detected opener belong to the same question.
+        then the words after a detected opener belong to the same question. A clause
+        adverb ("also", "now", "then" ...) is skipped at a clause start but does not start
+        one: "the tier also has our routing" is a statement, and an inverted auxiliary
+        after it is judged by the mid-segment rule ("... now do you have your card").
         """
         lex = self.lexicon
         found: list[bool] = []
@@ -243,6 +254,8 @@ class TextAnalyzer:
         for i, word in enumerate(words):
             if word in lex.clause_fillers and not self._opener_at(words, i):
                 clause_start, in_question = True, False
+                continue
+            if clause_start and word in lex.clause_adverbs and not self._opener_at(words, i):
                 continue
             if not in_question:
                 kind = self._question_at(words, i, clause_start)
@@ -280,7 +293,7 @@ class TextAnalyzer:
                 return False
             return None
         if word in _WH_OPEN:
-            if not nxt or nxt in _WH_STATEMENT:
+            if not nxt or (nxt in _WH_STATEMENT and not self._inverted_at(words, i + 2)):
                 return None
             return not self._asks_for_data(words, i)
         if word in _WH_CLOSED:
@@ -301,6 +314,12 @@ class TextAnalyzer:
         ):
             return False
         return None
+
+    def _inverted_at(self, words: list[str], i: int) -> bool:
+        """An inverted auxiliary and a strong subject at ``i``: after "what they" it shows
+        "they" was no subject but a misheard noun ("what they would you like" for "what
+        day would you like"); "what they do is ..." stays a statement."""
+        return i + 1 < len(words) and words[i] in self._auxiliaries and words[i + 1] in _MID_SUBJECTS
 
     def _asks_for_data(self, words: list[str], i: int) -> bool:
         """ "what is your account number", "what day works": a data (closed) question."""
@@ -367,8 +386,7 @@ class TextAnalyzer:
         return ""
 
     def sentiment(self, words: list[str]) -> float:
-        lex = self.lexicon
-        return sentiment(words, lex.negations, lex.boosters, lex.dampeners, self._valences)
+        return sentiment(words, self._sentiment)
 
 
 def _stem(word: str) -> str:

@@ -11,11 +11,16 @@ import pytest
 
 from streams.tools.evaluation import Evaluation, evaluate_harper_valley, spearman
 
-# Measured 0.874 (human) / 0.866 (ASR). 0.88 is out of reach without fitting label noise:
-# the tagger labels the identical scripted greeting "... how can i help you today" a
-# question in 16 calls and not in 21 (docs/metrics.md, "Evaluation on Harper Valley").
-MIN_F1_HUMAN = 0.86
-MIN_F1_ASR = 0.84
+# Measured 0.874 (human) / 0.870 (ASR). 0.88 on the human transcripts is out of reach
+# without fitting label noise: the tagger labels the identical scripted greeting "... how
+# can i help you today" a question in 16 calls and not in 21, and every remaining false
+# positive is a real question it tagged otherwise (docs/metrics.md, "Evaluation on Harper
+# Valley").
+MIN_F1_HUMAN = 0.87
+MIN_F1_ASR = 0.87
+# Spearman of customer sentiment with the emotion valence per segment: measured 0.466
+# (human) / 0.477 (ASR).
+MIN_SENTIMENT_SPEARMAN = 0.40
 
 
 @pytest.fixture(scope="module")
@@ -32,12 +37,15 @@ def test_question_detection_f1_on_human_transcripts(human: Evaluation) -> None:
 def test_question_detection_on_asr_transcripts(harper_valley_dir: Path) -> None:
     asr = evaluate_harper_valley(harper_valley_dir, "asr")
     assert asr.f1 >= MIN_F1_ASR, asr.as_dict()
+    assert asr.sentiment_spearman_segments is not None
+    assert asr.sentiment_spearman_segments >= MIN_SENTIMENT_SPEARMAN, asr.as_dict()
 
 
 def test_open_closed_and_sentiment_agree_with_the_labels(human: Evaluation) -> None:
     assert human.open_closed_segments >= 80
     assert human.open_closed_agreement is not None and human.open_closed_agreement >= 0.9
-    assert human.sentiment_spearman_segments is not None and human.sentiment_spearman_segments >= 0.25
+    assert human.sentiment_spearman_segments is not None
+    assert human.sentiment_spearman_segments >= MIN_SENTIMENT_SPEARMAN, human.as_dict()
 
 
 def test_spearman_handles_ties_and_degenerate_input() -> None:

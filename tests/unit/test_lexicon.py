@@ -52,6 +52,8 @@ def test_override_file_replaces_lists(tmp_path: Path) -> None:
         ("when you get the card call us", 0, 0),
         ("i can help you with that", 0, 0),
         ("what i will do is reset it", 0, 0),
+        ("what they do is reset it", 0, 0),
+        ("what they would you like for your appointment", 1, 1),  # ASR for "what day would you"
         ("the transfer is done is there anything else i can help you with", 1, 1),
         ("Is it OK? Tell me more.", 2, 1),
         ("so you want it by friday?", 1, 0),
@@ -60,6 +62,38 @@ def test_override_file_replaces_lists(tmp_path: Path) -> None:
 def test_question_detection_without_punctuation(text: str, total: int, open_: int) -> None:
     asked = TextAnalyzer(load_lexicon("en")).questions(text)
     assert (asked.total, asked.open) == (total, open_)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the premium tier also has our priority routing",
+        "the package now has your name on it",
+        "the tool then does our routing",
+        "we also have your address on file",
+        "you also have the option to pay online",
+    ],
+)
+def test_an_auxiliary_after_a_mid_clause_adverb_is_a_statement(text: str) -> None:
+    assert TextAnalyzer(load_lexicon("en")).questions(text).total == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "total"),
+    [
+        ("does our routing cover weekends", 1),
+        ("now, do you have your card?", 1),
+        ("now do you have your card", 1),
+        ("also, is your address the same?", 1),
+        ("also is your address the same", 1),
+        ("okay so then can i get your name", 1),
+        ("i see the account now do you have your card", 1),
+        ("can you also confirm your address", 1),  # one question, not a second at "also"
+    ],
+)
+def test_questions_after_a_clause_adverb_still_count(text: str, total: int) -> None:
+    asked = TextAnalyzer(load_lexicon("en")).questions(text)
+    assert (asked.total, asked.open) == (total, 0)
 
 
 @pytest.mark.parametrize(
