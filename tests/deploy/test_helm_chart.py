@@ -1014,6 +1014,24 @@ def test_one_value_sets_a_nudge_and_its_alert() -> None:
     assert default["CallfocusNoDiscovery"]["for"] == "2m"
 
 
+def test_the_conversation_alerts_take_their_nudges_threshold_and_type() -> None:
+    rules = rendered_alert_rules(
+        "config.nudgeRules.dead_air.threshold=30",
+        "config.nudgeRules.speech_rate.threshold=210",
+    )
+    # dead air: the nudge's seconds of its 60 s window, as the share of the exported 60 s window
+    assert '(callfocus_call_dead_air_ratio{window="60s"}) > 0.5\n' in rules["CallfocusDeadAir"]["expr"]
+    assert "(alert above 50 %, 30s of 60s)" in rules["CallfocusDeadAir"]["annotations"]["description"]
+    assert ") > 210\n" in rules["CallfocusSpeechRateHigh"]["expr"]
+    assert "(alert above 50 %)" in rules["CallfocusPitchingEarly"]["annotations"]["description"]
+    from streams.engine.nudges import NUDGE_TYPES
+
+    types = {name: rule["labels"].get("nudge_type") for name, rule in rules.items()}
+    assert {t for t in types.values() if t} <= set(NUDGE_TYPES)
+    assert types["CallfocusOvertalk"] == "overtalk" and types["CallfocusMonologue"] == "monologue"
+    assert types["CallfocusLongHold"] is None and types["CallfocusTeamObjectionHandlingLow"] is None
+
+
 def test_the_nudge_defaults_of_the_chart_are_the_workers() -> None:
     from streams.engine.nudges import DEFAULT_RULES
 
@@ -1048,6 +1066,10 @@ def test_the_rendered_nudge_file_loads_in_the_worker(tmp_path: Path) -> None:
         (
             "monitoring.prometheusRule.alerts.CallfocusNoDiscovery.for=5m",
             "config.nudgeRules.no_discovery.threshold",
+        ),
+        (
+            "monitoring.prometheusRule.alerts.CallfocusDeadAir.threshold=10",
+            "config.nudgeRules.dead_air.threshold",
         ),
         ("config.nudgeRules.no_discovery.threshold=120", "must be above 180"),
     ],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -42,17 +43,86 @@ def promql(board: str, name: str, query: str) -> tuple[str, str]:
     return f"{board} / {name}", substituted(query)
 
 
+# A live call the samples lack: a customer objection answered with a question (objection
+# handling) and a 7 s silence of both parties (dead air), so those panels show real values.
+OBJECTION_CALL = [
+    {
+        "type": "CallStarted",
+        "call_id": "objection-dead-air",
+        "started_at": 1767601200000,
+        "agent_id": "agent-cy",
+        "team": "sales",
+        "queue": "upgrades",
+        "direction": "outbound",
+    },
+    {
+        "type": "TranscriptSegment",
+        "call_id": "objection-dead-air",
+        "segment_id": "s01",
+        "speaker": "AGENT",
+        "start_ms": 500,
+        "end_ms": 6000,
+        "text": "hi this is cy from contoso what made you look at our premium plan",
+        "is_final": True,
+    },
+    {
+        "type": "TranscriptSegment",
+        "call_id": "objection-dead-air",
+        "segment_id": "s02",
+        "speaker": "CUSTOMER",
+        "start_ms": 6500,
+        "end_ms": 11000,
+        "text": "honestly it looks too expensive for a shop our size",
+        "is_final": True,
+    },
+    {
+        "type": "TranscriptSegment",
+        "call_id": "objection-dead-air",
+        "segment_id": "s03",
+        "speaker": "AGENT",
+        "start_ms": 11800,
+        "end_ms": 16000,
+        "text": "what would make the price work for a shop your size",
+        "is_final": True,
+    },
+    {
+        "type": "TranscriptSegment",
+        "call_id": "objection-dead-air",
+        "segment_id": "s04",
+        "speaker": "CUSTOMER",
+        "start_ms": 23000,
+        "end_ms": 27000,
+        "text": "let me check with my partner first",
+        "is_final": True,
+    },
+    # dropped like the samples' last events: the call stays live
+    {"type": "CallEnded", "call_id": "objection-dead-air", "ended_at": 1767601230000, "reason": "hangup"},
+]
+# what that call must show, beyond "a panel returns data"
+SIGNAL_CHECKS = (
+    'max(callfocus_call_dead_air_longest_seconds{call_id="objection-dead-air", window="call"}) == 7',
+    'max(callfocus_call_objections{call_id="objection-dead-air"}) == 1',
+    'max(callfocus_call_objection_question_ratio{call_id="objection-dead-air"}) == 1',
+    'sum(callfocus_team_dead_air_silences{team="sales"}) >= 1',
+)
+
+
 def test_every_panel_query_and_variable_returns_data(
     start_worker: Callable[..., WorkerProcess],
     start_prometheus: Callable[..., PrometheusServer],
     topics: dict[str, str],
+    tmp_path: Path,
 ) -> None:
     checks = [promql(*query) for query in [*queries(), *variable_queries()]]
+    checks += [("the objection call's signals", query) for query in SIGNAL_CHECKS]
     worker = start_worker()
     prometheus = start_prometheus([f"127.0.0.1:{worker.port}"], rule_files=RULE_FILES)
     bootstrap, prefix = topics["CALLFOCUS_KAFKA_BOOTSTRAP"], topics["CALLFOCUS_TOPIC_PREFIX"]
     recordings = read_recordings(ROOT / "samples" / "calls.jsonl", "jsonl")
     ended, *live = recordings  # one call ends (score histogram), the others stay live (per-call series)
+    extra = tmp_path / "objection-dead-air.jsonl"
+    extra.write_text("".join(json.dumps(event) + "\n" for event in OBJECTION_CALL), encoding="utf-8")
+    live += read_recordings(extra, "jsonl")
     replay(
         [ended, *(Recording(r.call_id, r.events[:-1]) for r in live)],
         Settings(kafka_bootstrap=bootstrap, topic_prefix=prefix),

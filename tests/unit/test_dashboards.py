@@ -77,15 +77,28 @@ def exported_metric_names() -> set[str]:
     registry.register(ConsumerLagCollector(lambda: {("events", 0): 3}))
     processor = CallProcessor(codec, calls, PipelineMetrics(registry))
     processor.process(codec.encode("CallStarted", {"call_id": "c", "started_at": 1, "team": "t"}), 0)
-    for sid, speaker, start, text in [
-        ("1", "AGENT", 0, "what matters to you"),
-        ("2", "CUSTOMER", 4000, "ok"),
+    # a call that gives every metric a value: a pitch and an open question (pitch share, open
+    # questions), 12 s of agent speech (speech rate), an objection answered with a question
+    # (objection handling) that reuses the customer's words (reflection, response gap)
+    for sid, speaker, start, end, text in [
+        ("1", "AGENT", 0, 12_000, "what matters to you about our premium plan and the new features"),
+        ("2", "CUSTOMER", 13_000, 17_000, "honestly it is too expensive for our budget"),
+        ("3", "AGENT", 18_000, 22_000, "what would make the budget work for you"),
     ]:
         record = {"call_id": "c", "segment_id": sid, "speaker": speaker, "start_ms": start}
-        record |= {"end_ms": start + 4000, "text": text}
+        record |= {"end_ms": end, "text": text}
         processor.process(codec.encode("TranscriptSegment", record), 0)
     text = exposition(registry, collector).decode()
     return {s.name for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def test_the_exported_call_has_every_catalogue_family() -> None:
+    """The call above serves every per-call and per-team family: a panel of any of them is checked."""
+    from streams.engine.catalogue import METRICS, PerCall, TeamAggregate
+
+    expected = {m.family for m in METRICS if m.per_call is not PerCall.NONE}
+    expected |= {m.team_family for m in METRICS if m.team is not TeamAggregate.NONE}
+    assert expected - exported_metric_names() == set()
 
 
 def recorded_names() -> set[str]:
