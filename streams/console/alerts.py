@@ -9,30 +9,29 @@ a wrong or hostile body costs a bounded amount of memory and gets a one-line rea
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-# The supervisors' alerts of deploy/prometheus/rules/callfocus-alerts.yml (also rendered by the
-# Helm chart's PrometheusRule) and the feed type each one shows as. A per-call alert that is the
-# Prometheus side of a nudge (same metric, same default threshold) takes the nudge's type, so
-# the feed shows one entry per call and type with both sources.
-NUDGE_TYPE_OF_ALERT: Mapping[str, str] = {
-    "CallfocusMonologue": "monologue",
-    "CallfocusTalkDominance": "talk_dominance",
-    "CallfocusNoDiscovery": "no_discovery",
-    "CallfocusCustomerNegative": "customer_negative",
-}
-# Supervisors' alerts with no nudge: a type of their own (a team alert has no call_id).
-SEPARATE_ALERT_TYPES: Mapping[str, str] = {
-    "CallfocusTeamScoreLow": "team_score_low",
-}
+from streams.engine.nudges import ALL_NUDGE_TYPES
+
+# A supervisors' alert that is the Prometheus side of a nudge (deploy/prometheus/rules: same
+# metric, same default threshold) says which in its `nudge_type` label, and the feed shows it
+# under that type: one entry per call and type with both sources. Any other alert (a team
+# alert has no call_id) is a type of its own, named after the alert.
+NUDGE_TYPE_LABEL = "nudge_type"
+
+
+def separate_type(alertname: str) -> str:
+    """The feed type of an alert with no nudge: CallfocusTeamScoreLow -> team_score_low."""
+    name = alertname.removeprefix("Callfocus")
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower() or alertname
+
 
 PAYLOAD_VERSION = "4"
 STATUSES = frozenset({"firing", "resolved"})
 # the labels the feed reads; the others are dropped on arrival
-KEPT_LABELS = ("alertname", "call_id", "agent_id", "team", "queue", "severity", "audience")
+KEPT_LABELS = ("alertname", "call_id", "agent_id", "team", "queue", "severity", "audience", NUDGE_TYPE_LABEL)
 KEPT_ANNOTATIONS = ("summary", "description", "runbook_url")
 MAX_ALERTS = 1000  # per notification; the shipped receiver sets max_alerts far below it
 MAX_LABEL_CHARS = 200
@@ -56,6 +55,7 @@ class AlertNotice:
     team: str
     severity: str
     audience: str | None
+    nudge_type: str | None  # a known nudge type, from the alert's nudge_type label
     summary: str
     description: str
     runbook_url: str
@@ -64,10 +64,8 @@ class AlertNotice:
 
     @property
     def feed_type(self) -> str:
-        """The nudge type (or separate type) of the alert; an unknown alert keeps its name."""
-        return NUDGE_TYPE_OF_ALERT.get(self.alertname) or SEPARATE_ALERT_TYPES.get(
-            self.alertname, self.alertname
-        )
+        """The alert's nudge type (its ``nudge_type`` label), else a type of its own."""
+        return self.nudge_type or separate_type(self.alertname)
 
     @property
     def shown(self) -> bool:
@@ -134,6 +132,7 @@ def _alert(raw: Any, index: int) -> AlertNotice:
         team=labels.get("team", ""),
         severity=labels.get("severity", "warning"),
         audience=labels.get("audience"),
+        nudge_type=labels.get(NUDGE_TYPE_LABEL) if labels.get(NUDGE_TYPE_LABEL) in ALL_NUDGE_TYPES else None,
         summary=annotations.get("summary", labels["alertname"]),
         description=annotations.get("description", ""),
         runbook_url=annotations.get("runbook_url", ""),

@@ -283,6 +283,7 @@ def monologue_notification(call_id: str, status: str) -> dict[str, Any]:
         "status": status,
         "labels": {
             "alertname": "CallfocusMonologue",
+            "nudge_type": "monologue",
             "call_id": call_id,
             "agent_id": "agent-dee",
             "team": "sales",

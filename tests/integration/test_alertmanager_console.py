@@ -155,6 +155,7 @@ def test_a_real_alertmanager_alert_joins_the_nudge_of_the_same_call_and_type(
     started = time.time()
     labels = {
         "alertname": "CallfocusMonologue",
+        "nudge_type": "monologue",
         "call_id": CALL,
         "agent_id": "agent-7",
         "team": "sales",
