@@ -14,6 +14,19 @@ from typing import Any
 
 from streams.console.alerts import AlertNotice
 from streams.console.feed import Feed
+from streams.engine.catalogue import CALL_METRICS, METRICS, UNIT_TEXT, Scope
+
+# The metric catalogue as the call page shows it: one row per metric, in catalogue order.
+CATALOGUE = [
+    {
+        "name": m.name,
+        "unit": m.unit.value,
+        "unit_text": UNIT_TEXT[m.unit],
+        "windows": m.scope is Scope.WINDOWS,
+        "description": m.description,
+    }
+    for m in METRICS
+]
 
 HISTORY_FIELDS = (
     "media_time_ms",
@@ -82,7 +95,11 @@ def summarise(record: Mapping[str, Any]) -> dict[str, Any]:
         "monologue_current_seconds": record.get("monologue_current_seconds", 0.0),
         "monologue_longest_seconds": record.get("monologue_longest_seconds", 0.0),
         "windows": windows,
+        # the whole-call metrics of the catalogue (the windowed ones are in windows)
+        "call_metrics": {m.name: record.get(m.name) for m in CALL_METRICS},
         "score_components": list(record.get("score_components") or ()),
+        "tracker_hits": list(record.get("tracker_hits") or ()),
+        "definitions": record.get("definitions", ""),
     }
 
 
@@ -262,6 +279,7 @@ class ConsoleState:
             },
             "nudges": nudges,
             "feed": self.feed.of_call(call_id),  # its merged entries: nudges and alerts
+            "catalogue": CATALOGUE,  # what the page's metric table shows, row by row
         }
 
     def recent_nudges(self) -> list[dict[str, Any]]:

@@ -187,6 +187,17 @@ def test_replayed_calls_appear_sorted_filter_by_team_and_show_their_history(
     status, body = http(f"{worker.url}/api/calls/demo-focused")
     api_names = [c["name"] for c in json.loads(body)["snapshot"]["score_components"]]
     assert status == 200 and api_names == names
+    # every metric of the catalogue has its row, values formatted by unit
+    from streams.engine.catalogue import METRICS
+
+    rows = page.eval_on_selector_all(
+        "#detail-metrics tbody tr",
+        "rows => rows.map(r => [r.dataset.metric, r.lastElementChild.textContent])",
+    )
+    assert [name for name, _ in rows] == [m.name for m in METRICS]
+    shown_values = dict(rows)
+    assert shown_values["agent_talk_ratio"].endswith("%") and shown_values["dead_air_silences"].isdigit()
+    assert "Tracker hits:" in (page.text_content("#detail-trackers") or "")
     page.screenshot(path=str(artifacts / "console-detail.png"), full_page=True)
 
 

@@ -177,3 +177,20 @@ def test_records_the_console_cannot_decode_are_logged_once_a_minute_with_counts(
     assert line is not None and "in the last 60 s" in line
     assert "1000 on cf.call-metrics (unknown_schema)" in line and "1 on cf.nudges (undecodable)" in line
     assert skipped.total == 1002
+
+
+def test_the_call_detail_carries_every_catalogue_metric_for_the_page() -> None:
+    from streams.engine.catalogue import CALL_METRICS, METRICS
+
+    state = ConsoleState(history_seconds=900)
+    hits = [{"tracker": "escalation_request", "hits": 2}]
+    state.apply_metrics(snapshot("a", 70.0, holds=1, hold_seconds=42.0, tracker_hits=hits, definitions="d1"))
+    detail = state.call_detail("a")
+    assert detail is not None
+    assert [row["name"] for row in detail["catalogue"]] == [m.name for m in METRICS]
+    shown = detail["snapshot"]
+    assert set(shown["call_metrics"]) == {m.name for m in CALL_METRICS}
+    assert shown["call_metrics"]["hold_seconds"] == 42.0 and shown["call_metrics"]["holds"] == 1
+    assert shown["tracker_hits"] == hits and shown["definitions"] == "d1"
+    # a windowed metric's values are in windows, as the page reads them
+    assert all(row["name"] in shown["windows"]["60s"] for row in detail["catalogue"][:2] if row["windows"])

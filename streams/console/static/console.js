@@ -278,10 +278,46 @@
     );
     drawChart(detail.history);
     renderScoreComponents(s.score_components || []);
+    renderMetrics(detail.catalogue || [], s);
     const nudges = (detail.nudges || []).slice().reverse();
     $("#detail-nudges").replaceChildren(
       ...(nudges.length ? nudges.map((n) => nudgeItem(n, false)) : [el("li", { class: "empty" }, "No nudges.")]),
     );
+  }
+
+  // a metric's value as its catalogue unit says (streams/engine/catalogue.py)
+  function byUnit(unit, value) {
+    if (value === null || value === undefined) return "—";
+    switch (unit) {
+      case "ratio": return percent(value);
+      case "seconds": return seconds(value);
+      case "count": return String(value);
+      case "score": return String(Math.round(value));
+      case "words_per_minute": return number(value, 0);
+      default: return number(value, 2);
+    }
+  }
+
+  function renderMetrics(catalogue, s) {
+    const windows = s.windows || {};
+    const calls = s.call_metrics || {};
+    const cell = (m, window) =>
+      el("td", { class: "num" }, m.windows ? byUnit(m.unit, (windows[window] || {})[m.name]) : "");
+    $("#detail-metrics tbody").replaceChildren(
+      ...catalogue.map((m) =>
+        el(
+          "tr",
+          { "data-metric": m.name },
+          el("td", { title: `${m.description} (${m.unit_text})` }, m.name),
+          cell(m, "60s"),
+          cell(m, "180s"),
+          el("td", { class: "num" }, byUnit(m.unit, m.windows ? (windows.call || {})[m.name] : calls[m.name])),
+        ),
+      ),
+    );
+    const hits = (s.tracker_hits || []).map((t) => `${t.tracker}: ${t.hits}`).join(", ");
+    $("#detail-trackers").textContent =
+      `Tracker hits: ${hits || "none"}` + (s.definitions ? ` · definitions ${s.definitions}` : "");
   }
 
   // how each score component is named and its measured value shown (docs/score.md)
