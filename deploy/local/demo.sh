@@ -30,6 +30,8 @@ export CALLFOCUS_KAFKA_BOOTSTRAP="127.0.0.1:$kafka_port"
 export CALLFOCUS_DATA_DIR="$state/worker"
 export CALLFOCUS_WEB_PORT="$port"
 export CALLFOCUS_TOPIC_PARTITIONS="${CALLFOCUS_TOPIC_PARTITIONS:-4}"
+# the example trackers (escalation request, cancellation ...), reloaded if you edit the file
+export CALLFOCUS_TRACKERS_FILE="${CALLFOCUS_TRACKERS_FILE:-$root/deploy/trackers/examples.toml}"
 
 started_kafka=""
 if ! deploy/local/kafka.sh status >/dev/null 2>&1; then started_kafka=1; fi
@@ -116,13 +118,18 @@ cat <<MSG
 $prometheus_line
 $alertmanager_line
   Watch a call's talk ratio:  curl -s http://127.0.0.1:$metrics_port/metrics | grep callfocus_call_agent_talk_ratio
-  Nudges (pitcher, monologuer and interrupter agents raise them in the first two minutes):
+  Nudges (pitcher, monologuer and interrupter agents raise them in the first two minutes;
+  call demo-silent raises a tracker nudge, "asked for a manager", and a dead-air nudge):
     curl -s http://127.0.0.1:$metrics_port/metrics | grep '^callfocus_nudges_total' | grep -v ' 0.0'
+  Tracker hits (trackers: $CALLFOCUS_TRACKERS_FILE, edit it and the worker reloads it):
+    curl -s http://127.0.0.1:$metrics_port/metrics | grep '^callfocus_tracker_hits_total'
   Ctrl-C stops everything.
 
 MSG
 
 "$bin/callfocus" replay samples/calls.jsonl --speed "$speed" --stagger 3 &
+pids+=($!)
+"$bin/callfocus" replay samples/signals.jsonl --speed "$speed" &
 pids+=($!)
 # simulated calls with agent styles that the metrics tell apart (pitcher, monologuer ...)
 # seed 7: every style's nudges (monologue, talk dominance, pitching early, self focus,

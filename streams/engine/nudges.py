@@ -271,7 +271,7 @@ def _dead_air(metrics: CallMetrics, tracker: NudgeTracker) -> float | None:
     window = _window(metrics, "60s")
     if window is None:
         return None
-    if metrics.hold_end_ms >= metrics.media_time_ms - 60_000:
+    if metrics.hold_end_ms >= 0 and metrics.hold_end_ms >= metrics.media_time_ms - 60_000:
         return None  # a hold in the last minute: its silence is expected
     return window.dead_air_longest_seconds
 

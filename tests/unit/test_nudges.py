@@ -104,6 +104,8 @@ def test_dead_air_during_a_hold_is_no_nudge_and_it_rearms_after_a_quiet_minute()
     silent = {"dead_air_longest_seconds": 40.0, "dead_air_silences": 1}
     held = metrics(200, w60=silent, hold_end_ms=190_000)  # a hold ended 10 s ago
     assert fired(NudgeTracker("c1"), held) == []
+    # a call younger than a minute that was never on hold (hold_end_ms -1)
+    assert fired(NudgeTracker("c1"), metrics(40, w60=silent)) == ["dead_air"]
     tracker = NudgeTracker("c1")
     (nudge,) = tracker.evaluate(metrics(200, w60=silent))
     assert "40s of dead air" in nudge.message
