@@ -76,8 +76,8 @@ score: venv ## Score the shipped sample calls offline (no Kafka)
 eval: venv ## Evaluate the engine against the Harper Valley labels (human and ASR transcripts)
 	$(VENV)/bin/callfocus eval harper-valley $(HARPER_VALLEY)
 
-bench: kafka-fetch ## Load benchmark on the local broker: worker vs raw consumer vs naive Faust (prints a table, writes JSON)
-	$(PY) bench/load_bench.py
+bench: kafka-fetch ## Load benchmark on the local broker: worker (20 trackers x 10 phrases loaded) vs raw consumer vs naive Faust (table, JSON)
+	$(PY) bench/load_bench.py --worker-setting trackers_file=$(CURDIR)/bench/trackers-20x10.toml
 
 sizing: kafka-fetch ## Sizing run on the local broker: one worker under 1,000-5,000 live calls, the sizing table (JSON)
 	CALLFOCUS_HARPER_VALLEY=$(HARPER_VALLEY) $(PY) bench/sizing.py
@@ -86,7 +86,7 @@ chaos: kafka-fetch ## Chaos run on a private broker: 15 SIGKILLs, a broker resta
 	$(PY) -m tests.chaos $(CHAOS_ARGS)
 
 bench-engine: venv ## Micro-benchmark of the metric engine: updates/s and bytes per call
-	$(PY) bench/engine_bench.py --calls 500 --minutes 10
+	$(PY) bench/engine_bench.py --calls 500 --minutes 10 --repeat 3 --trackers bench/trackers-20x10.toml
 
 clean: ## Remove the virtualenv, caches and local Kafka data (keeps the jar cache)
 	-deploy/local/kafka.sh stop

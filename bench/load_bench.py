@@ -594,10 +594,10 @@ def main() -> None:
         for calls, seconds in sorted(render_at.items()):
             rows.append((f"/metrics render with {calls} active calls (ms)", f"{seconds * 1000:.0f}"))
         for calls, rss in sorted(rss_at.items()):
-            rows.append((f"worker RSS with {calls} active calls (MB)", f"{rss / 2**20:.0f}"))
+            rows.append((f"worker RSS with {calls} active calls (MiB)", f"{rss / 2**20:.0f}"))
         if results["rss_per_call_bytes"] is not None:
             rows.append(
-                ("worker RSS per additional active call (KB)", f"{results['rss_per_call_bytes'] / 1024:.1f}")
+                ("worker RSS per additional active call (KiB)", f"{results['rss_per_call_bytes'] / 1024:.1f}")
             )
         for name, value in rows:
             print(f"{name:<52} {value:>14}")

@@ -634,15 +634,17 @@ def _prune_spans(spans: list[tuple[int, int]], before: int) -> None:
         del spans[:keep]
 
 
-def _ended_since(spans: list[tuple[int, int]], lo: int) -> list[int]:
-    """The lengths of the spans (disjoint, in time order) that end after ``lo``."""
-    lengths = []
+def _ended_since(spans: list[tuple[int, int]], lo: int) -> tuple[int, int]:
+    """How many of the spans (disjoint, in time order) end after ``lo``, and the longest."""
+    count = longest = 0
     for index in range(len(spans) - 1, -1, -1):
         start, end = spans[index]
         if end <= lo:
             break
-        lengths.append(end - start)
-    return lengths
+        count += 1
+        if end - start > longest:
+            longest = end - start
+    return count, longest
 
 
 def _overlap(spans: list[tuple[int, int]], lo: int, hi: int) -> int:
@@ -1322,18 +1324,8 @@ class CallState:
             (fold.agent_run_end - fold.agent_run_start) / 1000 if fold.last_turn == AGENT else 0.0
         )
         score, components = self._score(windows[-1], fold)
-        holds = self.holds()
-        now = self.now_ms
-        hold_ms = hold_end = 0
-        for start, end in holds:
-            until = now if end is None else min(end, now)
-            hold_ms += max(0, until - start)
-            hold_end = max(hold_end, until)
-        probable = fold.long_silences_unchecked + sum(
-            1
-            for start, end in fold.long_silences
-            if not any(h_start < end and (h_end is None or h_end > start) for h_start, h_end in holds)
-        )
+        holds = self.holds() if self._holds else []
+        hold_ms, hold_end, probable = self._hold_totals(holds, fold)
         asked, pitched = fold.objection_totals()
         replies = fold.objection_replies
         return CallMetrics(
@@ -1353,11 +1345,34 @@ class CallState:
             objection_pitch_ratio=_ratio(pitched, replies),
             objection_wait_seconds=fold.objection_wait_ms / replies / 1000 if replies else None,
             hold_end_ms=hold_end if holds else -1,
-            tracker_hits=tuple(sorted(fold.tracker_hits.items())),
-            definitions=f"{self.config.definitions}.trackers-{self.trackers_digest}"
-            if self.config.definitions
-            else "",
+            tracker_hits=tuple(sorted(fold.tracker_hits.items())) if fold.tracker_hits else (),
+            definitions=self._definitions(),
         )
+
+    def _definitions(self) -> str:
+        definitions = self.config.definitions
+        return f"{definitions}.trackers-{self.trackers_digest}" if definitions else ""
+
+    def _hold_totals(self, holds: list[tuple[int, int | None]], fold: Fold) -> tuple[int, int, int]:
+        """Time on hold up to now, when the latest hold ended (now while one is open), and the
+        long silences that no hold covers (probable holds)."""
+        if not holds:
+            return 0, 0, len(fold.long_silences) + fold.long_silences_unchecked
+        now = self.now_ms
+        hold_ms = hold_end = 0
+        for start, end in holds:
+            until = now if end is None else min(end, now)
+            hold_ms += max(0, until - start)
+            hold_end = max(hold_end, until)
+        probable = fold.long_silences_unchecked
+        for start, end in fold.long_silences:
+            covered = False
+            for h_start, h_end in holds:
+                if h_start < end and (h_end is None or h_end > start):
+                    covered = True
+                    break
+            probable += not covered
+        return hold_ms, hold_end, probable
 
     def _window(self, window: _Window, events: WindowEvents) -> WindowMetrics:
         lo = self.now_ms - window.width
@@ -1390,7 +1405,7 @@ class CallState:
         now = self.now_ms
         span = min(window.width, now)
         silences = events.silences
-        ended = _ended_since(silences, lo)
+        silences_ended, longest_silence = _ended_since(silences, lo) if silences else (0, 0)
         return WindowMetrics(
             window=window.label,
             agent_talk_ratio=_ratio(agent_ms, agent_ms + customer_ms),
@@ -1402,10 +1417,10 @@ class CallState:
             interruptions=_count_since(events.interruptions, lo),
             response_gap_seconds=self._gap_seconds(_median(gaps)) if gaps else None,
             customer_sentiment=_ratio(sums[_SENT], sums[_WORDS] * SENTIMENT_SCALE),
-            dead_air_silences=len(ended),
-            dead_air_longest_seconds=max(ended, default=0) / 1000,
-            dead_air_ratio=_ratio(_overlap(silences, lo, now), span),
-            overtalk_ratio=_ratio(_overlap(events.overtalk, lo, now), span),
+            dead_air_silences=silences_ended,
+            dead_air_longest_seconds=longest_silence / 1000,
+            dead_air_ratio=_ratio(_overlap(silences, lo, now) if silences else 0, span),
+            overtalk_ratio=_ratio(_overlap(events.overtalk, lo, now) if events.overtalk else 0, span),
             agent_words_per_minute=self._words_per_minute(sums[_AGENT_WORDS], agent_ms),
             speaker_switches_per_minute=_count_since(events.switches, lo) / minutes if minutes > 0 else None,
             agent_speech_seconds=agent_ms / 1000,
