@@ -175,25 +175,43 @@ def _call_lines(call: LiveCall, metrics: CallMetrics) -> tuple[str, ...]:
         f'call_id="{_label_value(call.call_id)}",agent_id="{_label_value(agent_id)}",'
         f'team="{_label_value(team)}",queue="{_label_value(queue)}"'
     )
-    window_labels = tuple(window.window for window in metrics.windows)
+    windows = metrics.windows
     lines = []
+    for family, samples in _samples_of(tuple(window.window for window in windows)):
+        start = f"{family}{{{labels}"
+        text = []
+        for name, window, rest in samples:
+            value = getattr(metrics if window < 0 else windows[window], name)
+            if value is not None:
+                text.append(f"{start}{rest}{float(value)!r}\n")
+        lines.append("".join(text))
+    return tuple(lines)
+
+
+# the samples of a call with these windows: (family, [(metric, index of its window in
+# CallMetrics.windows or -1 for a whole-call field, the line from the labels' end to the value)])
+_Samples = tuple[tuple[str, tuple[tuple[str, int, str], ...]], ...]
+_SAMPLES: dict[tuple[str, ...], _Samples] = {}
+
+
+def _samples_of(window_labels: tuple[str, ...]) -> _Samples:
+    """Worked out once per set of windows (one per configuration), not per call and scrape."""
+    known = _SAMPLES.get(window_labels)
+    if known is not None:
+        return known
+    families = []
     for family, _, members in _CALL_FAMILIES:
-        text = ""
+        samples: list[tuple[str, int, str]] = []
         for m in members:
             if m.scope is Scope.CALL:
-                value = getattr(metrics, m.name)
-                if value is not None:
-                    extra = (
-                        f',{m.prometheus_label[0]}="{m.prometheus_label[1]}"' if m.prometheus_label else ""
-                    )
-                    text += f"{family}{{{labels}{extra}}} {float(value)!r}\n"
+                extra = f',{m.prometheus_label[0]}="{m.prometheus_label[1]}"' if m.prometheus_label else ""
+                samples.append((m.name, -1, f"{extra}}} "))
                 continue
             for label in m.windows_exported(window_labels):
-                value = getattr(metrics.window(label), m.name)
-                if value is not None:
-                    text += f'{family}{{{labels},window="{label}"}} {float(value)!r}\n'
-        lines.append(text)
-    return tuple(lines)
+                samples.append((m.name, window_labels.index(label), f',window="{label}"}} '))
+        families.append((family, tuple(samples)))
+    _SAMPLES[window_labels] = known = tuple(families)
+    return known
 
 
 def _team_values(metrics: CallMetrics) -> tuple[float | None, ...]:
