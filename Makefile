@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*; touch $@
 
 # the per-segment modules compiled with mypyc, rebuilt when one of their sources changes
-ENGINE_SOURCES := $(addprefix streams/,native.py worker/tallies.py wire/values.py wire/events.py wire/avro_reader.py wire/avro_writer.py worker/calls.py engine/config.py engine/lexicon.py engine/sentiment.py engine/text.py engine/trackers.py engine/call.py engine/nudges.py)
+ENGINE_SOURCES := $(addprefix streams/,native.py worker/tallies.py wire/values.py wire/events.py wire/avro_reader.py wire/avro_writer.py worker/calls.py worker/outputs.py worker/batches.py engine/config.py engine/lexicon.py engine/sentiment.py engine/text.py engine/trackers.py engine/call.py engine/nudges.py)
 ENGINE_BUILD := streams/.native-sources.sha256
 
 $(ENGINE_BUILD): $(STAMP) $(ENGINE_SOURCES)
@@ -90,4 +90,4 @@ bench-engine: venv ## Micro-benchmark of the metric engine: updates/s and bytes 
 
 clean: ## Remove the virtualenv, caches and local Kafka data (keeps the jar cache)
 	-deploy/local/kafka.sh stop
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache deploy/local/.data .demo streams/*.so streams/engine/*.so $(ENGINE_BUILD)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache deploy/local/.data .demo streams/*.so streams/*/*.so $(ENGINE_BUILD)
