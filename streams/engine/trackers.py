@@ -209,6 +209,25 @@ class _TrackerNode:
 _FOREVER_MS: Final = 1 << 62
 
 
+def _trie(trackers: Sequence[Tracker], speaker: int) -> dict[str, _TrackerNode]:
+    """The first words of the phrases of the trackers that count ``speaker``'s words, each
+    leading to the rest of its phrases; ``ends`` holds indexes into ``trackers``."""
+    root = _TrackerNode()
+    for index, tracker in enumerate(trackers):
+        if tracker.speaker_code != ANY_SPEAKER and tracker.speaker_code != speaker:
+            continue
+        for phrase in tracker.words:
+            node = root
+            for word in phrase:
+                child = node.next.get(word)
+                if child is None:
+                    child = node.next[word] = _TrackerNode()
+                node = child
+            if index not in node.ends:
+                node.ends = (*node.ends, index)
+    return root.next
+
+
 class TrackerSet:
     """Trackers in force (immutable): built once per definitions file, shared by every call."""
 
@@ -241,18 +260,9 @@ class TrackerSet:
         ]
         self._teams: Final = [t.teams for t in trackers]
         self._queues: Final = [t.queues for t in trackers]
-        root = _TrackerNode()
-        for index, tracker in enumerate(trackers):
-            for phrase in tracker.words:
-                node = root
-                for word in phrase:
-                    child = node.next.get(word)
-                    if child is None:
-                        child = node.next[word] = _TrackerNode()
-                    node = child
-                if index not in node.ends:
-                    node.ends = (*node.ends, index)
-        self._first: Final = root.next
+        # one phrase trie per speaker, of the trackers that listen to that speaker: a
+        # segment walks only the phrases that can count in it
+        self._first_by_speaker: Final = tuple(_trie(trackers, code) for code in (AGENT, CUSTOMER, OTHER))
 
     def __len__(self) -> int:
         return len(self.trackers)
@@ -282,7 +292,7 @@ class TrackerSet:
         None when no tracker hits. Each occurrence of a phrase is one hit; a tracker's hits
         do not overlap (at each word its longest phrase counts, and the next hit of that
         tracker starts after it), different trackers' hits may."""
-        first = self._first
+        first = self._first_by_speaker[speaker]
         counts: list[int] | None = None
         next_free: list[int] | None = None
         n = len(words)
