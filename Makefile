@@ -10,7 +10,7 @@ HELM_VERSION := v3.22.0
 HELM_DIR := .tools/helm-$(HELM_VERSION)
 export HELM := $(abspath $(HELM_DIR)/helm)
 
-.PHONY: help demo test test-unit generated lint venv helm kafka-fetch kafka-start kafka-stop topics score eval bench bench-engine sizing chaos clean
+.PHONY: help demo test test-unit generated lint venv helm kafka-fetch kafka-start kafka-stop topics score eval bench bench-ab bench-engine sizing chaos clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -84,6 +84,9 @@ sizing: kafka-fetch ## Sizing run on the local broker: one worker under 1,000-5,
 
 chaos: kafka-fetch ## Chaos run on a private broker: 15 SIGKILLs, a broker restart, 10,000 bad records, 3,000 teams (table + JSON)
 	$(PY) -m tests.chaos $(CHAOS_ARGS)
+
+bench-ab: kafka-fetch ## Same-run before/after of the worker: make bench-ab BEFORE=DIR (a checkout with its .venv), trackers loaded in both
+	$(PY) bench/ab_bench.py --before $(BEFORE) --after-setting trackers_file=$(CURDIR)/bench/trackers-20x10.toml $(AB_ARGS)
 
 bench-engine: venv ## Micro-benchmark of the metric engine: updates/s and bytes per call
 	$(PY) bench/engine_bench.py --calls 500 --minutes 10 --repeat 3 --trackers bench/trackers-20x10.toml

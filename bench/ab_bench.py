@@ -1,0 +1,208 @@
+"""Same-run before/after: the worker of two checkouts, and the naive Faust agent, on one topic.
+
+    python bench/ab_bench.py --before DIR [--after DIR] [--repeats 5] [--calls 2000] [--minutes 5]
+        [--before-setting NAME=VALUE ...] [--after-setting NAME=VALUE ...] [--json out.json]
+
+A change on the per-segment path is judged by its ratio to the naive agent, and the
+shared machines drift by tens of percent between runs: ``make bench`` before and after a
+change, minutes apart, disagreed by more than the change. Here every run reads the same
+pre-filled topic, and in each repeat the naive agent runs, then the two workers in turn
+(the order swapped every repeat); medians are reported, with after / before.
+
+Each DIR is a checkout with its own ``.venv`` (``make venv`` there): for the commit
+before a change, ``git worktree add /tmp/before COMMIT && make -C /tmp/before venv``.
+``--after`` defaults to this checkout. Uses CALLFOCUS_KAFKA_BOOTSTRAP, else starts the
+project's local Kafka on free ports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+from load_bench import (
+    KAFKA_SH,
+    ROOT,
+    Progress,
+    described,
+    encoded,
+    free_port,
+    http_get,
+    live_calls,
+    processed,
+    produce,
+    scraped,
+    wait_progress,
+    worker_setting,
+)
+
+from streams.settings import Settings
+from streams.tools.topics import ensure_topics
+from streams.wire.codec import AvroCodec
+
+SIDES = ("before", "after")
+
+
+def checkout(text: str) -> Path:
+    path = Path(text).resolve()
+    if not (path / ".venv" / "bin" / "python").exists() or not (path / "streams").is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: not a callfocus checkout with its .venv (make venv there)")
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--before", type=checkout, required=True, help="Checkout of the version before.")
+    parser.add_argument(
+        "--after", type=checkout, default=ROOT, help="Checkout of the version after (this one)."
+    )
+    parser.add_argument("--repeats", type=int, default=5, help="Repeats of naive, before, after (medians).")
+    parser.add_argument("--calls", type=int, default=2000, help="Concurrent live calls in the topic.")
+    parser.add_argument("--minutes", type=float, default=5.0, help="Call length.")
+    parser.add_argument("--partitions", type=int, default=4)
+    for side in SIDES:
+        parser.add_argument(
+            f"--{side}-setting",
+            action="append",
+            default=[],
+            type=worker_setting,
+            metavar="NAME=VALUE",
+            help=f"A setting of the {side} worker (repeatable), e.g. trackers_file=PATH.",
+        )
+    parser.add_argument("--json", dest="json_path", help="Write the runs and medians here.")
+    args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    gc.disable()  # the pre-built events: see load_bench.main
+
+    tmp = Path(tempfile.mkdtemp(prefix="callfocus-ab-"))
+    print(f"logs and data: {tmp}", flush=True)
+    bootstrap = os.environ.get("CALLFOCUS_KAFKA_BOOTSTRAP")
+    kafka_env = {
+        **os.environ,
+        "CALLFOCUS_LOCAL_KAFKA_PORT": str(free_port()),
+        "CALLFOCUS_LOCAL_KAFKA_CONTROLLER_PORT": str(free_port()),
+        "CALLFOCUS_LOCAL_KAFKA_DATA": str(tmp / "kafka"),
+        "PYTHON": sys.executable,
+    }
+    if not bootstrap:
+        kafka = subprocess.run(
+            [str(KAFKA_SH), "start"], env=kafka_env, capture_output=True, text=True, check=True
+        )
+        bootstrap = kafka.stdout.strip().splitlines()[-1]
+    processes: list[subprocess.Popen[bytes]] = []
+    runs: dict[str, list[Progress]] = {"naive": [], "before": [], "after": []}
+    try:
+        prefix = f"ab{uuid.uuid4().hex[:6]}"
+        settings = Settings(kafka_bootstrap=bootstrap, topic_prefix=prefix, topic_partitions=args.partitions)
+        ensure_topics(settings)
+        topic = settings.topic("call-events")
+        recordings = live_calls(args.calls, args.minutes, seed=1, prefix="bench")
+        messages = encoded(recordings, AvroCodec())
+        segments = sum(len(r.segments) for r in recordings)
+        produce(bootstrap, topic, messages)
+        print(
+            f"pre-filled {topic}: {len(messages)} events ({segments} segments) of {args.calls} calls",
+            flush=True,
+        )
+
+        def started(name: str, command: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+            process = subprocess.Popen(
+                command, cwd=cwd, env=env, stdout=(tmp / f"{name}.log").open("wb"), stderr=subprocess.STDOUT
+            )
+            processes.append(process)
+            return process
+
+        def naive_run(run: int) -> Progress:
+            port = free_port()
+            env = {
+                **os.environ,
+                "NAIVE_BOOTSTRAP": bootstrap,
+                "NAIVE_TOPIC": topic,
+                "NAIVE_APP_ID": f"naive-{prefix}-{run}",
+                "NAIVE_PORT": str(port),
+                "NAIVE_PARTITIONS": str(args.partitions),
+                "NAIVE_DATADIR": str(tmp / f"naive-{run}"),
+            }
+            command = [sys.executable, str(ROOT / "bench" / "naive_faust_app.py"), "worker", "-l", "warn"]
+            naive = started(f"naive-{run}", command, ROOT, env)
+            progress = wait_progress(
+                lambda: json.loads(http_get(f"http://127.0.0.1:{port}/count"))["events"],
+                len(messages),
+                900,
+                naive,
+            )
+            naive.terminate()
+            naive.wait(30)
+            return progress
+
+        def worker_run(side: str, run: int) -> Progress:
+            port, name = free_port(), f"{side}-{run}"
+            env = {k: v for k, v in os.environ.items() if not k.startswith("CALLFOCUS_")}
+            env.update(
+                CALLFOCUS_KAFKA_BOOTSTRAP=bootstrap,
+                CALLFOCUS_TOPIC_PREFIX=prefix,
+                CALLFOCUS_APP_ID=f"cf-{prefix}-{name}",
+                CALLFOCUS_WEB_PORT=str(port),
+                CALLFOCUS_DATA_DIR=str(tmp / name),
+                CALLFOCUS_TOPIC_PARTITIONS=str(args.partitions),
+                CALLFOCUS_LOG_LEVEL="warning",
+            )
+            env.update(dict(getattr(args, f"{side}_setting")))
+            home: Path = getattr(args, side)
+            command = [str(home / ".venv" / "bin" / "python"), "-m", "streams.tools.cli", "worker"]
+            worker = started(name, command, home, env)
+            with scraped(port):
+                progress = wait_progress(lambda: processed(port), segments, 1800, worker)
+            worker.terminate()
+            worker.wait(30)
+            return progress
+
+        for run in range(args.repeats):
+            runs["naive"].append(naive_run(run))
+            print(f"naive, run {run}: {described(runs['naive'][-1])}", flush=True)
+            for side in SIDES if run % 2 == 0 else reversed(SIDES):
+                runs[side].append(worker_run(side, run))
+                print(f"{side} ({getattr(args, side)}), run {run}: {described(runs[side][-1])}", flush=True)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+        if not os.environ.get("CALLFOCUS_KAFKA_BOOTSTRAP"):
+            subprocess.run([str(KAFKA_SH), "stop"], env=kafka_env, capture_output=True)
+
+    median = {name: statistics.median(p.events_per_s for p in progress) for name, progress in runs.items()}
+    cpu = {name: statistics.median(p.cpu_us_per_event for p in progress) for name, progress in runs.items()}
+    print(f"\nmedians of {args.repeats} runs, {segments} segments")
+    print(f"{'':8} {'events/s':>10} {'CPU µs/event':>13} {'/ naive':>8}")
+    for name in runs:
+        print(f"{name:8} {median[name]:>10,.0f} {cpu[name]:>13.1f} {median[name] / median['naive']:>7.1f}x")
+    ratio = median["after"] / median["before"]
+    print(f"after / before: {ratio:.3f}")
+    if args.json_path:
+        result = {
+            "segments": segments,
+            "before": str(args.before),
+            "after": str(args.after),
+            "settings": {side: dict(getattr(args, f"{side}_setting")) for side in SIDES},
+            "runs": {name: [vars(p) for p in progress] for name, progress in runs.items()},
+            "median_events_per_s": median,
+            "after_over_before": ratio,
+        }
+        Path(args.json_path).write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
