@@ -28,11 +28,16 @@ import orjson
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from streams.errors import InvalidEventError, InvalidReason, shown
-from streams.wire.avro_reader import compile_reader, is_compiled
+from streams.wire.avro_reader import (
+    HEADER_LEN,
+    SINGLE_OBJECT_MARKER,
+    SingleObjectReader,
+    compile_reader,
+    is_compiled,
+)
 from streams.wire.avro_writer import compile_writer
 
-SINGLE_OBJECT_MARKER = b"\xc3\x01"
-_HEADER_LEN = len(SINGLE_OBJECT_MARKER) + 8
+_HEADER_LEN = HEADER_LEN
 SCHEMA_DIR_ENV = "CALLFOCUS_SCHEMA_DIR"
 # Earlier versions of the records, read only: records already on the topics (a snapshot
 # written before a release added a field) still decode, the new fields at their defaults.
@@ -121,10 +126,14 @@ class AvroCodec:
             previous = [_read_json(f) for f in sorted((directory / PREVIOUS_DIR).glob("*.avsc"))]
         self._by_name: dict[str, _Schema] = {}
         self._writers: dict[int, _Schema] = {}
+        # the compiled reader of the current schemas' records (None: not compiled)
+        self.fast_reader = SingleObjectReader() if _READER_COMPILED else None
         for raw in raws:
             schema = _Schema(raw)
             self._by_name[schema.name] = schema
             self._writers[schema.fingerprint] = schema
+            if self.fast_reader is not None and schema.read is not None:
+                self.fast_reader.add(schema.fingerprint, schema.name, schema.read)
         for raw in previous:
             self.register_writer_schema(raw)
 
@@ -180,6 +189,12 @@ class AvroCodec:
         """Record name and value of one message: single-object Avro or a JSON object."""
         if not data:  # a record without a value (a tombstone) is empty too
             raise CodecError(InvalidReason.EMPTY, "message has no bytes")
+        if self.fast_reader is not None:
+            # the compiled reader (streams.wire.avro_reader) first; a record it does not
+            # read or is not sure about goes through fastavro, which reads it or says what is wrong
+            found = self.fast_reader.read(data)
+            if found is not None:
+                return found
         if data[:2] == SINGLE_OBJECT_MARKER:
             return self._decode_avro(data)
         stripped = data.lstrip()
@@ -197,13 +212,6 @@ class AvroCodec:
         if writer is None:
             raise CodecError(InvalidReason.UNKNOWN_SCHEMA, f"no schema with fingerprint {fingerprint:016x}")
         reader = self._by_name[writer.name]
-        if reader is writer and writer.read is not None:
-            # the compiled reader (streams.wire.avro_reader) first; a record it is not sure
-            # about goes through fastavro, which reads it or says what is wrong
-            try:
-                return writer.name, writer.read.read(data, _HEADER_LEN)
-            except Exception:  # any doubt: fastavro decides below
-                pass
         body = io.BytesIO(data)
         body.seek(_HEADER_LEN)
         try:

@@ -16,7 +16,7 @@ from streams.wire import avro_reader
 from streams.wire.avro_reader import compile_reader
 from streams.wire.codec import _HEADER_LEN, AvroCodec, CodecError, _without_logical_types
 from tests.unit.test_avro_writer import SCHEMAS, values_of
-from tests.unit.test_codec import EXAMPLES
+from tests.unit.test_codec import EXAMPLES, _codec_with, _schema_with_new_field
 
 CODEC = AvroCodec()
 
@@ -34,6 +34,35 @@ def fastavro_read(name: str, body: bytes) -> Any:
 def test_the_reader_is_compiled_and_the_codec_uses_it() -> None:
     assert avro_reader.is_compiled()  # the suite runs the compiled modules (test_native_engine)
     assert all(CODEC._schema(name).read is not None for name in SCHEMAS)
+    assert CODEC.fast_reader is not None
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_the_single_object_reader_reads_current_records_as_the_codec_does(name: str) -> None:
+    data = CODEC.encode(name, EXAMPLES[name])
+    assert CODEC.fast_reader is not None
+    assert CODEC.fast_reader.read(data) == FASTAVRO_ONLY.decode(data) == (name, EXAMPLES[name])
+
+
+def test_the_single_object_reader_leaves_every_other_record_to_the_codec() -> None:
+    segment = CODEC.encode("TranscriptSegment", EXAMPLES["TranscriptSegment"])
+    for data in [
+        b'{"type": "CallEnded", "call_id": "c1", "ended_at": 1}',  # JSON
+        segment[:_HEADER_LEN],  # a header and nothing more
+        segment[:2] + b"\x00" * 8 + segment[_HEADER_LEN:],  # an unknown fingerprint
+        segment[:-1],  # truncated: unsure
+        segment + b"\x00",  # trailing bytes: unsure
+    ]:
+        assert CODEC.fast_reader is not None and CODEC.fast_reader.read(data) is None
+
+
+def test_a_record_of_another_writer_schema_is_read_by_the_codec_with_schema_resolution() -> None:
+    newer = _codec_with(_schema_with_new_field())
+    data = newer.encode("TranscriptSegment", {**EXAMPLES["TranscriptSegment"], "channel": "left"})
+    codec = AvroCodec()
+    codec.register_writer_schema(_schema_with_new_field())
+    assert codec.fast_reader is not None and codec.fast_reader.read(data) is None
+    assert codec.decode(data) == ("TranscriptSegment", EXAMPLES["TranscriptSegment"])
 
 
 @pytest.mark.parametrize("name", sorted(SCHEMAS))
@@ -123,8 +152,7 @@ def test_it_is_unsure_of_records_that_fastavro_must_judge(body: bytes) -> None:
 
 def fastavro_only() -> AvroCodec:
     codec = AvroCodec()
-    for name in codec.names:
-        codec._schema(name).read = None
+    codec.fast_reader = None
     return codec
 
 
