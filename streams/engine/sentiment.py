@@ -48,6 +48,17 @@ def vader_lexicon() -> dict[str, float]:
     return lexicon
 
 
+class LexiconWord:
+    """What the rules know of one word: its valence (None: it carries none) and the
+    phrases that start with it (the words after it, the phrase's valence), longest first."""
+
+    __slots__ = ("phrases", "valence")
+
+    def __init__(self, valence: float | None, phrases: tuple[tuple[tuple[str, ...], float], ...]) -> None:
+        self.valence = valence
+        self.phrases = phrases
+
+
 class SentimentRules:
     """Word valences, phrase valences and modifiers of one lexicon, built once."""
 
@@ -74,11 +85,14 @@ class SentimentRules:
                     words[term[0]] = valence if old * valence <= 0 or abs(valence) >= abs(old) else old
                 elif term:
                     phrases.setdefault(term[0], []).append((term[1:], valence))
-        self.valences = words
-        # longest phrase first, so "hung up on me" wins over "hung up"
-        self.phrases = {
-            first: tuple(sorted(rest, key=lambda e: len(e[0]), reverse=True))
-            for first, rest in phrases.items()
+        # one entry per word that carries a valence or starts a phrase: a segment's word is
+        # looked up once; longest phrase first, so "hung up on me" wins over "hung up"
+        self.words = {
+            word: LexiconWord(
+                words.get(word),
+                tuple(sorted(phrases.get(word, ()), key=lambda e: len(e[0]), reverse=True)),
+            )
+            for word in words.keys() | phrases.keys()
         }
         self.negations = negations
         self.next_word_negations = next_word_negations
@@ -88,7 +102,7 @@ class SentimentRules:
 
 def sentiment(tokens: list[str], rules: SentimentRules) -> float:
     """Compound sentiment of lower-case tokens in -1..1 (0 when no word carries any)."""
-    valences, phrases = rules.valences, rules.phrases
+    lexicon_words = rules.words
     negations, boosters, dampeners = rules.negations, rules.boosters, rules.dampeners
     total = 0.0
     i, n = 0, len(tokens)
@@ -96,12 +110,14 @@ def sentiment(tokens: list[str], rules: SentimentRules) -> float:
     # their negation window after the phrase
     window_floor = 0
     while i < n:
-        token = tokens[i]
+        entry = lexicon_words.get(tokens[i])
+        if entry is None:
+            i += 1
+            continue
         size = 1
-        valence = valences.get(token)
-        candidates = phrases.get(token)
-        if candidates is not None:
-            for rest, phrase_valence in candidates:
+        valence = entry.valence
+        if entry.phrases:
+            for rest, phrase_valence in entry.phrases:
                 end = i + 1 + len(rest)
                 if end <= n and tuple(tokens[i + 1 : end]) == rest:
                     valence, size = phrase_valence, 1 + len(rest)
