@@ -39,6 +39,11 @@ _LONG_TEXT_CHARS: Final = 2_000
 CONTENT_WORDS_KEPT = 100_000
 
 
+# the kinds of a reference word (TextAnalyzer.references), as bits
+_CUSTOMER_REF: Final = 1
+_SELF_REF: Final = 2
+
+
 def tokens(text: str) -> list[str]:
     """The words of ``text``: runs of lower-case letters and digits, joined by inner
     apostrophes and hyphens (``_TOKEN``). A token never spans white space, so the text is
@@ -202,6 +207,12 @@ class TextAnalyzer:
         # every word at which _question_at can find a question: the others are skipped
         self._question_words = self._open_first | _WH_OPEN | _WH_CLOSED | self._auxiliaries | _IMPERATIVE_DATA
         self._content_of: dict[str, str] = {}
+        # each reference word's kind (_CUSTOMER_REF, _SELF_REF or both): one probe a word
+        self._reference_kind = {
+            word: _CUSTOMER_REF * (word in lexicon.customer_references)
+            + _SELF_REF * (word in lexicon.self_references)
+            for word in lexicon.customer_references | lexicon.self_references
+        }
 
     # -- backchannels -------------------------------------------------------------------
     def is_backchannel(self, words: list[str], max_words: int) -> bool:
@@ -331,11 +342,13 @@ class TextAnalyzer:
         self, words: list[str], customer_orgs: PhraseCounter | None, seller_orgs: PhraseCounter | None
     ) -> tuple[int, int]:
         """Customer and self references: pronouns plus the call's organisation names."""
-        customer_words, own_words = self.lexicon.customer_references, self.lexicon.self_references
+        kinds = self._reference_kind
         customer = own = 0
         for word in words:
-            customer += word in customer_words
-            own += word in own_words
+            kind = kinds.get(word, 0)
+            if kind:
+                customer += kind & _CUSTOMER_REF
+                own += (kind & _SELF_REF) >> 1
         if customer_orgs is not None:
             customer += customer_orgs.count(words)
         if seller_orgs is not None:
