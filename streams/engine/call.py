@@ -276,6 +276,19 @@ def _sort_key(u: Utterance) -> tuple[int, int, int, str]:
     return (u.start, u.end, u.speaker, u.segment_id)
 
 
+def _sorts_after(start: int, end: int, speaker: int, segment_id: str, key: tuple[int, int, int, str]) -> bool:
+    """``(start, end, speaker, segment_id) > key`` field by field: the order check every
+    segment takes, without the key tuple (and its boxed ints) a comparison would make."""
+    key_start, key_end, key_speaker, key_id = key
+    if start != key_start:
+        return start > key_start
+    if end != key_end:
+        return end > key_end
+    if speaker != key_speaker:
+        return speaker > key_speaker
+    return segment_id > key_id
+
+
 # the int fields of a Fold (its others are copied and serialised each in its own way)
 _FOLD_SCALARS = (
     "agent_cover_end",
@@ -993,9 +1006,13 @@ class CallState:
                 f"starts at {segment.start_ms} ms, more than "
                 f"{self.config.future_tolerance_ms // 1000} s after the call's media time {self.now_ms} ms",
             )
-        if self._watermark is not None and segment.is_final:
-            key = (segment.start_ms, segment.end_ms, _SPEAKER_CODE[segment.speaker], segment.segment_id)
-            if key <= self._watermark or segment.end_ms < self.now_ms - self.config.horizon_ms:
+        watermark = self._watermark
+        if watermark is not None and segment.is_final:
+            speaker = _SPEAKER_CODE[segment.speaker]
+            if (
+                not _sorts_after(segment.start_ms, segment.end_ms, speaker, segment.segment_id, watermark)
+                or segment.end_ms < self.now_ms - self.config.horizon_ms
+            ):
                 raise self._invalid(
                     segment,
                     InvalidReason.TOO_LATE,
@@ -1041,10 +1058,9 @@ class CallState:
 
     def _insert(self, u: Utterance) -> None:
         tail = self._tail
-        key = _sort_key(u)
         # most segments come in order: the search only for those that do not
-        in_order = not tail or _sort_key(tail[-1]) < key
-        index = len(tail) if in_order else bisect.bisect_right(tail, key, key=_sort_key)
+        in_order = not tail or _sorts_after(u.start, u.end, u.speaker, u.segment_id, _sort_key(tail[-1]))
+        index = len(tail) if in_order else bisect.bisect_right(tail, _sort_key(u), key=_sort_key)
         in_order = index == len(tail)
         tail.insert(index, u)
         self._by_id[u.segment_id] = u
@@ -1089,9 +1105,9 @@ class CallState:
             utterance = tail[sealed]
             self._sealed.feed(utterance, self.config)
             del self._by_id[utterance.segment_id]
-            self._watermark = _sort_key(utterance)
             sealed += 1
         if sealed:
+            self._watermark = _sort_key(tail[sealed - 1])
             self._sealed_json = None
             del tail[:sealed]
             for window in self._windows:
