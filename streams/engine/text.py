@@ -42,6 +42,10 @@ CONTENT_WORDS_KEPT = 100_000
 # the kinds of a reference word (TextAnalyzer.references), as bits
 _CUSTOMER_REF: Final = 1
 _SELF_REF: Final = 2
+# a word's roles in a clause (TextAnalyzer._questions_in), as bits
+_FILLER: Final = 1
+_ADVERB: Final = 2
+_QUESTION_WORD: Final = 4
 
 
 def tokens(text: str) -> list[str]:
@@ -206,6 +210,13 @@ class TextAnalyzer:
         self._auxiliaries = lexicon.closed_question_openers - _WH_CLOSED - _IMPERATIVE_DATA
         # every word at which _question_at can find a question: the others are skipped
         self._question_words = self._open_first | _WH_OPEN | _WH_CLOSED | self._auxiliaries | _IMPERATIVE_DATA
+        # each word's roles in _questions_in (bits): one probe a word, none of them for most
+        self._clause_role = {
+            word: _FILLER * (word in lexicon.clause_fillers)
+            + _ADVERB * (word in lexicon.clause_adverbs)
+            + _QUESTION_WORD * (word in self._question_words)
+            for word in lexicon.clause_fillers | lexicon.clause_adverbs | self._question_words
+        }
         self._content_of: dict[str, str] = {}
         # each reference word's kind (_CUSTOMER_REF, _SELF_REF or both): one probe a word
         self._reference_kind = {
@@ -259,16 +270,19 @@ class TextAnalyzer:
         one: "the tier also has our routing" is a statement, and an inverted auxiliary
         after it is judged by the mid-segment rule ("... now do you have your card").
         """
-        lex = self.lexicon
+        roles = self._clause_role
         found: list[bool] = []
         clause_start, in_question = True, False
-        for i, word in enumerate(words):
-            if word in lex.clause_fillers and not self._opener_at(words, i):
+        for i in range(len(words)):
+            role = roles.get(words[i], 0)
+            # only a question word can open a question (_question_at)
+            asks = role & _QUESTION_WORD != 0
+            if role & _FILLER and not (asks and self._opener_at(words, i)):
                 clause_start, in_question = True, False
                 continue
-            if clause_start and word in lex.clause_adverbs and not self._opener_at(words, i):
+            if clause_start and role & _ADVERB and not (asks and self._opener_at(words, i)):
                 continue
-            if not in_question:
+            if asks and not in_question:
                 kind = self._question_at(words, i, clause_start)
                 if kind is not None:
                     found.append(kind)
