@@ -874,35 +874,71 @@ class _Window:
 
     ``first`` is the index of the first tail segment starting at or after the window's
     start; segments before it that still overlap the window are clipped at read time.
+    The sums are native int attributes, not a list: a list's items are boxed, and each
+    update of a sum made a new int object, up to three windows times four sums a segment.
     """
 
-    __slots__ = ("first", "label", "sums", "width")
+    __slots__ = (
+        "agent_ms",
+        "agent_words",
+        "customer_ms",
+        "customer_words",
+        "first",
+        "label",
+        "open_questions",
+        "pitch",
+        "questions",
+        "refs_customer",
+        "refs_self",
+        "sentiment",
+        "situation",
+        "width",
+    )
 
     def __init__(self, label: str, width: int) -> None:
         self.label = label
         self.width = width
         self.first = 0
-        self.sums = [0] * _FIELDS
+        self.agent_ms = self.customer_ms = self.questions = self.open_questions = 0
+        self.refs_customer = self.refs_self = self.pitch = self.situation = 0
+        self.sentiment = self.customer_words = self.agent_words = 0
 
     def add(self, u: Utterance, sign: int) -> None:
         # the same sums as _contribution(), unrolled: this runs up to three times per segment
-        sums = self.sums
         if u.speaker == AGENT:
-            sums[_AGENT_MS] += sign * (u.end - u.start)
-            sums[_AGENT_WORDS] += sign * u.words
+            self.agent_ms += sign * (u.end - u.start)
+            self.agent_words += sign * u.words
             if u.questions:
-                sums[_QUESTIONS] += sign * u.questions
-                sums[_OPEN] += sign * u.open_questions
+                self.questions += sign * u.questions
+                self.open_questions += sign * u.open_questions
             if u.customer_refs:
-                sums[_REFS_C] += sign * u.customer_refs
+                self.refs_customer += sign * u.customer_refs
             if u.self_refs:
-                sums[_REFS_S] += sign * u.self_refs
-            if u.stance:
-                sums[_PITCH if u.stance > 0 else _SITUATION] += sign
+                self.refs_self += sign * u.self_refs
+            if u.stance > 0:
+                self.pitch += sign
+            elif u.stance < 0:
+                self.situation += sign
         elif u.speaker == CUSTOMER:
-            sums[_CUSTOMER_MS] += sign * (u.end - u.start)
-            sums[_SENT] += sign * u.sentiment * u.words
-            sums[_WORDS] += sign * u.words
+            self.customer_ms += sign * (u.end - u.start)
+            self.sentiment += sign * u.sentiment * u.words
+            self.customer_words += sign * u.words
+
+    def sums(self) -> list[float]:
+        """The sums in the order of :func:`_contribution`."""
+        return [
+            self.agent_ms,
+            self.customer_ms,
+            self.questions,
+            self.open_questions,
+            self.refs_customer,
+            self.refs_self,
+            self.pitch,
+            self.situation,
+            self.sentiment,
+            self.customer_words,
+            self.agent_words,
+        ]
 
 
 class CallState:
@@ -1392,7 +1428,7 @@ class CallState:
 
     def _window(self, window: _Window, events: WindowEvents) -> WindowMetrics:
         lo = self.now_ms - window.width
-        sums: list[float] = list(window.sums)
+        sums = window.sums()
         # segments that started before the window but reach into it count for the part inside
         index = window.first - 1
         earliest = lo - self._longest_segment
