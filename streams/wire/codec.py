@@ -37,7 +37,6 @@ from streams.wire.avro_reader import (
 )
 from streams.wire.avro_writer import compile_writer
 
-_HEADER_LEN = HEADER_LEN
 SCHEMA_DIR_ENV = "CALLFOCUS_SCHEMA_DIR"
 # Earlier versions of the records, read only: records already on the topics (a snapshot
 # written before a release added a field) still decode, the new fields at their defaults.
@@ -205,15 +204,15 @@ class AvroCodec:
         )
 
     def _decode_avro(self, data: bytes) -> tuple[str, dict[str, Any]]:
-        if len(data) < _HEADER_LEN:
+        if len(data) < HEADER_LEN:
             raise CodecError(InvalidReason.UNDECODABLE, "truncated single-object header")
-        fingerprint = int.from_bytes(data[2:_HEADER_LEN], "little")
+        fingerprint = int.from_bytes(data[2:HEADER_LEN], "little")
         writer = self._writers.get(fingerprint)
         if writer is None:
             raise CodecError(InvalidReason.UNKNOWN_SCHEMA, f"no schema with fingerprint {fingerprint:016x}")
         reader = self._by_name[writer.name]
         body = io.BytesIO(data)
-        body.seek(_HEADER_LEN)
+        body.seek(HEADER_LEN)
         try:
             record = fastavro.schemaless_reader(
                 body, writer.parsed, None if reader is writer else reader.parsed

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from streams.wire import avro_reader
 from streams.wire.avro_reader import compile_reader
-from streams.wire.codec import _HEADER_LEN, AvroCodec, CodecError, _without_logical_types
+from streams.wire.codec import HEADER_LEN, AvroCodec, CodecError, _without_logical_types
 from tests.unit.test_avro_writer import SCHEMAS, values_of
 from tests.unit.test_codec import EXAMPLES, _codec_with, _schema_with_new_field
 
@@ -48,8 +48,8 @@ def test_the_single_object_reader_leaves_every_other_record_to_the_codec() -> No
     segment = CODEC.encode("TranscriptSegment", EXAMPLES["TranscriptSegment"])
     for data in [
         b'{"type": "CallEnded", "call_id": "c1", "ended_at": 1}',  # JSON
-        segment[:_HEADER_LEN],  # a header and nothing more
-        segment[:2] + b"\x00" * 8 + segment[_HEADER_LEN:],  # an unknown fingerprint
+        segment[:HEADER_LEN],  # a header and nothing more
+        segment[:2] + b"\x00" * 8 + segment[HEADER_LEN:],  # an unknown fingerprint
         segment[:-1],  # truncated: unsure
         segment + b"\x00",  # trailing bytes: unsure
     ]:
@@ -102,7 +102,7 @@ def test_types_it_does_not_read_give_no_reader() -> None:
 @given(data=st.data())
 def test_compiled_reader_reads_what_fastavro_reads(name: str, data: st.DataObject) -> None:
     record = data.draw(values_of(SCHEMAS[name], {}))
-    body = CODEC.encode(name, record)[_HEADER_LEN:]
+    body = CODEC.encode(name, record)[HEADER_LEN:]
     reader = CODEC._schema(name).read
     assert reader is not None
     assert reader.read(body, 0) == fastavro_read(name, body)
@@ -116,7 +116,7 @@ def test_compiled_reader_reads_what_fastavro_reads(name: str, data: st.DataObjec
 def test_damaged_records_are_either_read_as_fastavro_reads_them_or_left_to_it(
     name: str, data: st.DataObject
 ) -> None:
-    body = bytearray(CODEC.encode(name, EXAMPLES[name])[_HEADER_LEN:])
+    body = bytearray(CODEC.encode(name, EXAMPLES[name])[HEADER_LEN:])
     edit = data.draw(st.sampled_from(["flip", "truncate", "append"]))
     if edit == "flip":
         position = data.draw(st.integers(0, len(body) - 1))
@@ -173,7 +173,7 @@ def decoded_or_error(codec: AvroCodec, data: bytes) -> Any:
 @given(data=st.data())
 def test_the_codec_decodes_damaged_records_as_with_fastavro_alone(name: str, data: st.DataObject) -> None:
     encoded = bytearray(CODEC.encode(name, EXAMPLES[name]))
-    position = data.draw(st.integers(_HEADER_LEN, len(encoded) - 1))
+    position = data.draw(st.integers(HEADER_LEN, len(encoded) - 1))
     if data.draw(st.booleans()):
         encoded[position] = data.draw(st.integers(0, 255))
     else:

@@ -9,7 +9,7 @@ from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from streams.errors import InvalidEventError
 from streams.wire.codec import (
-    _HEADER_LEN,
+    HEADER_LEN,
     SINGLE_OBJECT_MARKER,
     AvroCodec,
     CodecError,
@@ -267,7 +267,7 @@ def test_binary_damage_is_reported_not_raised_raw(codec: AvroCodec) -> None:
     assert caught.value.reason == "undecodable"
     # cut anywhere: fastavro names the stream it reads, with its address ("cannot read
     # float from <_io.BytesIO object at 0x...>"); the dead-letter detail does not
-    for cut in range(_HEADER_LEN, len(good)):
+    for cut in range(HEADER_LEN, len(good)):
         with pytest.raises(CodecError) as caught:
             codec.decode(good[:cut])
         assert " at 0x" not in caught.value.detail, caught.value.detail
