@@ -31,7 +31,12 @@ def recording_options(verb: str) -> Callable[[Command], Command]:
             show_default=True,
             help=f"Harper Valley only: which transcript to {verb}.",
         ),
-        click.option("--limit", type=int, default=None, help="Only the first N calls."),
+        click.option(
+            "--limit",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Only the first N calls (N at least 1).",
+        ),
     ]
 
     def decorate(command: Command) -> Command:
@@ -69,7 +74,29 @@ class ReportsInvalidSettings(click.Group):
         ctx.exit(2)
 
 
+def version_line() -> str:
+    """``callfocus --version``: the package's version and whether its engine is compiled."""
+    from streams.engine.definitions import engine_version
+    from streams.native import loaded_state
+
+    return f"callfocus {engine_version()} (engine: {loaded_state()}, Python {sys.version.split()[0]})"
+
+
+def _print_version(ctx: click.Context, _: click.Parameter, wanted: bool) -> None:
+    if wanted and not ctx.resilient_parsing:
+        click.echo(version_line())
+        ctx.exit()
+
+
 @click.group(cls=ReportsInvalidSettings, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Print the version and the engine build, and exit.",
+)
 def main() -> None:
     """Live customer-focus analytics for contact-center calls (settings: CALLFOCUS_* variables)."""
     for warning in unknown_variables(os.environ):

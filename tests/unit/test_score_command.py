@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from streams.engine.definitions import engine_version
+from streams.native import loaded_state
 from streams.tools.scoring import score_recording
 from streams.tools.sources import read_recordings
 
@@ -65,3 +67,27 @@ def test_score_command_table(tmp_path: Path) -> None:
     assert rows[0].split()[:5] == ["call_id", "dead_air", "longest_s", "overtalk", "wpm"]
     assert rows[0].endswith("tracker hits")
     assert {row.split()[0] for row in rows[2:]} == {"demo-focused", "demo-pitcher", "demo-monologue"}
+
+
+def callfocus(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "streams.tools.cli", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_a_limit_below_one_is_refused_in_one_line_not_read_as_all_but_the_last() -> None:
+    for limit in ("-1", "0"):
+        out = callfocus("score", str(ROOT / "samples" / "calls.jsonl"), "--limit", limit)
+        assert out.returncode == 2
+        assert out.stdout == ""
+        assert f"Invalid value for '--limit': {limit} is not in the range x>=1." in out.stderr
+        assert "Traceback" not in out.stderr
+    out = callfocus("score", str(ROOT / "samples" / "calls.jsonl"), "--limit", "2", "--json")
+    assert out.returncode == 0
+    assert [row["call_id"] for row in json.loads(out.stdout)] == ["demo-focused", "demo-pitcher"]
+
+
+def test_version_names_the_package_version_and_the_engine_build() -> None:
+    out = callfocus("--version")
+    assert out.returncode == 0
+    assert out.stdout.strip().startswith(f"callfocus {engine_version()} (engine: {loaded_state()}, Python 3.")
