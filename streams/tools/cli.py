@@ -6,7 +6,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from pydantic import ValidationError
@@ -14,6 +14,9 @@ from pydantic_settings import SettingsError
 
 from streams.settings import Settings, SettingsFileError, unknown_variables
 from streams.tools.simulate import AgentStyle, CustomerMood
+
+if TYPE_CHECKING:
+    from streams.tools.sources import Recording
 
 FORMATS = click.Choice(["jsonl", "harper-valley"])
 Command = TypeVar("Command", bound=Callable[..., Any])
@@ -45,6 +48,26 @@ def recording_options(verb: str) -> Callable[[Command], Command]:
         return command
 
     return decorate
+
+
+def read_input(path: Path, fmt: str, transcript: str = "human", limit: int | None = None) -> list[Recording]:
+    """The recorded calls at ``path``. Input that is not what ``fmt`` reads (a folder given
+    as JSONL, a folder without the Harper Valley layout, a line that is not an event) is the
+    user's mistake: one line naming the file and line, exit status 2, no traceback."""
+    from streams.errors import InvalidEventError
+    from streams.tools.sources import read_recordings
+
+    if fmt == "jsonl" and path.is_dir():
+        raise click.BadParameter(
+            f"{path} is a folder; JSONL input is one file (a Harper Valley folder: --format harper-valley)",
+            param_hint="PATH",
+        )
+    try:
+        return read_recordings(path, fmt, transcript=transcript, limit=limit)  # type: ignore[arg-type]
+    except InvalidEventError as error:
+        raise click.UsageError(f"{error.detail} ({error.reason})") from None
+    except OSError as error:
+        raise click.UsageError(str(error)) from None
 
 
 def invalid_settings(error: ValidationError) -> str:
@@ -151,11 +174,10 @@ def replay(
 ) -> None:
     """Send recorded calls to Kafka, keyed by call_id, in real time or faster."""
     from streams.tools.replay import replay as run_replay
-    from streams.tools.sources import read_recordings
 
     if speed <= 0:
         raise click.BadParameter("must be > 0", param_hint="--speed")
-    recordings = read_recordings(path, fmt, transcript=transcript, limit=limit)  # type: ignore[arg-type]
+    recordings = read_input(path, fmt, transcript, limit)
     click.echo(
         f"replaying {len(recordings)} calls from {path} ({'max speed' if max_speed else f'{speed:g}x'})",
         err=True,
@@ -185,13 +207,12 @@ def score(path: Path, fmt: str, transcript: str, limit: int | None, as_json: boo
     from streams.engine.nudges import load_rules
     from streams.engine.trackers import EMPTY, load_trackers
     from streams.tools.scoring import score_recording, score_table, signals_table
-    from streams.tools.sources import read_recordings
 
     settings = Settings()
     rules = load_rules(settings.nudge_rules_file)
     config = with_definitions(settings.engine_config(), rules)
     trackers = load_trackers(settings.trackers_file) if settings.trackers_file is not None else EMPTY
-    recordings = read_recordings(path, fmt, transcript=transcript, limit=limit)  # type: ignore[arg-type]
+    recordings = read_input(path, fmt, transcript, limit)
     scored = [score_recording(r, config, rules, trackers) for r in recordings]
     if as_json:
         click.echo(json.dumps([s.as_dict() for s in scored], indent=2))
@@ -306,7 +327,10 @@ def evaluate_harper_valley_command(directory: Path, transcript: str, as_json: bo
 
     config = Settings().engine_config()
     kinds = ["human", "asr"] if transcript == "both" else [transcript]
-    results = [evaluate_harper_valley(directory, kind, config) for kind in kinds]
+    try:
+        results = [evaluate_harper_valley(directory, kind, config) for kind in kinds]
+    except OSError as error:  # not the corpus' layout, or unreadable: the user's path
+        raise click.UsageError(str(error)) from None
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in results], indent=2))
     else:

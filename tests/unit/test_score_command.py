@@ -91,3 +91,23 @@ def test_version_names_the_package_version_and_the_engine_build() -> None:
     out = callfocus("--version")
     assert out.returncode == 0
     assert out.stdout.strip().startswith(f"callfocus {engine_version()} (engine: {loaded_state()}, Python 3.")
+
+
+def test_input_that_is_not_what_the_format_reads_gets_one_line_not_a_traceback(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.jsonl"
+    first_event = (ROOT / "samples" / "calls.jsonl").read_text().splitlines()[0]
+    broken.write_text(first_event + '\n{"type": "CallStarted", "call_id"\n')
+    cases = [
+        (["score", str(broken)], f"{broken}:2: "),  # the file and line of the bad event
+        (["score", str(ROOT / "samples")], "is a folder; JSONL input is one file"),
+        (["replay", str(ROOT / "samples"), "--max-speed"], "is a folder; JSONL input is one file"),
+        (["score", str(tmp_path), "--format", "harper-valley"], "expected metadata/ and transcript/"),
+        (["eval", "harper-valley", str(tmp_path)], "expected metadata/ and transcript/"),
+    ]
+    for args, expected in cases:
+        out = callfocus(*args)
+        assert out.returncode == 2, args
+        assert out.stdout == "", args
+        assert "Traceback" not in out.stderr, args
+        assert out.stderr.strip().splitlines()[-1].startswith("Error: "), args
+        assert expected in out.stderr, (args, out.stderr)
