@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import signal
 import statistics
 import subprocess
@@ -34,18 +33,20 @@ import uuid
 from pathlib import Path
 
 from load_bench import (
-    KAFKA_SH,
     ROOT,
+    LocalKafka,
     Progress,
     described,
     encoded,
     free_port,
-    http_get,
     live_calls,
+    naive_agent,
+    naive_count,
     processed,
     produce,
     scraped,
     wait_progress,
+    worker_env,
     worker_setting,
 )
 
@@ -93,19 +94,8 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="callfocus-ab-"))
     print(f"logs and data: {tmp}", flush=True)
-    bootstrap = os.environ.get("CALLFOCUS_KAFKA_BOOTSTRAP")
-    kafka_env = {
-        **os.environ,
-        "CALLFOCUS_LOCAL_KAFKA_PORT": str(free_port()),
-        "CALLFOCUS_LOCAL_KAFKA_CONTROLLER_PORT": str(free_port()),
-        "CALLFOCUS_LOCAL_KAFKA_DATA": str(tmp / "kafka"),
-        "PYTHON": sys.executable,
-    }
-    if not bootstrap:
-        kafka = subprocess.run(
-            [str(KAFKA_SH), "start"], env=kafka_env, capture_output=True, text=True, check=True
-        )
-        bootstrap = kafka.stdout.strip().splitlines()[-1]
+    kafka = LocalKafka(tmp / "kafka")
+    bootstrap = kafka.bootstrap
     processes: list[subprocess.Popen[bytes]] = []
     runs: dict[str, list[Progress]] = {"naive": [], "before": [], "after": []}
     try:
@@ -122,52 +112,43 @@ def main() -> None:
             flush=True,
         )
 
-        def started(name: str, command: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-            process = subprocess.Popen(
-                command, cwd=cwd, env=env, stdout=(tmp / f"{name}.log").open("wb"), stderr=subprocess.STDOUT
-            )
-            processes.append(process)
-            return process
-
         def naive_run(run: int) -> Progress:
             port = free_port()
-            env = {
-                **os.environ,
-                "NAIVE_BOOTSTRAP": bootstrap,
-                "NAIVE_TOPIC": topic,
-                "NAIVE_APP_ID": f"naive-{prefix}-{run}",
-                "NAIVE_PORT": str(port),
-                "NAIVE_PARTITIONS": str(args.partitions),
-                "NAIVE_DATADIR": str(tmp / f"naive-{run}"),
-            }
-            command = [sys.executable, str(ROOT / "bench" / "naive_faust_app.py"), "worker", "-l", "warn"]
-            naive = started(f"naive-{run}", command, ROOT, env)
-            progress = wait_progress(
-                lambda: json.loads(http_get(f"http://127.0.0.1:{port}/count"))["events"],
-                len(messages),
-                900,
-                naive,
+            naive = naive_agent(
+                bootstrap,
+                topic,
+                f"naive-{prefix}-{run}",
+                port,
+                args.partitions,
+                tmp / f"naive-{run}",
+                tmp / f"naive-{run}.log",
             )
+            processes.append(naive)
+            progress = wait_progress(lambda: naive_count(port), len(messages), 900, naive)
             naive.terminate()
             naive.wait(30)
             return progress
 
         def worker_run(side: str, run: int) -> Progress:
             port, name = free_port(), f"{side}-{run}"
-            env = {k: v for k, v in os.environ.items() if not k.startswith("CALLFOCUS_")}
-            env.update(
-                CALLFOCUS_KAFKA_BOOTSTRAP=bootstrap,
-                CALLFOCUS_TOPIC_PREFIX=prefix,
-                CALLFOCUS_APP_ID=f"cf-{prefix}-{name}",
-                CALLFOCUS_WEB_PORT=str(port),
-                CALLFOCUS_DATA_DIR=str(tmp / name),
-                CALLFOCUS_TOPIC_PARTITIONS=str(args.partitions),
-                CALLFOCUS_LOG_LEVEL="warning",
+            env = worker_env(
+                bootstrap,
+                prefix,
+                f"cf-{prefix}-{name}",
+                port,
+                tmp / name,
+                args.partitions,
+                **dict(getattr(args, f"{side}_setting")),
             )
-            env.update(dict(getattr(args, f"{side}_setting")))
             home: Path = getattr(args, side)
-            command = [str(home / ".venv" / "bin" / "python"), "-m", "streams.tools.cli", "worker"]
-            worker = started(name, command, home, env)
+            worker = subprocess.Popen(
+                [str(home / ".venv" / "bin" / "python"), "-m", "streams.tools.cli", "worker"],
+                cwd=home,
+                env=env,
+                stdout=(tmp / f"{name}.log").open("wb"),
+                stderr=subprocess.STDOUT,
+            )
+            processes.append(worker)
             with scraped(port):
                 progress = wait_progress(lambda: processed(port), segments, 1800, worker)
             worker.terminate()
@@ -184,8 +165,7 @@ def main() -> None:
         for process in processes:
             if process.poll() is None:
                 process.kill()
-        if not os.environ.get("CALLFOCUS_KAFKA_BOOTSTRAP"):
-            subprocess.run([str(KAFKA_SH), "stop"], env=kafka_env, capture_output=True)
+        kafka.stop()
 
     median = {name: statistics.median(p.events_per_s for p in progress) for name, progress in runs.items()}
     cpu = {name: statistics.median(p.cpu_us_per_event for p in progress) for name, progress in runs.items()}

@@ -60,6 +60,81 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class LocalKafka:
+    """The broker a bench runs on: ``CALLFOCUS_KAFKA_BOOTSTRAP`` when set and ``reuse`` is
+    true, else the project's local Kafka, started on free ports with its data in ``data``
+    and stopped by :meth:`stop`."""
+
+    def __init__(self, data: Path, reuse: bool = True) -> None:
+        self.env = {
+            **os.environ,
+            "CALLFOCUS_LOCAL_KAFKA_PORT": str(free_port()),
+            "CALLFOCUS_LOCAL_KAFKA_CONTROLLER_PORT": str(free_port()),
+            "CALLFOCUS_LOCAL_KAFKA_DATA": str(data),
+            "PYTHON": sys.executable,
+        }
+        given = os.environ.get("CALLFOCUS_KAFKA_BOOTSTRAP") if reuse else None
+        self.own = not given
+        if given:
+            self.bootstrap = given
+        else:
+            started = subprocess.run(
+                [str(KAFKA_SH), "start"], env=self.env, capture_output=True, text=True, check=True
+            )
+            self.bootstrap = started.stdout.strip().splitlines()[-1]
+
+    def stop(self) -> None:
+        if self.own:
+            subprocess.run([str(KAFKA_SH), "stop"], env=self.env, capture_output=True)
+
+
+def naive_agent(
+    bootstrap: str, topic: str, app_id: str, port: int, partitions: int, data: Path, log: Path
+) -> subprocess.Popen[bytes]:
+    """The naive Faust agent (bench/naive_faust_app.py) reading ``topic``; its count of
+    events read is served on ``port`` (:func:`naive_count`)."""
+    env = {
+        **os.environ,
+        "NAIVE_BOOTSTRAP": bootstrap,
+        "NAIVE_TOPIC": topic,
+        "NAIVE_APP_ID": app_id,
+        "NAIVE_PORT": str(port),
+        "NAIVE_PARTITIONS": str(partitions),
+        "NAIVE_DATADIR": str(data),
+    }
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "naive_faust_app.py"), "worker", "-l", "warn"],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def worker_env(
+    bootstrap: str, prefix: str, app_id: str, port: int, data: Path, partitions: int, **settings: str
+) -> dict[str, str]:
+    """The environment of a worker under test: this one without its CALLFOCUS_ variables,
+    then durable state, exactly-once, quiet logs and ``settings`` (``CALLFOCUS_*=value``)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLFOCUS_")}
+    env.update(
+        CALLFOCUS_KAFKA_BOOTSTRAP=bootstrap,
+        CALLFOCUS_TOPIC_PREFIX=prefix,
+        CALLFOCUS_APP_ID=app_id,
+        CALLFOCUS_WEB_PORT=str(port),
+        CALLFOCUS_DATA_DIR=str(data),
+        CALLFOCUS_STORE="rocksdb",
+        CALLFOCUS_PROCESSING_GUARANTEE="exactly_once",
+        CALLFOCUS_LOG_LEVEL="warning",
+        CALLFOCUS_TOPIC_PARTITIONS=str(partitions),
+    )
+    env.update(settings)
+    return env
+
+
+def naive_count(port: int) -> int:
+    return int(json.loads(http_get(f"http://127.0.0.1:{port}/count"))["events"])
+
+
 def live_calls(calls: int, minutes: float, seed: int, prefix: str) -> list[Recording]:
     """Simulated calls without their CallEnded: they stay active in the worker."""
     config = SimulationConfig(calls=calls, concurrency=calls, minutes=minutes, seed=seed, id_prefix=prefix)
@@ -388,19 +463,8 @@ def main() -> None:
     print(f"logs and data: {tmp}", flush=True)
     if args.worker_setting:
         print(f"worker settings: {dict(args.worker_setting)}", flush=True)
-    bootstrap = os.environ.get("CALLFOCUS_KAFKA_BOOTSTRAP")
-    kafka_env = {
-        **os.environ,
-        "CALLFOCUS_LOCAL_KAFKA_PORT": str(free_port()),
-        "CALLFOCUS_LOCAL_KAFKA_CONTROLLER_PORT": str(free_port()),
-        "CALLFOCUS_LOCAL_KAFKA_DATA": str(tmp / "kafka"),
-        "PYTHON": sys.executable,
-    }
-    if not bootstrap:
-        started = subprocess.run(
-            [str(KAFKA_SH), "start"], env=kafka_env, capture_output=True, text=True, check=True
-        )
-        bootstrap = started.stdout.strip().splitlines()[-1]
+    kafka = LocalKafka(tmp / "kafka")
+    bootstrap = kafka.bootstrap
     processes: list[subprocess.Popen[bytes]] = []
     try:
         codec = AvroCodec()
@@ -423,28 +487,17 @@ def main() -> None:
 
         def naive_run(run: int) -> Progress:
             naive_port = free_port()
-            naive_env = {
-                **os.environ,
-                "NAIVE_BOOTSTRAP": bootstrap,
-                "NAIVE_TOPIC": topic,
-                "NAIVE_APP_ID": f"naive-{prefix}-{run}",
-                "NAIVE_PORT": str(naive_port),
-                "NAIVE_PARTITIONS": str(args.partitions),
-                "NAIVE_DATADIR": str(tmp / f"naive-{run}"),
-            }
-            naive = subprocess.Popen(
-                [sys.executable, str(ROOT / "bench" / "naive_faust_app.py"), "worker", "-l", "warn"],
-                env=naive_env,
-                stdout=(tmp / f"naive-{run}.log").open("wb"),
-                stderr=subprocess.STDOUT,
+            naive = naive_agent(
+                bootstrap,
+                topic,
+                f"naive-{prefix}-{run}",
+                naive_port,
+                args.partitions,
+                tmp / f"naive-{run}",
+                tmp / f"naive-{run}.log",
             )
             processes.append(naive)
-            progress = wait_progress(
-                lambda: json.loads(http_get(f"http://127.0.0.1:{naive_port}/count"))["events"],
-                len(messages),
-                900,
-                naive,
-            )
+            progress = wait_progress(lambda: naive_count(naive_port), len(messages), 900, naive)
             naive.terminate()
             naive.wait(30)
             print(f"naive Faust agent (table update per event), run {run}: {described(progress)}", flush=True)
@@ -453,23 +506,19 @@ def main() -> None:
         def worker_run(run: int, stream: bool = False) -> tuple[subprocess.Popen[bytes], int, Progress]:
             port = free_port()
             name = f"worker-stream-{run}" if stream else f"worker-{run}"
-            worker_env = {k: v for k, v in os.environ.items() if not k.startswith("CALLFOCUS_")}
-            worker_env.update(
-                CALLFOCUS_KAFKA_BOOTSTRAP=bootstrap,
-                CALLFOCUS_TOPIC_PREFIX=prefix,
-                CALLFOCUS_APP_ID=f"cf-{prefix}-{name}",
-                CALLFOCUS_WEB_PORT=str(port),
-                CALLFOCUS_DATA_DIR=str(tmp / name),
+            env = worker_env(
+                bootstrap,
+                prefix,
+                f"cf-{prefix}-{name}",
+                port,
+                tmp / name,
+                args.partitions,
                 CALLFOCUS_INPUT_BATCHES=str(not stream).lower(),
-                CALLFOCUS_STORE="rocksdb",
-                CALLFOCUS_PROCESSING_GUARANTEE="exactly_once",
-                CALLFOCUS_LOG_LEVEL="warning",
-                CALLFOCUS_TOPIC_PARTITIONS=str(args.partitions),
+                **dict(args.worker_setting),
             )
-            worker_env.update(dict(args.worker_setting))
             worker = subprocess.Popen(
                 [sys.executable, "-m", "streams.tools.cli", "worker"],
-                env=worker_env,
+                env=env,
                 stdout=(tmp / f"{name}.log").open("wb"),
                 stderr=subprocess.STDOUT,
             )
@@ -612,8 +661,7 @@ def main() -> None:
                     process.wait(30)
                 except subprocess.TimeoutExpired:
                     process.kill()
-        if not os.environ.get("CALLFOCUS_KAFKA_BOOTSTRAP"):
-            subprocess.run([str(KAFKA_SH), "stop"], env=kafka_env, capture_output=True)
+        kafka.stop()
 
 
 if __name__ == "__main__":

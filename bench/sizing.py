@@ -377,12 +377,13 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     sys.path.insert(0, str(Path(__file__).parent))
     import confluent_kafka
     from load_bench import (
-        KAFKA_SH,
+        LocalKafka,
         cpu_seconds,
         free_port,
         http_get,
         latency_quantiles,
         rss_bytes,
+        worker_env,
         worker_samples,
     )
 
@@ -402,17 +403,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
     tmp = Path(tempfile.mkdtemp(prefix="callfocus-sizing-"))
     kafka_data = tmp / "kafka"
-    kafka_env = {
-        **os.environ,
-        "CALLFOCUS_LOCAL_KAFKA_PORT": str(free_port()),
-        "CALLFOCUS_LOCAL_KAFKA_CONTROLLER_PORT": str(free_port()),
-        "CALLFOCUS_LOCAL_KAFKA_DATA": str(kafka_data),
-        "PYTHON": sys.executable,
-    }
-    started = subprocess.run(
-        [str(KAFKA_SH), "start"], env=kafka_env, capture_output=True, text=True, check=True
-    )
-    bootstrap = started.stdout.strip().splitlines()[-1]
+    kafka = LocalKafka(kafka_data, reuse=False)  # the bytes per topic are read from its log files
+    bootstrap = kafka.bootstrap
     print(f"broker {bootstrap}, logs and data in {tmp}", flush=True)
     codec = AvroCodec()
     runs: list[dict[str, Any]] = []
@@ -436,17 +428,13 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 "changelog": f"{app_id}-call-state-changelog",
             }
             port = free_port()
-            env = {k: v for k, v in os.environ.items() if not k.startswith("CALLFOCUS_")}
-            env.update(
-                CALLFOCUS_KAFKA_BOOTSTRAP=bootstrap,
-                CALLFOCUS_TOPIC_PREFIX=prefix,
-                CALLFOCUS_APP_ID=app_id,
-                CALLFOCUS_WEB_PORT=str(port),
-                CALLFOCUS_DATA_DIR=str(tmp / prefix),
-                CALLFOCUS_STORE="rocksdb",
-                CALLFOCUS_PROCESSING_GUARANTEE="exactly_once",
-                CALLFOCUS_LOG_LEVEL="warning",
-                CALLFOCUS_TOPIC_PARTITIONS=str(args.partitions),
+            env = worker_env(
+                bootstrap,
+                prefix,
+                app_id,
+                port,
+                tmp / prefix,
+                args.partitions,
                 CALLFOCUS_PER_CALL_SERIES=str(per_call_series).lower(),
             )
             worker = subprocess.Popen(
@@ -501,7 +489,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                     worker.kill()
     finally:
         offsets.close()
-        subprocess.run([str(KAFKA_SH), "stop"], env=kafka_env, capture_output=True)
+        kafka.stop()
     return {
         "command": " ".join(["python", "bench/sizing.py", *sys.argv[1:]]),
         "machine": {
