@@ -82,20 +82,42 @@ def _fmt(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+# Text columns (call id, agent, team) are as wide as their longest value, up to this cap; a
+# longer value is cut with "~" at its end so that the numeric columns stay aligned.
+MAX_TEXT_WIDTH = 40
+
+
+def text_width(header: str, values: list[str], cap: int = MAX_TEXT_WIDTH) -> int:
+    """The width of a text column: its longest value or its header, at most ``cap``."""
+    return min(cap, max([len(header), *(len(v) for v in values)]))
+
+
+def fitted(value: str, width: int) -> str:
+    """``value`` left-aligned in ``width`` characters, cut with ``~`` when longer."""
+    return f"{value:<{width}}" if len(value) <= width else value[: width - 1] + "~"
+
+
 def score_table(scored: list[ScoredCall]) -> str:
+    call_ids = [call.recording.call_id for call in scored]
+    agents = [call.started.agent_id if call.started else "-" for call in scored]
+    teams = [call.started.team if call.started else "-" for call in scored]
+    id_w, agent_w, team_w = (
+        text_width("call_id", call_ids),
+        text_width("agent", agents),
+        text_width("team", teams),
+    )
     header = (
-        f"{'call_id':<20} {'agent':<14} {'team':<14} {'min':>5} {'score':>6} {'talk':>5} {'mono_s':>6} "
-        f"{'q/min':>5} {'open':>5} {'you':>5} {'pitch':>5} {'refl':>5} {'intr':>4} {'gap_s':>5} {'sent':>5}"
-        "  nudges"
+        f"{'call_id':<{id_w}} {'agent':<{agent_w}} {'team':<{team_w}} {'min':>5} {'score':>6} {'talk':>5} "
+        f"{'mono_s':>6} {'q/min':>5} {'open':>5} {'you':>5} {'pitch':>5} {'refl':>5} {'intr':>4} "
+        f"{'gap_s':>5} {'sent':>5}  nudges"
     )
     lines = [header, "-" * len(header)]
-    for call in scored:
+    for call, call_id, agent, team in zip(scored, call_ids, agents, teams, strict=True):
         m = call.metrics
         w = m.window("call")
-        started = call.started
         lines.append(
-            f"{call.recording.call_id[:20]:<20} {(started.agent_id if started else '-')[:14]:<14} "
-            f"{(started.team if started else '-')[:14]:<14} {m.media_time_ms / 60000:>5.1f} "
+            f"{fitted(call_id, id_w)} {fitted(agent, agent_w)} {fitted(team, team_w)} "
+            f"{m.media_time_ms / 60000:>5.1f} "
             f"{_fmt(m.customer_focus_score, 1):>6} {_fmt(w.agent_talk_ratio):>5} "
             f"{m.monologue_longest_seconds:>6.1f} {_fmt(w.questions_per_minute, 1):>5} "
             f"{_fmt(w.open_question_ratio):>5} {_fmt(w.you_focus_ratio):>5} {_fmt(w.pitch_ratio):>5} "
@@ -107,18 +129,20 @@ def score_table(scored: list[ScoredCall]) -> str:
 
 def signals_table(scored: list[ScoredCall]) -> str:
     """The live conversation signals and tracker hits of each call, whole call."""
+    call_ids = [call.recording.call_id for call in scored]
+    id_w = text_width("call_id", call_ids)
     header = (
-        f"{'call_id':<20} {'dead_air':>8} {'longest_s':>9} {'overtalk':>8} {'wpm':>5} {'switch/min':>10} "
+        f"{'call_id':<{id_w}} {'dead_air':>8} {'longest_s':>9} {'overtalk':>8} {'wpm':>5} {'switch/min':>10} "
         f"{'holds':>5} {'hold_s':>6} {'prob_hold':>9} {'objections':>10} {'obj_q':>5} {'obj_wait_s':>10}"
         "  tracker hits"
     )
     lines = [header, "-" * len(header)]
-    for call in scored:
+    for call, call_id in zip(scored, call_ids, strict=True):
         m = call.metrics
         w = m.window("call")
         trackers = ",".join(f"{name}={hits}" for name, hits in m.tracker_hits) or "-"
         lines.append(
-            f"{call.recording.call_id[:20]:<20} {w.dead_air_silences:>8} {w.dead_air_longest_seconds:>9.1f} "
+            f"{fitted(call_id, id_w)} {w.dead_air_silences:>8} {w.dead_air_longest_seconds:>9.1f} "
             f"{_fmt(w.overtalk_ratio):>8} {_fmt(w.agent_words_per_minute, 0):>5} "
             f"{_fmt(w.speaker_switches_per_minute, 1):>10} {m.holds:>5} {m.hold_seconds:>6.1f} "
             f"{m.probable_holds:>9} {m.objections:>10} {_fmt(m.objection_question_ratio):>5} "

@@ -7,8 +7,16 @@ from pathlib import Path
 
 from streams.engine.definitions import engine_version
 from streams.native import loaded_state
-from streams.tools.scoring import score_recording
-from streams.tools.sources import read_recordings
+from streams.tools.scoring import (
+    MAX_TEXT_WIDTH,
+    fitted,
+    score_recording,
+    score_table,
+    signals_table,
+    text_width,
+)
+from streams.tools.sources import Recording, TimedEvent, read_recordings
+from streams.wire.events import CallStarted
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -111,3 +119,43 @@ def test_input_that_is_not_what_the_format_reads_gets_one_line_not_a_traceback(t
         assert "Traceback" not in out.stderr, args
         assert out.stderr.strip().splitlines()[-1].startswith("Error: "), args
         assert expected in out.stderr, (args, out.stderr)
+
+
+def _renamed(recording: Recording, call_id: str, agent_id: str, team: str) -> Recording:
+    """``recording`` as another call, of an agent and team with these names."""
+    events = []
+    for timed in recording.events:
+        changes: dict[str, str] = {"call_id": call_id}
+        if isinstance(timed.event, CallStarted):
+            changes.update(agent_id=agent_id, team=team)
+        events.append(TimedEvent(timed.at_ms, timed.event.replace(**changes)))
+    return Recording(call_id, tuple(events))
+
+
+def test_score_table_columns_fit_long_team_and_agent_names() -> None:
+    sample = read_recordings(ROOT / "samples" / "calls.jsonl")
+    long_team = "Enterprise Renewals EMEA North"  # 30 characters: printed whole
+    too_long = "Customer Success - Strategic Accounts - Northern Europe"  # 55: cut at the cap
+    scored = [
+        score_recording(_renamed(sample[0], "call-2026-12-06-000001", "maria.fernandez-gonzalez", long_team)),
+        score_recording(_renamed(sample[1], "c2", "bo", too_long)),
+    ]
+    lines = score_table(scored).splitlines()
+    assert "maria.fernandez-gonzalez" in lines[2] and long_team in lines[2]
+    assert too_long[: MAX_TEXT_WIDTH - 1] + "~" in lines[3] and too_long not in lines[3]
+    # every row has its numbers where the header has their names
+    minutes = lines[0].index("  min") + len("  min")
+    assert all(line[minutes - 3 : minutes] in ("1.4", "0.9") for line in lines[2:])
+    score_at = lines[0].index("score")
+    assert [line[score_at - 1 : score_at + 5].strip() for line in lines[2:]] == ["93.0", "40.0"]
+    signals = signals_table(scored).splitlines()
+    assert signals[2].startswith("call-2026-12-06-000001 ") and signals[3].startswith("c2 ")
+    dead_air_end = signals[0].index("dead_air") + len("dead_air")
+    assert [line[dead_air_end - 1] for line in signals[2:]] == ["0", "0"]
+
+
+def test_text_columns_are_as_wide_as_their_longest_value_up_to_the_cap() -> None:
+    assert text_width("team", ["a", "bb"]) == 4  # the header
+    assert text_width("team", ["sales", "retention"]) == 9
+    assert text_width("team", ["x" * 100]) == MAX_TEXT_WIDTH
+    assert fitted("abcdef", 4) == "abc~" and fitted("ab", 4) == "ab  "
