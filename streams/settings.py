@@ -633,6 +633,24 @@ class Settings(BaseSettings):
             raise ValueError(f"lexicon_dir {str(value)!r} is not a folder")
         return value
 
+    @field_validator("lexicon_file")
+    @classmethod
+    def _lexicon_file_reads(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            problem = lexicon_file_problem(value)
+            if problem is not None:
+                raise ValueError(problem)
+        return value
+
+    @field_validator("nudge_rules_file")
+    @classmethod
+    def _nudge_rules_file_reads(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            problem = nudge_rules_problem(value)
+            if problem is not None:
+                raise ValueError(problem)
+        return value
+
     @field_validator("trackers_file")
     @classmethod
     def _trackers_file_is_valid(cls, value: Path | None) -> Path | None:
@@ -747,6 +765,37 @@ class Settings(BaseSettings):
 
     def _view(self, view: type[View]) -> View:
         return view(**{field.name: getattr(self, setting_name(view, field.name)) for field in fields(view)})
+
+
+def _file_problem(path: Path, error: OSError | ValueError) -> str:
+    """One line for a settings file that cannot be used, naming the file once."""
+    if isinstance(error, OSError):
+        return f"{path}: cannot read: {error.strerror or error}"
+    message = " ".join(str(error).split())
+    return message if message.startswith(str(path)) else f"{path}: {message}"
+
+
+def lexicon_file_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be a lexicon override file (``LEXICON_FILE``), or None."""
+    from streams.engine.lexicon import Lexicon
+
+    try:
+        lists = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:  # TOMLDecodeError and UnicodeDecodeError are ValueErrors
+        return _file_problem(path, error)
+    unknown = set(lists) - {field.name for field in fields(Lexicon)} - {"language"}
+    return f"{path}: unknown lexicon lists {sorted(unknown)}" if unknown else None
+
+
+def nudge_rules_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be the nudge rules file (``NUDGE_RULES_FILE``), or None."""
+    from streams.engine.nudges import load_rules
+
+    try:
+        load_rules(path)
+    except (OSError, ValueError) as error:
+        return _file_problem(path, error)
+    return None
 
 
 def unknown_variables(environ: Mapping[str, str]) -> list[str]:
