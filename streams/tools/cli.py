@@ -90,7 +90,8 @@ class ReportsInvalidSettings(click.Group):
         except (SettingsFileError, SettingsError) as error:
             problem = str(error)
         except ValidationError as error:
-            if error.title != Settings.__name__:
+            # Settings, or the doctor's SettingsAsFound, which is Settings read more leniently
+            if error.title not in {Settings.__name__, *(c.__name__ for c in Settings.__subclasses__())}:
                 raise
             problem = invalid_settings(error)
         click.echo(f"callfocus: invalid settings: {problem}", err=True)
@@ -177,6 +178,7 @@ def replay(
 
     if speed <= 0:
         raise click.BadParameter("must be > 0", param_hint="--speed")
+    settings = Settings()  # an invalid setting is reported before the input is read
     recordings = read_input(path, fmt, transcript, limit)
     click.echo(
         f"replaying {len(recordings)} calls from {path} ({'max speed' if max_speed else f'{speed:g}x'})",
@@ -184,7 +186,7 @@ def replay(
     )
     report = run_replay(
         recordings,
-        Settings(),
+        settings,
         speed=None if max_speed else speed,
         stagger_seconds=stagger,
         topic=topic,
@@ -308,6 +310,32 @@ def simulate(
         f"sent {report.events} events ({report.final_segments} final segments) of "
         f"{report.calls} simulated calls in {report.seconds:.1f} s"
     )
+
+
+@main.command()
+@click.option(
+    "--prometheus-url",
+    default=None,
+    help="Also check this Prometheus: it answers, scrapes callfocus workers, has callfocus' rules.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=5.0,
+    show_default=True,
+    help="Seconds to wait for the broker and for Prometheus.",
+)
+@click.option("--json", "as_json", is_flag=True, help="The checks as one JSON document.")
+@click.pass_context
+def doctor(ctx: click.Context, prometheus_url: str | None, timeout: float, as_json: bool) -> None:
+    """Check the broker, topics, schemas, state directory, lexicons, trackers, nudge rules and
+    Prometheus, and say what to fix. Exit status 0: nothing failed; 1: a check failed; 3: the
+    broker cannot be reached or refused us."""
+    from streams.tools.doctor import SettingsAsFound, exit_status, render_json, render_table, run_doctor
+
+    checks = run_doctor(SettingsAsFound(), prometheus_url, timeout)
+    click.echo(render_json(checks) if as_json else render_table(checks))
+    ctx.exit(exit_status(checks))
 
 
 @main.group(name="eval")
