@@ -6,9 +6,10 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
+from click.exceptions import NoArgsIsHelpError
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
@@ -80,13 +81,32 @@ def invalid_settings(error: ValidationError) -> str:
     return "; ".join(problems)
 
 
+def _usage_error(ctx: click.Context, error: click.UsageError) -> NoReturn:
+    """A mistake in the arguments in one line, exit status 2: click's own report is a usage
+    block, a hint and the error over four lines."""
+    if isinstance(error, NoArgsIsHelpError):  # a bare ``callfocus`` or ``callfocus eval``: the help
+        raise error
+    where = error.ctx.command_path if error.ctx is not None else ctx.command_path
+    click.echo(f"callfocus: {error.format_message()} (help: {where} -h)", err=True)
+    ctx.exit(error.exit_code)
+
+
 class ReportsInvalidSettings(click.Group):
-    """A command group that reports invalid settings or a bad settings file in one line on
-    stderr, with exit status 2: the user's mistake, for which a traceback says nothing."""
+    """A command group that reports invalid settings, a bad settings file or a mistake in
+    the arguments in one line on stderr, with exit status 2: the user's mistake, for which
+    a traceback or a usage block says nothing."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as error:
+            _usage_error(ctx, error)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as error:
+            _usage_error(ctx, error)
         except (SettingsFileError, SettingsError) as error:
             problem = str(error)
         except ValidationError as error:

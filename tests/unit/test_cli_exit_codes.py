@@ -93,3 +93,30 @@ def test_simulate_to_a_file_reads_no_settings() -> None:
             main, ["simulate", "--calls", "1", "--jsonl", "calls.jsonl"], env={"CALLFOCUS_WEB_PORT": "70000"}
         )
     assert result.exit_code == 0 and "wrote" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--bogus"], "callfocus: No such option: --bogus (help: callfocus -h)"),
+        (["nosuch"], "callfocus: No such command 'nosuch'. (help: callfocus -h)"),
+        (
+            ["score", SAMPLE, "--limit", "x"],
+            "callfocus: Invalid value for '--limit': 'x' is not a valid integer",
+        ),
+        (
+            ["doctor", "--timeout", "0"],
+            "callfocus: Invalid value for '--timeout': 0.0 is not in the range x>0.",
+        ),
+        (["eval", "harper-valley", "/no/such/corpus"], "callfocus: Invalid value for 'DIRECTORY': Directory"),
+    ],
+)
+def test_a_mistake_in_the_arguments_is_one_line_with_exit_status_2(args: list[str], expected: str) -> None:
+    result = CliRunner().invoke(main, args, prog_name="callfocus")
+    assert result.exit_code == 2
+    assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith(expected), result.stderr
+
+
+def test_no_command_shows_the_help() -> None:
+    result = CliRunner().invoke(main, [])
+    assert result.exit_code == 2 and "Commands:" in result.output and "doctor" in result.output

@@ -88,7 +88,10 @@ def test_a_limit_below_one_is_refused_in_one_line_not_read_as_all_but_the_last()
         out = callfocus("score", str(ROOT / "samples" / "calls.jsonl"), "--limit", limit)
         assert out.returncode == 2
         assert out.stdout == ""
-        assert f"Invalid value for '--limit': {limit} is not in the range x>=1." in out.stderr
+        assert len(out.stderr.splitlines()) == 1  # no usage block
+        assert out.stderr.startswith(
+            f"callfocus: Invalid value for '--limit': {limit} is not in the range x>=1."
+        )
         assert "Traceback" not in out.stderr
     out = callfocus("score", str(ROOT / "samples" / "calls.jsonl"), "--limit", "2", "--json")
     assert out.returncode == 0
@@ -117,7 +120,8 @@ def test_input_that_is_not_what_the_format_reads_gets_one_line_not_a_traceback(t
         assert out.returncode == 2, args
         assert out.stdout == "", args
         assert "Traceback" not in out.stderr, args
-        assert out.stderr.strip().splitlines()[-1].startswith("Error: "), args
+        lines = out.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("callfocus: "), args  # no usage block
         assert expected in out.stderr, (args, out.stderr)
 
 
