@@ -331,6 +331,13 @@ def _changelog_row(name: str, facts: TopicFacts, events: TopicFacts | None) -> C
     return Check(label, "ok", detail)
 
 
+UNKNOWN_TOPIC = 3  # Kafka's UNKNOWN_TOPIC_OR_PARTITION error code: the topic does not exist
+
+
+class TopicsUnreadableError(Exception):
+    """The broker answered but would not describe callfocus' topics."""
+
+
 def topic_facts(admin: Any, names: Sequence[str]) -> dict[str, TopicFacts | None]:
     """What a kafka-python admin client says about ``names`` (None: no such topic)."""
     from kafka.admin import ConfigResource, ConfigResourceType
@@ -342,6 +349,8 @@ def topic_facts(admin: Any, names: Sequence[str]) -> dict[str, TopicFacts | None
         name = topic.get("name", topic.get("topic"))
         if topic["error_code"] == 0 and topic["partitions"]:
             described[name] = topic["partitions"]
+        elif topic["error_code"] != UNKNOWN_TOPIC:  # e.g. 29: not authorized to describe it
+            raise TopicsUnreadableError(f"{name}: Kafka error code {topic['error_code']}")
     if not described:
         return found
     resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in described]
@@ -749,7 +758,20 @@ def run_doctor(
     checks = [check_broker(settings.kafka, problem, time.monotonic() - started)]
     expected = TopicExpectations.of(settings)
     if problem is None:
-        checks += check_topics(expected, _topic_facts_of(settings.kafka, expected.names, timeout_s))
+        try:
+            found = _topic_facts_of(settings.kafka, expected.names, timeout_s)
+        except Exception as error:  # TopicsUnreadableError, or any kafka-python error of the describes
+            checks.append(
+                Check(
+                    "topics",
+                    "fail",
+                    f"cannot describe the topics ({' '.join(str(error).split()) or type(error).__name__})",
+                    "give callfocus' user Describe and DescribeConfigs on its topics "
+                    "(docs/kafka-providers.md, ACLs)",
+                )
+            )
+        else:
+            checks += check_topics(expected, found)
     else:
         checks.append(Check("topics", "skip", "the broker cannot be used"))
     checks += check_schemas(default_schema_dir())
