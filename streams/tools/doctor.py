@@ -10,6 +10,7 @@ logic is tested without a broker. The exit status says the worst: 0 nothing fail
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import socket
 import ssl
@@ -102,7 +103,7 @@ def broker_problem(kafka: KafkaConnection, timeout_s: float) -> str | None:
     """Why no broker of ``kafka`` can be used, in one line that names the setting to change,
     or None. The doctor's own probe: TCP, then TLS, then a Kafka metadata request."""
     from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError
+    from kafka.errors import KafkaError, SaslAuthenticationFailedError
 
     from streams.kafka_clients import kafka_python_options, ssl_context
 
@@ -147,6 +148,11 @@ def broker_problem(kafka: KafkaConnection, timeout_s: float) -> str | None:
                 "CALLFOCUS_KAFKA_SECURITY_PROTOCOL"
             )
     timeout_ms = int(timeout_s * 1000)
+    # kafka-python retries a refused authentication until its bootstrap times out and then
+    # raises only the timeout; the refusal itself is logged: keep it to name the cause
+    failures = _FailureLog()
+    kafka_log = logging.getLogger("kafka")
+    kafka_log.addHandler(failures)
     try:
         admin = KafkaAdminClient(
             client_id="callfocus-doctor",
@@ -159,7 +165,8 @@ def broker_problem(kafka: KafkaConnection, timeout_s: float) -> str | None:
         finally:
             admin.close()
     except KafkaError as error:
-        if "authentication" in type(error).__name__.lower() or "sasl" in str(error).lower():
+        causes = [error, *failures.errors]
+        if any(isinstance(c, SaslAuthenticationFailedError) for c in causes):
             return (
                 f"{where} refused authentication as {kafka.sasl_username!r} ({kafka.sasl_mechanism}): "
                 "check CALLFOCUS_KAFKA_SASL_USERNAME, _PASSWORD and _MECHANISM"
@@ -169,7 +176,21 @@ def broker_problem(kafka: KafkaConnection, timeout_s: float) -> str | None:
             f"{kafka.security_protocol} within {timeout_s:g} s ({type(error).__name__}): check "
             "CALLFOCUS_KAFKA_SECURITY_PROTOCOL"
         )
+    finally:
+        kafka_log.removeHandler(failures)
     return None
+
+
+class _FailureLog(logging.Handler):
+    """The exceptions kafka-python logs (as arguments of its error records)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.errors: list[BaseException] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if isinstance(record.args, tuple):
+            self.errors += [a for a in record.args if isinstance(a, BaseException)]
 
 
 def check_broker(kafka: KafkaConnection, problem: str | None, seconds: float) -> Check:
@@ -229,7 +250,15 @@ class TopicExpectations:
         return [*(self.name(s) for s in TOPICS), self.changelog]
 
 
+UNREADABLE_CONFIGS_FIX = (
+    "to check cleanup.policy, retention.ms and max.message.bytes, give the user DescribeConfigs "
+    "on callfocus' topics, or run the doctor as an admin"
+)
+
+
 def _describe(facts: TopicFacts) -> str:
+    if not facts.configs:  # the broker sends none without the DescribeConfigs ACL
+        return f"{facts.partitions} partitions, configs not readable"
     policy = facts.configs.get("cleanup.policy", "?")
     retention = facts.configs.get("retention.ms", "?")
     return f"{facts.partitions} partitions, cleanup.policy={policy}, retention.ms={retention}"
@@ -272,6 +301,8 @@ def _topic_row(label: str, name: str, suffix: str, facts: TopicFacts, expected: 
             f"set CALLFOCUS_TOPIC_PARTITIONS={facts.partitions}: the state table is co-partitioned with "
             "this topic, and existing topics are never changed",
         )
+    if not facts.configs:
+        return Check(label, "warn", detail, UNREADABLE_CONFIGS_FIX)
     if "compact" in facts.configs.get("cleanup.policy", "delete"):
         status: Status = "fail" if suffix == "call-events" else "warn"
         return Check(
@@ -320,6 +351,8 @@ def _changelog_row(name: str, facts: TopicFacts, events: TopicFacts | None) -> C
             "the state table must have the input's partitions: with the workers stopped, delete the "
             "changelog (the state of live calls is lost) and let the next worker create it",
         )
+    if not facts.configs:
+        return Check(label, "warn", detail, UNREADABLE_CONFIGS_FIX)
     if "compact" not in facts.configs.get("cleanup.policy", ""):
         return Check(
             label,

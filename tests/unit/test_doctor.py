@@ -418,3 +418,19 @@ def test_broker_probe_names_an_untrusted_certificate_and_a_missing_ca_file(tmp_p
         kafka_bootstrap="k:9093", kafka_security_protocol="SSL", kafka_ssl_cafile=tmp_path / "none.pem"
     ).kafka
     assert (broker_problem(missing, 1.0) or "").startswith(f"CA file {tmp_path / 'none.pem'} not found")
+
+
+def test_topics_whose_configs_cannot_be_read_warn() -> None:
+    found = healthy_topics()
+    found[EXPECTED.name("call-events")] = TopicFacts(4, 0, 1, {})
+    found[EXPECTED.changelog] = TopicFacts(4, 0, 1, {})
+    rows = by_name(check_topics(EXPECTED, found))
+    assert (rows["topic call-events"].status, rows["topic call-events"].detail) == (
+        "warn",
+        "4 partitions, configs not readable",
+    )
+    assert rows["topic state changelog"].status == "warn"  # not a failure: compaction unknown
+    found[EXPECTED.name("call-events")] = TopicFacts(3, 0, 1, {})
+    assert (
+        by_name(check_topics(EXPECTED, found))["topic call-events"].status == "fail"
+    )  # partitions still count
