@@ -813,7 +813,8 @@ def run_doctor(
     checks.append(check_trackers(settings.trackers_file))
     checks.append(check_nudge_rules(settings.nudges_enabled, settings.nudge_rules_file))
     if prometheus_url is not None:
-        checks += check_prometheus(prometheus_url, prometheus_facts(prometheus_url, timeout_s))
+        url = prometheus_url if "://" in prometheus_url else f"http://{prometheus_url}"  # host:port
+        checks += check_prometheus(url, prometheus_facts(url, timeout_s))
     return checks
 
 

@@ -66,7 +66,7 @@ def test_doctor_names_each_problem_of_a_broken_deployment(
     env = make_env(trackers_file=str(trackers), data_dir=str(tmp_path / "a-file" / "data"))
     silent_port = free_port()
 
-    status, checks, table = doctor(env, "--prometheus-url", f"http://127.0.0.1:{silent_port}")
+    status, checks, table = doctor(env, "--prometheus-url", f"127.0.0.1:{silent_port}")  # http:// implied
     assert status == 1, table
     failed = {name for name, c in checks.items() if c["status"] == "fail"}
     assert failed == {
