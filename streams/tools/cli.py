@@ -12,6 +12,7 @@ import click
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
+from streams.kafka_clients import KafkaUnavailableError, ProblemKind
 from streams.settings import Settings, SettingsFileError, unknown_variables
 from streams.tools.simulate import AgentStyle, CustomerMood
 
@@ -82,11 +83,16 @@ def invalid_settings(error: ValidationError) -> str:
 
 class ReportsInvalidSettings(click.Group):
     """A command group that reports invalid settings or a bad settings file in one line on
-    stderr, with exit status 2: the user's mistake, for which a traceback says nothing."""
+    stderr, with exit status 2: the user's mistake, for which a traceback says nothing; and
+    Kafka that cannot be reached or refuses us in one line with exit status 3."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except KafkaUnavailableError as error:
+            click.echo(f"callfocus: {error.message}", err=True)
+            # an unreadable CA file is a setting's value; the rest is Kafka's answer (or silence)
+            ctx.exit(2 if error.kind is ProblemKind.CA_FILE else 3)
         except (SettingsFileError, SettingsError) as error:
             problem = str(error)
         except ValidationError as error:
@@ -131,9 +137,14 @@ def worker() -> None:
     """Run a Faust worker: call-events in, per-call metrics on /metrics."""
     import shutil
 
-    from streams.worker.app import create_worker
+    from streams.kafka_clients import require_broker
 
     settings = Settings()
+    # aiokafka would retry an unreachable broker, a refused login or an untrusted certificate
+    # for ever, logging each try: say what is wrong, once, before Faust starts
+    require_broker(settings.kafka)
+    from streams.worker.app import create_worker
+
     app = create_worker(settings).app
     if settings.store == "rocksdb" and settings.processing_guarantee == "exactly_once":
         # RocksDB writes are not part of Kafka transactions: after a crash the local store
@@ -147,9 +158,12 @@ def worker() -> None:
 @main.command()
 def topics() -> None:
     """Create callfocus' topics if missing and list them."""
+    from streams.kafka_clients import require_broker
     from streams.tools.topics import ensure_topics
 
-    for status in ensure_topics(Settings()):
+    settings = Settings()
+    require_broker(settings.kafka)
+    for status in ensure_topics(settings):
         state = "created" if status.created else "exists"
         click.echo(f"{status.name:40s} {status.partitions:3d} partitions  {state}")
 
@@ -173,18 +187,21 @@ def replay(
     topic: str | None,
 ) -> None:
     """Send recorded calls to Kafka, keyed by call_id, in real time or faster."""
+    from streams.kafka_clients import require_broker
     from streams.tools.replay import replay as run_replay
 
     if speed <= 0:
         raise click.BadParameter("must be > 0", param_hint="--speed")
     recordings = read_input(path, fmt, transcript, limit)
+    settings = Settings()
+    require_broker(settings.kafka)
     click.echo(
         f"replaying {len(recordings)} calls from {path} ({'max speed' if max_speed else f'{speed:g}x'})",
         err=True,
     )
     report = run_replay(
         recordings,
-        Settings(),
+        settings,
         speed=None if max_speed else speed,
         stagger_seconds=stagger,
         topic=topic,
@@ -298,9 +315,13 @@ def simulate(
         count = write_jsonl(recordings, jsonl_path)
         click.echo(f"wrote {count} events of {len(recordings)} calls to {jsonl_path}")
         return
+    from streams.kafka_clients import require_broker
+
+    settings = Settings()
+    require_broker(settings.kafka)
     report = run_replay(
         recordings,
-        Settings(),
+        settings,
         speed=None if max_speed else speed,
         offsets_ms=[offset for offset, _ in planned],
     )
