@@ -106,7 +106,7 @@ def main() -> None:
         recordings = live_calls(args.calls, args.minutes, seed=1, prefix="bench")
         messages = encoded(recordings, AvroCodec())
         segments = sum(len(r.segments) for r in recordings)
-        produce(bootstrap, topic, messages)
+        produce(settings.kafka, topic, messages)
         print(
             f"pre-filled {topic}: {len(messages)} events ({segments} segments) of {args.calls} calls",
             flush=True,

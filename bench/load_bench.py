@@ -42,7 +42,8 @@ from aiokafka import AIOKafkaConsumer
 from kafka import KafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.settings import Settings
+from streams.kafka_clients import KafkaUnavailableError, kafka_python_options, require_broker
+from streams.settings import KafkaConnection, Settings
 from streams.tools.replay import schedule
 from streams.tools.simulate import SimulationConfig, simulate
 from streams.tools.sources import Recording
@@ -147,8 +148,11 @@ def encoded(recordings: list[Recording], codec: AvroCodec) -> list[tuple[bytes, 
     ]
 
 
-def produce(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> float:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, batch_size=512 * 1024, acks=1)
+def produce(kafka: KafkaConnection, topic: str, messages: list[tuple[bytes, bytes]]) -> float:
+    """Send ``messages`` (key, value) to ``topic`` with callfocus' connection settings (SASL,
+    TLS); the seconds it took. :class:`KafkaUnavailableError` at once if Kafka cannot be used."""
+    require_broker(kafka)
+    producer = KafkaProducer(**kafka_python_options(kafka), linger_ms=20, batch_size=512 * 1024, acks=1)
     began = time.monotonic()
     for key, value in messages:
         producer.send(topic, key=key, value=value)
@@ -367,8 +371,26 @@ def latency_quantiles(before: dict, after: dict) -> dict[str, float]:
     return result
 
 
+def librdkafka_options(kafka: KafkaConnection) -> dict[str, str]:
+    """confluent-kafka's (librdkafka's) names for callfocus' connection settings."""
+    options = {"bootstrap.servers": kafka.bootstrap, "security.protocol": kafka.security_protocol}
+    if kafka.uses_sasl:
+        options["sasl.mechanisms"] = kafka.sasl_mechanism
+        options["sasl.username"] = kafka.sasl_username or ""
+        options["sasl.password"] = kafka.sasl_password.get_secret_value() if kafka.sasl_password else ""
+    if kafka.uses_tls and kafka.ssl_cafile is not None:
+        options["ssl.ca.location"] = str(kafka.ssl_cafile)
+    return options
+
+
 def live_latency(
-    bootstrap: str, topic: str, codec: AvroCodec, port: int, rate: int, seconds: float, repeat: int = 0
+    kafka: KafkaConnection,
+    topic: str,
+    codec: AvroCodec,
+    port: int,
+    rate: int,
+    seconds: float,
+    repeat: int = 0,
 ) -> dict[str, float]:
     """Send new calls at ``rate`` segments/s for ``seconds``; percentiles of the worker's
     produced_at -> metrics-updated histogram over that run (the histogram tops at 10 s).
@@ -380,7 +402,7 @@ def live_latency(
     """
     before = worker_samples(port)
     producer = confluent_kafka.Producer(
-        {"bootstrap.servers": bootstrap, "linger.ms": 2, "acks": 1, "partitioner": "murmur2_random"}
+        {**librdkafka_options(kafka), "linger.ms": 2, "acks": 1, "partitioner": "murmur2_random"}
     )
     prefix = f"lat{rate}" if repeat == 0 else f"lat{rate}r{repeat}"
     calls = live_calls(max(1, rate // 2), 3.0, seed=rate + repeat, prefix=prefix)
@@ -470,12 +492,13 @@ def main() -> None:
         codec = AvroCodec()
         prefix = f"bench{uuid.uuid4().hex[:6]}"
         settings = Settings(kafka_bootstrap=bootstrap, topic_prefix=prefix, topic_partitions=args.partitions)
+        require_broker(settings.kafka)
         ensure_topics(settings)
         topic = settings.topic("call-events")
         recordings = live_calls(args.calls, args.minutes, seed=1, prefix="bench")
         messages = encoded(recordings, codec)
         segments = sum(len(r.segments) for r in recordings)
-        produce_seconds = produce(bootstrap, topic, messages)
+        produce_seconds = produce(settings.kafka, topic, messages)
         print(
             f"pre-filled {topic}: {len(messages)} events ({segments} segments) of {args.calls} calls "
             f"in {produce_seconds:.1f} s",
@@ -567,7 +590,7 @@ def main() -> None:
         if extra > 0:
             more = live_calls(extra, 0.5, seed=2, prefix="more")
             more_segments = sum(len(r.segments) for r in more)
-            produce(bootstrap, topic, encoded(more, codec))
+            produce(settings.kafka, topic, encoded(more, codec))
             wait_count(lambda: processed(port), segments + more_segments, 1800, worker)
             segments += more_segments
             rss_at[args.total_calls] = rss_bytes(worker.pid)
@@ -576,7 +599,9 @@ def main() -> None:
         # live traffic at each rate, produced_at stamped at send time
         rates = [int(r) for r in args.rates.split(",")]
         live_runs = [
-            live_latency(bootstrap, topic, codec, port, rate, args.latency_seconds, rates[:i].count(rate))
+            live_latency(
+                settings.kafka, topic, codec, port, rate, args.latency_seconds, rates[:i].count(rate)
+            )
             for i, rate in enumerate(rates)
         ]
 
@@ -665,4 +690,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KafkaUnavailableError as error:  # as the CLI says it: one line, exit status 3
+        print(f"callfocus: {error.message}", file=sys.stderr)
+        sys.exit(3)

@@ -79,6 +79,8 @@ class KafkaConnection(SettingsView):
     sasl_username: str | None
     sasl_password: SecretStr | None
     ssl_cafile: Path | None
+    # a default: code and tests build connections without it
+    connect_timeout_seconds: float = 5.0
 
     @property
     def uses_tls(self) -> bool:
@@ -292,6 +294,12 @@ class Settings(BaseSettings):
     kafka_ssl_cafile: Path | None = Field(
         None,
         description="CA bundle that signed the brokers' certificates (TLS protocols); none: the system CAs.",
+    )
+    kafka_connect_timeout_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="How long a command, and the worker at start, waits for a Kafka broker to answer "
+        "and accept its login before it exits with status 3 and says why.",
     )
 
     # Topics

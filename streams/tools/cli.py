@@ -13,6 +13,7 @@ from click.exceptions import NoArgsIsHelpError
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
+from streams.kafka_clients import KafkaUnavailableError, ProblemKind
 from streams.settings import Settings, SettingsFileError, unknown_variables
 from streams.tools.simulate import AgentStyle, CustomerMood
 
@@ -94,7 +95,8 @@ def _usage_error(ctx: click.Context, error: click.UsageError) -> NoReturn:
 class ReportsInvalidSettings(click.Group):
     """A command group that reports invalid settings, a bad settings file or a mistake in
     the arguments in one line on stderr, with exit status 2: the user's mistake, for which
-    a traceback or a usage block says nothing."""
+    a traceback or a usage block says nothing; and Kafka that cannot be reached or refuses
+    us in one line with exit status 3."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         try:
@@ -107,6 +109,10 @@ class ReportsInvalidSettings(click.Group):
             return super().invoke(ctx)
         except click.UsageError as error:
             _usage_error(ctx, error)
+        except KafkaUnavailableError as error:
+            click.echo(f"callfocus: {error.message}", err=True)
+            # an unreadable CA file is a setting's value; the rest is Kafka's answer (or silence)
+            ctx.exit(2 if error.kind is ProblemKind.CA_FILE else 3)
         except (SettingsFileError, SettingsError) as error:
             problem = str(error)
         except ValidationError as error:
@@ -152,9 +158,14 @@ def worker() -> None:
     """Run a Faust worker: call-events in, per-call metrics on /metrics."""
     import shutil
 
-    from streams.worker.app import create_worker
+    from streams.kafka_clients import require_broker
 
     settings = Settings()
+    # aiokafka would retry an unreachable broker, a refused login or an untrusted certificate
+    # for ever, logging each try: say what is wrong, once, before Faust starts
+    require_broker(settings.kafka)
+    from streams.worker.app import create_worker
+
     app = create_worker(settings).app
     if settings.store == "rocksdb" and settings.processing_guarantee == "exactly_once":
         # RocksDB writes are not part of Kafka transactions: after a crash the local store
@@ -168,9 +179,12 @@ def worker() -> None:
 @main.command()
 def topics() -> None:
     """Create callfocus' topics if missing and list them."""
+    from streams.kafka_clients import require_broker
     from streams.tools.topics import ensure_topics
 
-    for status in ensure_topics(Settings()):
+    settings = Settings()
+    require_broker(settings.kafka)
+    for status in ensure_topics(settings):
         state = "created" if status.created else "exists"
         click.echo(f"{status.name:40s} {status.partitions:3d} partitions  {state}")
 
@@ -194,12 +208,14 @@ def replay(
     topic: str | None,
 ) -> None:
     """Send recorded calls to Kafka, keyed by call_id, in real time or faster."""
+    from streams.kafka_clients import require_broker
     from streams.tools.replay import replay as run_replay
 
     if speed <= 0:
         raise click.BadParameter("must be > 0", param_hint="--speed")
     settings = Settings()  # an invalid setting is reported before the input is read
     recordings = read_input(path, fmt, transcript, limit)
+    require_broker(settings.kafka)
     click.echo(
         f"replaying {len(recordings)} calls from {path} ({'max speed' if max_speed else f'{speed:g}x'})",
         err=True,
@@ -320,9 +336,13 @@ def simulate(
         count = write_jsonl(recordings, jsonl_path)
         click.echo(f"wrote {count} events of {len(recordings)} calls to {jsonl_path}")
         return
+    from streams.kafka_clients import require_broker
+
+    settings = Settings()
+    require_broker(settings.kafka)
     report = run_replay(
         recordings,
-        Settings(),
+        settings,
         speed=None if max_speed else speed,
         offsets_ms=[offset for offset, _ in planned],
     )

@@ -10,10 +10,7 @@ logic is tested without a broker. The exit status says the worst: 0 nothing fail
 from __future__ import annotations
 
 import json
-import logging
 import shutil
-import socket
-import ssl
 import tempfile
 import time
 import urllib.error
@@ -27,6 +24,7 @@ from typing import Any, Literal
 
 from pydantic import field_validator, model_validator
 
+from streams.kafka_clients import broker_problem
 from streams.settings import TOPICS, KafkaConnection, Settings, nudge_rules_problem
 
 Status = Literal["ok", "warn", "fail", "skip"]
@@ -85,114 +83,6 @@ class SettingsAsFound(Settings):
 
 
 # -- Broker ---------------------------------------------------------------------------------
-def bootstrap_addresses(bootstrap: str) -> list[tuple[str, int]]:
-    """``host:port`` pairs of a bootstrap list (a bare host is on Kafka's port 9092)."""
-    addresses = []
-    for entry in bootstrap.split(","):
-        entry = entry.strip()
-        if not entry:
-            continue
-        host, _, port = entry.rpartition(":")
-        if not host or not port.isdigit():
-            host, port = entry, "9092"
-        addresses.append((host.strip("[]"), int(port)))
-    return addresses
-
-
-def broker_problem(kafka: KafkaConnection, timeout_s: float) -> str | None:
-    """Why no broker of ``kafka`` can be used, in one line that names the setting to change,
-    or None. The doctor's own probe: TCP, then TLS, then a Kafka metadata request."""
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError, SaslAuthenticationFailedError
-
-    from streams.kafka_clients import kafka_python_options, ssl_context
-
-    where = f"{kafka.bootstrap} ({kafka.security_protocol})"
-    if kafka.uses_tls and kafka.ssl_cafile is not None and not kafka.ssl_cafile.is_file():
-        return (
-            f"CA file {kafka.ssl_cafile} not found: set CALLFOCUS_KAFKA_SSL_CAFILE to the brokers' CA bundle"
-        )
-    addresses = bootstrap_addresses(kafka.bootstrap)
-    if not addresses:
-        return "no bootstrap server: set CALLFOCUS_KAFKA_BOOTSTRAP (host:port, comma-separated)"
-    listening = None
-    for host, port in addresses:
-        try:
-            with socket.create_connection((host, port), timeout=timeout_s):
-                listening = (host, port)
-                break
-        except OSError:
-            continue
-    if listening is None:
-        return (
-            f"no broker answered at {kafka.bootstrap} within {timeout_s:g} s: check "
-            "CALLFOCUS_KAFKA_BOOTSTRAP and that the brokers run"
-        )
-    host, port = listening
-    context = ssl_context(kafka)
-    if context is not None:
-        try:
-            with (
-                socket.create_connection(listening, timeout=timeout_s) as raw,
-                context.wrap_socket(raw, server_hostname=host),
-            ):
-                pass
-        except ssl.SSLCertVerificationError as error:
-            return (
-                f"TLS: the certificate of {host}:{port} is not trusted ({error.verify_message}): set "
-                "CALLFOCUS_KAFKA_SSL_CAFILE to the CA that signed it"
-            )
-        except (ssl.SSLError, OSError) as error:
-            return (
-                f"TLS handshake with {host}:{port} failed ({error}): is it a TLS listener? check "
-                "CALLFOCUS_KAFKA_SECURITY_PROTOCOL"
-            )
-    timeout_ms = int(timeout_s * 1000)
-    # kafka-python retries a refused authentication until its bootstrap times out and then
-    # raises only the timeout; the refusal itself is logged: keep it to name the cause
-    failures = _FailureLog()
-    kafka_log = logging.getLogger("kafka")
-    kafka_log.addHandler(failures)
-    try:
-        admin = KafkaAdminClient(
-            client_id="callfocus-doctor",
-            bootstrap_timeout_ms=timeout_ms,
-            request_timeout_ms=timeout_ms,
-            **kafka_python_options(kafka),
-        )
-        try:
-            admin.list_topics()
-        finally:
-            admin.close()
-    except KafkaError as error:
-        causes = [error, *failures.errors]
-        if any(isinstance(c, SaslAuthenticationFailedError) for c in causes):
-            return (
-                f"{where} refused authentication as {kafka.sasl_username!r} ({kafka.sasl_mechanism}): "
-                "check CALLFOCUS_KAFKA_SASL_USERNAME, _PASSWORD and _MECHANISM"
-            )
-        return (
-            f"{host}:{port} accepts connections but did not answer as a Kafka broker over "
-            f"{kafka.security_protocol} within {timeout_s:g} s ({type(error).__name__}): check "
-            "CALLFOCUS_KAFKA_SECURITY_PROTOCOL"
-        )
-    finally:
-        kafka_log.removeHandler(failures)
-    return None
-
-
-class _FailureLog(logging.Handler):
-    """The exceptions kafka-python logs (as arguments of its error records)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.errors: list[BaseException] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if isinstance(record.args, tuple):
-            self.errors += [a for a in record.args if isinstance(a, BaseException)]
-
-
 def check_broker(kafka: KafkaConnection, problem: str | None, seconds: float) -> Check:
     """The broker row: ``problem`` (from :func:`broker_problem`) names what failed and the
     setting to change; the fix line says what was tried."""

@@ -91,7 +91,7 @@ def test_doctor_names_each_problem_of_a_broken_deployment(
     status, checks, table = doctor(unreachable)
     assert status == 3, table
     assert checks["broker"]["detail"].startswith(
-        f"no broker answered at {unreachable['CALLFOCUS_KAFKA_BOOTSTRAP']}"
+        f"nothing answered at {unreachable['CALLFOCUS_KAFKA_BOOTSTRAP']}"
     )
     assert checks["topics"]["status"] == "skip"
     print(table)

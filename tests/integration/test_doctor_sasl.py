@@ -38,4 +38,4 @@ def test_doctor_with_the_documented_acls_and_with_a_wrong_password(
     status, checks, table = doctor(wrong)
     print(table)
     assert status == 3, table
-    assert "refused authentication as 'callfocus' (SCRAM-SHA-512)" in checks["broker"]["detail"]
+    assert "Kafka authentication failed for user 'callfocus' with SCRAM-SHA-512" in checks["broker"]["detail"]

@@ -166,6 +166,8 @@ CALLFOCUS_* environment of the workers and the topics job. Secrets come from exi
 {{- define "callfocus.env" -}}
 - name: CALLFOCUS_KAFKA_BOOTSTRAP
   value: {{ .Values.kafka.bootstrapServers | quote }}
+- name: CALLFOCUS_KAFKA_CONNECT_TIMEOUT_SECONDS
+  value: {{ .Values.kafka.connectTimeoutSeconds | quote }}
 - name: CALLFOCUS_KAFKA_SECURITY_PROTOCOL
   value: {{ include "callfocus.kafkaSecurityProtocol" . | quote }}
 {{- if .Values.kafka.sasl.enabled }}
