@@ -142,7 +142,36 @@ def test_found_items_do_not_overlap() -> None:
 # ASR-style filler: lower-case words, no digits, no digit words, no context words
 FILLER = st.lists(
     st.sampled_from(
-        ["yes", "okay", "so", "i", "want", "the", "thing", "please", "thanks", "well", "sure", "right", "hello", "can", "you", "help", "me", "with", "that", "good", "morning", "we", "they", "it", "is", "was", "just", "like"]
+        [
+            "yes",
+            "okay",
+            "so",
+            "i",
+            "want",
+            "the",
+            "thing",
+            "please",
+            "thanks",
+            "well",
+            "sure",
+            "right",
+            "hello",
+            "can",
+            "you",
+            "help",
+            "me",
+            "with",
+            "that",
+            "good",
+            "morning",
+            "we",
+            "they",
+            "it",
+            "is",
+            "was",
+            "just",
+            "like",
+        ]
     ),
     min_size=0,
     max_size=8,
