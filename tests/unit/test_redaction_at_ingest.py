@@ -3,7 +3,6 @@ the sample calls identical with redaction on and off."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,6 @@ from streams.worker.output_kinds import OutputKind
 from tests.unit.batch_fixtures import CODEC, TOPICS, Record
 
 ROOT = Path(__file__).resolve().parents[2]
-HARPER_VALLEY = Path(os.environ.get("CALLFOCUS_HARPER_VALLEY", ROOT.parent / "shared/data/harper-valley"))
 CARD_TEXT = "my card is four one one one one one one one one one one one one one one one thanks"
 
 
@@ -129,8 +127,10 @@ def test_sample_calls_identical_with_redaction_on_and_off() -> None:
     assert metrics_of(recordings, Redactor("hash", b"k")) == off
 
 
-def test_harper_valley_metrics_not_over_words_identical_with_redaction_on_and_off() -> None:
-    recordings = read_recordings(HARPER_VALLEY, "harper-valley")
+def test_harper_valley_metrics_not_over_words_identical_with_redaction_on_and_off(
+    harper_valley_dir: Path,
+) -> None:
+    recordings = read_recordings(harper_valley_dir, "harper-valley")
     redacted = [redact_recording(Redactor("mask"), r)[1] for r in recordings]
     assert sum(sum(counts.values()) for counts in redacted) > 0  # its callers give phone numbers
     off = [not_over_words(m) for m in metrics_of(recordings, Redactor("off"))]
