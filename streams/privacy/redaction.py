@@ -217,11 +217,13 @@ def _date_digits(groups: list[str], digits: str) -> bool:
 
 
 # -- E-mail addresses ---------------------------------------------------------------------
-_EMAIL: Final = re.compile(r"[\w.%+-]+@[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}\b", re.IGNORECASE)
+# repetitions bounded (a local part has at most 64 characters): unbounded, a 20,000-character
+# segment of "1-1-1-..." took a second to search
+_EMAIL: Final = re.compile(r"[\w.%+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){0,8}\.[a-z]{2,24}\b", re.IGNORECASE)
 _SPOKEN_EMAIL: Final = re.compile(
-    r"\b(?P<local>[a-z0-9]+(?:(?:\s+(?:dot|underscore|dash|hyphen)\s+|[._-])[a-z0-9]+)*)"
+    r"\b(?P<local>[a-z0-9]{1,64}(?:(?:\s+(?:dot|underscore|dash|hyphen)\s+|[._-])[a-z0-9]{1,64}){0,8})"
     r"\s+(?:at|at\s+sign)\s+"
-    r"(?P<domain>[a-z0-9-]+(?:(?:\s+dot\s+|\.)[a-z0-9-]+)*)(?:\s+dot\s+|\.)"
+    r"(?P<domain>[a-z0-9-]{1,63}(?:(?:\s+dot\s+|\.)[a-z0-9-]{1,63}){0,8})(?:\s+dot\s+|\.)"
     r"(?P<tld>com|net|org|edu|gov|mil|io|co|us|uk|ca|info|biz|me)\b",
     re.IGNORECASE,
 )
@@ -250,8 +252,9 @@ class Found:
 def find_pii(text: str) -> list[Found]:
     """Every item to redact in ``text``, in order, none overlapping."""
     candidates: list[Found] = []
-    for match in _EMAIL.finditer(text):
-        candidates.append(Found(match.start(), match.end(), "email", match.group().lower()))
+    if "@" in text:
+        for match in _EMAIL.finditer(text):
+            candidates.append(Found(match.start(), match.end(), "email", match.group().lower()))
     if re.search(r"\sat\s", text, re.IGNORECASE):
         for match in _SPOKEN_EMAIL.finditer(text):
             candidates.append(Found(match.start(), match.end(), "email", _spoken_email_value(match)))
@@ -268,16 +271,21 @@ def find_pii(text: str) -> list[Found]:
 
 
 def _classify(text: str, tokens: list[_Token], run: _Run) -> list[Found]:
-    found = _whole(text, tokens, run)
+    context = _context(tokens, run.first, run.last)
+    found = _whole(text, tokens, run.first, run.last, run.groups, context)
     if found is not None or len(run.digits) < 12 or run.first == run.last:
         return [] if found is None else [found]
     # numbers said in one breath ("4111 ... 1111 0526", a card then a social security
-    # number): from the left, the longest stretch on token boundaries that is one item
+    # number): from the left, the longest stretch on token boundaries that is one item,
+    # each read with the context of the whole run
     found_parts: list[Found] = []
-    first = run.first
-    while first <= run.last:
-        for last in range(run.last, first - 1, -1):
-            item = _whole(text, tokens, _sub_run(tokens, first, last))
+    groups = run.groups
+    first = 0
+    while first < len(groups):
+        for last in range(min(len(groups), first + _LONGEST_ITEM_TOKENS) - 1, first - 1, -1):
+            item = _whole(
+                text, tokens, run.first + first, run.first + last, groups[first : last + 1], context
+            )
             if item is not None:
                 found_parts.append(item)
                 first = last + 1
@@ -287,23 +295,28 @@ def _classify(text: str, tokens: list[_Token], run: _Run) -> list[Found]:
     return found_parts
 
 
-def _sub_run(tokens: list[_Token], first: int, last: int) -> _Run:
-    groups = [tokens[index].digits for index in range(first, last + 1)]
-    return _Run(first, last, "".join(groups), groups)
+# the most tokens one item spans (a card number of 19 digit words, with room): bounds the
+# search in a long run of numbers, which a 20,000-character segment could otherwise make cubic
+_LONGEST_ITEM_TOKENS: Final = 24
 
 
-def _whole(text: str, tokens: list[_Token], run: _Run) -> Found | None:
-    """The run as one item, if it is one."""
-    digits = run.digits
-    start, end = tokens[run.first].start, tokens[run.last].end
-    if len(digits) < 6 or (start > 0 and text[start - 1] in "$£€"):
-        return None  # too short for any kind here, or an amount of money
-    context = _context(tokens, run.first, run.last)
+def _whole(
+    text: str, tokens: list[_Token], first: int, last: int, groups: list[str], context: set[str]
+) -> Found | None:
+    """The tokens ``first`` to ``last`` (digit groups ``groups``) as one item, if they are one."""
+    digits = "".join(groups)
+    if not 6 <= len(digits) <= 19:
+        return None  # no kind here has fewer or more digits
+    start, end = tokens[first].start, tokens[last].end
+    if start > 0 and text[start - 1] in "$£€":
+        return None  # an amount of money
+    kind = _kind(digits, groups, context)
+    if kind is None:
+        return None
     # a leading "+" or "(" belongs to the number (a phone number's)
     while start > 0 and text[start - 1] in "+(":
         start -= 1
-    kind = _kind(digits, run.groups, context)
-    return None if kind is None else Found(start, end, kind, digits)
+    return Found(start, end, kind, digits)
 
 
 def _kind(digits: str, groups: list[str], context: set[str]) -> str | None:
