@@ -313,3 +313,15 @@ def test_a_hostile_segment_of_the_largest_size_stays_cheap(text: str) -> None:
     began = time.perf_counter()
     MASK.redact(text[:20_000])
     assert time.perf_counter() - began < 0.5
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    text=st.text(max_size=300)
+    | st.lists(st.sampled_from([*WORDS, "oh", "at", "dot", "born", "-", "1", "@", "4111"])).map(" ".join)
+)
+def test_any_text_redacts_without_error_and_gains_no_digit(text: str) -> None:
+    for redactor in (MASK, HASH):
+        redacted, counts = redactor.redact(text)
+        assert sum(c.isdigit() for c in redacted) <= sum(c.isdigit() for c in text)
+        assert (redacted != text) == bool(counts)  # changed exactly when something was counted
