@@ -31,7 +31,8 @@ EVENTS = [
 
 
 def callfocus(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("CALLFOCUS_REDACTION")}
+    redaction = ("CALLFOCUS_REDACTION_MODE", "CALLFOCUS_REDACTION_HASH_KEY")
+    environ = {k: v for k, v in os.environ.items() if k not in redaction}
     return subprocess.run(
         [sys.executable, "-m", "streams.tools.cli", *args],
         capture_output=True,
