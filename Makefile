@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*; touch $@
 
 # the per-segment modules compiled with mypyc, rebuilt when one of their sources changes
-ENGINE_SOURCES := $(addprefix streams/,native.py worker/tallies.py wire/values.py wire/events.py wire/avro_reader.py wire/avro_writer.py worker/calls.py worker/outputs.py worker/batches.py engine/config.py engine/lexicon.py engine/sentiment.py engine/text.py engine/trackers.py engine/call.py engine/nudges.py)
+ENGINE_SOURCES := $(addprefix streams/,native.py worker/tallies.py wire/values.py wire/events.py wire/avro_reader.py wire/avro_writer.py worker/calls.py worker/outputs.py worker/batches.py engine/config.py engine/lexicon.py engine/sentiment.py engine/text.py engine/trackers.py engine/call.py engine/nudges.py privacy/redaction.py privacy/events.py)
 ENGINE_BUILD := streams/.native-sources.sha256
 
 $(ENGINE_BUILD): $(STAMP) $(ENGINE_SOURCES)

@@ -1,6 +1,6 @@
 """In-process cost of CallProcessor on simulated events: decode, checks, engine apply.
 
-    python bench/processor_bench.py [--calls 400] [--minutes 3] [--repeats 5]
+    python bench/processor_bench.py [--calls 400] [--minutes 3] [--repeats 5] [--redaction mask]
 
 Prints the best of ``--repeats`` runs in µs per event, with Python's collector off while
 timing (as in the worker). No Kafka, no nudge rules, no metrics reads: the per-event
@@ -18,6 +18,7 @@ import time
 from prometheus_client import CollectorRegistry
 
 from streams.engine import EngineConfig
+from streams.privacy.redaction import MODES, Redactor
 from streams.tools.simulate import SimulationConfig, simulate
 from streams.wire.codec import AvroCodec
 from streams.wire.events import event_to_record
@@ -31,6 +32,12 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=400)
     parser.add_argument("--minutes", type=float, default=3.0)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--redaction",
+        choices=MODES,
+        default="mask",
+        help="REDACTION_MODE of the processor (docs/privacy.md).",
+    )
     args = parser.parse_args()
     codec = AvroCodec()
     records = []
@@ -43,7 +50,13 @@ def main() -> None:
     calls = LiveCalls(EngineConfig())
     for _ in range(args.repeats):
         calls = LiveCalls(EngineConfig())
-        processor = CallProcessor(codec, calls, PipelineMetrics(CollectorRegistry()), nudge_rules=())
+        processor = CallProcessor(
+            codec,
+            calls,
+            PipelineMetrics(CollectorRegistry()),
+            nudge_rules=(),
+            redactor=Redactor(args.redaction, b"bench key"),
+        )
         gc.disable()
         began = time.perf_counter()
         for key, value in records:
@@ -51,7 +64,10 @@ def main() -> None:
         best = min(best, time.perf_counter() - began)
         gc.enable()
         gc.collect()
-    print(f"{len(records)} events, best of {args.repeats}: {best * 1e6 / len(records):.2f} µs per event")
+    print(
+        f"{len(records)} events, redaction {args.redaction}, best of {args.repeats}: "
+        f"{best * 1e6 / len(records):.2f} µs per event"
+    )
     snapshot_seconds, size = snapshot_cost(codec, calls, args.repeats)
     print(
         f"CallMetrics snapshot of {len(calls)} calls, best of {args.repeats}: "

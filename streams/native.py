@@ -39,6 +39,8 @@ MODULES = (
     "worker/tallies",
     "wire/values",
     "wire/events",
+    "privacy/redaction",
+    "privacy/events",
     "engine/config",
     "engine/lexicon",
     "engine/sentiment",

@@ -36,6 +36,7 @@ from pydantic_settings import (
 from streams.engine.config import EngineConfig
 from streams.engine.lexicon import available_languages, lexicon_path
 from streams.engine.trackers import TrackerFileError, load_trackers
+from streams.privacy.redaction import RedactionMode, Redactor
 from streams.wire.languages import language_problem
 from streams.worker.export_labels import LabelLimits
 from streams.worker.gc_policy import LongLivedObjects
@@ -177,6 +178,19 @@ class NudgeSettings(SettingsView):
 
 
 @dataclass(frozen=True)
+class PrivacySettings(SettingsView):
+    """Personal data in transcripts: redacted at ingest, before it reaches anything kept (docs/privacy.md)."""
+
+    redaction_mode: RedactionMode
+    redaction_hash_key: SecretStr | None
+    dead_letter_original: bool
+
+    def redactor(self) -> Redactor:
+        key = self.redaction_hash_key.get_secret_value().encode() if self.redaction_hash_key else None
+        return Redactor(self.redaction_mode, key)
+
+
+@dataclass(frozen=True)
 class ConsoleSettings(SettingsView):
     """The supervisor console: who may use it and what it reads from Kafka."""
 
@@ -223,6 +237,7 @@ GROUPS = (
     Group("engine", "Metrics engine", EngineSettings),
     Group("export", "Prometheus export", ExportSettings),
     Group("nudges", "Nudges", NudgeSettings),
+    Group("privacy", "Privacy", PrivacySettings),
     Group("console", "Supervisor console", ConsoleSettings),
     Group("tuning", "Tuning", TuningSettings),
 )
@@ -486,6 +501,25 @@ class Settings(BaseSettings):
         3, ge=0, description="Retries of a failed webhook request, with exponential backoff."
     )
 
+    # Privacy
+    redaction_mode: RedactionMode = Field(
+        "mask",
+        description="Personal data in transcripts (card, social security, routing, account and phone "
+        "numbers, e-mail addresses, birth dates) is replaced at ingest: `mask` by its kind (`[card]`), "
+        "`hash` by its kind and a keyed hash (`[card:fkbmaeohjcpd]`, the same number alike across "
+        "calls), `off` kept as it came (docs/privacy.md).",
+    )
+    redaction_hash_key: SecretStr | None = Field(
+        None,
+        description="The secret key of `hash` mode's HMAC-SHA256 (required by it: unkeyed hashes of "
+        "card and social security numbers are reversed by trying every number).",
+    )
+    dead_letter_original: bool = Field(
+        False,
+        description="The dead-letter topic keeps refused records as they came. Off: redacted, as the "
+        "worker would have kept them (docs/privacy.md); `REDACTION_MODE=off` keeps them as they came.",
+    )
+
     # Supervisor console
     console_token: SecretStr | None = Field(
         None, description="Bearer token the console's API and feed require (a secret; none: open)."
@@ -574,6 +608,17 @@ class Settings(BaseSettings):
         "run collecting; pauses grow with the threshold, up to 224 ms at 50,000). 0: Python's "
         "threshold.",
     )
+
+    @model_validator(mode="after")
+    def _hash_mode_has_a_key(self) -> Settings:
+        if self.redaction_mode == "hash" and not (
+            self.redaction_hash_key and self.redaction_hash_key.get_secret_value()
+        ):
+            raise ValueError(
+                "redaction_mode hash needs redaction_hash_key: unkeyed hashes of card and social "
+                "security numbers are reversed by trying every number"
+            )
+        return self
 
     @model_validator(mode="after")
     def _metrics_port_is_its_own(self) -> Settings:
@@ -762,6 +807,10 @@ class Settings(BaseSettings):
     @property
     def nudges(self) -> NudgeSettings:
         return self._view(NudgeSettings)
+
+    @property
+    def privacy(self) -> PrivacySettings:
+        return self._view(PrivacySettings)
 
     @property
     def console(self) -> ConsoleSettings:

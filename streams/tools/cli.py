@@ -244,13 +244,16 @@ def score(path: Path, fmt: str, transcript: str, limit: int | None, as_json: boo
     from streams.engine.definitions import with_definitions
     from streams.engine.nudges import load_rules
     from streams.engine.trackers import EMPTY, load_trackers
+    from streams.privacy.recordings import redact_recording
     from streams.tools.scoring import score_recording, score_table, signals_table
 
     settings = Settings()
     rules = load_rules(settings.nudge_rules_file)
     config = with_definitions(settings.engine_config(), rules)
     trackers = load_trackers(settings.trackers_file) if settings.trackers_file is not None else EMPTY
-    recordings = read_input(path, fmt, transcript, limit)
+    # redacted as the worker redacts (REDACTION_MODE), so the figures are the worker's
+    redactor = settings.privacy.redactor()
+    recordings = [redact_recording(redactor, r)[0] for r in read_input(path, fmt, transcript, limit)]
     scored = [score_recording(r, config, rules, trackers) for r in recordings]
     if as_json:
         click.echo(json.dumps([s.as_dict() for s in scored], indent=2))
@@ -258,6 +261,39 @@ def score(path: Path, fmt: str, transcript: str, limit: int | None, as_json: boo
         click.echo(score_table(scored))
         click.echo()
         click.echo(signals_table(scored))
+
+
+@main.command()
+@recording_options("redact")
+def redact(path: Path, fmt: str, transcript: str, limit: int | None) -> None:
+    """Print recorded calls' events as the worker keeps them (JSONL), for a privacy review
+    (REDACTION_MODE, docs/privacy.md); what was redacted, per kind, on stderr."""
+    import orjson
+
+    from streams.privacy.events import add_counts
+    from streams.privacy.recordings import redact_recording
+    from streams.privacy.redaction import KINDS
+    from streams.wire.events import event_to_record
+
+    settings = Settings()
+    redactor = settings.privacy.redactor()
+    total: dict[str, int] = {}
+    events = 0
+    recordings = read_input(path, fmt, transcript, limit)
+    out = sys.stdout.buffer
+    for recording in recordings:
+        redacted, counts = redact_recording(redactor, recording)
+        add_counts(total, counts)
+        for timed in redacted.events:
+            name, record = event_to_record(timed.event)
+            out.write(orjson.dumps({"type": name, **record}) + b"\n")
+            events += 1
+    out.flush()
+    found = ", ".join(f"{kind} {total.get(kind, 0)}" for kind in KINDS)
+    click.echo(
+        f"callfocus: {settings.redaction_mode}: {events} events of {len(recordings)} calls; redacted {found}",
+        err=True,
+    )
 
 
 @main.command()

@@ -136,6 +136,8 @@ class Worker:
             self.live_calls, settings.max_exported_calls, settings.per_call_series
         )
         self.registry.register(self.live_call_collector)
+        # personal data out of every event before it reaches state or an output (docs/privacy.md)
+        self.redactor = settings.privacy.redactor()
         self.processor = CallProcessor(
             self.codec,
             self.live_calls,
@@ -143,6 +145,7 @@ class Worker:
             nudge_rules=nudge_rules,
             implicit_start=settings.implicit_start,
             trackers=self.trackers,
+            redactor=self.redactor,
         )
         # The durable per-call state: key = call_id (the input key), value = LiveCall.to_bytes().
         # Ended calls are deleted once their summary is out.
@@ -173,6 +176,8 @@ class Worker:
                 max_record_bytes=settings.max_record_bytes,
                 nudge_snippets=settings.nudge_snippets,
             ),
+            redactor=self.redactor,
+            dead_letter_original=settings.dead_letter_original,
         )
         self.agents = WorkerAgents(
             self.app,

@@ -19,6 +19,8 @@ from typing import NamedTuple, Protocol
 
 from streams.engine.nudges import Nudge, masked_snippet
 from streams.errors import InvalidEventError
+from streams.privacy.dead_letters import redacted_dead_letter
+from streams.privacy.redaction import Redactor
 from streams.wire.codec import AvroCodec
 from streams.wire.events import CallEnded, event_to_record
 from streams.worker.calls import CallProcessor, LiveCall, LiveCalls
@@ -104,8 +106,15 @@ class BatchApplier:
         *,
         monotonic: Callable[[], float] = time.monotonic,
         wall_clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        redactor: Redactor | None = None,
+        dead_letter_original: bool = False,
     ) -> None:
         self.processor = processor
+        # a dead letter's value: the original bytes only when redaction is off or the setting
+        # allows it; else redacted (streams/privacy/dead_letters.py)
+        self.dead_letter_redactor = (
+            redactor if redactor is not None and redactor.enabled and not dead_letter_original else None
+        )
         self.codec = codec
         self.live_calls = live_calls
         self.metrics = metrics
@@ -172,15 +181,24 @@ class BatchApplier:
         ]
 
     def dead_letter(self, record: InputRecord, error: InvalidEventError) -> Output:
-        """The record as it came, with why it was refused and where it came from in headers."""
+        """The record as it came (or redacted), with why it was refused and where it came from
+        in headers."""
+        detail = error.detail
+        value = record.value
+        redaction: bytes | None = None
+        if self.dead_letter_redactor is not None:
+            detail = self.dead_letter_redactor.redact(detail)[0]
+            if value is not None:
+                value, redaction = redacted_dead_letter(self.dead_letter_redactor, self.codec, value)
         headers = {
             "error.reason": error.reason.encode(),
-            "error.detail": error.detail.encode("utf-8", "replace")[:1024],
+            "error.detail": detail.encode("utf-8", "replace")[:1024],
             "source.topic": record.topic.encode(),
             "source.partition": str(record.partition).encode(),
             "source.offset": str(record.offset).encode(),
         }
-        value = record.value
+        if redaction is not None:
+            headers["redaction"] = redaction
         room = self.timing.max_record_bytes - RECORD_OVERHEAD_BYTES - len(record.key or b"")
         if value is not None and len(value) > room:
             # kept whole, the copy would not fit a record: cut, with what identifies the original

@@ -18,6 +18,8 @@ from streams.engine.nudges import DEFAULT_RULES, Nudge, NudgeRule, NudgeTracker
 from streams.engine.trackers import EMPTY as NO_TRACKERS
 from streams.engine.trackers import TrackerSet
 from streams.errors import InvalidEventError, InvalidReason
+from streams.privacy.events import redact_event
+from streams.privacy.redaction import Redactor, may_hold_pii
 from streams.wire.codec import AvroCodec
 from streams.wire.events import (
     CallEnded,
@@ -404,8 +406,11 @@ class CallProcessor:
         nudge_rules: tuple[NudgeRule, ...] = DEFAULT_RULES,
         implicit_start: bool = False,
         trackers: TrackersInForce = NO_TRACKERS_IN_FORCE,
+        redactor: Redactor | None = None,
     ) -> None:
         self.codec = codec
+        # personal data is redacted from each event before it changes anything (docs/privacy.md)
+        self.redactor = redactor if redactor is not None and redactor.enabled else None
         # the codec's compiled reader of current records, called directly: through the
         # codec's decode(), which is interpreted, each event ran two Python frames more
         self._fast_reader = codec.fast_reader
@@ -434,6 +439,11 @@ class CallProcessor:
             found = self._fast_reader.read(raw) if self._fast_reader is not None and raw else None
             name, record = found if found is not None else self.codec.decode(raw)
             event = event_from_record(name, record)
+            # most segments hold nothing to redact: the pre-filter alone, without a frame more
+            if self.redactor is not None and (
+                not isinstance(event, TranscriptSegment) or may_hold_pii(event.text)
+            ):
+                event = self._redacted(event)
             if keyed:
                 _check_key(key, event.call_id)
             return self._apply(event, partition)
@@ -442,6 +452,14 @@ class CallProcessor:
         except Exception as error:  # a bug or a hostile record: its record goes, the worker stays
             detail = f"{type(error).__name__}: {str(error)[:200]}"
             return self._invalid(InvalidEventError(InvalidReason.INTERNAL_ERROR, detail))
+
+    def _redacted(self, event: Event) -> Event:
+        assert self.redactor is not None
+        event, counts = redact_event(self.redactor, event)
+        if counts:
+            for kind, count in counts.items():
+                self.metrics.redactions.labels(kind).inc(count)
+        return event
 
     def _invalid(self, error: InvalidEventError) -> Processed:
         self.metrics.invalid_events.labels(error.reason).inc()

@@ -23,6 +23,7 @@ from prometheus_client.registry import Collector
 from streams import native
 from streams.engine.nudges import ALL_NUDGE_TYPES
 from streams.errors import InvalidReason
+from streams.privacy.redaction import KINDS as REDACTED_KINDS
 from streams.wire.events import Speaker
 from streams.worker.export_labels import LabelFolder, LabelLimits
 from streams.worker.output_kinds import OutputKind
@@ -67,6 +68,14 @@ class PipelineMetrics:
             ["reason"],
             registry=registry,
         )
+        self.redactions = Counter(
+            "callfocus_redactions",
+            "Personal data items redacted from input events at ingest, by kind (docs/privacy.md).",
+            ["kind"],
+            registry=registry,
+        )
+        for kind in REDACTED_KINDS:  # every kind at 0 from the start: rate() sees the first one
+            self.redactions.labels(kind)
         self.outputs_produced = Counter(
             "callfocus_outputs_produced",
             f"Records written by the worker, by output ({', '.join(OutputKind)}).",

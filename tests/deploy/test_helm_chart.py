@@ -78,7 +78,12 @@ RECOMMENDED_LABELS = (
     "helm.sh/chart",
 )
 SELECTOR_KEYS = {NAME, INSTANCE, COMPONENT}
-SECRET_ENV = ("CALLFOCUS_KAFKA_SASL_PASSWORD", "CALLFOCUS_CONSOLE_TOKEN", "CALLFOCUS_NUDGE_WEBHOOK_URL")
+SECRET_ENV = (
+    "CALLFOCUS_KAFKA_SASL_PASSWORD",
+    "CALLFOCUS_CONSOLE_TOKEN",
+    "CALLFOCUS_NUDGE_WEBHOOK_URL",
+    "CALLFOCUS_REDACTION_HASH_KEY",
+)
 
 Manifest = dict[str, Any]
 
@@ -538,6 +543,8 @@ def test_defaults_render_the_documented_environment() -> None:
         "CALLFOCUS_NUDGES_ENABLED": "true",
         "CALLFOCUS_NUDGE_SNIPPETS": "false",
         "CALLFOCUS_LANGUAGE": "en",
+        "CALLFOCUS_REDACTION_MODE": "mask",
+        "CALLFOCUS_DEAD_LETTER_ORIGINAL": "false",
     }
     assert {name: env_value(sts, name) for name in expected} == expected
     for name in (*SECRET_ENV, "CALLFOCUS_KAFKA_SASL_USERNAME", "CALLFOCUS_KAFKA_SSL_CAFILE"):
@@ -712,6 +719,21 @@ def test_sasl_username_from_the_secret() -> None:
     }
 
 
+def test_hash_redaction_takes_its_key_from_a_secret() -> None:
+    sets = ("config.privacy.redactionMode=hash", "secrets.redactionHashKey.existingSecret=pii-key")
+    env = env_of(statefulset(render("default", *sets)))
+    assert env["CALLFOCUS_REDACTION_MODE"]["value"] == "hash"
+    assert env["CALLFOCUS_REDACTION_HASH_KEY"]["valueFrom"]["secretKeyRef"] == {
+        "name": "pii-key",
+        "key": "key",
+    }
+
+
+def test_hash_redaction_without_a_key_fails() -> None:
+    stderr = render_fails("config.privacy.redactionMode=hash")
+    assert "secrets.redactionHashKey.existingSecret" in stderr
+
+
 def test_sasl_without_a_secret_fails() -> None:
     stderr = render_fails("kafka.sasl.enabled=true", "kafka.sasl.username=callfocus")
     assert "kafka.sasl.existingSecret" in stderr
@@ -813,6 +835,7 @@ def test_replicas_beyond_partitions_fail() -> None:
         ("config.store=redis", "/config/store"),
         ("config.processingGuarantee=maybe", "/config/processingGuarantee"),
         ("config.logLevel=trace", "/config/logLevel"),
+        ("config.privacy.redactionMode=scramble", "/config/privacy/redactionMode"),
         ("kafka.sasl.mechanism=GSSAPI", "/kafka/sasl/mechanism"),
         ("kafka.topics.partitions=0", "/kafka/topics/partitions"),
         ("kafka.topics.retentionMs.call-event=1000", "call-events"),

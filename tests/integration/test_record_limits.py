@@ -57,7 +57,8 @@ def crashed(worker: WorkerProcess) -> bool | None:
 def test_a_record_too_large_to_copy_whole_is_dead_lettered_cut_with_its_size_and_digest(
     start_worker: Callable[..., WorkerProcess], topics: dict[str, str]
 ) -> None:
-    worker = start_worker()
+    # the original bytes kept (redacted, this record re-encoded in Avro would fit)
+    worker = start_worker(dead_letter_original="true")
     bootstrap, prefix = topics["CALLFOCUS_KAFKA_BOOTSTRAP"], topics["CALLFOCUS_TOPIC_PREFIX"]
     limit = Settings().max_record_bytes
     huge = json.dumps(

@@ -138,6 +138,9 @@ Fails rendering on values that would deploy a broken or wasteful release.
 {{- fail "autoscaling.enabled needs autoscaling.targetCPUUtilizationPercentage and/or autoscaling.targetMemoryUtilizationPercentage." }}
 {{- end }}
 {{- end }}
+{{- if and (eq .Values.config.privacy.redactionMode "hash") (not .Values.secrets.redactionHashKey.existingSecret) }}
+{{- fail "config.privacy.redactionMode hash needs secrets.redactionHashKey.existingSecret: unkeyed hashes of card and social security numbers are reversed by trying every number." }}
+{{- end }}
 {{- if .Values.kafka.sasl.enabled }}
 {{- if not .Values.kafka.sasl.existingSecret }}
 {{- fail "kafka.sasl.enabled needs kafka.sasl.existingSecret: the name of an existing Secret holding the SASL password (key kafka.sasl.passwordKey)." }}
@@ -268,6 +271,19 @@ CALLFOCUS_* environment of the workers and the topics job. Secrets come from exi
 {{- with .Values.secrets.nudgeWebhookUrl }}
 {{- if .existingSecret }}
 - name: CALLFOCUS_NUDGE_WEBHOOK_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .existingSecret }}
+      key: {{ .key }}
+{{- end }}
+{{- end }}
+- name: CALLFOCUS_REDACTION_MODE
+  value: {{ .Values.config.privacy.redactionMode | quote }}
+- name: CALLFOCUS_DEAD_LETTER_ORIGINAL
+  value: {{ .Values.config.privacy.deadLetterOriginal | toString | quote }}
+{{- with .Values.secrets.redactionHashKey }}
+{{- if .existingSecret }}
+- name: CALLFOCUS_REDACTION_HASH_KEY
   valueFrom:
     secretKeyRef:
       name: {{ .existingSecret }}

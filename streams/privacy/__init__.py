@@ -1,0 +1,1 @@
+"""Personal data in transcripts: finding it and keeping it out of everything callfocus stores."""
