@@ -395,7 +395,8 @@ class Settings(BaseSettings):
     language: str = Field(
         "en",
         description="Default lexicon, a language tag such as `en` or `en-US` that has a lexicon (a "
-        "call's `CallStarted.language` overrides it when that language has one; docs/metrics.md, Lexicons).",
+        "call's `CallStarted.language` picks its own; a language without one is unsupported, its lexical "
+        "metrics null: docs/languages.md).",
     )
     lexicon_file: Path | None = Field(
         None,

@@ -100,6 +100,10 @@ def summarise(record: Mapping[str, Any]) -> dict[str, Any]:
         "score_components": list(record.get("score_components") or ()),
         "tracker_hits": list(record.get("tracker_hits") or ()),
         "definitions": record.get("definitions", ""),
+        # the call's language and its lexicon; unsupported: lexical metrics null (docs/languages.md)
+        "language": record.get("language", ""),
+        "lexicon_language": record.get("lexicon_language", ""),
+        "language_supported": record.get("language_supported", True),
     }
 
 

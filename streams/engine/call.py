@@ -18,7 +18,6 @@ reading metrics costs O(segments in the horizon), done at most once per change.
 from __future__ import annotations
 
 import bisect
-import contextlib
 import sys
 from collections.abc import Sequence
 from enum import StrEnum
@@ -41,7 +40,7 @@ from streams.engine.config import (
     MAX_TURN_CONTENT_WORDS,
     EngineConfig,
 )
-from streams.engine.lexicon import load_lexicon
+from streams.engine.lexicon import lexicon_language, load_lexicon
 from streams.engine.text import PhraseCounter, TextAnalyzer, analysed_part, org_names, tokens
 from streams.engine.trackers import EMPTY as NO_TRACKERS
 from streams.engine.trackers import TrackerSet
@@ -139,7 +138,9 @@ class Utterance:
         text = segment.text
         if len(words) > MAX_ANALYSED_WORDS:  # only the first words are analysed
             text, words = analysed_part(text, words)
-        self.backchannel = analyzer.is_backchannel(words, state.config.backchannel_max_words)
+        # no lexicon for the call's language: timing and trackers only (docs/languages.md)
+        lexical = state.lexicon_language is not None
+        self.backchannel = lexical and analyzer.is_backchannel(words, state.config.backchannel_max_words)
         if trackers.trackers:
             meta = state.meta
             counts = trackers.match(
@@ -151,6 +152,8 @@ class Utterance:
             )
             if counts is not None:
                 self.tracker_hits = tuple((tracker.name, hits) for tracker, hits in trackers.hits(counts))
+        if not lexical:
+            return self
         self.content = analyzer.content_words(words)
         if speaker == AGENT:
             self.stance, service, greeting = analyzer.agent_phrases(words)
@@ -778,6 +781,9 @@ class CallMetrics(Value):
         "hold_end_ms",
         "tracker_hits",
         "definitions",
+        "language",
+        "lexicon_language",
+        "language_supported",
     )
 
     def __init__(
@@ -800,6 +806,9 @@ class CallMetrics(Value):
         hold_end_ms: int = -1,
         tracker_hits: tuple[tuple[str, int], ...] = (),
         definitions: str = "",
+        language: str = "",
+        lexicon_language: str = "",
+        language_supported: bool = True,
     ) -> None:
         self.call_id: Final = call_id
         self.media_time_ms: Final = media_time_ms
@@ -823,6 +832,11 @@ class CallMetrics(Value):
         self.tracker_hits: Final = tracker_hits
         # the definitions that computed these values (engine version, lexicon/tracker/rule digest)
         self.definitions: Final = definitions
+        # the call's CallStarted.language, and the lexicon that scored it: "" and not
+        # supported when no lexicon has the language (its lexical metrics are then null)
+        self.language: Final = language
+        self.lexicon_language: Final = lexicon_language
+        self.language_supported: Final = language_supported
 
     def window(self, label: str) -> WindowMetrics:
         for window in self.windows:
@@ -963,6 +977,7 @@ class CallState:
         "config",
         "customer_orgs",
         "ended",
+        "lexicon_language",
         "meta",
         "now_ms",
         "segments_applied",
@@ -981,6 +996,8 @@ class CallState:
         )
         self.meta: CallStarted | None = None
         self.ended: CallEnded | None = None
+        # the language of the lexicon scoring the call; None: the call's language has none
+        self.lexicon_language: str | None = config.language.lower()
         self.customer_orgs: PhraseCounter | None = None
         self.seller_orgs: PhraseCounter | None = None
         self.now_ms = 0
@@ -1015,12 +1032,22 @@ class CallState:
         self._meta_json = None
         self.customer_orgs = org_names(event.customer_org)
         self.seller_orgs = org_names(event.seller_org)
-        if event.language != self.config.language:
-            # a language without a lexicon (or not a language tag, in a state written
-            # before tags were checked) keeps the configured language's
-            lexicon_dir = self.config.lexicon_dir
-            with contextlib.suppress(ValueError):
-                self.analyzer = analyzer_for(event.language, None, str(lexicon_dir) if lexicon_dir else None)
+        config = self.config
+        lexicon_dir = str(config.lexicon_dir) if config.lexicon_dir else None
+        # a language without a lexicon (or not a language tag, in a state written before
+        # tags were checked) is not scored with another language's: lexical metrics null
+        found = lexicon_language(event.language, config.lexicon_dir)
+        configured = config.language.lower()
+        self.analyzer = analyzer_for(
+            config.language, str(config.lexicon_file) if config.lexicon_file else None, lexicon_dir
+        )
+        if found is not None and found != configured:
+            try:
+                self.analyzer = analyzer_for(found, None, lexicon_dir)
+            except ValueError:  # a lexicon file that does not load
+                found = None
+        self.lexicon_language = found
+        self._cached = None
 
     def end(self, event: CallEnded) -> None:
         if event.reason is not None and len(event.reason) > MAX_END_REASON_CHARS:
@@ -1375,6 +1402,9 @@ class CallState:
         monologue_current = (
             (fold.agent_run_end - fold.agent_run_start) / 1000 if fold.last_turn == AGENT else 0.0
         )
+        lexical = self.lexicon_language is not None
+        if not lexical:
+            windows = [_without_lexicon(window) for window in windows]
         score, components = self._score(windows[-1], fold)
         holds = self.holds() if self._holds else []
         hold_ms, hold_end, probable = self._hold_totals(holds, fold)
@@ -1399,6 +1429,9 @@ class CallState:
             hold_end_ms=hold_end if holds else -1,
             tracker_hits=tuple(sorted(fold.tracker_hits.items())) if fold.tracker_hits else (),
             definitions=self._definitions(),
+            language=self.meta.language if self.meta is not None else self.config.language,
+            lexicon_language=self.lexicon_language or "",
+            language_supported=lexical,
         )
 
     def _definitions(self) -> str:
@@ -1532,7 +1565,9 @@ class CallState:
         values: dict[str, float | None] = {
             "talk_balance": call.agent_talk_ratio,
             "longest_monologue": fold.longest_agent_run / 1000,
-            "open_questions": fold.open_questions / ten_minutes if ten_minutes > 0 else None,
+            "open_questions": fold.open_questions / ten_minutes
+            if ten_minutes > 0 and self.lexicon_language is not None
+            else None,
             "you_focus": call.you_focus_ratio,
             "reflection": call.reflection_ratio,
             "interruptions": fold.interruptions / ten_minutes if ten_minutes > 0 else None,
@@ -1550,6 +1585,25 @@ class CallState:
         if weights == 0:
             return None, ()
         return round(100 * weighted / weights, 6), tuple(graded)
+
+
+# what needs a lexicon: null in the windows of a call whose language has none
+_LEXICAL_WINDOW_METRICS = (
+    "questions_per_minute",
+    "open_question_ratio",
+    "you_focus_ratio",
+    "pitch_ratio",
+    "reflection_ratio",
+    "customer_sentiment",
+)
+
+
+def _without_lexicon(window: WindowMetrics) -> WindowMetrics:
+    """``window`` with the metrics that need a lexicon null (an unsupported language)."""
+    values = {name: getattr(window, name) for name in WindowMetrics.FIELDS}
+    for name in _LEXICAL_WINDOW_METRICS:
+        values[name] = None
+    return WindowMetrics(**values)
 
 
 def _bounded_start(event: CallStarted) -> CallStarted:

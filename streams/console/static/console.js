@@ -318,6 +318,19 @@
     const hits = (s.tracker_hits || []).map((t) => `${t.tracker}: ${t.hits}`).join(", ");
     $("#detail-trackers").textContent =
       `Tracker hits: ${hits || "none"}` + (s.definitions ? ` · definitions ${s.definitions}` : "");
+    $("#detail-language").textContent = languageText(s);
+  }
+
+  // the call's language and the lexicon that scored it (docs/languages.md)
+  function languageText(s) {
+    if (s.language_supported === false) {
+      return `Language: ${s.language || "?"} — no lexicon: questions, references, pitch, reflection ` +
+        "and sentiment are not measured (—); timing metrics are.";
+    }
+    if (!s.language) return "";
+    const lexicon = s.lexicon_language && s.lexicon_language !== s.language.toLowerCase()
+      ? ` (lexicon ${s.lexicon_language})` : "";
+    return `Language: ${s.language}${lexicon}`;
   }
 
   // how each score component is named and its measured value shown (docs/score.md)
