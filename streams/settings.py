@@ -54,6 +54,7 @@ OTHER_VARIABLE_PREFIXES = ("CALLFOCUS_LOCAL_KAFKA_",)
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+RoleCheck = Literal["off", "flag", "swap"]
 
 
 # -- Groups -------------------------------------------------------------------------------
@@ -145,6 +146,7 @@ class EngineSettings(SettingsView):
     late_tolerance_seconds: int
     trackers_file: Path | None
     trackers_reload_seconds: float
+    role_check: RoleCheck
 
 
 @dataclass(frozen=True)
@@ -427,6 +429,12 @@ class Settings(BaseSettings):
         description="How often the worker looks at `TRACKERS_FILE` for a new version (a `stat`; "
         "the file is read only when it changed).",
     )
+    role_check: RoleCheck = Field(
+        "flag",
+        description="Speaker-role check (docs/metrics.md, Speaker roles): `flag` marks calls whose "
+        "AGENT and CUSTOMER look swapped (`roles_swapped_suspected`), `swap` also scores their later "
+        "segments with the roles exchanged, `off` does neither.",
+    )
 
     # Prometheus export
     max_exported_calls: int = Field(
@@ -707,6 +715,7 @@ class Settings(BaseSettings):
             lexicon_file=self.lexicon_file,
             lexicon_dir=self.lexicon_dir,
             late_tolerance_ms=self.late_tolerance_seconds * 1000,
+            role_check=self.role_check,
         )
 
     # the groups' views (GROUPS), built on each use: a cached one would outlive model_copy(update=...)

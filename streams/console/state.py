@@ -104,6 +104,9 @@ def summarise(record: Mapping[str, Any]) -> dict[str, Any]:
         "language": record.get("language", ""),
         "lexicon_language": record.get("lexicon_language", ""),
         "language_supported": record.get("language_supported", True),
+        # the speaker-role check (docs/metrics.md, "Speaker roles")
+        "roles_swapped_suspected": record.get("roles_swapped_suspected", False),
+        "roles_exchanged": record.get("roles_exchanged", False),
     }
 
 

@@ -90,6 +90,7 @@ class Utterance:
         "open_questions",
         "questions",
         "revision",
+        "role",
         "row_json",
         "segment_id",
         "self_refs",
@@ -113,6 +114,8 @@ class Utterance:
         self.content: tuple[str, ...] = ()
         self.questions = self.open_questions = self.customer_refs = self.self_refs = self.stance = 0
         self.objections = 0
+        # agent lines minus customer lines said (the speaker-role check), in the call's opening
+        self.role = 0
         # (tracker name, hits) of the trackers in force when the segment arrived
         self.tracker_hits: tuple[tuple[str, int], ...] = ()
         self.sentiment = 0  # compound sentiment in millionths: integer sums stay order-exact
@@ -154,6 +157,9 @@ class Utterance:
                 self.tracker_hits = tuple((tracker.name, hits) for tracker, hits in trackers.hits(counts))
         if not lexical:
             return self
+        config = state.config
+        if segment.start_ms < config.role_check_ms and config.role_check != "off" and speaker != OTHER:
+            self.role = analyzer.role_lines(words)
         self.content = analyzer.content_words(words)
         if speaker == AGENT:
             self.stance, service, greeting = analyzer.agent_phrases(words)
@@ -188,6 +194,7 @@ _UTTERANCE_FIELDS = (
     "sentiment",
     "objections",
     "tracker_hits",
+    "role",
 )
 
 
@@ -211,11 +218,12 @@ def _utterance_row(u: Utterance) -> tuple[Any, ...]:
         u.sentiment,
         u.objections,
         u.tracker_hits,
+        u.role,
     )
 
 
 # the values of the fields added after the first 14, for rows of states written before them
-_ROW_DEFAULTS: tuple[Any, ...] = (0, ())
+_ROW_DEFAULTS: tuple[Any, ...] = (0, (), 0)
 
 _META_FIELDS = CallStarted.FIELDS
 _ENDED_FIELDS = CallEnded.FIELDS
@@ -247,6 +255,7 @@ def _utterance_from_row(row: Sequence[Any]) -> Utterance:
         sentiment,
         objections,
         tracker_hits,
+        role,
     ) = row
     u = Utterance.restored(segment_id, revision, speaker, start, end)
     u.words = words
@@ -256,6 +265,7 @@ def _utterance_from_row(row: Sequence[Any]) -> Utterance:
     u.customer_refs, u.self_refs = customer_refs, self_refs
     u.stance, u.sentiment = stance, sentiment
     u.objections = objections
+    u.role = role
     u.tracker_hits = tuple((sys.intern(name), hits) for name, hits in tracker_hits)
     return u
 
@@ -331,6 +341,7 @@ _FOLD_SCALARS = (
     "refs_customer",
     "refs_self",
     "responsive_turns",
+    "role_swap",
     "sentiment_sum",
     "sentiment_words",
     "situation",
@@ -385,6 +396,9 @@ class Fold:
         self.objection_questions = self.objection_pitches = self.objection_wait_ms = 0
         # hits per tracker name, the first MAX_TRACKERS_COUNTED names
         self.tracker_hits: dict[str, int] = {}
+        # agent lines on the customer side and customer lines on the agent side, minus the
+        # lines on their own side: the evidence that the roles are swapped
+        self.role_swap = 0
 
     def copy(self) -> Fold:
         other = Fold()
@@ -506,6 +520,8 @@ class Fold:
             self._cover(u, sink)
         if u.tracker_hits:
             self._count_tracker_hits(u.tracker_hits)
+        if u.role:
+            self.role_swap += u.role if u.speaker == CUSTOMER else -u.role if u.speaker == AGENT else 0
         if u.speaker == AGENT:
             self.agent_ms += duration
             self.agent_words += u.words
@@ -784,6 +800,8 @@ class CallMetrics(Value):
         "language",
         "lexicon_language",
         "language_supported",
+        "roles_swapped_suspected",
+        "roles_exchanged",
     )
 
     def __init__(
@@ -809,6 +827,8 @@ class CallMetrics(Value):
         language: str = "",
         lexicon_language: str = "",
         language_supported: bool = True,
+        roles_swapped_suspected: bool = False,
+        roles_exchanged: bool = False,
     ) -> None:
         self.call_id: Final = call_id
         self.media_time_ms: Final = media_time_ms
@@ -837,6 +857,10 @@ class CallMetrics(Value):
         self.language: Final = language
         self.lexicon_language: Final = lexicon_language
         self.language_supported: Final = language_supported
+        # the speaker-role check: the call's lines sound as if AGENT and CUSTOMER were
+        # swapped; and (role_check "swap") its later segments are scored with them exchanged
+        self.roles_swapped_suspected: Final = roles_swapped_suspected
+        self.roles_exchanged: Final = roles_exchanged
 
     def window(self, label: str) -> WindowMetrics:
         for window in self.windows:
@@ -967,6 +991,7 @@ class CallState:
         "_live",
         "_longest_segment",
         "_meta_json",
+        "_roles_exchanged",
         "_sealed",
         "_sealed_json",
         "_tail",
@@ -1024,6 +1049,9 @@ class CallState:
         # seen, sorted; _hold_ids[i] is the hold_id of row i
         self._holds: list[list[int]] = []
         self._hold_ids: list[str] = []
+        # role_check "swap": the call was flagged, and its segments since are applied with
+        # AGENT and CUSTOMER exchanged (kept: the segments already exchanged stay so)
+        self._roles_exchanged = False
 
     # -- events -------------------------------------------------------------------------
     def start(self, event: CallStarted) -> None:
@@ -1071,7 +1099,7 @@ class CallState:
             )
         watermark = self._watermark
         if watermark is not None and segment.is_final:
-            speaker = _SPEAKER_CODE[segment.speaker]
+            speaker = self._speaker_code(segment)
             if (
                 not _sorts_after(segment.start_ms, segment.end_ms, speaker, segment.segment_id, watermark)
                 or segment.end_ms < self.now_ms - self.config.horizon_ms
@@ -1101,7 +1129,7 @@ class CallState:
             if segment.revision < known.revision:
                 return SegmentOutcome.STALE_REVISION
             self._remove(known)
-        utterance = Utterance.of(segment, _SPEAKER_CODE[segment.speaker], self.analyzer, self, trackers)
+        utterance = Utterance.of(segment, self._speaker_code(segment), self.analyzer, self, trackers)
         self.trackers_digest = trackers.digest
         self._insert(utterance)
         self.segments_applied += 1
@@ -1117,7 +1145,18 @@ class CallState:
         if len(self._tail) > MAX_TAIL_SEGMENTS:
             self._seal_oldest(len(self._tail) - MAX_TAIL_SEGMENTS)
         self._cached = None
+        if utterance.role and self.config.role_check == "swap" and not self._roles_exchanged:
+            self._roles_exchanged = self._roles_suspected()
         return SegmentOutcome.APPLIED
+
+    def _speaker_code(self, segment: TranscriptSegment) -> int:
+        code = _SPEAKER_CODE[segment.speaker]
+        if self._roles_exchanged and code != OTHER:
+            return CUSTOMER if code == AGENT else AGENT
+        return code
+
+    def _roles_suspected(self) -> bool:
+        return self._live_fold().role_swap >= self.config.role_swap_evidence
 
     def _insert(self, u: Utterance) -> None:
         tail = self._tail
@@ -1340,6 +1379,8 @@ class CallState:
             "tail": tail,
             "sealed": sealed if sealed is not None else self._sealed.to_row(),
         }
+        if self._roles_exchanged:  # absent: not exchanged
+            data["roles_exchanged"] = True
         if self._holds:  # absent: no holds (as in every state written before holds existed)
             data["holds"] = [
                 [row[0], row[1], hold_id] for row, hold_id in zip(self._holds, self._hold_ids, strict=True)
@@ -1366,6 +1407,7 @@ class CallState:
         state._by_id = {u.segment_id: u for u in state._tail}
         state._sealed = Fold.from_row(data["sealed"])
         state._live = None
+        state._roles_exchanged = bool(data.get("roles_exchanged", False))
         for start, end, hold_id in data.get("holds", ()):  # written sorted
             state._holds.append([start, end])
             state._hold_ids.append(hold_id)
@@ -1432,6 +1474,9 @@ class CallState:
             language=self.meta.language if self.meta is not None else self.config.language,
             lexicon_language=self.lexicon_language or "",
             language_supported=lexical,
+            roles_swapped_suspected=self._roles_exchanged
+            or (self.config.role_check != "off" and fold.role_swap >= self.config.role_swap_evidence),
+            roles_exchanged=self._roles_exchanged,
         )
 
     def _definitions(self) -> str:

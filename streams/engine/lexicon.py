@@ -60,6 +60,9 @@ class Lexicon:
     # "when", "where"); optional, English's built in (streams/engine/text.py)
     open_question_words: frozenset[str] = frozenset()
     closed_question_words: frozenset[str] = frozenset()
+    # the speaker-role check: lines only an agent says, lines only a customer says; optional
+    agent_lines: frozenset[tuple[str, ...]] = frozenset()
+    customer_lines: frozenset[tuple[str, ...]] = frozenset()
     # word valences (-4..4, as VADER's) replacing VADER's English lexicon; optional: a
     # lexicon without them is scored with VADER's (English)
     valences: tuple[tuple[str, float], ...] = ()
@@ -79,6 +82,8 @@ _PHRASE_LISTS = {
     "complaint_terms",
     "resolution_terms",
     "objection_terms",
+    "agent_lines",
+    "customer_lines",
 }
 
 

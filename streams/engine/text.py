@@ -208,6 +208,7 @@ class TextAnalyzer:
             lexicon.pitch_terms, lexicon.discovery_terms, lexicon.service_openers, lexicon.greeting_markers
         )
         self._service = PhraseCounter(lexicon.service_openers)
+        self._role_lines = PhraseTagger(lexicon.agent_lines, lexicon.customer_lines)
         self._objections = PhraseCounter(lexicon.objection_terms)
         self._sentiment = SentimentRules(
             lexicon.negations,
@@ -394,6 +395,12 @@ class TextAnalyzer:
         """Stance, scripted service openers and whether a greeting is said, in one pass."""
         pitch, discovery, service, greeting = self._agent_phrases.count(words)
         return (pitch > discovery) - (discovery > pitch), service, greeting > 0
+
+    def role_lines(self, words: list[str]) -> int:
+        """Agent lines minus customer lines in an utterance (``agent_lines``,
+        ``customer_lines``): above 0 it sounds like an agent, below like a customer."""
+        agent, customer = self._role_lines.count(words)
+        return agent - customer
 
     def objections(self, words: list[str]) -> int:
         """Objection phrases (``objection_terms``) in a customer utterance."""

@@ -89,6 +89,25 @@ _LANGUAGE = [
     },
 ]
 
+# the speaker-role check (docs/metrics.md, "Speaker roles")
+_ROLES = [
+    {
+        "name": "roles_swapped_suspected",
+        "type": "boolean",
+        "default": False,
+        "doc": "The call's AGENT and CUSTOMER look swapped: the agent's lines (service opener, "
+        "closing) on the customer side, the customer's on the agent side. False in records written "
+        "before.",
+    },
+    {
+        "name": "roles_exchanged",
+        "type": "boolean",
+        "default": False,
+        "doc": "role_check swap: the call's segments since it was flagged are scored with AGENT and "
+        "CUSTOMER exchanged; those counted before stay as they were.",
+    },
+]
+
 
 def _score_components() -> dict[str, Any]:
     return {
@@ -154,6 +173,7 @@ def call_metrics_schema() -> dict[str, Any]:
             _TRACKER_HITS,
             _DEFINITIONS,
             *_LANGUAGE,
+            *_ROLES,
         ],
     }
 
@@ -186,6 +206,7 @@ def call_summary_schema() -> dict[str, Any]:
             _TRACKER_HITS,
             _DEFINITIONS,
             *_LANGUAGE,
+            *_ROLES,
         ],
     }
 

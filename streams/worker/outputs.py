@@ -31,6 +31,8 @@ def metrics_record(call: LiveCall, metrics: CallMetrics, emitted_at_ms: int) -> 
         "language": metrics.language,
         "lexicon_language": metrics.lexicon_language,
         "language_supported": metrics.language_supported,
+        "roles_swapped_suspected": metrics.roles_swapped_suspected,
+        "roles_exchanged": metrics.roles_exchanged,
     }
 
 
@@ -69,6 +71,8 @@ def summary_record(
         "language": metrics.language,
         "lexicon_language": metrics.lexicon_language,
         "language_supported": metrics.language_supported,
+        "roles_swapped_suspected": metrics.roles_swapped_suspected,
+        "roles_exchanged": metrics.roles_exchanged,
     }
 
 

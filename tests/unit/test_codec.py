@@ -96,6 +96,8 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "language": "es-MX",
         "lexicon_language": "es",
         "language_supported": True,
+        "roles_swapped_suspected": True,
+        "roles_exchanged": False,
     },
     "Nudge": {
         "nudge_id": "n1",
@@ -151,6 +153,8 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "language": "es-MX",
         "lexicon_language": "es",
         "language_supported": True,
+        "roles_swapped_suspected": True,
+        "roles_exchanged": False,
     },
 }
 
@@ -176,9 +180,9 @@ def test_round_trip_single_object_encoding(codec: AvroCodec, name: str) -> None:
 # CRC-64-AVRO table before fastavro's took over): a change here orphans those records.
 FINGERPRINTS = {
     "CallEnded.avsc": 8246738596856229094,
-    "CallMetrics.avsc": 7621312456883958275,
+    "CallMetrics.avsc": 10159569258747023281,
     "CallStarted.avsc": 8734461993585356858,
-    "CallSummary.avsc": 3141066644910777155,
+    "CallSummary.avsc": 15704824367816946707,
     "HoldEnded.avsc": 8936150166619533119,
     "HoldStarted.avsc": 2906787403225438830,
     "Nudge.avsc": 15872446106557108893,

@@ -319,6 +319,11 @@
     $("#detail-trackers").textContent =
       `Tracker hits: ${hits || "none"}` + (s.definitions ? ` · definitions ${s.definitions}` : "");
     $("#detail-language").textContent = languageText(s);
+    $("#detail-roles").textContent = s.roles_exchanged
+      ? "Roles look swapped: segments since are scored with agent and customer exchanged."
+      : s.roles_swapped_suspected
+        ? "Roles look swapped: the agent's lines are on the customer's side (check the feed's speaker labels)."
+        : "";
   }
 
   // the call's language and the lexicon that scored it (docs/languages.md)
