@@ -283,3 +283,17 @@ def test_unsupported_language_labels_are_bounded() -> None:
     metrics = PipelineMetrics(CollectorRegistry())
     metrics.count_unsupported_language("pt-BR")
     assert metrics.languages_unsupported.labels("pt")._value.get() == 1.0
+
+
+def test_the_worker_counts_an_unsupported_call_once_at_its_start() -> None:
+    from tests.unit.test_processor_and_exporter import samples, setup
+
+    processor, exporter = setup(implicit_start=False)
+    for call_id, language in (("c1", "fr-CA"), ("c2", "fr"), ("c3", "es-MX"), ("c4", "en-US")):
+        start = CODEC.encode("CallStarted", {"call_id": call_id, "started_at": 1, "language": language})
+        assert processor.process(start, 0).error is None
+    again = CODEC.encode("CallStarted", {"call_id": "c1", "started_at": 1, "language": "fr-CA"})
+    assert processor.process(again, 0).error is None  # a redelivered start is not a new call
+    got = samples(exporter)
+    unsupported = {k[1]: v for k, v in got.items() if k[0] == "callfocus_language_unsupported_total"}
+    assert unsupported == {(("language", "fr"),): 2.0}
