@@ -14,13 +14,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from streams.engine import CallState, EngineConfig
+from streams.engine import CallMetrics, CallState, EngineConfig
 from streams.engine.call import AGENT, CUSTOMER, Utterance
 from streams.errors import InvalidEventError
 from streams.tools.scoring import score_recording
@@ -255,6 +256,12 @@ class RoleCheckEvaluation:
     true_positives: int  # swapped and flagged
     false_positives: int  # not swapped, flagged
     false_negatives: int  # swapped, not flagged
+    # over the swapped calls: how far the whole-call agent talk ratio and agent questions
+    # are from the call's with its roles as recorded, flagged only and with role_check swap
+    talk_ratio_error_flag: float | None = None
+    talk_ratio_error_swap: float | None = None
+    questions_kept_flag: float | None = None
+    questions_kept_swap: float | None = None
 
     @property
     def precision(self) -> float:
@@ -276,23 +283,50 @@ def evaluate_role_check(
     config = replace(config or EngineConfig(), role_check="flag")
     ids = call_ids(directory)
     swapped = tp = fp = fn = 0
+    errors: dict[str, list[float]] = {"flag": [], "swap": []}
+    questions = {"recorded": 0.0, "flag": 0.0, "swap": 0.0}
     for sid in ids:
         call = read_corpus_call(directory, sid, transcript)
         exchange = swapped_on_purpose(sid)
-        state = CallState(sid, config)
-        if call.recording.started is not None:
-            state.start(call.recording.started)
-        for segment in call.recording.segments:
-            try:
-                state.apply(with_roles_exchanged(segment) if exchange else segment)
-            except InvalidEventError:
-                continue
-        flagged = state.metrics().roles_swapped_suspected
+        flagged_call = _fed(call, config, exchange)
+        flagged = flagged_call.roles_swapped_suspected
         swapped += exchange
         tp += exchange and flagged
         fp += flagged and not exchange
         fn += exchange and not flagged
-    return RoleCheckEvaluation(transcript, len(ids), swapped, tp, fp, fn)
+        if exchange:
+            recorded = _fed(call, config, False).window("call")
+            swap_call = _fed(call, replace(config, role_check="swap"), True)
+            questions["recorded"] += recorded.questions
+            for mode, metrics in (("flag", flagged_call), ("swap", swap_call)):
+                whole = metrics.window("call")
+                questions[mode] += whole.questions
+                if whole.agent_talk_ratio is not None and recorded.agent_talk_ratio is not None:
+                    errors[mode].append(abs(whole.agent_talk_ratio - recorded.agent_talk_ratio))
+    kept = questions["recorded"]
+    return RoleCheckEvaluation(
+        transcript,
+        len(ids),
+        swapped,
+        tp,
+        fp,
+        fn,
+        sum(errors["flag"]) / len(errors["flag"]) if errors["flag"] else None,
+        sum(errors["swap"]) / len(errors["swap"]) if errors["swap"] else None,
+        questions["flag"] / kept if kept else None,
+        questions["swap"] / kept if kept else None,
+    )
+
+
+def _fed(call: CorpusCall, config: EngineConfig, exchange: bool) -> CallMetrics:
+    """The metrics of ``call``'s segments, with AGENT and CUSTOMER exchanged if ``exchange``."""
+    state = CallState(call.recording.call_id, config)
+    if call.recording.started is not None:
+        state.start(call.recording.started)
+    for segment in call.recording.segments:
+        with contextlib.suppress(InvalidEventError):
+            state.apply(with_roles_exchanged(segment) if exchange else segment)
+    return state.metrics()
 
 
 def role_check_table(results: list[RoleCheckEvaluation]) -> str:
@@ -302,6 +336,10 @@ def role_check_table(results: list[RoleCheckEvaluation]) -> str:
         ("flagged TP / FP / FN", lambda e: f"{e.true_positives} / {e.false_positives} / {e.false_negatives}"),
         ("role-swap precision", lambda e: _fmt(e.precision)),
         ("role-swap recall", lambda e: _fmt(e.recall)),
+        ("swapped calls: talk ratio error, flag", lambda e: _fmt(e.talk_ratio_error_flag)),
+        ("swapped calls: talk ratio error, swap", lambda e: _fmt(e.talk_ratio_error_swap)),
+        ("swapped calls: questions kept, flag", lambda e: _fmt(e.questions_kept_flag)),
+        ("swapped calls: questions kept, swap", lambda e: _fmt(e.questions_kept_swap)),
     ]
     width = max(len(name) for name, _ in rows)
     header = f"{'role check':<{width}}  " + "  ".join(f"{e.transcript:>12}" for e in results)

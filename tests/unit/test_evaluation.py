@@ -114,6 +114,11 @@ def test_the_role_check_tells_swapped_calls_apart(harper_valley_dir: Path, trans
     assert result.calls == 40 and 12 <= result.swapped <= 28  # about half, by the hash
     assert result.precision >= MIN_ROLE_PRECISION, result.as_dict()
     assert result.recall >= MIN_ROLE_RECALL, result.as_dict()
+    # role_check swap puts the swapped calls nearly back: measured talk ratio error 0.23 ->
+    # 0.06 and agent questions kept 10 % -> 94 % (human), 8 % -> 92 % (ASR)
+    assert result.talk_ratio_error_flag is not None and result.talk_ratio_error_swap is not None
+    assert result.talk_ratio_error_swap < result.talk_ratio_error_flag / 2, result.as_dict()
+    assert result.questions_kept_swap is not None and result.questions_kept_swap >= 0.85, result.as_dict()
 
 
 def test_the_calls_swapped_on_purpose_are_the_same_on_every_run() -> None:
