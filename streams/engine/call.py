@@ -1145,9 +1145,39 @@ class CallState:
         if len(self._tail) > MAX_TAIL_SEGMENTS:
             self._seal_oldest(len(self._tail) - MAX_TAIL_SEGMENTS)
         self._cached = None
-        if utterance.role and self.config.role_check == "swap" and not self._roles_exchanged:
-            self._roles_exchanged = self._roles_suspected()
+        swap = self.config.role_check == "swap"
+        if utterance.role and swap and not self._roles_exchanged and self._roles_suspected():
+            self._exchange_roles()
         return SegmentOutcome.APPLIED
+
+    def _exchange_roles(self) -> None:
+        """From now on apply segments with AGENT and CUSTOMER exchanged, and exchange the
+        segments already kept, if none was folded yet (the flag comes in the opening, well
+        inside the horizon): their times count for the other party, exactly; of their word
+        facts, only those both roles have (words, backchannel, content words, role lines)
+        carry over, since the engine keeps no text to read them again in the other role."""
+        self._roles_exchanged = True
+        if self._watermark is not None:
+            return  # some are folded into the totals: those already counted stay as counted
+        for u in self._tail:
+            if u.speaker == OTHER:
+                continue
+            u.speaker = CUSTOMER if u.speaker == AGENT else AGENT
+            u.questions = u.open_questions = u.customer_refs = u.self_refs = u.stance = 0
+            u.sentiment = u.objections = 0
+            u.row_json = None
+        self._tail.sort(key=_sort_key)
+        self._windows = [
+            _Window(label, w)
+            for label, w in zip(self.config.window_labels, self.config.windows_ms, strict=False)
+        ]
+        for window in self._windows:
+            lo = self.now_ms - window.width
+            window.first = bisect.bisect_left([u.start for u in self._tail], lo)
+            for u in self._tail[window.first :]:
+                window.add(u, 1)
+        self._live = None
+        self._cached = None
 
     def _speaker_code(self, segment: TranscriptSegment) -> int:
         code = _SPEAKER_CODE[segment.speaker]

@@ -87,10 +87,10 @@ def test_swap_mode_scores_the_segments_after_the_flag_with_the_roles_exchanged()
     assert got.questions == right.questions == 2
     swapped_only = state_of(EngineConfig(), *exchanged(OPENING), *exchanged(LATER)).metrics().window("call")
     assert swapped_only.questions == 0  # no exchange: the agent's questions are lost
-    # agent speech: the customer's 4 s counted before the flag, then the agent's 4 s and 10 s
-    assert got.agent_speech_seconds == 4 + 4 + 10
-    # (the same total as the unexchanged call, 4 + 4 + 10 s of the customer, by coincidence)
-    assert right.agent_speech_seconds == 6 + 4 + 10 and swapped_only.agent_speech_seconds == 4 + 4 + 10
+    # the two segments kept before the flag are exchanged too: the times are exact again
+    assert got.agent_speech_seconds == right.agent_speech_seconds == 6 + 4 + 10
+    assert got.agent_talk_ratio == right.agent_talk_ratio
+    assert swapped_only.agent_speech_seconds == 4 + 4 + 10  # the customer's segments
 
 
 def test_the_exchange_survives_a_state_read_back() -> None:
