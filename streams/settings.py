@@ -55,6 +55,7 @@ OTHER_VARIABLE_PREFIXES = ("CALLFOCUS_LOCAL_KAFKA_",)
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+RoleCheck = Literal["off", "flag", "swap"]
 
 
 # -- Groups -------------------------------------------------------------------------------
@@ -148,6 +149,7 @@ class EngineSettings(SettingsView):
     late_tolerance_seconds: int
     trackers_file: Path | None
     trackers_reload_seconds: float
+    role_check: RoleCheck
 
 
 @dataclass(frozen=True)
@@ -418,7 +420,8 @@ class Settings(BaseSettings):
     language: str = Field(
         "en",
         description="Default lexicon, a language tag such as `en` or `en-US` that has a lexicon (a "
-        "call's `CallStarted.language` overrides it when that language has one; docs/metrics.md, Lexicons).",
+        "call's `CallStarted.language` picks its own; a language without one is unsupported, its lexical "
+        "metrics null: docs/languages.md).",
     )
     lexicon_file: Path | None = Field(
         None,
@@ -448,6 +451,12 @@ class Settings(BaseSettings):
         gt=0,
         description="How often the worker looks at `TRACKERS_FILE` for a new version (a `stat`; "
         "the file is read only when it changed).",
+    )
+    role_check: RoleCheck = Field(
+        "flag",
+        description="Speaker-role check (docs/metrics.md, Speaker roles): `flag` marks calls whose "
+        "AGENT and CUSTOMER look swapped (`roles_swapped_suspected`), `swap` also scores their later "
+        "segments with the roles exchanged, `off` does neither.",
     )
 
     # Prometheus export
@@ -777,6 +786,7 @@ class Settings(BaseSettings):
             lexicon_file=self.lexicon_file,
             lexicon_dir=self.lexicon_dir,
             late_tolerance_ms=self.late_tolerance_seconds * 1000,
+            role_check=self.role_check,
         )
 
     # the groups' views (GROUPS), built on each use: a cached one would outlive model_copy(update=...)

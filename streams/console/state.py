@@ -100,6 +100,13 @@ def summarise(record: Mapping[str, Any]) -> dict[str, Any]:
         "score_components": list(record.get("score_components") or ()),
         "tracker_hits": list(record.get("tracker_hits") or ()),
         "definitions": record.get("definitions", ""),
+        # the call's language and its lexicon; unsupported: lexical metrics null (docs/languages.md)
+        "language": record.get("language", ""),
+        "lexicon_language": record.get("lexicon_language", ""),
+        "language_supported": record.get("language_supported", True),
+        # the speaker-role check (docs/metrics.md, "Speaker roles")
+        "roles_swapped_suspected": record.get("roles_swapped_suspected", False),
+        "roles_exchanged": record.get("roles_exchanged", False),
     }
 
 

@@ -18,7 +18,6 @@ reading metrics costs O(segments in the horizon), done at most once per change.
 from __future__ import annotations
 
 import bisect
-import contextlib
 import sys
 from collections.abc import Sequence
 from enum import StrEnum
@@ -41,7 +40,7 @@ from streams.engine.config import (
     MAX_TURN_CONTENT_WORDS,
     EngineConfig,
 )
-from streams.engine.lexicon import load_lexicon
+from streams.engine.lexicon import lexicon_language, load_lexicon
 from streams.engine.text import PhraseCounter, TextAnalyzer, analysed_part, org_names, tokens
 from streams.engine.trackers import EMPTY as NO_TRACKERS
 from streams.engine.trackers import TrackerSet
@@ -91,6 +90,7 @@ class Utterance:
         "open_questions",
         "questions",
         "revision",
+        "role",
         "row_json",
         "segment_id",
         "self_refs",
@@ -114,6 +114,8 @@ class Utterance:
         self.content: tuple[str, ...] = ()
         self.questions = self.open_questions = self.customer_refs = self.self_refs = self.stance = 0
         self.objections = 0
+        # agent lines minus customer lines said (the speaker-role check), in the call's opening
+        self.role = 0
         # (tracker name, hits) of the trackers in force when the segment arrived
         self.tracker_hits: tuple[tuple[str, int], ...] = ()
         self.sentiment = 0  # compound sentiment in millionths: integer sums stay order-exact
@@ -139,7 +141,9 @@ class Utterance:
         text = segment.text
         if len(words) > MAX_ANALYSED_WORDS:  # only the first words are analysed
             text, words = analysed_part(text, words)
-        self.backchannel = analyzer.is_backchannel(words, state.config.backchannel_max_words)
+        # no lexicon for the call's language: timing and trackers only (docs/languages.md)
+        lexical = state.lexicon_language is not None
+        self.backchannel = lexical and analyzer.is_backchannel(words, state.config.backchannel_max_words)
         if trackers.trackers:
             meta = state.meta
             counts = trackers.match(
@@ -151,6 +155,11 @@ class Utterance:
             )
             if counts is not None:
                 self.tracker_hits = tuple((tracker.name, hits) for tracker, hits in trackers.hits(counts))
+        if not lexical:
+            return self
+        config = state.config
+        if segment.start_ms < config.role_check_ms and config.role_check != "off" and speaker != OTHER:
+            self.role = analyzer.role_lines(words)
         self.content = analyzer.content_words(words)
         if speaker == AGENT:
             self.stance, service, greeting = analyzer.agent_phrases(words)
@@ -185,6 +194,7 @@ _UTTERANCE_FIELDS = (
     "sentiment",
     "objections",
     "tracker_hits",
+    "role",
 )
 
 
@@ -208,11 +218,12 @@ def _utterance_row(u: Utterance) -> tuple[Any, ...]:
         u.sentiment,
         u.objections,
         u.tracker_hits,
+        u.role,
     )
 
 
 # the values of the fields added after the first 14, for rows of states written before them
-_ROW_DEFAULTS: tuple[Any, ...] = (0, ())
+_ROW_DEFAULTS: tuple[Any, ...] = (0, (), 0)
 
 _META_FIELDS = CallStarted.FIELDS
 _ENDED_FIELDS = CallEnded.FIELDS
@@ -244,6 +255,7 @@ def _utterance_from_row(row: Sequence[Any]) -> Utterance:
         sentiment,
         objections,
         tracker_hits,
+        role,
     ) = row
     u = Utterance.restored(segment_id, revision, speaker, start, end)
     u.words = words
@@ -253,6 +265,7 @@ def _utterance_from_row(row: Sequence[Any]) -> Utterance:
     u.customer_refs, u.self_refs = customer_refs, self_refs
     u.stance, u.sentiment = stance, sentiment
     u.objections = objections
+    u.role = role
     u.tracker_hits = tuple((sys.intern(name), hits) for name, hits in tracker_hits)
     return u
 
@@ -328,6 +341,7 @@ _FOLD_SCALARS = (
     "refs_customer",
     "refs_self",
     "responsive_turns",
+    "role_swap",
     "sentiment_sum",
     "sentiment_words",
     "situation",
@@ -382,6 +396,9 @@ class Fold:
         self.objection_questions = self.objection_pitches = self.objection_wait_ms = 0
         # hits per tracker name, the first MAX_TRACKERS_COUNTED names
         self.tracker_hits: dict[str, int] = {}
+        # agent lines on the customer side and customer lines on the agent side, minus the
+        # lines on their own side: the evidence that the roles are swapped
+        self.role_swap = 0
 
     def copy(self) -> Fold:
         other = Fold()
@@ -503,6 +520,8 @@ class Fold:
             self._cover(u, sink)
         if u.tracker_hits:
             self._count_tracker_hits(u.tracker_hits)
+        if u.role:
+            self.role_swap += u.role if u.speaker == CUSTOMER else -u.role if u.speaker == AGENT else 0
         if u.speaker == AGENT:
             self.agent_ms += duration
             self.agent_words += u.words
@@ -778,6 +797,11 @@ class CallMetrics(Value):
         "hold_end_ms",
         "tracker_hits",
         "definitions",
+        "language",
+        "lexicon_language",
+        "language_supported",
+        "roles_swapped_suspected",
+        "roles_exchanged",
     )
 
     def __init__(
@@ -800,6 +824,11 @@ class CallMetrics(Value):
         hold_end_ms: int = -1,
         tracker_hits: tuple[tuple[str, int], ...] = (),
         definitions: str = "",
+        language: str = "",
+        lexicon_language: str = "",
+        language_supported: bool = True,
+        roles_swapped_suspected: bool = False,
+        roles_exchanged: bool = False,
     ) -> None:
         self.call_id: Final = call_id
         self.media_time_ms: Final = media_time_ms
@@ -823,6 +852,15 @@ class CallMetrics(Value):
         self.tracker_hits: Final = tracker_hits
         # the definitions that computed these values (engine version, lexicon/tracker/rule digest)
         self.definitions: Final = definitions
+        # the call's CallStarted.language, and the lexicon that scored it: "" and not
+        # supported when no lexicon has the language (its lexical metrics are then null)
+        self.language: Final = language
+        self.lexicon_language: Final = lexicon_language
+        self.language_supported: Final = language_supported
+        # the speaker-role check: the call's lines sound as if AGENT and CUSTOMER were
+        # swapped; and (role_check "swap") its later segments are scored with them exchanged
+        self.roles_swapped_suspected: Final = roles_swapped_suspected
+        self.roles_exchanged: Final = roles_exchanged
 
     def window(self, label: str) -> WindowMetrics:
         for window in self.windows:
@@ -953,6 +991,7 @@ class CallState:
         "_live",
         "_longest_segment",
         "_meta_json",
+        "_roles_exchanged",
         "_sealed",
         "_sealed_json",
         "_tail",
@@ -963,6 +1002,7 @@ class CallState:
         "config",
         "customer_orgs",
         "ended",
+        "lexicon_language",
         "meta",
         "now_ms",
         "segments_applied",
@@ -981,6 +1021,8 @@ class CallState:
         )
         self.meta: CallStarted | None = None
         self.ended: CallEnded | None = None
+        # the language of the lexicon scoring the call; None: the call's language has none
+        self.lexicon_language: str | None = config.language.lower()
         self.customer_orgs: PhraseCounter | None = None
         self.seller_orgs: PhraseCounter | None = None
         self.now_ms = 0
@@ -1007,6 +1049,9 @@ class CallState:
         # seen, sorted; _hold_ids[i] is the hold_id of row i
         self._holds: list[list[int]] = []
         self._hold_ids: list[str] = []
+        # role_check "swap": the call was flagged, and its segments since are applied with
+        # AGENT and CUSTOMER exchanged (kept: the segments already exchanged stay so)
+        self._roles_exchanged = False
 
     # -- events -------------------------------------------------------------------------
     def start(self, event: CallStarted) -> None:
@@ -1015,12 +1060,22 @@ class CallState:
         self._meta_json = None
         self.customer_orgs = org_names(event.customer_org)
         self.seller_orgs = org_names(event.seller_org)
-        if event.language != self.config.language:
-            # a language without a lexicon (or not a language tag, in a state written
-            # before tags were checked) keeps the configured language's
-            lexicon_dir = self.config.lexicon_dir
-            with contextlib.suppress(ValueError):
-                self.analyzer = analyzer_for(event.language, None, str(lexicon_dir) if lexicon_dir else None)
+        config = self.config
+        lexicon_dir = str(config.lexicon_dir) if config.lexicon_dir else None
+        # a language without a lexicon (or not a language tag, in a state written before
+        # tags were checked) is not scored with another language's: lexical metrics null
+        found = lexicon_language(event.language, config.lexicon_dir)
+        configured = config.language.lower()
+        self.analyzer = analyzer_for(
+            config.language, str(config.lexicon_file) if config.lexicon_file else None, lexicon_dir
+        )
+        if found is not None and found != configured:
+            try:
+                self.analyzer = analyzer_for(found, None, lexicon_dir)
+            except ValueError:  # a lexicon file that does not load
+                found = None
+        self.lexicon_language = found
+        self._cached = None
 
     def end(self, event: CallEnded) -> None:
         if event.reason is not None and len(event.reason) > MAX_END_REASON_CHARS:
@@ -1044,7 +1099,7 @@ class CallState:
             )
         watermark = self._watermark
         if watermark is not None and segment.is_final:
-            speaker = _SPEAKER_CODE[segment.speaker]
+            speaker = self._speaker_code(segment)
             if (
                 not _sorts_after(segment.start_ms, segment.end_ms, speaker, segment.segment_id, watermark)
                 or segment.end_ms < self.now_ms - self.config.horizon_ms
@@ -1074,7 +1129,7 @@ class CallState:
             if segment.revision < known.revision:
                 return SegmentOutcome.STALE_REVISION
             self._remove(known)
-        utterance = Utterance.of(segment, _SPEAKER_CODE[segment.speaker], self.analyzer, self, trackers)
+        utterance = Utterance.of(segment, self._speaker_code(segment), self.analyzer, self, trackers)
         self.trackers_digest = trackers.digest
         self._insert(utterance)
         self.segments_applied += 1
@@ -1090,7 +1145,48 @@ class CallState:
         if len(self._tail) > MAX_TAIL_SEGMENTS:
             self._seal_oldest(len(self._tail) - MAX_TAIL_SEGMENTS)
         self._cached = None
+        swap = self.config.role_check == "swap"
+        if utterance.role and swap and not self._roles_exchanged and self._roles_suspected():
+            self._exchange_roles()
         return SegmentOutcome.APPLIED
+
+    def _exchange_roles(self) -> None:
+        """From now on apply segments with AGENT and CUSTOMER exchanged, and exchange the
+        segments already kept, if none was folded yet (the flag comes in the opening, well
+        inside the horizon): their times count for the other party, exactly; of their word
+        facts, only those both roles have (words, backchannel, content words, role lines)
+        carry over, since the engine keeps no text to read them again in the other role."""
+        self._roles_exchanged = True
+        if self._watermark is not None:
+            return  # some are folded into the totals: those already counted stay as counted
+        for u in self._tail:
+            if u.speaker == OTHER:
+                continue
+            u.speaker = CUSTOMER if u.speaker == AGENT else AGENT
+            u.questions = u.open_questions = u.customer_refs = u.self_refs = u.stance = 0
+            u.sentiment = u.objections = 0
+            u.row_json = None
+        self._tail.sort(key=_sort_key)
+        self._windows = [
+            _Window(label, w)
+            for label, w in zip(self.config.window_labels, self.config.windows_ms, strict=False)
+        ]
+        for window in self._windows:
+            lo = self.now_ms - window.width
+            window.first = bisect.bisect_left([u.start for u in self._tail], lo)
+            for u in self._tail[window.first :]:
+                window.add(u, 1)
+        self._live = None
+        self._cached = None
+
+    def _speaker_code(self, segment: TranscriptSegment) -> int:
+        code = _SPEAKER_CODE[segment.speaker]
+        if self._roles_exchanged and code != OTHER:
+            return CUSTOMER if code == AGENT else AGENT
+        return code
+
+    def _roles_suspected(self) -> bool:
+        return self._live_fold().role_swap >= self.config.role_swap_evidence
 
     def _insert(self, u: Utterance) -> None:
         tail = self._tail
@@ -1313,6 +1409,8 @@ class CallState:
             "tail": tail,
             "sealed": sealed if sealed is not None else self._sealed.to_row(),
         }
+        if self._roles_exchanged:  # absent: not exchanged
+            data["roles_exchanged"] = True
         if self._holds:  # absent: no holds (as in every state written before holds existed)
             data["holds"] = [
                 [row[0], row[1], hold_id] for row, hold_id in zip(self._holds, self._hold_ids, strict=True)
@@ -1339,6 +1437,7 @@ class CallState:
         state._by_id = {u.segment_id: u for u in state._tail}
         state._sealed = Fold.from_row(data["sealed"])
         state._live = None
+        state._roles_exchanged = bool(data.get("roles_exchanged", False))
         for start, end, hold_id in data.get("holds", ()):  # written sorted
             state._holds.append([start, end])
             state._hold_ids.append(hold_id)
@@ -1375,6 +1474,9 @@ class CallState:
         monologue_current = (
             (fold.agent_run_end - fold.agent_run_start) / 1000 if fold.last_turn == AGENT else 0.0
         )
+        lexical = self.lexicon_language is not None
+        if not lexical:
+            windows = [_without_lexicon(window) for window in windows]
         score, components = self._score(windows[-1], fold)
         holds = self.holds() if self._holds else []
         hold_ms, hold_end, probable = self._hold_totals(holds, fold)
@@ -1399,6 +1501,12 @@ class CallState:
             hold_end_ms=hold_end if holds else -1,
             tracker_hits=tuple(sorted(fold.tracker_hits.items())) if fold.tracker_hits else (),
             definitions=self._definitions(),
+            language=self.meta.language if self.meta is not None else self.config.language,
+            lexicon_language=self.lexicon_language or "",
+            language_supported=lexical,
+            roles_swapped_suspected=self._roles_exchanged
+            or (self.config.role_check != "off" and fold.role_swap >= self.config.role_swap_evidence),
+            roles_exchanged=self._roles_exchanged,
         )
 
     def _definitions(self) -> str:
@@ -1532,7 +1640,9 @@ class CallState:
         values: dict[str, float | None] = {
             "talk_balance": call.agent_talk_ratio,
             "longest_monologue": fold.longest_agent_run / 1000,
-            "open_questions": fold.open_questions / ten_minutes if ten_minutes > 0 else None,
+            "open_questions": fold.open_questions / ten_minutes
+            if ten_minutes > 0 and self.lexicon_language is not None
+            else None,
             "you_focus": call.you_focus_ratio,
             "reflection": call.reflection_ratio,
             "interruptions": fold.interruptions / ten_minutes if ten_minutes > 0 else None,
@@ -1550,6 +1660,25 @@ class CallState:
         if weights == 0:
             return None, ()
         return round(100 * weighted / weights, 6), tuple(graded)
+
+
+# what needs a lexicon: null in the windows of a call whose language has none
+_LEXICAL_WINDOW_METRICS = (
+    "questions_per_minute",
+    "open_question_ratio",
+    "you_focus_ratio",
+    "pitch_ratio",
+    "reflection_ratio",
+    "customer_sentiment",
+)
+
+
+def _without_lexicon(window: WindowMetrics) -> WindowMetrics:
+    """``window`` with the metrics that need a lexicon null (an unsupported language)."""
+    values = {name: getattr(window, name) for name in WindowMetrics.FIELDS}
+    for name in _LEXICAL_WINDOW_METRICS:
+        values[name] = None
+    return WindowMetrics(**values)
 
 
 def _bounded_start(event: CallStarted) -> CallStarted:

@@ -78,6 +78,14 @@ class EngineConfig:
     # of the lexicon and the nudge rules (streams/engine/definitions.py), the trackers'
     # digest added by the worker; empty when not set (tests, ad-hoc states)
     definitions: str = ""
+    # The speaker-role check (docs/metrics.md, "Speaker roles"): "off", "flag" (a call whose
+    # lines sound swapped is flagged) or "swap" (and its later segments are scored with
+    # AGENT and CUSTOMER exchanged). Lines are looked for in segments starting in the
+    # call's first role_check_ms (the opener says it all, and later segments cost nothing);
+    # a call is flagged at role_swap_evidence lines more on the wrong side than the right.
+    role_check: str = "flag"
+    role_check_ms: int = 120_000
+    role_swap_evidence: int = 2
     score: ScoreConfig = field(default_factory=ScoreConfig)
     # derived, set once: every segment reads them (a property cost 1 % of a segment)
     largest_window_ms: int = field(init=False, repr=False, compare=False)

@@ -56,6 +56,16 @@ class Lexicon:
     resolution_terms: frozenset[tuple[str, ...]]
     # customer objections (price, timing, competitor, not interested); optional in a lexicon
     objection_terms: frozenset[tuple[str, ...]] = frozenset()
+    # wh-words opening an open question ("how", "why") and asking for one item (closed:
+    # "when", "where"); optional, English's built in (streams/engine/text.py)
+    open_question_words: frozenset[str] = frozenset()
+    closed_question_words: frozenset[str] = frozenset()
+    # the speaker-role check: lines only an agent says, lines only a customer says; optional
+    agent_lines: frozenset[tuple[str, ...]] = frozenset()
+    customer_lines: frozenset[tuple[str, ...]] = frozenset()
+    # word valences (-4..4, as VADER's) replacing VADER's English lexicon; optional: a
+    # lexicon without them is scored with VADER's (English)
+    valences: tuple[tuple[str, float], ...] = ()
 
     @property
     def backchannel_tokens(self) -> frozenset[str]:
@@ -72,6 +82,8 @@ _PHRASE_LISTS = {
     "complaint_terms",
     "resolution_terms",
     "objection_terms",
+    "agent_lines",
+    "customer_lines",
 }
 
 
@@ -112,6 +124,24 @@ def lexicon_path(language: str, lexicon_dir: Path | None = None) -> Path | None:
     return None
 
 
+def lexicon_language(language: str, lexicon_dir: Path | None = None) -> str | None:
+    """The lexicon a call in ``language`` is scored with: the language tag itself, or the tag
+    cut back one subtag at a time (``es-MX`` -> ``es``, ``zh-Hant-TW`` -> ``zh-Hant`` ->
+    ``zh``; the lookup of RFC 4647 § 3.4), lower case; None if no folder has any of them or
+    ``language`` is not a language tag (the call is then unsupported: docs/languages.md)."""
+    if language_problem(language) is not None:
+        return None
+    subtags = language.lower().split("-")
+    while subtags:
+        candidate = "-".join(subtags)
+        if lexicon_path(candidate, lexicon_dir) is not None:
+            return candidate
+        subtags.pop()
+        if subtags and len(subtags[-1]) == 1:  # a singleton (x-, u-) never ends a lookup tag
+            subtags.pop()
+    return None
+
+
 def available_languages(lexicon_dir: Path | None = None) -> list[str]:
     """The languages with a lexicon, shipped or in ``lexicon_dir``."""
     names = set(lexicons_in(LEXICON_DIR))
@@ -141,6 +171,12 @@ def load_lexicon(
     values: dict[str, object] = {"language": language}
     for field in fields(Lexicon):
         if field.name == "language":
+            continue
+        if field.name == "valences":
+            table = data.get("valences", {})
+            if not isinstance(table, dict):
+                raise ValueError(f"{base}: valences must be a table of word = number")
+            values["valences"] = tuple(sorted((str(w).lower(), float(v)) for w, v in table.items()))
             continue
         words = [str(w).lower() for w in data.get(field.name, [])]
         values[field.name] = _phrases(words) if field.name in _PHRASE_LISTS else frozenset(words)

@@ -183,6 +183,8 @@ def _talk_dominance_nudge(
 
 
 def _no_discovery(metrics: CallMetrics, tracker: NudgeTracker) -> float | None:
+    if not metrics.language_supported:  # no lexicon finds the questions of its language
+        return None
     return (metrics.media_time_ms - tracker.last_open_question_ms) / 1000
 
 

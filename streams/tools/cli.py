@@ -423,14 +423,34 @@ def evaluate() -> None:
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--transcript", type=click.Choice(["human", "asr", "both"]), default="both", show_default=True)
 @click.option("--json", "as_json", is_flag=True)
-def evaluate_harper_valley_command(directory: Path, transcript: str, as_json: bool) -> None:
+@click.option(
+    "--swap-roles",
+    is_flag=True,
+    help="Evaluate the speaker-role check instead: AGENT and CUSTOMER exchanged in about half "
+    "the calls (by a hash of the call id), precision and recall of the flag.",
+)
+def evaluate_harper_valley_command(directory: Path, transcript: str, as_json: bool, swap_roles: bool) -> None:
     """Question detection, open/closed, sentiment and score against Harper Valley labels."""
     import json
 
-    from streams.tools.evaluation import evaluate_harper_valley, evaluation_table
+    from streams.tools.evaluation import (
+        evaluate_harper_valley,
+        evaluate_role_check,
+        evaluation_table,
+        role_check_table,
+    )
 
     config = Settings().engine_config()
     kinds = ["human", "asr"] if transcript == "both" else [transcript]
+    if swap_roles:
+        try:
+            checks = [evaluate_role_check(directory, kind, config) for kind in kinds]
+        except OSError as error:
+            raise click.UsageError(str(error)) from None
+        click.echo(
+            json.dumps([c.as_dict() for c in checks], indent=2) if as_json else role_check_table(checks)
+        )
+        return
     try:
         results = [evaluate_harper_valley(directory, kind, config) for kind in kinds]
     except OSError as error:  # not the corpus' layout, or unreadable: the user's path

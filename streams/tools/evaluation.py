@@ -7,19 +7,26 @@
 * Spearman correlation of the engine's customer sentiment with the emotion model's
   valence (positive - negative), per customer segment and per call.
 * Spearman correlation of the customer-focus score with the caller's survey rating.
+* The speaker-role check (``--swap-roles``): AGENT and CUSTOMER exchanged on purpose in
+  about half the calls (chosen by a hash of the call id), and the precision and recall
+  of ``roles_swapped_suspected`` in telling them apart.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from streams.engine import CallState, EngineConfig
+from streams.engine import CallMetrics, CallState, EngineConfig
 from streams.engine.call import AGENT, CUSTOMER, Utterance
+from streams.errors import InvalidEventError
 from streams.tools.scoring import score_recording
 from streams.tools.sources.harper_valley import CorpusCall, call_ids, read_corpus_call
+from streams.wire.events import Speaker, TranscriptSegment
 
 # Dialog acts of the corpus' tagger that mark a question (found in the data: the tag
 # set has exactly two question tags; confirm_data marks read-backs, mostly statements).
@@ -217,6 +224,130 @@ class _Tally:
                 counts[i] += hit
 
 
+def swapped_on_purpose(call_id: str) -> bool:
+    """Whether the role evaluation exchanges this call's roles: the first bit of the SHA-256
+    of its id, so the same calls on every run and machine, about half of them."""
+    return hashlib.sha256(call_id.encode()).digest()[0] & 1 == 1
+
+
+_EXCHANGED = {Speaker.AGENT: Speaker.CUSTOMER, Speaker.CUSTOMER: Speaker.AGENT, Speaker.OTHER: Speaker.OTHER}
+
+
+def with_roles_exchanged(segment: TranscriptSegment) -> TranscriptSegment:
+    return TranscriptSegment(
+        segment.call_id,
+        segment.segment_id,
+        _EXCHANGED[segment.speaker],
+        segment.start_ms,
+        segment.end_ms,
+        segment.text,
+        segment.revision,
+        segment.is_final,
+        segment.confidence,
+        segment.produced_at,
+    )
+
+
+@dataclass
+class RoleCheckEvaluation:
+    transcript: str
+    calls: int
+    swapped: int  # calls whose roles were exchanged on purpose
+    true_positives: int  # swapped and flagged
+    false_positives: int  # not swapped, flagged
+    false_negatives: int  # swapped, not flagged
+    # over the swapped calls: how far the whole-call agent talk ratio and agent questions
+    # are from the call's with its roles as recorded, flagged only and with role_check swap
+    talk_ratio_error_flag: float | None = None
+    talk_ratio_error_swap: float | None = None
+    questions_kept_flag: float | None = None
+    questions_kept_swap: float | None = None
+
+    @property
+    def precision(self) -> float:
+        return self.true_positives / max(1, self.true_positives + self.false_positives)
+
+    @property
+    def recall(self) -> float:
+        return self.true_positives / max(1, self.true_positives + self.false_negatives)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "precision": self.precision, "recall": self.recall}
+
+
+def evaluate_role_check(
+    directory: Path, transcript: str = "human", config: EngineConfig | None = None
+) -> RoleCheckEvaluation:
+    """Exchange AGENT and CUSTOMER in the calls :func:`swapped_on_purpose` picks, and count
+    how many calls the role check flags, rightly and wrongly (role_check ``flag``)."""
+    config = replace(config or EngineConfig(), role_check="flag")
+    ids = call_ids(directory)
+    swapped = tp = fp = fn = 0
+    errors: dict[str, list[float]] = {"flag": [], "swap": []}
+    questions = {"recorded": 0.0, "flag": 0.0, "swap": 0.0}
+    for sid in ids:
+        call = read_corpus_call(directory, sid, transcript)
+        exchange = swapped_on_purpose(sid)
+        flagged_call = _fed(call, config, exchange)
+        flagged = flagged_call.roles_swapped_suspected
+        swapped += exchange
+        tp += exchange and flagged
+        fp += flagged and not exchange
+        fn += exchange and not flagged
+        if exchange:
+            recorded = _fed(call, config, False).window("call")
+            swap_call = _fed(call, replace(config, role_check="swap"), True)
+            questions["recorded"] += recorded.questions
+            for mode, metrics in (("flag", flagged_call), ("swap", swap_call)):
+                whole = metrics.window("call")
+                questions[mode] += whole.questions
+                if whole.agent_talk_ratio is not None and recorded.agent_talk_ratio is not None:
+                    errors[mode].append(abs(whole.agent_talk_ratio - recorded.agent_talk_ratio))
+    kept = questions["recorded"]
+    return RoleCheckEvaluation(
+        transcript,
+        len(ids),
+        swapped,
+        tp,
+        fp,
+        fn,
+        sum(errors["flag"]) / len(errors["flag"]) if errors["flag"] else None,
+        sum(errors["swap"]) / len(errors["swap"]) if errors["swap"] else None,
+        questions["flag"] / kept if kept else None,
+        questions["swap"] / kept if kept else None,
+    )
+
+
+def _fed(call: CorpusCall, config: EngineConfig, exchange: bool) -> CallMetrics:
+    """The metrics of ``call``'s segments, with AGENT and CUSTOMER exchanged if ``exchange``."""
+    state = CallState(call.recording.call_id, config)
+    if call.recording.started is not None:
+        state.start(call.recording.started)
+    for segment in call.recording.segments:
+        with contextlib.suppress(InvalidEventError):
+            state.apply(with_roles_exchanged(segment) if exchange else segment)
+    return state.metrics()
+
+
+def role_check_table(results: list[RoleCheckEvaluation]) -> str:
+    rows = [
+        ("calls", lambda e: str(e.calls)),
+        ("roles swapped on purpose", lambda e: str(e.swapped)),
+        ("flagged TP / FP / FN", lambda e: f"{e.true_positives} / {e.false_positives} / {e.false_negatives}"),
+        ("role-swap precision", lambda e: _fmt(e.precision)),
+        ("role-swap recall", lambda e: _fmt(e.recall)),
+        ("swapped calls: talk ratio error, flag", lambda e: _fmt(e.talk_ratio_error_flag)),
+        ("swapped calls: talk ratio error, swap", lambda e: _fmt(e.talk_ratio_error_swap)),
+        ("swapped calls: questions kept, flag", lambda e: _fmt(e.questions_kept_flag)),
+        ("swapped calls: questions kept, swap", lambda e: _fmt(e.questions_kept_swap)),
+    ]
+    width = max(len(name) for name, _ in rows)
+    header = f"{'role check':<{width}}  " + "  ".join(f"{e.transcript:>12}" for e in results)
+    lines = [header, "-" * len(header)]
+    lines += [f"{name:<{width}}  " + "  ".join(f"{get(e):>12}" for e in results) for name, get in rows]
+    return "\n".join(lines)
+
+
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
@@ -252,7 +383,10 @@ __all__ = [
     "QUESTION_TAGS",
     "CorpusCall",
     "Evaluation",
+    "RoleCheckEvaluation",
     "evaluate_harper_valley",
+    "evaluate_role_check",
     "evaluation_table",
+    "role_check_table",
     "spearman",
 ]

@@ -64,6 +64,50 @@ _DEFINITIONS = {
     "trackers and nudge rules (compare before mixing results). Empty in records written before.",
 }
 
+# the call's language and the lexicon that scored it (docs/languages.md)
+_LANGUAGE = [
+    {
+        "name": "language",
+        "type": "string",
+        "default": "",
+        "doc": "The call's language, as its CallStarted gave it. Empty in records written before.",
+    },
+    {
+        "name": "lexicon_language",
+        "type": "string",
+        "default": "",
+        "doc": "The lexicon that scored the call (the language tag, or the tag cut back: es-MX -> es). "
+        "Empty when no lexicon has the call's language, and in records written before.",
+    },
+    {
+        "name": "language_supported",
+        "type": "boolean",
+        "default": True,
+        "doc": "False when no lexicon has the call's language: the metrics that need one (questions, "
+        "references, pitch, reflection, sentiment and their score components) are then null, never "
+        "scored with another language's lexicon.",
+    },
+]
+
+# the speaker-role check (docs/metrics.md, "Speaker roles")
+_ROLES = [
+    {
+        "name": "roles_swapped_suspected",
+        "type": "boolean",
+        "default": False,
+        "doc": "The call's AGENT and CUSTOMER look swapped: the agent's lines (service opener, "
+        "closing) on the customer side, the customer's on the agent side. False in records written "
+        "before.",
+    },
+    {
+        "name": "roles_exchanged",
+        "type": "boolean",
+        "default": False,
+        "doc": "role_check swap: the call's segments since it was flagged are scored with AGENT and "
+        "CUSTOMER exchanged; those counted before stay as they were.",
+    },
+]
+
 
 def _score_components() -> dict[str, Any]:
     return {
@@ -128,6 +172,8 @@ def call_metrics_schema() -> dict[str, Any]:
             _score_components(),
             _TRACKER_HITS,
             _DEFINITIONS,
+            *_LANGUAGE,
+            *_ROLES,
         ],
     }
 
@@ -159,6 +205,8 @@ def call_summary_schema() -> dict[str, Any]:
             },
             _TRACKER_HITS,
             _DEFINITIONS,
+            *_LANGUAGE,
+            *_ROLES,
         ],
     }
 

@@ -97,16 +97,27 @@ class LiveCallCollector(Collector):
         active = GaugeMetricFamily(
             "callfocus_calls_active", "Calls this worker owns that have not ended, by team.", labels=["team"]
         )
+        swapped = GaugeMetricFamily(
+            "callfocus_calls_roles_swapped_suspected",
+            "Live calls whose AGENT and CUSTOMER look swapped (the speaker-role check), by team.",
+            labels=["team"],
+        )
         per_team: dict[str, int] = {}
+        swapped_per_team: dict[str, int] = {}
         owned = 0
         for call in self.calls:
             owned += 1
             if call.ended_monotonic is None:
                 team = exported_labels(call)[0]
                 per_team[team] = per_team.get(team, 0) + 1
+                swapped_per_team.setdefault(team, 0)
+                if call.state.metrics().roles_swapped_suspected:  # cached until the call changes
+                    swapped_per_team[team] += 1
         for team, count in sorted(per_team.items()):
             active.add_metric([team], count)
+            swapped.add_metric([team], swapped_per_team[team])
         yield active
+        yield swapped
         unexported = GaugeMetricFamily(
             "callfocus_calls_unexported",
             "Calls owned by this worker whose per-call series are not exported (cap or switch).",

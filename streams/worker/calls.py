@@ -509,7 +509,10 @@ class CallProcessor:
             else:
                 self.metrics.segments_ignored.labels(outcome.value).inc()
         elif isinstance(event, CallStarted):
+            first_start = call.state.meta is None
             call.state.start(event)
+            if first_start and call.state.lexicon_language is None:  # not a redelivered start
+                self.metrics.count_unsupported_language(event.language)
             call.labels = CallLabels(event.agent_id, event.team, event.queue)
             call.exported_labels = self.metrics.export_labels(event.team, event.queue)
         elif isinstance(event, HoldStarted):

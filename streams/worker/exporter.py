@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Final
 
 from prometheus_client import (
     CollectorRegistry,
@@ -25,6 +26,7 @@ from streams.engine.nudges import ALL_NUDGE_TYPES
 from streams.errors import InvalidReason
 from streams.privacy.redaction import KINDS as REDACTED_KINDS
 from streams.wire.events import Speaker
+from streams.wire.languages import is_language_tag
 from streams.worker.export_labels import LabelFolder, LabelLimits
 from streams.worker.output_kinds import OutputKind
 from streams.worker.tallies import BucketHistogram, LabelledCount
@@ -37,6 +39,25 @@ INVALID_REASONS = tuple(reason.value for reason in InvalidReason)
 # finer around the 250 ms p99 target of issue 4
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 1.0, 2.5, 5.0, 10.0)
 IGNORED_REASONS = ("interim", "duplicate", "stale_revision")
+
+# distinct language labels of callfocus_language_unsupported_total; later ones count as "other"
+MAX_UNSUPPORTED_LANGUAGES: Final = 20
+OTHER_LANGUAGE: Final = "other"
+
+
+def unsupported_language_label(language: str, seen: set[str]) -> str:
+    """The label of an unsupported ``language``: its primary subtag lower-cased (``es-MX`` ->
+    ``es``: the lexicon to add), one of the first MAX_UNSUPPORTED_LANGUAGES such values in
+    ``seen`` (updated), else ``other``; ``other`` for anything not a language tag."""
+    if not is_language_tag(language):
+        return OTHER_LANGUAGE
+    primary = language.split("-", 1)[0].lower()
+    if primary in seen:
+        return primary
+    if len(seen) < MAX_UNSUPPORTED_LANGUAGES:
+        seen.add(primary)
+        return primary
+    return OTHER_LANGUAGE
 
 
 class PipelineMetrics:
@@ -151,6 +172,7 @@ class PipelineMetrics:
             ["outcome"],
             registry=registry,
         )
+        self._unsupported_seen: set[str] = set()
         self.engine_info = Gauge(
             "callfocus_engine_info",
             "Always 1; build says whether the metric engine runs compiled (mypyc) or from its "
@@ -176,6 +198,14 @@ class PipelineMetrics:
             "callfocus_label_values_exported",
             "Distinct team or queue values exported as themselves now (at most the cap).",
             ["label"],
+            registry=registry,
+        )
+        self.languages_unsupported = Counter(
+            "callfocus_language_unsupported",
+            "Calls started in a language no lexicon has (docs/languages.md): their lexical metrics "
+            f"are null. By primary language subtag, lower case; past {MAX_UNSUPPORTED_LANGUAGES} "
+            "distinct values, 'other'.",
+            ["language"],
             registry=registry,
         )
         self._folded_by_label = {label: self.labels_folded.labels(label) for label in ("team", "queue")}
@@ -243,6 +273,10 @@ class PipelineMetrics:
                     self.tracker_hits.remove(tracker, of_team)
                     self._tracker_series.discard((tracker, of_team))
         return gone
+
+    def count_unsupported_language(self, language: str) -> None:
+        """Count a call started in ``language``, which no lexicon has (a bounded label)."""
+        self.languages_unsupported.labels(unsupported_language_label(language, self._unsupported_seen)).inc()
 
     def count_tracker_hits(self, tracker: str, team: str, hits: int) -> None:
         self._tracker_series.add((tracker, team))

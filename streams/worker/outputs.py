@@ -28,6 +28,11 @@ def metrics_record(call: LiveCall, metrics: CallMetrics, emitted_at_ms: int) -> 
         "score_components": [part.to_dict() for part in metrics.score_components],
         "tracker_hits": _tracker_hits(metrics),
         "definitions": metrics.definitions,
+        "language": metrics.language,
+        "lexicon_language": metrics.lexicon_language,
+        "language_supported": metrics.language_supported,
+        "roles_swapped_suspected": metrics.roles_swapped_suspected,
+        "roles_exchanged": metrics.roles_exchanged,
     }
 
 
@@ -63,6 +68,11 @@ def summary_record(
         "nudges": list(nudge_ids or ()),
         "tracker_hits": _tracker_hits(metrics),
         "definitions": metrics.definitions,
+        "language": metrics.language,
+        "lexicon_language": metrics.lexicon_language,
+        "language_supported": metrics.language_supported,
+        "roles_swapped_suspected": metrics.roles_swapped_suspected,
+        "roles_exchanged": metrics.roles_exchanged,
     }
 
 

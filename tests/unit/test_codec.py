@@ -93,6 +93,11 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         ],
         "tracker_hits": [{"tracker": "escalation_request", "hits": 2}],
         "definitions": "callfocus-0.1.0+a1b2c3d4e5f6",
+        "language": "es-MX",
+        "lexicon_language": "es",
+        "language_supported": True,
+        "roles_swapped_suspected": True,
+        "roles_exchanged": False,
     },
     "Nudge": {
         "nudge_id": "n1",
@@ -145,6 +150,11 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "nudges": ["n1"],
         "tracker_hits": [{"tracker": "escalation_request", "hits": 2}],
         "definitions": "callfocus-0.1.0+a1b2c3d4e5f6",
+        "language": "es-MX",
+        "lexicon_language": "es",
+        "language_supported": True,
+        "roles_swapped_suspected": True,
+        "roles_exchanged": False,
     },
 }
 
@@ -170,16 +180,18 @@ def test_round_trip_single_object_encoding(codec: AvroCodec, name: str) -> None:
 # CRC-64-AVRO table before fastavro's took over): a change here orphans those records.
 FINGERPRINTS = {
     "CallEnded.avsc": 8246738596856229094,
-    "CallMetrics.avsc": 17491096421587935673,
+    "CallMetrics.avsc": 10159569258747023281,
     "CallStarted.avsc": 8734461993585356858,
-    "CallSummary.avsc": 9403824472532804541,
+    "CallSummary.avsc": 15704824367816946707,
     "HoldEnded.avsc": 8936150166619533119,
     "HoldStarted.avsc": 2906787403225438830,
     "Nudge.avsc": 15872446106557108893,
     "TranscriptSegment.avsc": 15793232432558282445,
     "previous/CallMetrics-1.avsc": 6814761197219334155,
     "previous/CallMetrics-2.avsc": 1893832381073510427,
+    "previous/CallMetrics-3.avsc": 17491096421587935673,
     "previous/CallSummary-1.avsc": 5569770575528192615,
+    "previous/CallSummary-2.avsc": 9403824472532804541,
 }
 
 

@@ -11,7 +11,13 @@ from pydantic import ValidationError
 
 from streams.engine import CallState, EngineConfig
 from streams.engine.call import analyzer_for
-from streams.engine.lexicon import LEXICON_DIR, available_languages, lexicon_path, load_lexicon
+from streams.engine.lexicon import (
+    LEXICON_DIR,
+    available_languages,
+    lexicon_language,
+    lexicon_path,
+    load_lexicon,
+)
 from streams.errors import InvalidEventError
 from streams.settings import Settings
 from streams.wire.events import CallStarted, Speaker, TranscriptSegment, event_from_record
@@ -90,14 +96,17 @@ def test_the_lexicon_loader_and_the_setting_refuse_them_too(value: str) -> None:
         Settings(language=value)
 
 
-def test_a_valid_tag_without_a_lexicon_keeps_the_configured_language() -> None:
+def test_a_regional_tag_is_scored_with_its_language_lexicon() -> None:
     assert lexicon_path("en-US") is None
     with pytest.raises(ValueError, match="no lexicon for language 'en-US'"):
         load_lexicon("en-US")
     state = CallState("c", EngineConfig())
     default = state.analyzer
     state.start(CallStarted("c", 0, language="en-US"))
-    assert state.analyzer is default
+    assert state.analyzer is default and state.lexicon_language == "en"
+    assert lexicon_language("es-419") == "es" and lexicon_language("ES-mx") == "es"
+    assert lexicon_language("zh-Hant-TW") is None and lexicon_language("../en") is None
+    assert lexicon_language("en-x-private") == "en"  # a singleton never ends the lookup tag
     assert lexicon_path("EN") == LEXICON_DIR.resolve() / "en.toml"  # tags are case-insensitive
 
 
@@ -147,6 +156,7 @@ def test_a_traversal_to_a_file_outside_the_folders_is_refused(
         state = CallState("c", EngineConfig(lexicon_dir=folder))
         state.start(CallStarted("c", 0, language=attempt))  # as a state from the table would
         assert state.analyzer is analyzer_for("en", None, str(folder))
+        assert state.lexicon_language is None  # unsupported: never the file's lexicon
         assert pitch_of(state, "zzzevil zzzevil") is None  # 1.0 with the file's terms
     assert "evil" not in available_languages(folder)
     assert outside.resolve() not in opened
@@ -159,7 +169,7 @@ def test_a_configured_folder_adds_and_replaces_lexicons(tmp_path: Path, opened: 
     shipped = (LEXICON_DIR / "en.toml").read_text()
     (folder / "de.toml").write_text(shipped.replace("pitch_terms = [", 'pitch_terms = ["angebot", ', 1))
     (folder / "notes.txt").write_text("not a lexicon")
-    assert available_languages(folder) == ["de", "en"]
+    assert available_languages(folder) == ["de", "en", "es"]
     assert lexicon_path("DE", folder) == (folder / "de.toml").resolve()
     state = CallState("c", EngineConfig(lexicon_dir=folder))
     state.start(CallStarted("c", 0, language="de"))

@@ -136,4 +136,4 @@ def test_content_words_are_the_same_from_the_remembered_words_and_it_stays_bound
     )
 )
 def test_tokens_are_the_token_pattern_over_the_lowered_text(text: str) -> None:
-    assert tokens(text) == re.findall(r"[a-z0-9]+(?:['\-][a-z0-9]+)*", text.lower())
+    assert tokens(text) == re.findall(r"[^\W_]+(?:['\-][^\W_]+)*", text.lower())

@@ -318,6 +318,24 @@
     const hits = (s.tracker_hits || []).map((t) => `${t.tracker}: ${t.hits}`).join(", ");
     $("#detail-trackers").textContent =
       `Tracker hits: ${hits || "none"}` + (s.definitions ? ` · definitions ${s.definitions}` : "");
+    $("#detail-language").textContent = languageText(s);
+    $("#detail-roles").textContent = s.roles_exchanged
+      ? "Roles look swapped: segments since are scored with agent and customer exchanged."
+      : s.roles_swapped_suspected
+        ? "Roles look swapped: the agent's lines are on the customer's side (check the feed's speaker labels)."
+        : "";
+  }
+
+  // the call's language and the lexicon that scored it (docs/languages.md)
+  function languageText(s) {
+    if (s.language_supported === false) {
+      return `Language: ${s.language || "?"} — no lexicon: questions, references, pitch, reflection ` +
+        "and sentiment are not measured (—); timing metrics are.";
+    }
+    if (!s.language) return "";
+    const lexicon = s.lexicon_language && s.lexicon_language !== s.language.toLowerCase()
+      ? ` (lexicon ${s.lexicon_language})` : "";
+    return `Language: ${s.language}${lexicon}`;
   }
 
   // how each score component is named and its measured value shown (docs/score.md)

@@ -258,6 +258,8 @@ CALLFOCUS_* environment of the workers and the topics job. Secrets come from exi
   value: {{ .Values.config.exportedLabelGraceSeconds | toString | quote }}
 - name: CALLFOCUS_LANGUAGE
   value: {{ .Values.config.language | quote }}
+- name: CALLFOCUS_ROLE_CHECK
+  value: {{ .Values.config.roleCheck | quote }}
 - name: CALLFOCUS_NUDGES_ENABLED
   value: {{ .Values.config.nudges.enabled | toString | quote }}
 - name: CALLFOCUS_NUDGE_SNIPPETS
