@@ -18,7 +18,10 @@ from streams.tools.simulate import AgentStyle, CustomerMood
 if TYPE_CHECKING:
     from streams.tools.sources import Recording
 
-FORMATS = click.Choice(["jsonl", "harper-valley"])
+FORMATS = click.Choice(
+    ["jsonl", "harper-valley", "transcribe", "contact-lens", "google-stt", "deepgram", "whisper"]
+)
+VENDOR_FORMATS = ("transcribe", "contact-lens", "google-stt", "deepgram", "whisper")
 Command = TypeVar("Command", bound=Callable[..., Any])
 
 
@@ -50,7 +53,38 @@ def recording_options(verb: str) -> Callable[[Command], Command]:
     return decorate
 
 
-def read_input(path: Path, fmt: str, transcript: str = "human", limit: int | None = None) -> list[Recording]:
+def vendor_options(command: Command) -> Command:
+    """--call-id, --agent-channel, --customer-channel: how ASR vendor output maps to calls and roles."""
+    options = [
+        click.option("--call-id", default=None, help="ASR formats: the call id of a single file (default: its name)."),
+        click.option(
+            "--agent-channel",
+            type=click.IntRange(min=0),
+            default=0,
+            show_default=True,
+            help="ASR formats: the channel or diarized speaker number of the agent (docs/asr-formats.md).",
+        ),
+        click.option(
+            "--customer-channel",
+            type=click.IntRange(min=0),
+            default=1,
+            show_default=True,
+            help="ASR formats: the customer's; any other channel is OTHER.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def read_input(
+    path: Path,
+    fmt: str,
+    transcript: str = "human",
+    limit: int | None = None,
+    roles: tuple[int, int] = (0, 1),
+    call_id: str | None = None,
+) -> list[Recording]:
     """The recorded calls at ``path``. Input that is not what ``fmt`` reads (a folder given
     as JSONL, a folder without the Harper Valley layout, a line that is not an event) is the
     user's mistake: one line naming the file and line, exit status 2, no traceback."""
@@ -63,6 +97,12 @@ def read_input(path: Path, fmt: str, transcript: str = "human", limit: int | Non
             param_hint="PATH",
         )
     try:
+        if fmt in VENDOR_FORMATS:
+            from streams.tools.sources.asr import ChannelRoles
+            from streams.tools.sources.asr.files import read_vendor
+
+            recordings = read_vendor(path, fmt, ChannelRoles(*roles), call_id)  # type: ignore[arg-type]
+            return recordings[:limit] if limit is not None else recordings
         return read_recordings(path, fmt, transcript=transcript, limit=limit)  # type: ignore[arg-type]
     except InvalidEventError as error:
         raise click.UsageError(f"{error.detail} ({error.reason})") from None
@@ -156,6 +196,7 @@ def topics() -> None:
 
 @main.command()
 @recording_options("send")
+@vendor_options
 @click.option("--speed", type=float, default=1.0, show_default=True, help="Media time per wall time.")
 @click.option("--max-speed", is_flag=True, help="Send as fast as possible (overrides --speed).")
 @click.option("--stagger", type=float, default=2.0, show_default=True, help="Seconds between call starts.")
@@ -171,13 +212,17 @@ def replay(
     limit: int | None,
     wire_format: str,
     topic: str | None,
+    call_id: str | None,
+    agent_channel: int,
+    customer_channel: int,
 ) -> None:
-    """Send recorded calls to Kafka, keyed by call_id, in real time or faster."""
+    """Send recorded calls to Kafka, keyed by call_id, in real time or faster (ASR vendor
+    output too: --format transcribe|contact-lens|google-stt|deepgram|whisper)."""
     from streams.tools.replay import replay as run_replay
 
     if speed <= 0:
         raise click.BadParameter("must be > 0", param_hint="--speed")
-    recordings = read_input(path, fmt, transcript, limit)
+    recordings = read_input(path, fmt, transcript, limit, (agent_channel, customer_channel), call_id)
     click.echo(
         f"replaying {len(recordings)} calls from {path} ({'max speed' if max_speed else f'{speed:g}x'})",
         err=True,
