@@ -56,7 +56,9 @@ def recording_options(verb: str) -> Callable[[Command], Command]:
 def vendor_options(command: Command) -> Command:
     """--call-id, --agent-channel, --customer-channel: how ASR vendor output maps to calls and roles."""
     options = [
-        click.option("--call-id", default=None, help="ASR formats: the call id of a single file (default: its name)."),
+        click.option(
+            "--call-id", default=None, help="ASR formats: the call id of a single file (default: its name)."
+        ),
         click.option(
             "--agent-channel",
             type=click.IntRange(min=0),
@@ -238,6 +240,55 @@ def replay(
     click.echo(
         f"sent {report.events} events ({report.final_segments} final segments) of "
         f"{report.calls} calls in {report.seconds:.1f} s"
+    )
+
+
+@main.command()
+@click.option(
+    "--format", "fmt", type=click.Choice(VENDOR_FORMATS), required=True, help="The vendor's format."
+)
+@click.option("--input-topic", default=None, help="Topic of vendor JSON (default <prefix>.asr.<format>).")
+@click.option(
+    "--call-id-header", default=None, help="Take the call id from this record header (default: the key)."
+)
+@click.option("--agent-channel", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--customer-channel", type=click.IntRange(min=0), default=1, show_default=True)
+@click.option("--wire-format", type=click.Choice(["avro", "json"]), default="avro", show_default=True)
+def bridge(
+    fmt: str,
+    input_topic: str | None,
+    call_id_header: str | None,
+    agent_channel: int,
+    customer_channel: int,
+    wire_format: str,
+) -> None:
+    """Turn a topic of ASR vendor JSON into call-events, exactly once (docs/asr-formats.md)."""
+    import logging
+
+    from streams.tools.bridge import bridge_config, run, stop_on_signals
+    from streams.tools.sources.asr import ChannelRoles
+
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(message)s")
+    config = bridge_config(
+        settings,
+        fmt,  # type: ignore[arg-type]
+        input_topic,
+        ChannelRoles(agent_channel, customer_channel),
+        call_id_header,
+        wire_format,
+    )
+    if not settings.implicit_start and fmt != "contact-lens":
+        click.echo(
+            f"callfocus: warning: {fmt} streams carry no call start; the worker needs "
+            "CALLFOCUS_IMPLICIT_START=true to take their segments",
+            err=True,
+        )
+    click.echo(f"bridging {config.input_topic} ({fmt}) to {config.output_topic}", err=True)
+    report = run(settings, config, stop_on_signals())
+    click.echo(
+        f"bridged {report.records} records: {report.events} events, {report.dead_letters} dead letters "
+        f"in {report.transactions} transactions"
     )
 
 

@@ -297,7 +297,7 @@ def test_google_skips_empty_results_and_refuses_bad_durations() -> None:
     assert parser.parse(google(google_result("", "1.000s", True)), "g", 0) == []
     # the empty final still closed the utterance: the next one starts at 1 s
     assert segments(parser.parse(google(google_result("yes", "1.400s", True)), "g", 0))[0].start_ms == 1000
-    with pytest.raises(InvalidEventError, match="resultEndTime is '1.5 seconds', not a duration"):
+    with pytest.raises(InvalidEventError, match=r"resultEndTime is '1\.5 seconds', not a duration"):
         parser.parse(google(google_result("x", "1.5 seconds", True)), "g", 0)
     with pytest.raises(InvalidEventError, match="the response is an error"):
         parser.parse({"error": {"code": 11, "message": "Audio Timeout Error"}}, "g", 0)
@@ -470,7 +470,8 @@ def test_a_bad_line_names_file_and_line(tmp_path: Path) -> None:
 
 def test_replay_refuses_a_malformed_vendor_file_in_one_line(tmp_path: Path) -> None:
     path = tmp_path / "c.jsonl"
-    path.write_text(json.dumps(deepgram("hi", 0, 1, True)) + "\n" + json.dumps({"type": "Results", "start": 0}))
+    bad = {"type": "Results", "start": 0}
+    path.write_text(json.dumps(deepgram("hi", 0, 1, True)) + "\n" + json.dumps(bad))
     result = CliRunner().invoke(main, ["replay", str(path), "--format", "deepgram", "--max-speed"])
     assert result.exit_code == 2
     assert f"{path}:2: deepgram: Results has no duration (missing_field)" in result.output

@@ -1,0 +1,190 @@
+"""``callfocus bridge`` on a real Kafka: vendor JSON in, call-events out, exactly once.
+
+Payloads follow the vendors' documented formats (see tests/unit/test_asr_formats.py).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+
+from streams.wire.codec import AvroCodec
+from streams.wire.events import TranscriptSegment, event_from_record
+
+
+def create_topic(bootstrap: str, name: str, partitions: int = 3) -> None:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.create_topics([NewTopic(name, partitions, 1)])
+    finally:
+        admin.close()
+
+
+def read_committed(bootstrap: str, topic: str, expect: int, timeout: float = 60.0) -> list[Any]:
+    """Every committed record of ``topic``, once at least ``expect`` are there (or at the timeout),
+    and 2 s more to see any extra one."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, isolation_level="read_committed", enable_auto_commit=False
+    )
+    try:
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        records: list[Any] = []
+        deadline = time.monotonic() + timeout
+        settle: float | None = None
+        while time.monotonic() < (settle or deadline):
+            for batch in consumer.poll(timeout_ms=300).values():
+                records.extend(batch)
+            if settle is None and len(records) >= expect:
+                settle = time.monotonic() + 2.0
+        return records
+    finally:
+        consumer.close()
+
+
+def start_bridge(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "streams.tools.cli", "bridge", *args],
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def transcribe(result_id: str, start: float, end: float, text: str, partial: bool, channel: str) -> bytes:
+    result = {
+        "ResultId": result_id,
+        "StartTime": start,
+        "EndTime": end,
+        "IsPartial": partial,
+        "ChannelId": channel,
+        "Alternatives": [{"Transcript": text, "Items": []}],
+    }
+    return json.dumps({"Transcript": {"Results": [result]}}).encode()
+
+
+def deepgram(start: float, text: str) -> bytes:
+    return json.dumps(
+        {
+            "type": "Results",
+            "channel_index": [int(start) % 2, 2],
+            "start": start,
+            "duration": 0.5,
+            "is_final": True,
+            "speech_final": True,
+            "channel": {"alternatives": [{"transcript": text, "confidence": 0.9, "words": []}]},
+        }
+    ).encode()
+
+
+def test_vendor_records_become_events_and_bad_ones_dead_letters(
+    topics: dict[str, str], kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    prefix = topics["CALLFOCUS_TOPIC_PREFIX"]
+    source = f"{prefix}.asr.transcribe"
+    create_topic(kafka_bootstrap, source)
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+    sent = [
+        (b"call-a", transcribe("r1", 0.2, 0.9, "thanks for", True, "ch_0")),
+        (b"call-a", transcribe("r1", 0.2, 1.6, "thanks for calling", False, "ch_0")),
+        (b"call-b", transcribe("q1", 0.0, 2.0, "my card was declined", False, "ch_1")),
+        (b"call-a", b"{not json"),
+        (None, transcribe("r2", 2, 3, "hello", False, "ch_1")),
+    ]
+    for key, value in sent:
+        producer.send(source, key=key, value=value)
+    producer.flush()
+    producer.close()
+
+    bridge = start_bridge(topics, tmp_path / "bridge.log", "--format", "transcribe")
+    try:
+        codec = AvroCodec()
+        out = read_committed(kafka_bootstrap, f"{prefix}.call-events", expect=3)
+        dead = read_committed(kafka_bootstrap, f"{prefix}.call-events.dlq", expect=2, timeout=10)
+    finally:
+        bridge.send_signal(signal.SIGTERM)
+        stopped = bridge.wait(timeout=30)
+    log = (tmp_path / "bridge.log").read_text()
+    assert stopped == 0, log
+    assert "bridged 5 records: 3 events, 2 dead letters" in log
+
+    events = [event_from_record(*codec.decode(r.value)) for r in out]
+    by_call = {
+        call: [
+            (e.segment_id, e.revision, e.is_final, e.speaker.value, e.text)
+            for e in events
+            if e.call_id == call
+        ]
+        for call in ("call-a", "call-b")
+        if all(isinstance(e, TranscriptSegment) for e in events)
+    }
+    assert by_call == {
+        "call-a": [
+            ("r1", 1800, False, "AGENT", "thanks for"),
+            ("r1", 3201, True, "AGENT", "thanks for calling"),
+        ],
+        "call-b": [("q1", 4001, True, "CUSTOMER", "my card was declined")],
+    }
+    assert all(r.key == e.call_id.encode() for r, e in zip(out, events, strict=True))
+    reasons = sorted((dict(r.headers)["error.reason"], r.value) for r in dead)
+    assert [reason for reason, _ in reasons] == [b"invalid_json", b"missing_key"]
+    assert reasons[0][1] == b"{not json"  # kept as it came
+    headers = dict(next(r.headers for r in dead if dict(r.headers)["error.reason"] == b"invalid_json"))
+    assert headers["source.topic"] == source.encode()
+    assert headers["error.detail"].startswith(b"not JSON")
+
+
+def test_a_sigkilled_bridge_restarts_with_nothing_lost_and_nothing_twice(
+    topics: dict[str, str], kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    prefix = topics["CALLFOCUS_TOPIC_PREFIX"]
+    source = f"{prefix}.asr.deepgram"
+    create_topic(kafka_bootstrap, source)
+    total = 3000
+
+    def feed() -> None:  # ~6 s of records, so that the kill lands in the middle
+        producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, linger_ms=5)
+        for n in range(total):
+            producer.send(source, key=f"call-{n % 20}".encode(), value=deepgram(n // 20, f"word {n}"))
+            if n % 50 == 0:
+                producer.flush()
+                time.sleep(0.1)
+        producer.flush()
+        producer.close()
+
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    log = tmp_path / "bridge.log"
+    first = start_bridge(topics, log, "--format", "deepgram")
+    output = f"{prefix}.call-events"
+    before = read_committed(kafka_bootstrap, output, expect=200, timeout=60)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    assert 0 < len(before) < total, f"killed after {len(before)} of {total}: not mid-stream"
+    second = start_bridge(topics, log, "--format", "deepgram")
+    try:
+        feeder.join(timeout=60)
+        records = read_committed(kafka_bootstrap, output, expect=total, timeout=120)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(timeout=30)
+    codec = AvroCodec()
+    seen = Counter()
+    for record in records:
+        event = event_from_record(*codec.decode(record.value))
+        assert isinstance(event, TranscriptSegment)
+        seen[(event.call_id, event.segment_id, event.text)] += 1
+    expected = {(f"call-{n % 20}", f"{(n // 20) % 2}-{(n // 20) * 1000}", f"word {n}") for n in range(total)}
+    assert [k for k, count in seen.items() if count > 1] == []  # nothing twice
+    assert set(seen) == expected  # nothing lost, nothing else
