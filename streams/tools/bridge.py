@@ -93,6 +93,13 @@ class Converter:
             return self._events(record)
         except InvalidEventError as error:
             return [self.dead_letter(record, error)]
+        except Exception as error:  # a parser's bug must not stop the stream: kept, and logged
+            log.exception(
+                "record %s/%d/%d could not be converted", record.topic, record.partition, record.offset
+            )
+            return [
+                self.dead_letter(record, InvalidEventError(InvalidReason.INTERNAL_ERROR, repr(error)[:200]))
+            ]
 
     def call_id(self, record: InputRecord) -> str:
         name = self.config.call_id_header
@@ -110,7 +117,7 @@ class Converter:
         if not record.value:
             raise InvalidEventError(InvalidReason.EMPTY, "empty record")
         try:
-            message = json.loads(record.value)
+            message = json.loads(record.value.decode("utf-8"))
         except UnicodeDecodeError:
             raise InvalidEventError(InvalidReason.INVALID_UTF8, "the record is not UTF-8") from None
         except json.JSONDecodeError as error:

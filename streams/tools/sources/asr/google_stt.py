@@ -20,6 +20,8 @@ from streams.wire.events import Event
 
 VENDOR = "google-stt"
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)s")
+# calls x channels remembered; a call's oldest entries go first (Google sends no call end)
+MAX_UTTERANCES = 100_000
 
 
 class GoogleSttParser:
@@ -50,8 +52,10 @@ class GoogleSttParser:
                     partials.setdefault(channel, []).append((text, end, None))
                 continue
             key = (call_id, channel)
-            start = min(self.utterance_start.get(key, 0), end)
-            self.utterance_start[key] = end
+            start = min(self.utterance_start.pop(key, 0), end)
+            self.utterance_start[key] = end  # now the newest entry
+            if len(self.utterance_start) > MAX_UTTERANCES:
+                del self.utterance_start[next(iter(self.utterance_start))]
             if text:
                 speaker = self.roles.speaker(None if channel is None else channel - 1)
                 events.append(
