@@ -264,8 +264,8 @@ def test_google_interim_results_revise_one_utterance_until_it_is_final() -> None
         )
     )
     assert [(s.segment_id, s.start_ms, s.end_ms, s.is_final) for s in out] == [
-        ("1-0", 0, 1100, False),
-        ("1-0", 0, 2000, True),
+        ("1-r0", 0, 1100, False),
+        ("1-r0", 0, 2000, True),
         ("1-2000", 2000, 2600, False),
         ("1-2000", 2000, 3100, True),
     ]
@@ -281,14 +281,25 @@ def test_google_channels_keep_their_own_utterances() -> None:
     )
     later = parser.parse(google(google_result("so", "2.000s", True, 2)), "g", 0)
     assert [(s.segment_id, s.speaker, s.start_ms) for s in segments(both + later)] == [
-        ("1-0", Speaker.AGENT, 0),
-        ("2-0", Speaker.CUSTOMER, 0),
+        ("1-r0", Speaker.AGENT, 0),
+        ("2-r0", Speaker.CUSTOMER, 0),
         ("2-1500", Speaker.CUSTOMER, 1500),
     ]
     assert (
         segments(parser.parse(google(google_result("x", "3.000s", True, None)), "g", 0))[0].speaker
         is Speaker.OTHER
     )
+
+
+def test_google_after_a_restart_names_the_utterance_anew_instead_of_replacing_the_first() -> None:
+    before = parser_for("google-stt", ROLES)
+    first = segments(before.parse(google(google_result("hello", "1.000s", True)), "g", 1_000))
+    after = parser_for("google-stt", ROLES)  # a restarted bridge: no state
+    again = segments(after.parse(google(google_result("how are you", "9.000s", False)), "g", 9_000))
+    again += segments(after.parse(google(google_result("how are you doing", "9.500s", True)), "g", 9_500))
+    assert first[0].segment_id == "1-r1000"
+    assert {s.segment_id for s in again} == {"1-r9000"}  # one segment, not the first one's id
+    assert [s.is_final for s in again] == [False, True]
 
 
 def test_google_skips_empty_results_and_refuses_bad_durations() -> None:

@@ -4,9 +4,10 @@
 "resultEndTime": "1.500s", "channelTag", "languageCode"}], "speechEventType"}``. Google
 gives a result no id and no start time: an utterance starts where the previous final
 result of its channel ended, and that start names the segment (``<channelTag>-<start_ms>``).
-This is the one parser that keeps state (per call and channel: the last final's end), so a
-bridge restarted in the middle of an utterance starts that utterance again from 0 ms
-(docs/asr-formats.md, limits).
+This is the one parser that keeps state (per call and channel: the current utterance's
+start and id). The first utterance of a channel this parser sees starts at 0 ms and is
+named after its first record's timestamp (``<channelTag>-r<at_ms>``): after a bridge
+restart in mid-call that id is new, so it cannot replace an utterance sent before.
 """
 
 from __future__ import annotations
@@ -27,14 +28,15 @@ MAX_UTTERANCES = 100_000
 class GoogleSttParser:
     def __init__(self, roles: ChannelRoles) -> None:
         self.roles = roles
-        self.utterance_start: dict[tuple[str, int | None], int] = {}
+        # (call, channelTag) -> (start_ms, segment_id) of the utterance being recognised
+        self.utterances: dict[tuple[str, int | None], tuple[int, str]] = {}
 
     def parse(self, message: Any, call_id: str, at_ms: int) -> list[Event]:
         check(VENDOR, message, Mapping, "StreamingRecognizeResponse")
         if message.get("error"):
             raise invalid(VENDOR, f"the response is an error: {message['error']!r:.80}")
         results = optional(VENDOR, message, "results", list, "response") or []
-        partials: dict[int | None, list[tuple[str, int, float | None]]] = {}
+        partials: dict[int | None, list[tuple[str, int]]] = {}
         events = []
         for n, result in enumerate(results):
             where = f"results[{n}]"
@@ -49,43 +51,38 @@ class GoogleSttParser:
             confidence = optional(VENDOR, best, "confidence", (int, float), f"{where}.alternatives[0]")
             if not final:
                 if text:
-                    partials.setdefault(channel, []).append((text, end, None))
+                    partials.setdefault(channel, []).append((text, end))
                 continue
-            key = (call_id, channel)
-            start = min(self.utterance_start.pop(key, 0), end)
-            self.utterance_start[key] = end  # now the newest entry
-            if len(self.utterance_start) > MAX_UTTERANCES:
-                del self.utterance_start[next(iter(self.utterance_start))]
+            start, segment_id = self._current(call_id, channel, at_ms)
+            start = min(start, end)
+            self._set(call_id, channel, (end, f"{channel or 0}-{end}"))  # the next one starts here
             if text:
                 speaker = self.roles.speaker(None if channel is None else channel - 1)
                 events.append(
-                    segment(
-                        VENDOR,
-                        call_id,
-                        f"{channel or 0}-{start}",
-                        speaker,
-                        start,
-                        end,
-                        text,
-                        True,
-                        at_ms,
-                        confidence,
-                    )
+                    segment(VENDOR, call_id, segment_id, speaker, start, end, text, True, at_ms, confidence)
                 )
         # the non-final results of a response, in order, are the hypothesis of what follows
         for channel, pieces in partials.items():
-            start = self.utterance_start.get((call_id, channel), 0)
+            start, segment_id = self._current(call_id, channel, at_ms)
             end = max(start, max(piece[1] for piece in pieces))
             text = " ".join(piece[0] for piece in pieces)
             speaker = self.roles.speaker(None if channel is None else channel - 1)
-            events.append(
-                segment(VENDOR, call_id, f"{channel or 0}-{start}", speaker, start, end, text, False, at_ms)
-            )
+            events.append(segment(VENDOR, call_id, segment_id, speaker, start, end, text, False, at_ms))
         return events
 
-    def forget(self, call_id: str) -> None:
-        for key in [k for k in self.utterance_start if k[0] == call_id]:
-            del self.utterance_start[key]
+    def _current(self, call_id: str, channel: int | None, at_ms: int) -> tuple[int, str]:
+        known = self.utterances.get((call_id, channel))
+        if known is None:
+            known = (0, f"{channel or 0}-r{at_ms}")
+            self._set(call_id, channel, known)
+        return known
+
+    def _set(self, call_id: str, channel: int | None, utterance: tuple[int, str]) -> None:
+        key = (call_id, channel)
+        self.utterances.pop(key, None)
+        self.utterances[key] = utterance  # the newest entry: the oldest go first
+        if len(self.utterances) > MAX_UTTERANCES:
+            del self.utterances[next(iter(self.utterances))]
 
 
 def duration_ms(value: Any, where: str) -> int:
