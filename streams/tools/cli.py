@@ -265,11 +265,14 @@ def bridge(
     """Turn a topic of ASR vendor JSON into call-events, exactly once (docs/asr-formats.md)."""
     import logging
 
+    from kafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
+
     from streams.tools.bridge import bridge_config, run, stop_on_signals
     from streams.tools.sources.asr import ChannelRoles
 
     settings = Settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLogger().level))  # chatty at info
     config = bridge_config(
         settings,
         fmt,  # type: ignore[arg-type]
@@ -285,7 +288,18 @@ def bridge(
             err=True,
         )
     click.echo(f"bridging {config.input_topic} ({fmt}) to {config.output_topic}", err=True)
-    report = run(settings, config, stop_on_signals())
+    try:
+        report = run(settings, config, stop_on_signals())
+    except (KafkaConnectionError, KafkaTimeoutError):
+        click.echo(
+            f"callfocus: no Kafka broker answered at {settings.kafka.bootstrap} "
+            "(set CALLFOCUS_KAFKA_BOOTSTRAP)",
+            err=True,
+        )
+        sys.exit(3)
+    except KafkaError as error:  # the open transaction is aborted: a restart resumes from the last commit
+        click.echo(f"callfocus: the bridge stopped: {error!r}", err=True)
+        sys.exit(1)
     click.echo(
         f"bridged {report.records} records: {report.events} events, {report.dead_letters} dead letters "
         f"in {report.transactions} transactions"
