@@ -188,3 +188,53 @@ def test_a_sigkilled_bridge_restarts_with_nothing_lost_and_nothing_twice(
     expected = {(f"call-{n % 20}", f"{(n // 20) % 2}-{(n // 20) * 1000}", f"word {n}") for n in range(total)}
     assert [k for k, count in seen.items() if count > 1] == []  # nothing twice
     assert set(seen) == expected  # nothing lost, nothing else
+
+
+def test_the_worker_scores_a_bridged_call_as_score_does_its_file(
+    start_worker: Any, topics: dict[str, str], kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    from streams.tools.scoring import score_recording
+    from streams.tools.sources.asr.files import read_vendor
+    from tests.integration.worker import eventually
+
+    prefix = topics["CALLFOCUS_TOPIC_PREFIX"]
+    source = f"{prefix}.asr.deepgram"
+    create_topic(kafka_bootstrap, source)
+    lines = []
+    for n in range(12):  # agent and customer take turns; each piece has an interim result first
+        start, channel = n * 2.0, n % 2
+        text = "how can I help you with the card today" if channel == 0 else "it was declined at the store"
+        interim = json.loads(deepgram(start, text.rsplit(" ", 2)[0]))
+        interim.update(is_final=False, channel_index=[channel, 2], duration=1.0)
+        final = json.loads(deepgram(start, text))
+        final.update(channel_index=[channel, 2], duration=1.8)
+        lines += [interim, final]
+    lines.append({"type": "Metadata", "request_id": "r-1", "duration": 24.0, "channels": 2})
+    path = tmp_path / "call-dg.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    [recording] = read_vendor(path, "deepgram")
+    expected = score_recording(recording).metrics.windows
+
+    worker = start_worker(implicit_start="true")
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+    for line in lines:
+        producer.send(source, key=b"call-dg", value=json.dumps(line).encode())
+    producer.flush()
+    producer.close()
+    bridge = start_bridge(topics, tmp_path / "bridge.log", "--format", "deepgram")
+    try:
+
+        def processed() -> float:
+            return sum(s.value for s in worker.samples() if s.name == "callfocus_segments_processed_total")
+
+        eventually(lambda: processed() == 12 or None, timeout=60)  # summed over its labels
+        assert worker.value("callfocus_segments_ignored_total", reason="interim") == 12.0
+        for window in expected:
+            exported = worker.value(
+                "callfocus_call_agent_talk_ratio", call_id="call-dg", window=window.window
+            )
+            assert exported is not None and window.agent_talk_ratio is not None
+            assert abs(exported - window.agent_talk_ratio) < 1e-9, (window.window, exported)
+    finally:
+        bridge.send_signal(signal.SIGTERM)
+        assert bridge.wait(timeout=30) == 0
