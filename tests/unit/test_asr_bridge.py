@@ -47,7 +47,7 @@ def test_a_record_becomes_its_events_keyed_by_call_id_and_stamped_with_the_recor
         2000,
         3500,
         "what would help most",
-        7001,
+        100_003_500,
         True,
         0.8,
         1_700_000_000_000,

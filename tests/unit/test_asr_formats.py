@@ -81,7 +81,7 @@ def test_transcribe_partials_are_revisions_of_the_result_and_the_final_closes_it
     out = [s for m in messages for s in segments(parser.parse(m, "call-1", 42))]
     assert [s.segment_id for s in out] == ["a1b2-c3"] * 3
     assert [s.is_final for s in out] == [False, False, True]
-    assert [s.revision for s in out] == [2200, 3600, 3601]  # strictly rising: the final outranks all
+    assert [s.revision for s in out] == [1100, 1800, 100_001_800]  # rising: the final outranks all
     assert out[-1].text == "How can I help you?"
     assert (out[-1].start_ms, out[-1].end_ms, out[-1].speaker) == (500, 1800, Speaker.AGENT)
     assert out[-1].confidence == pytest.approx(0.9)
@@ -370,6 +370,8 @@ def test_deepgram_interims_of_a_piece_are_revisions_and_is_final_closes_it() -> 
         ("0-2250", True, 3000, Speaker.AGENT),
     ]
     assert out[0].revision < out[1].revision < out[2].revision
+    shorter_final = segments(parser.parse(deepgram("another big", 1.0, 0.75, True, [1, 2]), "d", 0))[0]
+    assert shorter_final.revision > out[1].revision  # a final that dropped a word still wins
     metadata = {"type": "Metadata", "request_id": "req-1", "duration": 3.0, "channels": 2}
     assert parser.parse(metadata, "d", 77) == [CallEnded("d", 77, "completed")]
 

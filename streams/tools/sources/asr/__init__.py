@@ -7,7 +7,7 @@ bridge`` (streams/tools/bridge.py) share them. docs/asr-formats.md describes eve
 
 Segment ids and revisions come from the payload, not from a counter, so a bridge that
 restarts from its committed offsets sends the same events again: a partial's revision is
-``2 * end_ms``, the final's ``2 * end_ms + 1`` (it replaces every partial of the segment).
+its ``end_ms``, the final's ``end_ms + FINAL_REVISION`` (it replaces every partial).
 """
 
 from __future__ import annotations
@@ -46,9 +46,14 @@ class VendorParser(Protocol):
         ...
 
 
+# above any end_ms (media time is at most 24 h, 86 400 000 ms), within Avro's int
+FINAL_REVISION = 100_000_000
+
+
 def revision(end_ms: int, is_final: bool) -> int:
-    """Later partials of a segment end later; the final outranks every partial."""
-    return 2 * end_ms + (1 if is_final else 0)
+    """Later partials of a segment end later; the final outranks every partial, even one
+    that ended later (a vendor may drop trailing words when it finalises)."""
+    return end_ms + (FINAL_REVISION if is_final else 0)
 
 
 def invalid(
