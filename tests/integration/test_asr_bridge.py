@@ -238,3 +238,88 @@ def test_the_worker_scores_a_bridged_call_as_score_does_its_file(
     finally:
         bridge.send_signal(signal.SIGTERM)
         assert bridge.wait(timeout=30) == 0
+
+
+def test_replay_sends_a_contact_lens_file_as_one_call(
+    topics: dict[str, str], kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    def transcript(ident: str, role: str, text: str, begin: int, end: int) -> dict[str, Any]:
+        return {
+            "Transcript": {
+                "Id": ident,
+                "ParticipantId": role.lower(),
+                "ParticipantRole": role,
+                "Content": text,
+                "BeginOffsetMillis": begin,
+                "EndOffsetMillis": end,
+                "Sentiment": "NEUTRAL",
+            }
+        }
+
+    common = {"Version": "1.0.0", "Channel": "VOICE", "ContactId": "c-1", "LanguageCode": "en-US"}
+    utterance = {
+        "Utterance": {
+            "Id": "u1",
+            "TranscriptId": "t1",
+            "ParticipantId": "agent",
+            "ParticipantRole": "AGENT",
+            "PartialContent": "Hello",
+            "BeginOffsetMillis": 0,
+            "EndOffsetMillis": 400,
+        }
+    }
+    events = [
+        {**common, "EventType": "STARTED"},
+        {**common, "EventType": "SEGMENTS", "Segments": [utterance]},
+        {
+            **common,
+            "EventType": "SEGMENTS",
+            "Segments": [transcript("t1", "AGENT", "Hello, how can I help?", 0, 1500)],
+        },
+        {
+            **common,
+            "EventType": "SEGMENTS",
+            "Segments": [transcript("t2", "CUSTOMER", "I lost my card.", 1800, 3000)],
+        },
+        {**common, "EventType": "COMPLETED"},
+    ]
+    path = tmp_path / "contact-0042.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "streams.tools.cli",
+            "replay",
+            str(path),
+            "--format",
+            "contact-lens",
+            "--max-speed",
+        ],
+        env=topics,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "sent 5 events (2 final segments) of 1 calls" in done.stdout
+    codec = AvroCodec()
+    sent = [
+        event_from_record(*codec.decode(r.value))
+        for r in read_committed(kafka_bootstrap, f"{topics['CALLFOCUS_TOPIC_PREFIX']}.call-events", expect=5)
+    ]
+    assert {e.call_id for e in sent} == {"contact-0042"}
+    assert [type(e).__name__ for e in sent] == [
+        "CallStarted",
+        "TranscriptSegment",
+        "TranscriptSegment",
+        "TranscriptSegment",
+        "CallEnded",
+    ]
+    assert sent[0].language == "en-US"  # type: ignore[union-attr]
+    segments = [e for e in sent if isinstance(e, TranscriptSegment)]
+    assert [(s.segment_id, s.is_final, s.speaker.value) for s in segments] == [
+        ("t1", False, "AGENT"),
+        ("t1", True, "AGENT"),
+        ("t2", True, "CUSTOMER"),
+    ]
