@@ -308,8 +308,18 @@ def bridge(
 
 @main.command()
 @recording_options("score")
+@vendor_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON document with every metric of every call.")
-def score(path: Path, fmt: str, transcript: str, limit: int | None, as_json: bool) -> None:
+def score(
+    path: Path,
+    fmt: str,
+    transcript: str,
+    limit: int | None,
+    call_id: str | None,
+    agent_channel: int,
+    customer_channel: int,
+    as_json: bool,
+) -> None:
     """Score recorded calls offline (no Kafka) with the engine the worker runs."""
     import json
 
@@ -322,7 +332,7 @@ def score(path: Path, fmt: str, transcript: str, limit: int | None, as_json: boo
     rules = load_rules(settings.nudge_rules_file)
     config = with_definitions(settings.engine_config(), rules)
     trackers = load_trackers(settings.trackers_file) if settings.trackers_file is not None else EMPTY
-    recordings = read_input(path, fmt, transcript, limit)
+    recordings = read_input(path, fmt, transcript, limit, (agent_channel, customer_channel), call_id)
     scored = [score_recording(r, config, rules, trackers) for r in recordings]
     if as_json:
         click.echo(json.dumps([s.as_dict() for s in scored], indent=2))

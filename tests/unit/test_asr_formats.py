@@ -519,3 +519,9 @@ def test_score_reads_vendor_output(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     [scored] = json.loads(result.output)
     assert scored["call_id"] == "w"
+    swap = ["--call-id", "x-1", "--agent-channel", "1", "--customer-channel", "0"]
+    swapped = CliRunner().invoke(main, ["score", str(path), "--format", "whisper", "--json", *swap])
+    [other] = json.loads(swapped.output)
+    assert other["call_id"] == "x-1"
+    ratio = scored["windows"]["call"]["agent_talk_ratio"]
+    assert other["windows"]["call"]["agent_talk_ratio"] == pytest.approx(1 - ratio)  # roles swapped sides
