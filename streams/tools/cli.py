@@ -20,7 +20,10 @@ from streams.tools.simulate import AgentStyle, CustomerMood
 if TYPE_CHECKING:
     from streams.tools.sources import Recording
 
-FORMATS = click.Choice(["jsonl", "harper-valley"])
+FORMATS = click.Choice(
+    ["jsonl", "harper-valley", "transcribe", "contact-lens", "google-stt", "deepgram", "whisper"]
+)
+VENDOR_FORMATS = ("transcribe", "contact-lens", "google-stt", "deepgram", "whisper")
 Command = TypeVar("Command", bound=Callable[..., Any])
 
 
@@ -52,7 +55,40 @@ def recording_options(verb: str) -> Callable[[Command], Command]:
     return decorate
 
 
-def read_input(path: Path, fmt: str, transcript: str = "human", limit: int | None = None) -> list[Recording]:
+def vendor_options(command: Command) -> Command:
+    """--call-id, --agent-channel, --customer-channel: how ASR vendor output maps to calls and roles."""
+    options = [
+        click.option(
+            "--call-id", default=None, help="ASR formats: the call id of a single file (default: its name)."
+        ),
+        click.option(
+            "--agent-channel",
+            type=click.IntRange(min=0),
+            default=0,
+            show_default=True,
+            help="ASR formats: the channel or diarized speaker number of the agent (docs/asr-formats.md).",
+        ),
+        click.option(
+            "--customer-channel",
+            type=click.IntRange(min=0),
+            default=1,
+            show_default=True,
+            help="ASR formats: the customer's; any other channel is OTHER.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def read_input(
+    path: Path,
+    fmt: str,
+    transcript: str = "human",
+    limit: int | None = None,
+    roles: tuple[int, int] = (0, 1),
+    call_id: str | None = None,
+) -> list[Recording]:
     """The recorded calls at ``path``. Input that is not what ``fmt`` reads (a folder given
     as JSONL, a folder without the Harper Valley layout, a line that is not an event) is the
     user's mistake: one line naming the file and line, exit status 2, no traceback."""
@@ -65,6 +101,12 @@ def read_input(path: Path, fmt: str, transcript: str = "human", limit: int | Non
             param_hint="PATH",
         )
     try:
+        if fmt in VENDOR_FORMATS:
+            from streams.tools.sources.asr import ChannelRoles
+            from streams.tools.sources.asr.files import read_vendor
+
+            recordings = read_vendor(path, fmt, ChannelRoles(*roles), call_id)  # type: ignore[arg-type]
+            return recordings[:limit] if limit is not None else recordings
         return read_recordings(path, fmt, transcript=transcript, limit=limit)  # type: ignore[arg-type]
     except InvalidEventError as error:
         raise click.UsageError(f"{error.detail} ({error.reason})") from None
@@ -191,6 +233,7 @@ def topics() -> None:
 
 @main.command()
 @recording_options("send")
+@vendor_options
 @click.option("--speed", type=float, default=1.0, show_default=True, help="Media time per wall time.")
 @click.option("--max-speed", is_flag=True, help="Send as fast as possible (overrides --speed).")
 @click.option("--stagger", type=float, default=2.0, show_default=True, help="Seconds between call starts.")
@@ -206,15 +249,19 @@ def replay(
     limit: int | None,
     wire_format: str,
     topic: str | None,
+    call_id: str | None,
+    agent_channel: int,
+    customer_channel: int,
 ) -> None:
-    """Send recorded calls to Kafka, keyed by call_id, in real time or faster."""
+    """Send recorded calls to Kafka, keyed by call_id, in real time or faster (ASR vendor
+    output too: --format transcribe|contact-lens|google-stt|deepgram|whisper)."""
     from streams.kafka_clients import require_broker
     from streams.tools.replay import replay as run_replay
 
     if speed <= 0:
         raise click.BadParameter("must be > 0", param_hint="--speed")
     settings = Settings()  # an invalid setting is reported before the input is read
-    recordings = read_input(path, fmt, transcript, limit)
+    recordings = read_input(path, fmt, transcript, limit, (agent_channel, customer_channel), call_id)
     require_broker(settings.kafka)
     click.echo(
         f"replaying {len(recordings)} calls from {path} ({'max speed' if max_speed else f'{speed:g}x'})",
@@ -235,9 +282,84 @@ def replay(
 
 
 @main.command()
+@click.option(
+    "--format", "fmt", type=click.Choice(VENDOR_FORMATS), required=True, help="The vendor's format."
+)
+@click.option("--input-topic", default=None, help="Topic of vendor JSON (default <prefix>.asr.<format>).")
+@click.option(
+    "--call-id-header", default=None, help="Take the call id from this record header (default: the key)."
+)
+@click.option("--agent-channel", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--customer-channel", type=click.IntRange(min=0), default=1, show_default=True)
+@click.option("--wire-format", type=click.Choice(["avro", "json"]), default="avro", show_default=True)
+def bridge(
+    fmt: str,
+    input_topic: str | None,
+    call_id_header: str | None,
+    agent_channel: int,
+    customer_channel: int,
+    wire_format: str,
+) -> None:
+    """Turn a topic of ASR vendor JSON into call-events, exactly once (docs/asr-formats.md)."""
+    import logging
+
+    from kafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
+
+    from streams.kafka_clients import require_broker
+    from streams.tools.bridge import bridge_config, run, stop_on_signals
+    from streams.tools.sources.asr import ChannelRoles
+
+    settings = Settings()
+    require_broker(settings.kafka)  # one line within seconds, not kafka-python's 30 s wait
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLogger().level))  # chatty at info
+    config = bridge_config(
+        settings,
+        fmt,  # type: ignore[arg-type]
+        input_topic,
+        ChannelRoles(agent_channel, customer_channel),
+        call_id_header,
+        wire_format,
+    )
+    if not settings.implicit_start and fmt != "contact-lens":
+        click.echo(
+            f"callfocus: warning: {fmt} streams carry no call start; the worker needs "
+            "CALLFOCUS_IMPLICIT_START=true to take their segments",
+            err=True,
+        )
+    click.echo(f"bridging {config.input_topic} ({fmt}) to {config.output_topic}", err=True)
+    try:
+        report = run(settings, config, stop_on_signals())
+    except (KafkaConnectionError, KafkaTimeoutError):
+        click.echo(
+            f"callfocus: no Kafka broker answered at {settings.kafka.bootstrap} "
+            "(set CALLFOCUS_KAFKA_BOOTSTRAP)",
+            err=True,
+        )
+        sys.exit(3)
+    except KafkaError as error:  # the open transaction is aborted: a restart resumes from the last commit
+        click.echo(f"callfocus: the bridge stopped: {error!r}", err=True)
+        sys.exit(1)
+    click.echo(
+        f"bridged {report.records} records: {report.events} events, {report.dead_letters} dead letters "
+        f"in {report.transactions} transactions"
+    )
+
+
+@main.command()
 @recording_options("score")
+@vendor_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON document with every metric of every call.")
-def score(path: Path, fmt: str, transcript: str, limit: int | None, as_json: bool) -> None:
+def score(
+    path: Path,
+    fmt: str,
+    transcript: str,
+    limit: int | None,
+    call_id: str | None,
+    agent_channel: int,
+    customer_channel: int,
+    as_json: bool,
+) -> None:
     """Score recorded calls offline (no Kafka) with the engine the worker runs."""
     import json
 
@@ -253,7 +375,10 @@ def score(path: Path, fmt: str, transcript: str, limit: int | None, as_json: boo
     trackers = load_trackers(settings.trackers_file) if settings.trackers_file is not None else EMPTY
     # redacted as the worker redacts (REDACTION_MODE), so the figures are the worker's
     redactor = settings.privacy.redactor()
-    recordings = [redact_recording(redactor, r)[0] for r in read_input(path, fmt, transcript, limit)]
+    recordings = [
+        redact_recording(redactor, r)[0]
+        for r in read_input(path, fmt, transcript, limit, (agent_channel, customer_channel), call_id)
+    ]
     scored = [score_recording(r, config, rules, trackers) for r in recordings]
     if as_json:
         click.echo(json.dumps([s.as_dict() for s in scored], indent=2))

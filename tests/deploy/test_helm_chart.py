@@ -1322,3 +1322,38 @@ def test_workers_use_static_group_membership_with_their_pod_name() -> None:
     assert entry["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     off = statefulset(render("default", "config.staticGroupMembership=false"))
     assert "CALLFOCUS_GROUP_INSTANCE_ID" not in env_of(off)
+
+
+# --- ASR bridge -------------------------------------------------------------------------------
+
+
+def test_bridge_off_by_default_and_one_deployment_when_enabled() -> None:
+    assert not objects(render("default"), "Deployment")
+    manifests = render(
+        "default",
+        "bridge.enabled=true",
+        "bridge.format=deepgram",
+        "bridge.inputTopic=asr.deepgram.live",
+        "bridge.agentChannel=1",
+        "bridge.customerChannel=0",
+    )
+    bridge = one(manifests, "Deployment", f"{RELEASE}-bridge")
+    kubernetes_validate.validate(bridge, KUBE_VERSION, strict=True)
+    spec = bridge["spec"]
+    assert (spec["replicas"], spec["strategy"]["type"]) == (1, "Recreate")  # never two: one transactional id
+    assert spec["selector"]["matchLabels"][COMPONENT] == "bridge"
+    [container] = spec["template"]["spec"]["containers"]
+    assert container["args"] == [
+        "bridge",
+        "--format=deepgram",
+        "--input-topic=asr.deepgram.live",
+        "--agent-channel=1",
+        "--customer-channel=0",
+    ]
+    worker_env = {
+        e["name"] for e in statefulset(manifests)["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    bridge_env = {e["name"] for e in container["env"]}
+    assert bridge_env <= worker_env  # the same Kafka connection and topics as the workers
+    assert {"CALLFOCUS_KAFKA_BOOTSTRAP", "CALLFOCUS_TOPIC_PREFIX", "CALLFOCUS_APP_ID"} <= bridge_env
+    assert "must be one of" in render_fails("bridge.enabled=true", "bridge.format=vosk")

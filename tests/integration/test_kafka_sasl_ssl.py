@@ -178,6 +178,7 @@ COMMANDS = {
     "replay": ["replay", "--max-speed", str(SAMPLE)],
     "simulate": ["simulate", "--calls", "1", "--max-speed"],
     "worker": ["worker"],
+    "bridge": ["bridge", "--format", "deepgram"],
     "bench sender": [],  # python bench/load_bench.py
 }
 FAILURES = {
