@@ -355,6 +355,10 @@ _NIBBLE_LETTERS: Final = "abcdefghijklmnop"
 HASH_BYTES: Final = 6
 
 
+# passes of find-and-replace over one text (see Redactor.redact)
+MAX_PASSES: Final = 4
+
+
 class Redactor:
     """Redacts personal data in text in one mode; counts what it redacts per kind."""
 
@@ -381,22 +385,29 @@ class Redactor:
         return f"[{found.kind}:{letters}]"
 
     def redact(self, text: str) -> tuple[str, dict[str, int]]:
-        """The text with every item found replaced, and how many of each kind (none: ``{}``)."""
+        """The text with every item found replaced, and how many of each kind (none: ``{}``).
+
+        Found again until nothing more is: a number run into its neighbour ("... card
+        number then an SSN") can lose digits to the neighbour's match, and what is left of
+        it only shows once the neighbour is a token. Each pass removes digits, so the passes
+        end; :data:`MAX_PASSES` bounds the work on a hostile segment."""
         if not self.enabled or not may_hold_pii(text):
             return text, {}
-        found = find_pii(text)
-        if not found:
-            return text, {}
         counts: dict[str, int] = {}
-        pieces = []
-        position = 0
-        for item in found:
-            pieces.append(text[position : item.start])
-            pieces.append(self.token(item))
-            position = item.end
-            counts[item.kind] = counts.get(item.kind, 0) + 1
-        pieces.append(text[position:])
-        return "".join(pieces), counts
+        for _ in range(MAX_PASSES):
+            found = find_pii(text)
+            if not found:
+                break
+            pieces = []
+            position = 0
+            for item in found:
+                pieces.append(text[position : item.start])
+                pieces.append(self.token(item))
+                position = item.end
+                counts[item.kind] = counts.get(item.kind, 0) + 1
+            pieces.append(text[position:])
+            text = "".join(pieces)
+        return text, counts
 
 
 OFF: Final = Redactor("off")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from streams.privacy.redaction import Redactor, aba_valid, find_pii, luhn_valid, may_hold_pii
@@ -288,6 +288,17 @@ def test_text_without_personal_data_is_unchanged(text: str) -> None:
 
 @settings(max_examples=1000, deadline=None)
 @given(before=FILLER, pii=st.lists(PII, min_size=1, max_size=3), after=FILLER)
+# a card run into an SSN: the card's match takes the SSN's first digits, and the rest of
+# the SSN is found only on a second pass
+@example(
+    before="",
+    pii=[
+        ("account", "checking account zero zero zero zero zero zero"),
+        ("card", "my card is 3000000000007"),
+        ("ssn", "389-01-0001"),
+    ],
+    after="",
+)
 def test_mask_and_hash_are_idempotent(before: str, pii: list[tuple[str, str]], after: str) -> None:
     text = " ".join([before, *(said for _, said in pii), after])
     for redactor in (MASK, HASH):
