@@ -184,6 +184,31 @@ def env_of(workload: Manifest) -> dict[str, Manifest]:
     return {e["name"]: e for e in container(workload)["env"]}
 
 
+def kubelet_env(
+    manifests: list[Manifest], workload: Manifest, env: dict[str, str], root: Path
+) -> dict[str, str]:
+    """``env`` with the workload's ConfigMap volumes written under ``root`` as the kubelet
+    mounts them, and each value naming a file in such a mount pointed at the written copy."""
+    spec = workload["spec"]["template"]["spec"]
+    mounts = {m["name"]: m["mountPath"] for m in container(workload).get("volumeMounts", [])}
+    moved = {}
+    for volume in spec.get("volumes", []):
+        if "configMap" not in volume or volume["name"] not in mounts:
+            continue
+        data = one(manifests, "ConfigMap", volume["configMap"]["name"]).get("data", {})
+        local = root / volume["name"]
+        local.mkdir(parents=True)
+        for key, text in data.items():
+            (local / key).write_text(text, encoding="utf-8")
+        moved[mounts[volume["name"]].rstrip("/") + "/"] = f"{local}/"
+    rewritten = dict(env)
+    for name, value in env.items():
+        for mount, local_dir in moved.items():
+            if value.startswith(mount):
+                rewritten[name] = local_dir + value[len(mount) :]
+    return rewritten
+
+
 def env_value(workload: Manifest, name: str) -> str:
     entry = env_of(workload)[name]
     assert "valueFrom" not in entry, f"{name} comes from a reference, not a literal"
@@ -551,13 +576,16 @@ def test_defaults_render_the_documented_environment() -> None:
         assert name not in env_of(sts)
 
 
-def test_settings_accept_the_rendered_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The literal env of the production workers parses into the settings object."""
+def test_settings_accept_the_rendered_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The literal env of the production workers, with their mounted files, parses into the
+    settings object."""
     from streams.settings import Settings
 
-    sts = statefulset(render(PRODUCTION))
-    for name, entry in env_of(sts).items():
-        monkeypatch.setenv(name, str(entry.get("value", "from-a-secret")))
+    manifests = render(PRODUCTION)
+    sts = statefulset(manifests)
+    literal = {name: str(entry.get("value", "from-a-secret")) for name, entry in env_of(sts).items()}
+    for name, value in kubelet_env(manifests, sts, literal, tmp_path).items():
+        monkeypatch.setenv(name, value)
     settings = Settings()
     assert settings.topic_partitions == 12
     assert settings.topic_retention_ms == load_values(PRODUCTION)["kafka"]["topics"]["retentionMs"]

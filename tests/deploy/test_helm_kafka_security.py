@@ -21,7 +21,7 @@ import pytest
 
 from streams.settings import KafkaConnection, Settings
 from tests.conftest import KAFKA_SH
-from tests.deploy.test_helm_chart import container, render, statefulset, topics_job
+from tests.deploy.test_helm_chart import container, kubelet_env, render, statefulset, topics_job
 
 PASSWORD_SECRET = ("kafka-user", "password")
 CA_SECRET = ("kafka-ca", "ca.pem")
@@ -94,7 +94,8 @@ def test_the_charts_sasl_ssl_values_give_the_pods_the_tested_connection(
     }
     manifests = render("default", *sets)
     for workload in (statefulset(manifests), topics_job(manifests)):
-        rendered = connection_from(pod_env(workload, secrets), monkeypatch)
+        env = kubelet_env(manifests, workload, pod_env(workload, secrets), tmp_path / workload["kind"])
+        rendered = connection_from(env, monkeypatch)
         assert rendered.ssl_cafile == mounted_ca(workload)
         # the same connection in every setting but where the CA file lies
         assert rendered == dataclasses.replace(tested, ssl_cafile=rendered.ssl_cafile)
