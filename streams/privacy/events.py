@@ -22,41 +22,12 @@ def redact_event(redactor: Redactor, event: Event) -> tuple[Event, dict[str, int
         text, counts = redactor.redact(event.text)
         if not counts:
             return event, counts
-        return (
-            TranscriptSegment(
-                event.call_id,
-                event.segment_id,
-                event.speaker,
-                event.start_ms,
-                event.end_ms,
-                text,
-                event.revision,
-                event.is_final,
-                event.confidence,
-                event.produced_at,
-            ),
-            counts,
-        )
+        return event.replace(text=text), counts
     if isinstance(event, CallStarted) and event.attributes:
         attributes, counts = _redacted_values(redactor, event.attributes)
         if not counts:
             return event, counts
-        return (
-            CallStarted(
-                event.call_id,
-                event.started_at,
-                event.agent_id,
-                event.team,
-                event.queue,
-                event.direction,
-                event.language,
-                event.tenant,
-                event.customer_org,
-                event.seller_org,
-                attributes,
-            ),
-            counts,
-        )
+        return event.replace(attributes=attributes), counts
     return event, {}
 
 
