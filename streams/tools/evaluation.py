@@ -17,9 +17,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from streams.engine import CallMetrics, CallState, EngineConfig
 from streams.engine.call import AGENT, CUSTOMER, Utterance
@@ -341,8 +342,21 @@ def role_check_table(results: list[RoleCheckEvaluation]) -> str:
         ("swapped calls: questions kept, flag", lambda e: _fmt(e.questions_kept_flag)),
         ("swapped calls: questions kept, swap", lambda e: _fmt(e.questions_kept_swap)),
     ]
+    return _table("role check", rows, results)
+
+
+class _PerTranscript(Protocol):
+    @property
+    def transcript(self) -> str: ...
+
+
+_E = TypeVar("_E", bound=_PerTranscript)
+
+
+def _table(title: str, rows: Sequence[tuple[str, Callable[[_E], str]]], results: Sequence[_E]) -> str:
+    """One column per transcript (human, asr), one line per row."""
     width = max(len(name) for name, _ in rows)
-    header = f"{'role check':<{width}}  " + "  ".join(f"{e.transcript:>12}" for e in results)
+    header = f"{title:<{width}}  " + "  ".join(f"{e.transcript:>12}" for e in results)
     lines = [header, "-" * len(header)]
     lines += [f"{name:<{width}}  " + "  ".join(f"{get(e):>12}" for e in results) for name, get in rows]
     return "\n".join(lines)
@@ -372,11 +386,7 @@ def evaluation_table(results: list[Evaluation]) -> str:
         ("calls with a caller rating", lambda e: str(e.rated_calls)),
         ("score vs caller rating: Spearman", lambda e: _fmt(e.score_rating_spearman)),
     ]
-    width = max(len(name) for name, _ in rows)
-    header = f"{'metric':<{width}}  " + "  ".join(f"{e.transcript:>12}" for e in results)
-    lines = [header, "-" * len(header)]
-    lines += [f"{name:<{width}}  " + "  ".join(f"{get(e):>12}" for e in results) for name, get in rows]
-    return "\n".join(lines)
+    return _table("metric", rows, results)
 
 
 __all__ = [
