@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import json
 import logging
 import time
@@ -50,6 +49,7 @@ from aiohttp import web as aiohttp_web
 from aiohttp_sse import EventSourceResponse
 from mode import Service
 
+from streams.console.access import Principal, bearer_token, static_token_principal
 from streams.console.alerts import PayloadError, parse_notification
 from streams.console.state import ConsoleDemand, ConsoleState, SkippedRecords
 from streams.kafka_clients import aiokafka_options
@@ -211,23 +211,6 @@ class ConsoleFeed(Service):
 
 
 # -- HTTP -------------------------------------------------------------------------------
-def _token_of(request: Any) -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return str(value.strip())
-    query = request.query.get("token")
-    return str(query) if query else None
-
-
-def authorized(request: Any, expected: str | None) -> bool:
-    """True when no token is expected or the request carries it (constant-time compare)."""
-    if expected is None:
-        return True
-    given = _token_of(request)
-    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
-
-
 def _json(view: Any, body: Any, status: int = 200) -> Any:
     return view.json(body, status=status, headers=dict(SECURITY_HEADERS))
 
@@ -236,6 +219,14 @@ def _unauthorized(view: Any) -> Any:
     headers = {**SECURITY_HEADERS, "WWW-Authenticate": 'Bearer realm="callfocus console"'}
     body = {"error": "unauthorized", "detail": "console token required"}
     return view.json(body, status=401, headers=headers)
+
+
+def _forbidden(view: Any, team: str | None) -> Any:
+    body = {
+        "error": "forbidden",
+        "detail": f"not a team of yours: {team}" if team else "name one of your teams",
+    }
+    return view.json(body, status=403, headers=dict(SECURITY_HEADERS))
 
 
 def _limit(request: Any, default: int = 500) -> int:
@@ -297,9 +288,16 @@ class Console:
     skipped: SkippedRecords
     feed: ConsoleFeed
 
-    def authorized(self, request: Any) -> bool:
+    def principal(self, request: Any) -> Principal | None:
+        """Who asks, and which teams they see; None when the credentials are missing or
+        wrong (a 401)."""
         token = self.settings.console_token
-        return authorized(request, None if token is None else token.get_secret_value())
+        return static_token_principal(
+            bearer_token(request), None if token is None else token.get_secret_value()
+        )
+
+    def authorized(self, request: Any) -> bool:
+        return self.principal(request) is not None
 
     def calls_message(self, team: str | None, limit: int) -> dict[str, Any]:
         return {
