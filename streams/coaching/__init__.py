@@ -1,0 +1,1 @@
+"""Coaching over time: scorecards per agent and team, built from call summaries."""
