@@ -551,7 +551,7 @@ def evaluate() -> None:
 @click.option(
     "--swap-roles",
     is_flag=True,
-    help="Evaluate the speaker-role check instead: AGENT and CUSTOMER exchanged in about half "
+    help="Evaluate the speaker-role check instead: AGENT and CUSTOMER exchanged in half "
     "the calls (by a hash of the call id), precision and recall of the flag.",
 )
 def evaluate_harper_valley_command(directory: Path, transcript: str, as_json: bool, swap_roles: bool) -> None:

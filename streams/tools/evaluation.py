@@ -8,7 +8,7 @@
   valence (positive - negative), per customer segment and per call.
 * Spearman correlation of the customer-focus score with the caller's survey rating.
 * The speaker-role check (``--swap-roles``): AGENT and CUSTOMER exchanged on purpose in
-  about half the calls (chosen by a hash of the call id), and the precision and recall
+  half the calls (chosen by a hash of the call id), and the precision and recall
   of ``roles_swapped_suspected`` in telling them apart.
 """
 
@@ -225,28 +225,18 @@ class _Tally:
                 counts[i] += hit
 
 
-def swapped_on_purpose(call_id: str) -> bool:
-    """Whether the role evaluation exchanges this call's roles: the first bit of the SHA-256
-    of its id, so the same calls on every run and machine, about half of them."""
-    return hashlib.sha256(call_id.encode()).digest()[0] & 1 == 1
+def swapped_on_purpose(call_ids: list[str]) -> frozenset[str]:
+    """The calls whose roles the evaluation exchanges: the half of them (rounded down) with
+    the lowest SHA-256 of their id, so the same calls on every run and machine."""
+    ranked = sorted(call_ids, key=lambda call_id: hashlib.sha256(call_id.encode()).digest())
+    return frozenset(ranked[: len(ranked) // 2])
 
 
 _EXCHANGED = {Speaker.AGENT: Speaker.CUSTOMER, Speaker.CUSTOMER: Speaker.AGENT, Speaker.OTHER: Speaker.OTHER}
 
 
 def with_roles_exchanged(segment: TranscriptSegment) -> TranscriptSegment:
-    return TranscriptSegment(
-        segment.call_id,
-        segment.segment_id,
-        _EXCHANGED[segment.speaker],
-        segment.start_ms,
-        segment.end_ms,
-        segment.text,
-        segment.revision,
-        segment.is_final,
-        segment.confidence,
-        segment.produced_at,
-    )
+    return segment.replace(speaker=_EXCHANGED[segment.speaker])
 
 
 @dataclass
@@ -283,12 +273,13 @@ def evaluate_role_check(
     how many calls the role check flags, rightly and wrongly (role_check ``flag``)."""
     config = replace(config or EngineConfig(), role_check="flag")
     ids = call_ids(directory)
+    exchanged = swapped_on_purpose(ids)
     swapped = tp = fp = fn = 0
     errors: dict[str, list[float]] = {"flag": [], "swap": []}
     questions = {"recorded": 0.0, "flag": 0.0, "swap": 0.0}
     for sid in ids:
         call = read_corpus_call(directory, sid, transcript)
-        exchange = swapped_on_purpose(sid)
+        exchange = sid in exchanged
         flagged_call = _fed(call, config, exchange)
         flagged = flagged_call.roles_swapped_suspected
         swapped += exchange

@@ -121,19 +121,12 @@ def test_the_role_check_tells_swapped_calls_apart(harper_valley_dir: Path, trans
     assert result.questions_kept_swap is not None and result.questions_kept_swap >= 0.85, result.as_dict()
 
 
-def test_the_calls_swapped_on_purpose_are_the_same_on_every_run() -> None:
+def test_the_calls_swapped_on_purpose_are_half_and_the_same_on_every_run() -> None:
+    ids = [f"call-{n}" for n in range(9)]
     # pinned: a change of the choice would change the published figures
-    assert [swapped_on_purpose(f"call-{n}") for n in range(8)] == [
-        False,
-        True,
-        True,
-        True,
-        True,
-        False,
-        False,
-        False,
-    ]
-    assert 30 <= sum(swapped_on_purpose(f"call-{n}") for n in range(100)) <= 70
+    assert sorted(swapped_on_purpose(ids)) == ["call-0", "call-2", "call-4", "call-7"]
+    assert swapped_on_purpose(list(reversed(ids))) == swapped_on_purpose(ids)
+    assert len(swapped_on_purpose([f"call-{n}" for n in range(100)])) == 50
 
 
 def test_eval_swap_roles_prints_precision_and_recall(harper_valley_dir: Path) -> None:
