@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -320,10 +321,21 @@ def test_mask_and_hash_are_idempotent(before: str, pii: list[tuple[str, str]], a
 )
 def test_a_hostile_segment_of_the_largest_size_stays_cheap(text: str) -> None:
     """A segment has at most 20,000 characters; no text of that size takes long (unbounded
-    repetitions in the e-mail patterns took 1.1 s on "1-1-1-...")."""
-    began = time.perf_counter()
-    MASK.redact(text[:20_000])
-    assert time.perf_counter() - began < 0.5
+    repetitions in the e-mail patterns took 1.1 s on "1-1-1-...", where the reference
+    below takes about 0.1 s). Measured against a fixed Python loop timed alongside, so a
+    machine busy with other work does not fail it."""
+    reference = _best_of_three(lambda: sum(i * i for i in range(1_000_000)))
+    spent = _best_of_three(lambda: MASK.redact(text[:20_000]))
+    assert spent < 4 * reference, f"{spent:.3f} s, reference {reference:.3f} s"
+
+
+def _best_of_three(work: Callable[[], object]) -> float:
+    times = []
+    for _ in range(3):
+        began = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - began)
+    return min(times)
 
 
 @settings(max_examples=2000, deadline=None)
