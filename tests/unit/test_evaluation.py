@@ -64,39 +64,17 @@ def test_spearman_handles_ties_and_degenerate_input() -> None:
     assert spearman([1, 1, 1], [1, 2, 3]) is None
 
 
+def eval_harper_valley(directory: Path, *options: str) -> str:
+    """What ``callfocus eval harper-valley DIR OPTIONS`` prints (it must succeed)."""
+    command = [sys.executable, "-m", "streams.tools.cli", "eval", "harper-valley", str(directory), *options]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+
 def test_eval_command_prints_the_table_and_json(harper_valley_dir: Path) -> None:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "streams.tools.cli",
-            "eval",
-            "harper-valley",
-            str(harper_valley_dir),
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    results = json.loads(out.stdout)
+    results = json.loads(eval_harper_valley(harper_valley_dir, "--json"))
     assert [r["transcript"] for r in results] == ["human", "asr"]
     assert all(0 < r["f1"] <= 1 for r in results)
-    table = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "streams.tools.cli",
-            "eval",
-            "harper-valley",
-            str(harper_valley_dir),
-            "--transcript",
-            "human",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    table = eval_harper_valley(harper_valley_dir, "--transcript", "human")
     assert "question F1 (turn level)" in table and "human" in table
 
 
@@ -130,18 +108,5 @@ def test_the_calls_swapped_on_purpose_are_half_and_the_same_on_every_run() -> No
 
 
 def test_eval_swap_roles_prints_precision_and_recall(harper_valley_dir: Path) -> None:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "streams.tools.cli",
-            "eval",
-            "harper-valley",
-            str(harper_valley_dir),
-            "--swap-roles",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert "role-swap precision" in out.stdout and "role-swap recall" in out.stdout
+    out = eval_harper_valley(harper_valley_dir, "--swap-roles")
+    assert "role-swap precision" in out and "role-swap recall" in out
