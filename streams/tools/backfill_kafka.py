@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, Final
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.errors import KafkaError
 from kafka.structs import TopicPartition
 
 from streams.kafka_clients import kafka_python_options
@@ -44,6 +45,8 @@ from streams.wire.codec import AvroCodec
 START_MARGIN_MS: Final = 5 * 60 * 1000
 # a partition that stops moving for this long before its end fails the run
 STALL_SECONDS: Final = 60.0
+# how long a retriable answer (the group coordinator not yet there) is asked again
+RETRY_SECONDS: Final = 30.0
 # the broker's default transaction.max.timeout.ms: the one transaction of a run may last this long
 TRANSACTION_TIMEOUT_MS: Final = 15 * 60 * 1000
 
@@ -117,8 +120,16 @@ def bounded_records(
 def _worker_progress(settings: Settings, partitions: list[TopicPartition]) -> Offsets:
     """The offsets the workers' consumer group has committed on call-events (none if it never ran)."""
     admin = KafkaAdminClient(client_id="callfocus-backfill", **kafka_python_options(settings.kafka))
+    deadline = time.monotonic() + RETRY_SECONDS
     try:
-        found = admin.list_group_offsets({settings.app_id: partitions}).get(settings.app_id, {})
+        while True:
+            try:
+                found = admin.list_group_offsets({settings.app_id: partitions}).get(settings.app_id, {})
+                break
+            except KafkaError as error:  # the coordinator loading (a new cluster's offsets topic)
+                if not error.retriable or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
     finally:
         admin.close()
     return {tp: meta.offset for tp, meta in found.items() if meta is not None and meta.offset >= 0}
