@@ -145,6 +145,7 @@ def run_backfill(
         group_id=None,
         enable_auto_commit=False,
         isolation_level="read_committed",
+        allow_auto_create_topics=False,  # a mistyped prefix must not create topics
         max_partition_fetch_bytes=max(settings.max_record_bytes, 1024 * 1024),
         **kafka_python_options(settings.kafka),
     )

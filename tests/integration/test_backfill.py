@@ -169,3 +169,26 @@ def test_backfill_adds_nothing_to_what_the_worker_summarised_under_the_same_defi
     assert result["scored"] == 4 and result["already_present"] == 4 and result["written"] == 0
     assert {result["definitions"]} == worker_definitions
     assert len(summaries(settings)) == 4
+
+
+def test_backfill_with_topics_that_do_not_exist_says_so_in_one_line(
+    make_env: Callable[..., dict[str, str]],
+) -> None:
+    env = make_env(topic_prefix="no-such-prefix")
+    done = subprocess.run(
+        [sys.executable, "-m", "streams.tools.cli", "backfill", "--since", "1d"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        "callfocus: topic no-such-prefix.call-events does not exist "
+        "(CALLFOCUS_TOPIC_PREFIX; callfocus topics creates it)"
+    ]
+    consumer = KafkaConsumer(bootstrap_servers=env["CALLFOCUS_KAFKA_BOOTSTRAP"])
+    try:
+        assert not {t for t in consumer.topics() if t.startswith("no-such-prefix.")}  # none created
+    finally:
+        consumer.close()
