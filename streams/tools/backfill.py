@@ -36,7 +36,7 @@ from streams.errors import InvalidReason
 from streams.privacy.redaction import Redactor
 from streams.settings import Settings
 from streams.wire.codec import AvroCodec
-from streams.worker.calls import CallProcessor, EndedCall, LiveCalls
+from streams.worker.calls import CallProcessor, EndedCall, LiveCall, LiveCalls
 from streams.worker.exporter import PipelineMetrics
 from streams.worker.outputs import summary_record
 
@@ -279,7 +279,7 @@ class Backfill:
         else:
             self.processor.nudges(call)
 
-    def _summarise(self, seen: CallSeen, call: Any, partition: int) -> None:
+    def _summarise(self, seen: CallSeen, call: LiveCall, partition: int) -> None:
         metrics = call.state.metrics()
         seen.ended = True
         if (call.call_id, metrics.definitions) in self.present:
