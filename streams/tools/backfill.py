@@ -170,6 +170,8 @@ class BackfillResult:
     dry_run: bool = False
     events_read: int = 0
     partitions_at_worker_progress: int = 0
+    # the oldest event still kept, when retention has dropped events of the window (ms)
+    retained_from_ms: int | None = None
 
     @property
     def scored(self) -> int:
@@ -209,6 +211,7 @@ class BackfillResult:
             "records_refused": dict(sorted(self.refused.items())),
             "summaries_undecodable": self.summaries_undecodable,
             "partitions_at_worker_progress": self.partitions_at_worker_progress,
+            "retained_from": None if self.retained_from_ms is None else format_utc(self.retained_from_ms),
         }
 
 
@@ -324,6 +327,11 @@ def report_lines(result: BackfillResult, topic: str) -> list[str]:
     ]
     if result.summaries_undecodable:
         lines.append(f"summaries undecodable           {result.summaries_undecodable} (on {topic})")
+    if result.retained_from_ms is not None:
+        lines.append(
+            f"call-events keeps events from {format_utc(result.retained_from_ms)} only (retention): "
+            "calls started before cannot be scored"
+        )
     if result.partitions_at_worker_progress:
         lines.append(
             f"read up to the workers' committed offsets on {result.partitions_at_worker_progress} "

@@ -168,12 +168,21 @@ def run_backfill(
             present.add_record(record.value)
         # 3. the events, each call through the worker's processor
         backfill = Backfill(definitions, window, present, codec)
-        for record in bounded_records(consumer, _starts(consumer, event_partitions, read_from, ends), stops):
+        starts = _starts(consumer, event_partitions, read_from, ends)
+        # a partition read from its first retained record, stamped after the read's start:
+        # retention dropped part of the window
+        kept_from = consumer.beginning_offsets(event_partitions)
+        cut = {tp.partition: kept_from[tp] for tp in event_partitions if starts[tp] == kept_from[tp] > 0}
+        retained_from: int | None = None
+        for record in bounded_records(consumer, starts, stops):
+            if cut.get(record.partition) == record.offset and record.timestamp > read_from:
+                retained_from = min(record.timestamp, retained_from or record.timestamp)
             backfill.feed(record.key, record.value, record.partition)
     finally:
         consumer.close()
     result = backfill.result()
     result.partitions_at_worker_progress = behind
+    result.retained_from_ms = retained_from
     result.dry_run = dry_run
     if not dry_run and result.summaries:
         result.written = _write(settings, summaries_topic, result.summaries)

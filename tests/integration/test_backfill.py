@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.structs import TopicPartition
 
 from streams.settings import Settings
@@ -212,3 +212,36 @@ def test_backfill_with_topics_that_do_not_exist_says_so_in_one_line(
         assert not {t for t in consumer.topics() if t.startswith("no-such-prefix.")}  # none created
     finally:
         consumer.close()
+
+
+def test_a_call_whose_start_retention_dropped_is_counted_and_the_cut_is_reported(
+    topics: dict[str, str],
+) -> None:
+    settings = settings_of(topics)
+    lost, kept = [r for _, r in simulate(SimulationConfig(calls=2, concurrency=2, minutes=1, seed=3))]
+    codec = AvroCodec()
+    topic = settings.topic("call-events")
+    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    order = [lost.events[0], *kept.events, *lost.events[1:]]  # lost's CallStarted first
+    producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap, acks="all")
+    for timed in order:
+        event = timed.event
+        if isinstance(event, CallStarted):
+            event = event.replace(started_at=now_ms)
+        elif isinstance(event, CallEnded):
+            event = event.replace(ended_at=now_ms + timed.at_ms)
+        name, record = event_to_record(event)
+        producer.send(topic, key=event.call_id.encode(), value=codec.encode(name, record), partition=0)
+    producer.flush()
+    producer.close()
+    # what retention does to a partition's oldest segment: its records are gone
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
+    try:
+        admin.delete_records({TopicPartition(topic, 0): 1})
+    finally:
+        admin.close()
+    result = backfill(topics, "--since", "1h")
+    assert result["scored"] == 1 and result["written"] == 1
+    assert result["skipped_no_start"] == 1 and result["calls_seen"] == 2
+    assert result["retained_from"] is not None
+    assert [s["call_id"] for s, _ in summaries(settings)] == [kept.call_id]

@@ -244,3 +244,34 @@ def test_the_command_without_a_broker_says_so_in_one_line_with_exit_status_3() -
     result = CliRunner().invoke(main, ["backfill", "--since", "1d"], env=env)
     assert result.exit_code == 3, result.output
     assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("callfocus: ")
+
+
+def test_the_report_says_what_a_dry_run_would_write_and_where_retention_cut_the_window() -> None:
+    from collections import Counter
+
+    from streams.tools.backfill import BackfillResult, CallSeen
+
+    result = BackfillResult(
+        definitions="callfocus-1+abc.trackers-def",
+        window=Window(BASE_MS, BASE_MS + DAY_MS),
+        calls={
+            "a": CallSeen(started=True, ended=True),
+            "b": CallSeen(started=True, ended=True, present=True),
+        },
+        summaries=[(b"a", b"...")],
+        refused=Counter({"undecodable": 2, "call_ended": 1}),
+        dry_run=True,
+        retained_from_ms=BASE_MS + 3_600_000,
+        partitions_at_worker_progress=2,
+    )
+    lines = report_lines(result, "p.call-summaries")
+    assert lines[0].endswith("(dry run: nothing written)")
+    assert lines[0].startswith("backfill of calls started 2026-12-01T00:00:00Z to 2026-12-02T00:00:00Z")
+    assert ["would", "write", "1"] in [line.split() for line in lines]
+    assert ["already", "present", "1"] in [line.split() for line in lines]
+    assert "records skipped: invalid        3 (call_ended 1, undecodable 2)" in lines
+    assert any("keeps events from 2026-12-01T01:00:00Z only" in line for line in lines)
+    assert any("committed offsets on 2 partitions" in line for line in lines)
+    data = result.as_dict()
+    assert data["to_write"] == 1 and data["written"] == 0 and data["already_present"] == 1
+    assert data["retained_from"] == "2026-12-01T01:00:00Z"
