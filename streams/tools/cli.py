@@ -389,6 +389,63 @@ def score(
 
 
 @main.command()
+@click.option(
+    "--since",
+    required=True,
+    help="Score calls started at or after TIME: ISO-8601 date or date-time (UTC without an "
+    "offset), or an age such as 7d, 36h.",
+)
+@click.option("--until", default=None, help="... and before TIME (default: now).")
+@click.option("--dry-run", is_flag=True, help="Read and score, count, write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="The counts as one JSON document.")
+def backfill(since: str, until: str | None, dry_run: bool, as_json: bool) -> None:
+    """Score the calls still on call-events again with the current definitions and write
+    the summaries missing under them to call-summaries, once (docs/backfill.md)."""
+    import json
+    from datetime import UTC, datetime
+
+    from kafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
+
+    from streams.kafka_clients import require_broker
+    from streams.tools.backfill import BadTime, Window, current_definitions, parse_time, report_lines, to_ms
+    from streams.tools.backfill_kafka import BackfillError, run_backfill
+
+    now = datetime.now(UTC)
+    times: dict[str, datetime] = {}
+    for hint, text in (("--since", since), ("--until", until)):
+        try:
+            times[hint] = parse_time(text, now) if text is not None else now
+        except BadTime as error:
+            raise click.BadParameter(str(error), param_hint=hint) from None
+    try:
+        window = Window(to_ms(times["--since"]), to_ms(times["--until"]))
+    except ValueError:
+        shown = f"{until!r}" if until is not None else "now"
+        raise click.BadParameter(f"{shown} is not after --since {since!r}", param_hint="--until") from None
+    settings = Settings()
+    definitions = current_definitions(settings)
+    require_broker(settings.kafka)
+    try:
+        result = run_backfill(settings, definitions, window, dry_run=dry_run)
+    except BackfillError as error:
+        click.echo(f"callfocus: {error.message}", err=True)
+        sys.exit(error.exit_status)
+    except (KafkaConnectionError, KafkaTimeoutError):
+        click.echo(
+            f"callfocus: Kafka stopped answering at {settings.kafka.bootstrap}; nothing was written",
+            err=True,
+        )
+        sys.exit(3)
+    except KafkaError as error:  # the transaction is aborted: nothing of this run is visible
+        click.echo(f"callfocus: the backfill stopped, nothing was written: {error!r}", err=True)
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+    else:
+        click.echo("\n".join(report_lines(result, settings.topic("call-summaries"))))
+
+
+@main.command()
 @recording_options("redact")
 def redact(path: Path, fmt: str, transcript: str, limit: int | None) -> None:
     """Print recorded calls' events as the worker keeps them (JSONL), for a privacy review
