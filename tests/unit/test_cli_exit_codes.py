@@ -40,6 +40,7 @@ def commands(harper_valley: Path) -> list[list[str]]:
         ["simulate", "--calls", "1", "--max-speed"],
         ["eval", "harper-valley", str(harper_valley)],
         ["doctor"],
+        ["report", "--since", "7d", "--format", "csv"],
     ]
 
 
