@@ -270,7 +270,7 @@ def _tick_label(day: date, period: str) -> str:
 
 # -- HTML: charts --------------------------------------------------------------------------
 CHART_WIDTH, CHART_HEIGHT = 320, 170
-MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 40, 12, 12, 26
+MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 42, 20, 12, 26
 
 
 @dataclass(frozen=True)
