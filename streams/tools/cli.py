@@ -655,6 +655,7 @@ def report(
     from streams.tools.report import (
         ReadError,
         Selection,
+        Tally,
         TimeError,
         parse_time,
         read_summaries,
@@ -694,8 +695,10 @@ def report(
     require_broker(settings.kafka)
     selection = Selection(to_ms(since), to_ms(until), frozenset(teams), frozenset(agents))
     codec = AvroCodec()
+    tally = Tally()
     try:
-        values = read_summaries(settings, selection.since_ms)
+        summaries = select(read_summaries(settings, selection.since_ms), selection, codec.decode, tally)
+        cards = report_cards(summaries, period, zone, frozenset(agents))
     except ReadError as error:
         click.echo(f"callfocus: {error}", err=True)
         sys.exit(1)
@@ -706,8 +709,7 @@ def report(
             err=True,
         )
         sys.exit(3)
-    summaries, counts = select(values, selection, codec.decode)
-    cards = report_cards(summaries, period, zone, frozenset(agents))
+    counts = tally.counts()
     meta = ReportMeta(
         since=since,
         until=until,

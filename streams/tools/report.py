@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
@@ -106,14 +106,16 @@ class Tally:
 
 
 def select(
-    values: Iterable[bytes | None], selection: Selection, decode: Callable[[bytes | None], tuple[str, dict]]
-) -> tuple[list[dict[str, Any]], ReadCounts]:
-    """The summaries ``selection`` keeps of raw record values, and what was skipped: a value
-    ``decode`` refuses is counted by its reason, never raised."""
+    values: Iterable[bytes | None],
+    selection: Selection,
+    decode: Callable[[bytes | None], tuple[str, dict]],
+    tally: Tally,
+) -> Iterator[dict[str, Any]]:
+    """The summaries ``selection`` keeps of raw record values, one at a time (a report holds
+    its cards, never the window's records); ``tally`` counts the rest: a value ``decode``
+    refuses is counted by its reason, never raised."""
     from streams.errors import InvalidEventError
 
-    tally = Tally()
-    kept: list[dict[str, Any]] = []
     for value in values:
         tally.records += 1
         try:
@@ -127,8 +129,7 @@ def select(
         verdict = selection.verdict(record)
         tally.verdicts[verdict] += 1
         if verdict == "kept":
-            kept.append(record)
-    return kept, tally.counts()
+            yield record
 
 
 def report_cards(
@@ -151,7 +152,7 @@ def read_summaries(
     settings: Settings,
     since_ms: int,
     stall_seconds: float = 30.0,
-) -> list[bytes | None]:
+) -> Iterator[bytes | None]:
     """Every record value of ``<prefix>.call-summaries`` from the first offset at or after
     ``since_ms`` (a record's timestamp: when the worker wrote the summary, at the call's end,
     so at or after its start) to the end offsets of the moment it starts, read committed."""
@@ -181,7 +182,6 @@ def read_summaries(
             if start < ends[tp]:
                 consumer.seek(tp, start)
                 todo[tp] = ends[tp]
-        values: list[bytes | None] = []
         last_progress = time.monotonic()
         while todo:
             batch = consumer.poll(timeout_ms=500, max_records=5000)
@@ -189,7 +189,9 @@ def read_summaries(
                 end = todo.get(tp)
                 if end is None:
                     continue
-                values.extend(m.value for m in messages if m.offset < end)
+                for message in messages:
+                    if message.offset < end:
+                        yield message.value
             if batch:
                 last_progress = time.monotonic()
             for tp in list(todo):
@@ -199,6 +201,5 @@ def read_summaries(
             if todo and time.monotonic() - last_progress > stall_seconds:
                 left = ", ".join(f"{tp.partition}@{consumer.position(tp)}<{end}" for tp, end in todo.items())
                 raise ReadError(f"reading {topic} made no progress for {stall_seconds:g} s ({left})")
-        return values
     finally:
         consumer.close()

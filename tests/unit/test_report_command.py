@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from streams.errors import InvalidReason
 from streams.tools.cli import main
-from streams.tools.report import Selection, TimeError, parse_time, report_cards, select, to_ms
+from streams.tools.report import Selection, Tally, TimeError, parse_time, report_cards, select, to_ms
 from streams.wire.codec import AvroCodec
 
 NOW = datetime(2026, 12, 6, 18, 30, tzinfo=UTC)
@@ -100,7 +100,9 @@ def test_the_selection_keeps_calls_started_in_the_window_of_the_teams_and_agents
         ),
     ]
     selection = Selection(to_ms(since), to_ms(until), teams=frozenset({"billing"}))
-    kept, counts = select(records, selection, codec.decode)
+    tally = Tally()
+    kept = list(select(records, selection, codec.decode, tally))
+    counts = tally.counts()
     assert [s["agent_id"] for s in kept] == ["ana", "bo"]
     assert counts.records == 8 and counts.kept == 2
     assert counts.outside_window == 2 and counts.other_teams_or_agents == 1
@@ -109,8 +111,9 @@ def test_the_selection_keeps_calls_started_in_the_window_of_the_teams_and_agents
     assert counts.undecodable[str(InvalidReason.UNKNOWN_FORMAT)] == 1
 
     only_bo = Selection(to_ms(since), to_ms(until), agents=frozenset({"bo"}))
-    kept, counts = select(records, only_bo, codec.decode)
-    assert [s["agent_id"] for s in kept] == ["bo"] and counts.other_teams_or_agents == 2
+    tally = Tally()
+    kept = list(select(records, only_bo, codec.decode, tally))
+    assert [s["agent_id"] for s in kept] == ["bo"] and tally.counts().other_teams_or_agents == 2
 
 
 def test_agents_asked_give_no_team_card_made_of_them_alone() -> None:
