@@ -13,6 +13,7 @@ user data and goes through :func:`html.escape`.
 from __future__ import annotations
 
 import csv
+import hashlib
 import html
 import io
 import json
@@ -520,6 +521,7 @@ def _team_section(
     meta: ReportMeta,
 ) -> str:
     own = {key.day: card.figures() for key, card in team_cards.items() if key.is_team}
+    key_of_section = (next(iter(team_cards)).definitions, team)
     by_agent: dict[str, dict[date, Scorecard]] = {}
     for key, card in team_cards.items():
         if not key.is_team:
@@ -527,7 +529,7 @@ def _team_section(
     whole = {agent: _merged(days.values()).figures() for agent, days in by_agent.items()}
     rows = "".join(
         f'<tr data-agent="{_e(agent)}"><td data-sort="{_e(agent)}">'
-        f'<a href="#{_e(_anchor(team, agent))}">{_e(agent)}</a></td>{_cells(figures)}</tr>'
+        f'<a href="#{_e(_anchor(key_of_section, agent))}">{_e(agent)}</a></td>{_cells(figures)}</tr>'
         for agent, figures in sorted(whole.items(), key=_leaderboard_rank)
     )
     team_whole = [card for key, card in team_cards.items() if key.is_team]
@@ -549,7 +551,7 @@ def _team_section(
     for agent in sorted(by_agent):
         series = {day: card.figures() for day, card in by_agent[agent].items()}
         parts.append(
-            f'<section class="agent" id="{_e(_anchor(team, agent))}" data-agent="{_e(agent)}">'
+            f'<section class="agent" id="{_e(_anchor(key_of_section, agent))}" data-agent="{_e(agent)}">'
             f'<h4>{_e(agent)} <span class="muted">({_e(team)})</span></h4>'
             f"{_trend(periods, series, meta.period)}{_period_table(series, meta.period)}</section>"
         )
@@ -557,9 +559,11 @@ def _team_section(
     return "".join(parts)
 
 
-def _anchor(team: str, agent: str) -> str:
-    # ids only need to be unique in the page; html-escaped where used
-    return f"agent-{len(team)}-{team}-{agent}"
+def _anchor(section: tuple[str, str], agent: str) -> str:
+    """An id unique in the page for an agent's section under one definitions and team: a
+    digest, as names may hold spaces or anything else an id cannot."""
+    digest = hashlib.sha256("\x1f".join((*section, agent)).encode()).hexdigest()[:16]
+    return f"agent-{digest}"
 
 
 def _window_text(meta: ReportMeta) -> str:

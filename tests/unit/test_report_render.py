@@ -255,3 +255,14 @@ def test_an_empty_report_says_no_call_matched() -> None:
     text = render_html({}, meta())
     assert "No call of the teams and agents asked started in this window." in text
     assert render_csv({}, meta()) == ",".join(CSV_COLUMNS) + "\n"
+
+
+def test_every_agent_section_has_its_own_id_and_the_leaderboard_links_to_it(
+    cards: dict[ScorecardKey, Any],
+) -> None:
+    page = parse(render_html(cards, meta()))
+    ids = [attrs["id"] for _, attrs in page.tags if attrs.get("id", "").startswith("agent-")]
+    assert len(ids) == len(set(ids)) == 3  # ana and bo under 1.0+abc, bo under 1.1+def
+    assert all(re.fullmatch(r"agent-[0-9a-f]{16}", i) for i in ids)
+    links = {attrs["href"] for tag, attrs in page.tags if tag == "a"}
+    assert links == {f"#{i}" for i in ids}
