@@ -41,14 +41,14 @@ def parse_time(text: str, now: datetime, zone: tzinfo = UTC) -> datetime:
     if cleaned.lower() == "now":
         return now
     age = _AGE.match(cleaned)
-    if age:
-        return now - timedelta(seconds=float(age.group(1)) * _AGE_UNITS[age.group(2)])
     try:
+        if age:
+            return now - timedelta(seconds=float(age.group(1)) * _AGE_UNITS[age.group(2)])
         if len(cleaned) == 10:  # a date: 2026-11-30
             day = date.fromisoformat(cleaned)
             return datetime(day.year, day.month, day.day, tzinfo=zone)
         moment = datetime.fromisoformat(cleaned)
-    except ValueError:
+    except (ValueError, OverflowError):  # not a time, or an age before the year 1
         raise TimeError(
             f"{text!r} is not a time: give an ISO-8601 date (2026-11-30), a date-time "
             "(2026-11-30T08:00, 2026-11-30T08:00+01:00), an age (90m, 12h, 7d, 2w) or now"
@@ -174,7 +174,8 @@ def read_summaries(
         parts = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(parts)
         ends = consumer.end_offsets(parts)  # read committed: the last stable offsets
-        starts = consumer.offsets_for_times({tp: since_ms for tp in parts})
+        # Kafka's timestamps start at the epoch: a window from before it starts there
+        starts = consumer.offsets_for_times({tp: max(0, since_ms) for tp in parts})
         todo: dict[Any, int] = {}
         for tp in parts:
             found = starts.get(tp)
