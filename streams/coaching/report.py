@@ -471,6 +471,9 @@ section.agent { break-inside: avoid; page-break-inside: avoid; }
   * { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
   h2 { break-before: page; } h2.first { break-before: auto; }
   th[data-figure] { cursor: auto; }
+  table { font-size: 7.5pt; } th, td { padding: 2px 4px; } th { white-space: normal; }
+  .trend { gap: 4px 8px; } figure.panel { width: calc(50% - 8px); }
+  svg.chart { width: 100%; height: auto; }
 }
 """
 
