@@ -643,5 +643,160 @@ def evaluate_harper_valley_command(directory: Path, transcript: str, as_json: bo
         click.echo(evaluation_table(results))
 
 
+# -- callfocus report ------------------------------------------------------------------------
+@main.command()
+@click.option(
+    "--since",
+    "since_text",
+    required=True,
+    metavar="TIME",
+    help="Calls that started at or after TIME: an ISO-8601 date or date-time, or an age (7d, 12h).",
+)
+@click.option(
+    "--until",
+    "until_text",
+    default="now",
+    show_default=True,
+    metavar="TIME",
+    help="...and before TIME.",
+)
+@click.option("--team", "teams", multiple=True, metavar="TEAM", help="Only this team (repeatable).")
+@click.option("--agent", "agents", multiple=True, metavar="AGENT", help="Only this agent (repeatable).")
+@click.option(
+    "--period",
+    type=click.Choice(["day", "week", "month"]),
+    default="week",
+    show_default=True,
+    help="One card per agent and team per period.",
+)
+@click.option(
+    "--timezone",
+    "timezone_name",
+    default="UTC",
+    show_default=True,
+    metavar="ZONE",
+    help="IANA time zone of the days, weeks and months, and of a TIME without an offset.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "json", "html"]),
+    default=None,
+    help="Required: csv, json or html.",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=None,
+    help="Write the report to this file (default: standard output).",
+)
+def report(
+    since_text: str,
+    until_text: str,
+    teams: tuple[str, ...],
+    agents: tuple[str, ...],
+    period: str,
+    timezone_name: str,
+    fmt: str | None,
+    output: Path | None,
+) -> None:
+    """Scorecards per agent and team over a window, from the call summaries on Kafka, as CSV,
+    JSON or one self-contained HTML page (docs/coaching.md)."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from kafka.errors import KafkaConnectionError, KafkaTimeoutError
+
+    from streams.coaching.report import ReportMeta, render_csv, render_html, render_json
+    from streams.kafka_clients import require_broker
+    from streams.tools.report import (
+        ReadError,
+        Selection,
+        Tally,
+        TimeError,
+        parse_time,
+        read_summaries,
+        report_cards,
+        select,
+        to_ms,
+    )
+    from streams.wire.codec import AvroCodec
+
+    settings = Settings()  # an invalid setting is reported before anything else
+    if fmt is None:
+        raise click.UsageError("Missing option '--format': csv, json or html")
+    try:
+        zone = ZoneInfo(timezone_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise click.BadParameter(
+            f"{timezone_name!r} is not an IANA time zone (UTC, Europe/Berlin, America/New_York)",
+            param_hint="--timezone",
+        ) from None
+    now = datetime.now(UTC)
+    try:
+        since = parse_time(since_text, now, zone)
+    except TimeError as error:
+        raise click.BadParameter(str(error), param_hint="--since") from None
+    try:
+        until = parse_time(until_text, now, zone)
+    except TimeError as error:
+        raise click.BadParameter(str(error), param_hint="--until") from None
+    if until <= since:
+        raise click.UsageError(
+            f"--until {until.isoformat()} is not after --since {since.isoformat()}: the window is empty"
+        )
+    if output is not None and not (output.parent.is_dir() and os.access(output.parent, os.W_OK)):
+        raise click.BadParameter(
+            f"cannot write to {output}: no writable folder {output.parent}", param_hint="--output"
+        )
+    require_broker(settings.kafka)
+    selection = Selection(to_ms(since), to_ms(until), frozenset(teams), frozenset(agents))
+    codec = AvroCodec()
+    tally = Tally()
+    try:
+        summaries = select(read_summaries(settings, selection.since_ms), selection, codec.decode, tally)
+        cards = report_cards(summaries, period, zone, frozenset(agents))
+    except ReadError as error:
+        click.echo(f"callfocus: {error}", err=True)
+        sys.exit(1)
+    except (KafkaConnectionError, KafkaTimeoutError):
+        click.echo(
+            f"callfocus: no Kafka broker answered at {settings.kafka.bootstrap} "
+            "(set CALLFOCUS_KAFKA_BOOTSTRAP)",
+            err=True,
+        )
+        sys.exit(3)
+    counts = tally.counts()
+    meta = ReportMeta(
+        since=since,
+        until=until,
+        period=period,
+        timezone=timezone_name,
+        generated_at=now,
+        teams=tuple(teams),
+        agents=tuple(agents),
+        counts=counts,
+    )
+    render = {"csv": render_csv, "json": render_json, "html": render_html}[fmt]
+    text = render(cards, meta)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as error:
+            raise click.BadParameter(
+                f"cannot write to {output}: {error.strerror}", param_hint="--output"
+            ) from None
+    skipped = sum(counts.undecodable.values())
+    definitions = len({key.definitions for key in cards})
+    click.echo(
+        f"callfocus: {len(cards)} cards of {counts.kept} calls under {definitions} definitions"
+        f"{' (kept apart)' if definitions > 1 else ''}; {counts.records} records read, "
+        f"{skipped} undecodable skipped" + (f"; written to {output}" if output is not None else ""),
+        err=True,
+    )
+
+
 if __name__ == "__main__":
     main()

@@ -41,6 +41,7 @@ def commands(harper_valley: Path) -> list[list[str]]:
         ["eval", "harper-valley", str(harper_valley)],
         ["doctor"],
         ["backfill", "--since", "1d"],
+        ["report", "--since", "7d", "--format", "csv"],
     ]
 
 

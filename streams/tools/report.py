@@ -1,0 +1,206 @@
+"""``callfocus report``: the call summaries of a window read from Kafka, as scorecards.
+
+What is pure (the command line's times, which summaries a report keeps, the cards they make)
+is apart from the one function that reads Kafka, :func:`read_summaries`: it reads
+``<prefix>.call-summaries`` as a read_committed consumer (no summary of an aborted
+transaction), from each partition's first offset at or after ``since`` to the end offsets
+taken when it starts, so a report is bounded while the worker keeps writing.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING, Any
+
+from streams.coaching.report import ReadCounts
+from streams.coaching.scorecards import Scorecard, ScorecardKey, build_scorecards, roll_up
+
+if TYPE_CHECKING:
+    from streams.settings import Settings
+
+SUMMARY_RECORD = "CallSummary"
+_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+class TimeError(ValueError):
+    """A TIME the command line cannot read; ``str()`` says what it accepts."""
+
+
+def parse_time(text: str, now: datetime, zone: tzinfo = UTC) -> datetime:
+    """A TIME of the command line as an aware datetime: ``now``; a relative age (``90m``,
+    ``12h``, ``7d``, ``2w``: that long before ``now``); an ISO-8601 date (its midnight) or
+    date-time. A date or date-time without an offset is in ``zone`` (the report's
+    ``--timezone``, UTC by default)."""
+    cleaned = text.strip()
+    if cleaned.lower() == "now":
+        return now
+    age = _AGE.match(cleaned)
+    try:
+        if age:
+            return now - timedelta(seconds=float(age.group(1)) * _AGE_UNITS[age.group(2)])
+        if len(cleaned) == 10:  # a date: 2026-11-30
+            day = date.fromisoformat(cleaned)
+            return datetime(day.year, day.month, day.day, tzinfo=zone)
+        moment = datetime.fromisoformat(cleaned)
+    except (ValueError, OverflowError):  # not a time, or an age before the year 1
+        raise TimeError(
+            f"{text!r} is not a time: give an ISO-8601 date (2026-11-30), a date-time "
+            "(2026-11-30T08:00, 2026-11-30T08:00+01:00), an age (90m, 12h, 7d, 2w) or now"
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
+
+
+def to_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which summaries a report keeps: calls that started in [since, until) (by their
+    start, by their end when the start is unknown, as scorecards count them), of the teams
+    and agents asked (none asked: all)."""
+
+    since_ms: int
+    until_ms: int
+    teams: frozenset[str] = frozenset()
+    agents: frozenset[str] = frozenset()
+
+    def verdict(self, summary: Mapping[str, Any]) -> str:
+        """ "kept", "outside_window" or "other_teams_or_agents"."""
+        at = summary.get("started_at")
+        if at is None:
+            at = summary["ended_at"]
+        if not self.since_ms <= at < self.until_ms:
+            return "outside_window"
+        if self.teams and summary["team"] not in self.teams:
+            return "other_teams_or_agents"
+        if self.agents and summary["agent_id"] not in self.agents:
+            return "other_teams_or_agents"
+        return "kept"
+
+
+@dataclass
+class Tally:
+    """Counts as records come; :meth:`counts` freezes them."""
+
+    records: int = 0
+    other_records: int = 0
+    undecodable: Counter[str] = field(default_factory=Counter)
+    verdicts: Counter[str] = field(default_factory=Counter)
+
+    def counts(self) -> ReadCounts:
+        return ReadCounts(
+            records=self.records,
+            kept=self.verdicts["kept"],
+            undecodable=dict(self.undecodable),
+            other_records=self.other_records,
+            outside_window=self.verdicts["outside_window"],
+            other_teams_or_agents=self.verdicts["other_teams_or_agents"],
+        )
+
+
+def select(
+    values: Iterable[bytes | None],
+    selection: Selection,
+    decode: Callable[[bytes | None], tuple[str, dict]],
+    tally: Tally,
+) -> Iterator[dict[str, Any]]:
+    """The summaries ``selection`` keeps of raw record values, one at a time (a report holds
+    its cards, never the window's records); ``tally`` counts the rest: a value ``decode``
+    refuses is counted by its reason, never raised."""
+    from streams.errors import InvalidEventError
+
+    for value in values:
+        tally.records += 1
+        try:
+            name, record = decode(value)
+        except InvalidEventError as error:
+            tally.undecodable[str(error.reason)] += 1
+            continue
+        if name != SUMMARY_RECORD:
+            tally.other_records += 1
+            continue
+        verdict = selection.verdict(record)
+        tally.verdicts[verdict] += 1
+        if verdict == "kept":
+            yield record
+
+
+def report_cards(
+    summaries: Iterable[Mapping[str, Any]], period: str, zone: tzinfo, agents: frozenset[str] = frozenset()
+) -> dict[ScorecardKey, Scorecard]:
+    """Cards per period. With agents asked, the summaries are those agents' calls, so their
+    teams' cards would be the sum of the agents asked: those team cards are dropped rather
+    than shown as a team's."""
+    cards = roll_up(build_scorecards(summaries, zone), period)
+    if agents:
+        cards = {key: card for key, card in cards.items() if not key.is_team}
+    return cards
+
+
+class ReadError(RuntimeError):
+    """The topic is missing or the read made no progress: the run failed (exit status 1)."""
+
+
+def read_summaries(
+    settings: Settings,
+    since_ms: int,
+    stall_seconds: float = 30.0,
+) -> Iterator[bytes | None]:
+    """Every record value of ``<prefix>.call-summaries`` from the first offset at or after
+    ``since_ms`` (a record's timestamp: when the worker wrote the summary, at the call's end,
+    so at or after its start) to the end offsets of the moment it starts, read committed."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    from streams.kafka_clients import kafka_python_options
+
+    topic = settings.topic("call-summaries")
+    consumer = KafkaConsumer(
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        client_id="callfocus-report",
+        **kafka_python_options(settings.kafka),
+    )
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            raise ReadError(f"no topic {topic} (`callfocus topics` creates it; check CALLFOCUS_TOPIC_PREFIX)")
+        parts = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(parts)
+        ends = consumer.end_offsets(parts)  # read committed: the last stable offsets
+        # Kafka's timestamps start at the epoch: a window from before it starts there
+        starts = consumer.offsets_for_times({tp: max(0, since_ms) for tp in parts})
+        todo: dict[Any, int] = {}
+        for tp in parts:
+            found = starts.get(tp)
+            start = found.offset if found is not None else ends[tp]
+            if start < ends[tp]:
+                consumer.seek(tp, start)
+                todo[tp] = ends[tp]
+        last_progress = time.monotonic()
+        while todo:
+            batch = consumer.poll(timeout_ms=500, max_records=5000)
+            for tp, messages in batch.items():
+                end = todo.get(tp)
+                if end is None:
+                    continue
+                for message in messages:
+                    if message.offset < end:
+                        yield message.value
+            if batch:
+                last_progress = time.monotonic()
+            for tp in list(todo):
+                # past the end offset, or at it after control records (transaction markers)
+                if consumer.position(tp) >= todo[tp]:
+                    del todo[tp]
+            if todo and time.monotonic() - last_progress > stall_seconds:
+                left = ", ".join(f"{tp.partition}@{consumer.position(tp)}<{end}" for tp, end in todo.items())
+                raise ReadError(f"reading {topic} made no progress for {stall_seconds:g} s ({left})")
+    finally:
+        consumer.close()
