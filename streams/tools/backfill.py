@@ -19,10 +19,9 @@ differs from a live worker, on purpose:
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from prometheus_client import CollectorRegistry
@@ -43,37 +42,6 @@ from streams.worker.outputs import summary_record
 # the header a backfilled summary carries (the worker's carry none)
 SOURCE_HEADER: Final = "callfocus-source"
 SOURCE_BACKFILL: Final = b"backfill"
-
-_AGE = re.compile(r"(\d+)([smhdw])")
-_AGE_UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-class BadTime(ValueError):
-    """A TIME argument that is neither an ISO-8601 date or date-time nor an age."""
-
-
-def parse_time(text: str, now: datetime) -> datetime:
-    """``text`` as a UTC time: an ISO-8601 date (its midnight, UTC) or date-time (UTC when it
-    has no offset), or an age such as ``7d``, ``36h``, ``90m`` (``now`` minus that)."""
-    value = text.strip()
-    age = _AGE.fullmatch(value)
-    if age is not None:
-        return now - timedelta(seconds=int(age.group(1)) * _AGE_UNITS[age.group(2)])
-    try:
-        if len(value) == 10:  # a date alone: its midnight in UTC
-            day = date.fromisoformat(value)
-            return datetime(day.year, day.month, day.day, tzinfo=UTC)
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise BadTime(
-            f"{text!r} is not a time: an ISO-8601 date (2026-11-30), date-time "
-            "(2026-11-30T08:00, UTC without an offset) or an age (7d, 36h, 90m)"
-        ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def to_ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -193,6 +194,26 @@ def main() -> None:
     """Live customer-focus analytics for contact-center calls (settings: CALLFOCUS_* variables)."""
     for warning in unknown_variables(os.environ):
         click.echo(f"callfocus: warning: {warning}", err=True)
+
+
+def command_line_window(since_text: str, until_text: str, zone: tzinfo = UTC) -> tuple[datetime, datetime]:
+    """``--since`` and ``--until`` as aware datetimes, or a usage error (exit 2) that says
+    which one is wrong and what a time is."""
+    from streams.tools.times import TimeError, parse_time
+
+    now = datetime.now(UTC)
+    moments = []
+    for hint, text in (("--since", since_text), ("--until", until_text)):
+        try:
+            moments.append(parse_time(text, now, zone))
+        except TimeError as error:
+            raise click.BadParameter(str(error), param_hint=hint) from None
+    since, until = moments
+    if until <= since:
+        raise click.UsageError(
+            f"--until {until.isoformat()} is not after --since {since.isoformat()}: the window is empty"
+        )
+    return since, until
 
 
 @main.command()
@@ -402,26 +423,16 @@ def backfill(since: str, until: str | None, dry_run: bool, as_json: bool) -> Non
     """Score the calls still on call-events again with the current definitions and write
     the summaries missing under them to call-summaries, once (docs/backfill.md)."""
     import json
-    from datetime import UTC, datetime
 
     from kafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
     from streams.kafka_clients import require_broker
-    from streams.tools.backfill import BadTime, Window, current_definitions, parse_time, report_lines, to_ms
+    from streams.tools.backfill import Window, current_definitions, report_lines
     from streams.tools.backfill_kafka import BackfillError, run_backfill
+    from streams.tools.times import to_ms
 
-    now = datetime.now(UTC)
-    times: dict[str, datetime] = {}
-    for hint, text in (("--since", since), ("--until", until)):
-        try:
-            times[hint] = parse_time(text, now) if text is not None else now
-        except BadTime as error:
-            raise click.BadParameter(str(error), param_hint=hint) from None
-    try:
-        window = Window(to_ms(times["--since"]), to_ms(times["--until"]))
-    except ValueError:
-        shown = f"{until!r}" if until is not None else "now"
-        raise click.BadParameter(f"{shown} is not after --since {since!r}", param_hint="--until") from None
+    start, end = command_line_window(since, until or "now")
+    window = Window(to_ms(start), to_ms(end))
     settings = Settings()
     definitions = current_definitions(settings)
     require_broker(settings.kafka)
@@ -702,7 +713,6 @@ def report(
 ) -> None:
     """Scorecards per agent and team over a window, from the call summaries on Kafka, as CSV,
     JSON or one self-contained HTML page (docs/coaching.md)."""
-    from datetime import UTC, datetime
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     from kafka.errors import KafkaConnectionError, KafkaTimeoutError
@@ -713,13 +723,11 @@ def report(
         ReadError,
         Selection,
         Tally,
-        TimeError,
-        parse_time,
         read_summaries,
         report_cards,
         select,
-        to_ms,
     )
+    from streams.tools.times import to_ms
     from streams.wire.codec import AvroCodec
 
     settings = Settings()  # an invalid setting is reported before anything else
@@ -732,19 +740,7 @@ def report(
             f"{timezone_name!r} is not an IANA time zone (UTC, Europe/Berlin, America/New_York)",
             param_hint="--timezone",
         ) from None
-    now = datetime.now(UTC)
-    try:
-        since = parse_time(since_text, now, zone)
-    except TimeError as error:
-        raise click.BadParameter(str(error), param_hint="--since") from None
-    try:
-        until = parse_time(until_text, now, zone)
-    except TimeError as error:
-        raise click.BadParameter(str(error), param_hint="--until") from None
-    if until <= since:
-        raise click.UsageError(
-            f"--until {until.isoformat()} is not after --since {since.isoformat()}: the window is empty"
-        )
+    since, until = command_line_window(since_text, until_text, zone)
     if output is not None and not (output.parent.is_dir() and os.access(output.parent, os.W_OK)):
         raise click.BadParameter(
             f"cannot write to {output}: no writable folder {output.parent}", param_hint="--output"
@@ -772,7 +768,7 @@ def report(
         until=until,
         period=period,
         timezone=timezone_name,
-        generated_at=now,
+        generated_at=datetime.now(UTC),
         teams=tuple(teams),
         agents=tuple(agents),
         counts=counts,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,50 +13,22 @@ from streams.engine.nudges import load_rules
 from streams.settings import Settings
 from streams.tools.backfill import (
     Backfill,
-    BadTime,
     SummariesPresent,
     Window,
     current_definitions,
-    parse_time,
     report_lines,
-    to_ms,
 )
 from streams.tools.cli import main
 from streams.tools.scoring import score_recording
 from streams.tools.simulate import SimulationConfig, simulate
 from streams.tools.sources import Recording
+from streams.tools.times import to_ms
 from streams.wire.codec import AvroCodec
 from streams.wire.events import CallEnded, CallStarted, Event, TranscriptSegment, event_to_record
 
 NOW = datetime(2026, 12, 6, 19, 0, tzinfo=UTC)
 DAY_MS = 86_400_000
 BASE_MS = to_ms(datetime(2026, 12, 1, tzinfo=UTC))
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("2026-11-30", datetime(2026, 11, 30, tzinfo=UTC)),
-        ("2026-11-30T08:15", datetime(2026, 11, 30, 8, 15, tzinfo=UTC)),
-        ("2026-11-30T08:15:30Z", datetime(2026, 11, 30, 8, 15, 30, tzinfo=UTC)),
-        ("2026-11-30T10:15:00+02:00", datetime(2026, 11, 30, 8, 15, tzinfo=UTC)),
-        ("7d", NOW - timedelta(days=7)),
-        ("36h", NOW - timedelta(hours=36)),
-        ("90m", NOW - timedelta(minutes=90)),
-        ("2w", NOW - timedelta(weeks=2)),
-        (" 1d ", NOW - timedelta(days=1)),
-    ],
-)
-def test_a_time_is_an_iso_date_or_date_time_in_utc_or_an_age(text: str, expected: datetime) -> None:
-    assert parse_time(text, NOW) == expected
-
-
-@pytest.mark.parametrize(
-    "text", ["", "yesterday", "7", "7y", "-3d", "2026-13-01", "2026-11-30T25:00", "1.5d"]
-)
-def test_anything_else_is_refused_saying_what_a_time_is(text: str) -> None:
-    with pytest.raises(BadTime, match="ISO-8601 date"):
-        parse_time(text, NOW)
 
 
 def test_the_window_holds_its_start_not_its_end_and_must_not_be_empty() -> None:
