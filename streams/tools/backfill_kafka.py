@@ -19,8 +19,7 @@ to ``read_committed`` readers, and a second backfill started meanwhile fences th
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from typing import Any, Final
+from typing import Final
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
@@ -37,6 +36,7 @@ from streams.tools.backfill import (
     SummariesPresent,
     Window,
 )
+from streams.tools.topic_reads import Offsets, bounded_records, offsets_at, topic_partitions
 from streams.wire.codec import AvroCodec
 
 # read from this long before ``since``: a CallStarted stamped at ``since`` may sit in a
@@ -49,72 +49,6 @@ STALL_SECONDS: Final = 60.0
 RETRY_SECONDS: Final = 30.0
 # the broker's default transaction.max.timeout.ms: the one transaction of a run may last this long
 TRANSACTION_TIMEOUT_MS: Final = 15 * 60 * 1000
-
-
-class BackfillError(Exception):
-    """A run that cannot go on: a topic missing (exit status 2: the prefix is a setting), a
-    partition that stopped moving (1)."""
-
-    def __init__(self, message: str, exit_status: int = 1) -> None:
-        super().__init__(message)
-        self.message = message
-        self.exit_status = exit_status
-
-
-Offsets = dict[TopicPartition, int]
-
-
-def _partitions(consumer: KafkaConsumer, topic: str) -> list[TopicPartition]:
-    partitions = consumer.partitions_for_topic(topic)
-    if not partitions:
-        raise BackfillError(
-            f"topic {topic} does not exist (CALLFOCUS_TOPIC_PREFIX; callfocus topics creates it)", 2
-        )
-    return [TopicPartition(topic, p) for p in sorted(partitions)]
-
-
-def _starts(
-    consumer: KafkaConsumer, partitions: list[TopicPartition], since_ms: int, ends: Offsets
-) -> Offsets:
-    """The first offset at or after ``since_ms`` per partition; its end when there is none."""
-    found = consumer.offsets_for_times({tp: max(since_ms, 0) for tp in partitions})
-    return {tp: found[tp].offset if found.get(tp) is not None else ends[tp] for tp in partitions}
-
-
-def bounded_records(
-    consumer: KafkaConsumer,
-    starts: Offsets,
-    stops: Offsets,
-    stall_seconds: float = STALL_SECONDS,
-    clock: Callable[[], float] = time.monotonic,
-) -> Iterator[Any]:
-    """Every committed record of each partition from its start offset to (not including) its
-    stop offset, in each partition's order."""
-    todo = {tp for tp in starts if starts[tp] < stops[tp]}
-    consumer.assign(sorted(starts, key=lambda tp: (tp.topic, tp.partition)))
-    for tp in starts:
-        if tp in todo:
-            consumer.seek(tp, starts[tp])
-        else:
-            consumer.pause(tp)
-    moved = clock()
-    while todo:
-        polled = consumer.poll(timeout_ms=1000, max_records=2000)
-        for tp, records in polled.items():
-            for record in records:
-                if record.offset >= stops[tp]:
-                    break
-                yield record
-        for tp in list(todo):
-            # transaction markers and aborted records are skipped: the position passes them
-            if consumer.position(tp) >= stops[tp]:
-                todo.discard(tp)
-                consumer.pause(tp)
-        if polled:
-            moved = clock()
-        elif clock() - moved > stall_seconds:
-            left = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(todo))
-            raise BackfillError(f"no records came for {stall_seconds:.0f} s before the end of {left}")
 
 
 def _worker_progress(settings: Settings, partitions: list[TopicPartition]) -> Offsets:
@@ -150,8 +84,8 @@ def run_backfill(
         **kafka_python_options(settings.kafka),
     )
     try:
-        event_partitions = _partitions(consumer, events_topic)
-        summary_partitions = _partitions(consumer, summaries_topic)
+        event_partitions = topic_partitions(consumer, events_topic)
+        summary_partitions = topic_partitions(consumer, summaries_topic)
         # 1. how far to read the events: their end now, or the workers' progress if behind it
         ends = consumer.end_offsets(event_partitions)
         progress = _worker_progress(settings, event_partitions)
@@ -162,19 +96,18 @@ def run_backfill(
         # summaries of the events up to their progress are in it)
         present = SummariesPresent(codec)
         summary_ends = consumer.end_offsets(summary_partitions)
-        for record in bounded_records(
-            consumer, _starts(consumer, summary_partitions, read_from, summary_ends), summary_ends
-        ):
+        summary_starts = offsets_at(consumer, summary_partitions, read_from, summary_ends)
+        for record in bounded_records(consumer, summary_starts, summary_ends, STALL_SECONDS):
             present.add_record(record.value)
         # 3. the events, each call through the worker's processor
         backfill = Backfill(definitions, window, present, codec)
-        starts = _starts(consumer, event_partitions, read_from, ends)
+        starts = offsets_at(consumer, event_partitions, read_from, ends)
         # a partition read from its first retained record, stamped after the read's start:
         # retention dropped part of the window
         kept_from = consumer.beginning_offsets(event_partitions)
         cut = {tp.partition: kept_from[tp] for tp in event_partitions if starts[tp] == kept_from[tp] > 0}
         retained_from: int | None = None
-        for record in bounded_records(consumer, starts, stops):
+        for record in bounded_records(consumer, starts, stops, STALL_SECONDS):
             if cut.get(record.partition) == record.offset and record.timestamp > read_from:
                 retained_from = min(record.timestamp, retained_from or record.timestamp)
             backfill.feed(record.key, record.value, record.partition)

@@ -428,8 +428,9 @@ def backfill(since: str, until: str | None, dry_run: bool, as_json: bool) -> Non
 
     from streams.kafka_clients import require_broker
     from streams.tools.backfill import Window, current_definitions, report_lines
-    from streams.tools.backfill_kafka import BackfillError, run_backfill
+    from streams.tools.backfill_kafka import run_backfill
     from streams.tools.times import to_ms
+    from streams.tools.topic_reads import TopicReadError
 
     start, end = command_line_window(since, until or "now")
     window = Window(to_ms(start), to_ms(end))
@@ -438,7 +439,7 @@ def backfill(since: str, until: str | None, dry_run: bool, as_json: bool) -> Non
     require_broker(settings.kafka)
     try:
         result = run_backfill(settings, definitions, window, dry_run=dry_run)
-    except BackfillError as error:
+    except TopicReadError as error:
         click.echo(f"callfocus: {error.message}", err=True)
         sys.exit(error.exit_status)
     except (KafkaConnectionError, KafkaTimeoutError):
@@ -720,7 +721,6 @@ def report(
     from streams.coaching.report import ReportMeta, render_csv, render_html, render_json
     from streams.kafka_clients import require_broker
     from streams.tools.report import (
-        ReadError,
         Selection,
         Tally,
         read_summaries,
@@ -728,6 +728,7 @@ def report(
         select,
     )
     from streams.tools.times import to_ms
+    from streams.tools.topic_reads import TopicReadError
     from streams.wire.codec import AvroCodec
 
     settings = Settings()  # an invalid setting is reported before anything else
@@ -752,9 +753,9 @@ def report(
     try:
         summaries = select(read_summaries(settings, selection.since_ms), selection, codec.decode, tally)
         cards = report_cards(summaries, period, zone, frozenset(agents))
-    except ReadError as error:
-        click.echo(f"callfocus: {error}", err=True)
-        sys.exit(1)
+    except TopicReadError as error:
+        click.echo(f"callfocus: {error.message}", err=True)
+        sys.exit(error.exit_status)
     except (KafkaConnectionError, KafkaTimeoutError):
         click.echo(
             f"callfocus: no Kafka broker answered at {settings.kafka.bootstrap} "

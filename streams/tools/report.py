@@ -9,7 +9,6 @@ taken when it starts, so a report is bounded while the worker keeps writing.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -109,63 +108,28 @@ def report_cards(
     return cards
 
 
-class ReadError(RuntimeError):
-    """The topic is missing or the read made no progress: the run failed (exit status 1)."""
-
-
-def read_summaries(
-    settings: Settings,
-    since_ms: int,
-    stall_seconds: float = 30.0,
-) -> Iterator[bytes | None]:
+def read_summaries(settings: Settings, since_ms: int, stall_seconds: float = 30.0) -> Iterator[bytes | None]:
     """Every record value of ``<prefix>.call-summaries`` from the first offset at or after
     ``since_ms`` (a record's timestamp: when the worker wrote the summary, at the call's end,
-    so at or after its start) to the end offsets of the moment it starts, read committed."""
-    from kafka import KafkaConsumer, TopicPartition
+    so at or after its start) to the end offsets of the moment it starts, read committed
+    (:mod:`streams.tools.topic_reads`)."""
+    from kafka import KafkaConsumer
 
     from streams.kafka_clients import kafka_python_options
+    from streams.tools.topic_reads import bounded_records, offsets_at, topic_partitions
 
-    topic = settings.topic("call-summaries")
     consumer = KafkaConsumer(
         enable_auto_commit=False,
         isolation_level="read_committed",
+        allow_auto_create_topics=False,  # a mistyped prefix must not create topics
         client_id="callfocus-report",
         **kafka_python_options(settings.kafka),
     )
     try:
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            raise ReadError(f"no topic {topic} (`callfocus topics` creates it; check CALLFOCUS_TOPIC_PREFIX)")
-        parts = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(parts)
-        ends = consumer.end_offsets(parts)  # read committed: the last stable offsets
-        # Kafka's timestamps start at the epoch: a window from before it starts there
-        starts = consumer.offsets_for_times({tp: max(0, since_ms) for tp in parts})
-        todo: dict[Any, int] = {}
-        for tp in parts:
-            found = starts.get(tp)
-            start = found.offset if found is not None else ends[tp]
-            if start < ends[tp]:
-                consumer.seek(tp, start)
-                todo[tp] = ends[tp]
-        last_progress = time.monotonic()
-        while todo:
-            batch = consumer.poll(timeout_ms=500, max_records=5000)
-            for tp, messages in batch.items():
-                end = todo.get(tp)
-                if end is None:
-                    continue
-                for message in messages:
-                    if message.offset < end:
-                        yield message.value
-            if batch:
-                last_progress = time.monotonic()
-            for tp in list(todo):
-                # past the end offset, or at it after control records (transaction markers)
-                if consumer.position(tp) >= todo[tp]:
-                    del todo[tp]
-            if todo and time.monotonic() - last_progress > stall_seconds:
-                left = ", ".join(f"{tp.partition}@{consumer.position(tp)}<{end}" for tp, end in todo.items())
-                raise ReadError(f"reading {topic} made no progress for {stall_seconds:g} s ({left})")
+        partitions = topic_partitions(consumer, settings.topic("call-summaries"))
+        ends = consumer.end_offsets(partitions)  # read committed: the last stable offsets
+        starts = offsets_at(consumer, partitions, since_ms, ends)
+        for record in bounded_records(consumer, starts, ends, stall_seconds):
+            yield record.value
     finally:
         consumer.close()

@@ -16,10 +16,10 @@ from kafka.structs import TopicPartition
 
 from streams.settings import Settings
 from streams.tools.backfill import SOURCE_HEADER, Backfill, SummariesPresent, Window, current_definitions
-from streams.tools.backfill_kafka import bounded_records
 from streams.tools.replay import replay
 from streams.tools.simulate import SimulationConfig, simulate
 from streams.tools.sources import Recording
+from streams.tools.topic_reads import bounded_records
 from streams.wire.codec import AvroCodec
 from streams.wire.events import CallEnded, CallStarted, event_to_record
 from tests.integration.worker import WorkerProcess, eventually

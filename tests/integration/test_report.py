@@ -203,5 +203,6 @@ def test_report_names_a_missing_topic(make_env: Callable[..., dict[str, str]]) -
         text=True,
         timeout=120,
     )
-    assert done.returncode == 1 and done.stderr.startswith("callfocus: no topic ")
+    assert done.returncode == 2 and done.stderr.startswith("callfocus: topic ")
+    assert "does not exist (CALLFOCUS_TOPIC_PREFIX" in done.stderr
     assert len(done.stderr.splitlines()) == 1
