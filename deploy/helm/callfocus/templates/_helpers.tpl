@@ -301,6 +301,33 @@ CALLFOCUS_* environment of the workers and the topics job. Secrets come from exi
       key: {{ .key }}
 {{- end }}
 {{- end }}
+{{- with .Values.config.console.oidc }}
+{{- if .jwksUrl }}
+{{- if not (and .issuer .audience) }}
+{{- fail "config.console.oidc: jwksUrl needs issuer and audience (the console would accept any provider's tokens)" }}
+{{- end }}
+- name: CALLFOCUS_CONSOLE_OIDC_JWKS_URL
+  value: {{ .jwksUrl | quote }}
+- name: CALLFOCUS_CONSOLE_OIDC_ISSUER
+  value: {{ .issuer | quote }}
+- name: CALLFOCUS_CONSOLE_OIDC_AUDIENCE
+  value: {{ .audience | quote }}
+- name: CALLFOCUS_CONSOLE_OIDC_TEAMS_CLAIM
+  value: {{ .teamsClaim | quote }}
+- name: CALLFOCUS_CONSOLE_OIDC_TEAMS_PREFIX
+  value: {{ .teamsPrefix | quote }}
+- name: CALLFOCUS_CONSOLE_OIDC_SUBJECT_CLAIM
+  value: {{ .subjectClaim | quote }}
+- name: CALLFOCUS_CONSOLE_OIDC_LEEWAY_SECONDS
+  value: {{ .leewaySeconds | toString | quote }}
+- name: CALLFOCUS_CONSOLE_OIDC_JWKS_TIMEOUT_SECONDS
+  value: {{ .jwksTimeoutSeconds | toString | quote }}
+- name: CALLFOCUS_CONSOLE_OIDC_JWKS_CACHE_SECONDS
+  value: {{ .jwksCacheSeconds | toString | quote }}
+- name: CALLFOCUS_CONSOLE_OIDC_JWKS_REFRESH_SECONDS
+  value: {{ .jwksRefreshSeconds | toString | quote }}
+{{- end }}
+{{- end }}
 {{- range $name, $value := .Values.config.extra }}
 - name: {{ printf "CALLFOCUS_%s" $name }}
   value: {{ $value | toString | quote }}
