@@ -3,9 +3,21 @@ settings object, checked by the schema, and let through the NetworkPolicy."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
-from tests.deploy.test_helm_chart import PRODUCTION, env_of, env_value, one, render, render_fails, statefulset
+from tests.deploy.test_helm_chart import (
+    PRODUCTION,
+    env_of,
+    env_value,
+    one,
+    render,
+    render_fails,
+    statefulset,
+    topics_job,
+)
 
 OIDC = (
     "config.console.oidc.jwksUrl=https://idp.example.test/realms/cc/protocol/openid-connect/certs",
@@ -46,7 +58,39 @@ def test_oidc_values_become_the_workers_settings(monkeypatch: pytest.MonkeyPatch
 
 def test_a_jwks_url_without_issuer_or_audience_fails_to_render() -> None:
     stderr = render_fails(OIDC[0], OIDC[2])
-    assert "jwksUrl needs issuer and audience" in stderr, stderr
+    assert "the JWKS needs issuer and audience" in stderr, stderr
+    stderr = render_fails(*OIDC, "config.console.oidc.jwksConfigMap=idp-keys")
+    assert "jwksUrl and jwksConfigMap are both set" in stderr, stderr
+
+
+def test_a_jwks_from_a_configmap_is_mounted_in_the_workers_only(tmp_path: Path) -> None:
+    from streams.settings import Settings
+    from tests.oidc_provider import IdentityProvider
+
+    manifests = render("default", *OIDC[1:], "config.console.oidc.jwksConfigMap=idp-keys")
+    sts = statefulset(manifests)
+    assert env_value(sts, "CALLFOCUS_CONSOLE_OIDC_JWKS_FILE") == "/etc/callfocus/oidc/jwks.json"
+    assert "CALLFOCUS_CONSOLE_OIDC_JWKS_URL" not in env_of(sts)
+    pod = sts["spec"]["template"]["spec"]
+    assert {"name": "oidc-jwks", "configMap": {"name": "idp-keys"}} in pod["volumes"]
+    mounts = pod["containers"][0]["volumeMounts"]
+    assert {"name": "oidc-jwks", "mountPath": "/etc/callfocus/oidc", "readOnly": True} in mounts
+    # the topics job reads settings too: none of the console's, so no file it lacks
+    job_env = env_of(topics_job(manifests))
+    assert not [name for name in job_env if name.startswith("CALLFOCUS_CONSOLE_OIDC_")]
+    # the rendered environment, with a JWKS where the pod has it, is accepted by the settings
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps(IdentityProvider().jwks()))
+    env = {
+        name: str(entry["value"])
+        for name, entry in env_of(sts).items()
+        if name.startswith("CALLFOCUS_CONSOLE_OIDC_")
+    }
+    env["CALLFOCUS_CONSOLE_OIDC_JWKS_FILE"] = str(jwks)
+    console = Settings(
+        kafka_bootstrap="kafka:9092", **{k.removeprefix("CALLFOCUS_").lower(): v for k, v in env.items()}
+    ).console
+    assert console.oidc_enabled and console.oidc_jwks_file == jwks
 
 
 @pytest.mark.parametrize(
