@@ -200,6 +200,22 @@ class ConsoleSettings(SettingsView):
     token: SecretStr | None
     history_seconds: float
     idle_seconds: float
+    # supervisors' OIDC bearer tokens (streams/console/oidc.py): none of these set, no OIDC
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_jwks_url: str | None = None
+    oidc_jwks_file: Path | None = None
+    oidc_teams_claim: str = "teams"
+    oidc_teams_prefix: str = ""
+    oidc_subject_claim: str = "sub"
+    oidc_leeway_seconds: float = 30.0
+    oidc_jwks_timeout_seconds: float = 5.0
+    oidc_jwks_cache_seconds: float = 900.0
+    oidc_jwks_refresh_seconds: float = 30.0
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return self.oidc_jwks_url is not None or self.oidc_jwks_file is not None
 
 
 @dataclass(frozen=True)
@@ -543,6 +559,49 @@ class Settings(BaseSettings):
         "the last console request with no stream open, and starts again (re-reading "
         "the history) on the next one.",
     )
+    # Supervisor console: OIDC bearer tokens, each supervisor limited to their teams (docs/console.md)
+    console_oidc_issuer: str | None = Field(
+        None, description="OIDC: the `iss` a supervisor's token must carry (your identity provider's issuer)."
+    )
+    console_oidc_audience: str | None = Field(
+        None, description="OIDC: the `aud` a supervisor's token must carry (the console's client id)."
+    )
+    console_oidc_jwks_url: str | None = Field(
+        None,
+        description="OIDC: URL of the identity provider's signing keys (JWKS), fetched when first needed, "
+        "cached, re-fetched for a token naming an unknown key. Setting it (or the file) turns OIDC on.",
+    )
+    console_oidc_jwks_file: Path | None = Field(
+        None, description="OIDC: the signing keys (JWKS) in a file instead of a URL; checked at start."
+    )
+    console_oidc_teams_claim: str = Field(
+        "teams",
+        description="OIDC: the claim listing the supervisor's teams (a JSON list, or a space or comma "
+        "separated string); a dotted path (`realm_access.teams`) reaches a nested claim.",
+    )
+    console_oidc_teams_prefix: str = Field(
+        "",
+        description="OIDC: only values of the teams claim starting with this prefix are teams, the "
+        "prefix removed (`callfocus-team-`: a groups claim that lists other groups too).",
+    )
+    console_oidc_subject_claim: str = Field(
+        "sub", description="OIDC: the claim naming the supervisor in the access log (a dotted path too)."
+    )
+    console_oidc_leeway_seconds: float = Field(
+        30.0, ge=0, le=300, description="OIDC: clock skew allowed on `exp`, `nbf` and `iat`."
+    )
+    console_oidc_jwks_timeout_seconds: float = Field(
+        5.0, gt=0, le=60, description="OIDC: timeout of one JWKS fetch."
+    )
+    console_oidc_jwks_cache_seconds: float = Field(
+        900.0, gt=0, description="OIDC: the keys fetched are used this long, then fetched again."
+    )
+    console_oidc_jwks_refresh_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="OIDC: at most one JWKS fetch per interval for tokens naming an unknown key (a "
+        "rotated key is found at once; forged key ids cannot flood the identity provider).",
+    )
 
     # Tuning: each description says why the default is what it is
     input_batches: bool = Field(
@@ -627,6 +686,15 @@ class Settings(BaseSettings):
                 "redaction_mode hash needs redaction_hash_key: unkeyed hashes of card and social "
                 "security numbers are reversed by trying every number"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _console_oidc_is_complete(self) -> Settings:
+        from streams.console.oidc import settings_problem
+
+        problem = settings_problem(self.console)
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
     @model_validator(mode="after")

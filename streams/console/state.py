@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -249,9 +249,14 @@ class ConsoleState:
         nudges = self.call_nudges.get(call_id)
         return _nudge_brief(nudges[-1]) if nudges else None
 
-    def call_list(self, team: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-        """Calls, lowest score first; calls with no score yet last (newest first among them)."""
+    def call_list(
+        self, team: str | None = None, limit: int | None = None, teams: Collection[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Calls, lowest score first; calls with no score yet last (newest first among them);
+        of ``team``, and of ``teams`` only when given (a supervisor's)."""
         views = [v for v in self.calls.values() if not team or v.snapshot["team"] == team]
+        if teams is not None:
+            views = [v for v in views if v.snapshot["team"] in teams]
         views.sort(
             key=lambda v: (
                 v.snapshot["score"] is None,

@@ -29,7 +29,10 @@ HTTP (Faust's aiohttp web server):
 
 With ``console_token`` set the API and the stream want ``Authorization: Bearer <token>``
 or ``?token=<token>`` (EventSource cannot send headers); the page itself is open and
-asks for the token.
+asks for the token. With ``console_oidc_*`` set a supervisor's OIDC token is accepted too,
+and every answer is limited to the teams it names (streams/console/oidc.py). A middleware
+authenticates each ``/api/`` request before its view runs and writes one access record per
+console request (streams/console/access.py).
 """
 
 from __future__ import annotations
@@ -49,8 +52,18 @@ from aiohttp import web as aiohttp_web
 from aiohttp_sse import EventSourceResponse
 from mode import Service
 
-from streams.console.access import Principal, bearer_token, static_token_principal
+from streams.console.access import (
+    ANONYMOUS,
+    Principal,
+    Refusal,
+    access_record,
+    bearer_token,
+    log_access,
+    logged_path,
+    static_token_principal,
+)
 from streams.console.alerts import PayloadError, parse_notification
+from streams.console.oidc import KeysUnavailable, TokenRejected, TokenVerifier, build_verifier
 from streams.console.state import ConsoleDemand, ConsoleState, SkippedRecords
 from streams.kafka_clients import aiokafka_options
 from streams.settings import Settings
@@ -229,6 +242,19 @@ def _forbidden(view: Any, team: str | None) -> Any:
     return view.json(body, status=403, headers=dict(SECURITY_HEADERS))
 
 
+ALERTMANAGER_ONLY = {"error": "forbidden", "detail": "Alertmanager's webhook takes the console token only"}
+
+
+def call_team(detail: dict[str, Any]) -> str | None:
+    """The team of a call's detail: its snapshot's, else its nudges' or feed entries'."""
+    if detail.get("snapshot"):
+        return detail["snapshot"].get("team")
+    for item in [*detail.get("nudges", ()), *detail.get("feed", ())]:
+        if item.get("team"):
+            return str(item["team"])
+    return None
+
+
 def _limit(request: Any, default: int = 500) -> int:
     try:
         return max(1, min(5000, int(request.query.get("limit", default))))
@@ -287,31 +313,80 @@ class Console:
     demand: ConsoleDemand
     skipped: SkippedRecords
     feed: ConsoleFeed
+    verifier: TokenVerifier | None = None  # supervisors' OIDC tokens, when configured
 
     def principal(self, request: Any) -> Principal | None:
         """Who asks, and which teams they see; None when the credentials are missing or
-        wrong (a 401)."""
-        token = self.settings.console_token
-        return static_token_principal(
-            bearer_token(request), None if token is None else token.get_secret_value()
-        )
+        wrong (a 401). The middleware has usually decided already (keys loaded and all)."""
+        known = request.get(PRINCIPAL_KEY) if hasattr(request, "get") else None
+        if isinstance(known, Principal):
+            return known
+        outcome = self.identify(request)
+        return outcome if isinstance(outcome, Principal) else None
 
     def authorized(self, request: Any) -> bool:
         return self.principal(request) is not None
 
-    def calls_message(self, team: str | None, limit: int) -> dict[str, Any]:
+    def identify(self, request: Any) -> Principal | Refusal:
+        """The static token (every team), else a supervisor's OIDC token (their teams), else
+        no credentials needed when neither is configured."""
+        token = bearer_token(request)
+        expected = self.settings.console_token
+        secret = None if expected is None else expected.get_secret_value()
+        if secret is not None and token is not None:
+            static = static_token_principal(token, secret)
+            if static is not None:
+                return static
+        if self.verifier is not None:
+            if token is None:
+                return Refusal(401, "bearer token required")
+            try:
+                return self.verifier.verify(token)
+            except TokenRejected as error:
+                return Refusal(401, error.detail)
+            except KeysUnavailable as error:
+                return Refusal(503, str(error))
+        if secret is not None:
+            return Refusal(401, "console token required")
+        return ANONYMOUS
+
+    async def authenticate(self, request: Any) -> Principal | Refusal:
+        """:meth:`identify`, after loading the signing keys a token's ``kid`` asks for."""
+        token = bearer_token(request)
+        if self.verifier is not None and token is not None:
+            await self.verifier.prepare(token)
+        return self.identify(request)
+
+    def call_list(self, principal: Principal, team: str | None, limit: int) -> list[dict[str, Any]]:
+        """The calls of ``team``, or of every team the principal sees (``team`` None)."""
+        if team is not None or principal.every_team:
+            return self.state.call_list(team, limit)
+        return self.state.call_list(None, limit, teams=principal.teams)
+
+    def calls_message(self, team: str | None, limit: int, principal: Principal = ANONYMOUS) -> dict[str, Any]:
+        if principal.every_team:
+            total = len(self.state.calls)
+        else:
+            total = sum(1 for view in self.state.calls.values() if principal.sees(view.snapshot["team"]))
         return {
-            "calls": self.state.call_list(team, limit),
-            "teams": self.state.teams(),
-            "total": len(self.state.calls),
+            "calls": self.call_list(principal, team, limit),
+            "teams": principal.visible(self.state.teams()),
+            "total": total,
             "server_time": int(time.time() * 1000),
         }
 
     async def stream_events(
-        self, request: Any, team: str | None, limit: int, backlog: Iterable[dict[str, Any]]
+        self,
+        request: Any,
+        team: str | None,
+        limit: int,
+        backlog: Iterable[dict[str, Any]],
+        principal: Principal = ANONYMOUS,
     ) -> EventSourceResponse:
         """The backlog, the call list, then live feed entries and call lists until the browser
-        leaves or the worker stops; aiohttp-sse frames the events and sends the heartbeat."""
+        leaves, the worker stops or the principal's credentials expire (the browser reconnects
+        and is asked again); aiohttp-sse frames the events and sends the heartbeat. Only what
+        ``principal`` sees is sent."""
         response = EventSourceResponse(
             headers=SECURITY_HEADERS,
             sep="\n",
@@ -323,10 +398,11 @@ class Console:
         try:
             await response.prepare(request)
             async with response:  # ends the heartbeat when the stream ends
-                first = [("entry", entry) for entry in backlog] + [("calls", self.calls_message(team, limit))]
+                first = [("entry", entry) for entry in backlog if principal.sees(entry.get("team"))]
+                first.append(("calls", self.calls_message(team, limit, principal)))
                 for index, (event, data) in enumerate(first):
                     await send_event(response, event, data, retry=RECONNECT_MS if index == 0 else None)
-                await self._follow(response, queue, team, limit)
+                await self._follow(response, queue, team, limit, principal)
         except (ConnectionError, RuntimeError, TimeoutError):
             pass  # the browser went away (or stalled past aiohttp-sse's send timeout)
         finally:
@@ -335,26 +411,34 @@ class Console:
         return response
 
     async def _follow(
-        self, response: EventSourceResponse, queue: asyncio.Queue[Any], team: str | None, limit: int
+        self,
+        response: EventSourceResponse,
+        queue: asyncio.Queue[Any],
+        team: str | None,
+        limit: int,
+        principal: Principal = ANONYMOUS,
     ) -> None:
         sent_version = self.state.version
         loop = asyncio.get_running_loop()
         next_calls = loop.time() + CALLS_INTERVAL_SECONDS
         while True:
+            if principal.expires_at is not None and time.time() >= principal.expires_at:
+                return  # the browser reconnects and must show valid credentials again
             try:
                 message = await asyncio.wait_for(queue.get(), max(0.0, next_calls - loop.time()))
             except TimeoutError:
                 message = {}
             if message is None:  # cut off (too slow) or the worker stops
                 return
-            if message and (team is None or message["data"].get("team") == team):
+            entry_team = message["data"].get("team") if message else None
+            if message and (team is None or entry_team == team) and principal.sees(entry_team):
                 await send_event(response, message["event"], message["data"])
             now = loop.time()
             if now >= next_calls:
                 next_calls = now + CALLS_INTERVAL_SECONDS
                 if self.state.version != sent_version:
                     sent_version = self.state.version
-                    await send_event(response, "calls", self.calls_message(team, limit))
+                    await send_event(response, "calls", self.calls_message(team, limit, principal))
 
 
 def install_console(app: faust.App, settings: Settings, codec: AvroCodec) -> Console:
@@ -364,7 +448,7 @@ def install_console(app: faust.App, settings: Settings, codec: AvroCodec) -> Con
     demand = ConsoleDemand(settings.console_idle_seconds)
     skipped = SkippedRecords()
     feed = ConsoleFeed(settings, codec, state, demand, skipped, beacon=app.beacon)
-    console = Console(settings, state, demand, skipped, feed)
+    console = Console(settings, state, demand, skipped, feed, build_verifier(settings.console))
     # Faust starts a service instance as it does a class (App.on_init_extra_service takes either)
     app.service(feed)  # type: ignore[arg-type]
     _add_pages(app, console)
@@ -375,7 +459,70 @@ def install_console(app: faust.App, settings: Settings, codec: AvroCodec) -> Con
     web_app = getattr(app.web, "web_app", None)
     if web_app is not None:  # the aiohttp driver: end the streams before it waits for handlers
         web_app.on_shutdown.append(close_streams)
+        web_app.middlewares.append(access_middleware(console))
     return console
+
+
+# -- authentication and access records ---------------------------------------------------
+PRINCIPAL_KEY = aiohttp_web.RequestKey("callfocus_principal", Principal)
+CONSOLE_PATHS = ("/api/", "/console")
+
+
+def _refused(refusal: Refusal) -> Any:
+    headers = dict(SECURITY_HEADERS)
+    if refusal.status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="callfocus console"'
+    error = "unauthorized" if refusal.status == 401 else "unavailable"
+    return aiohttp_web.json_response(
+        {"error": error, "detail": refusal.detail}, status=refusal.status, headers=headers
+    )
+
+
+def access_middleware(console: Console) -> Any:
+    """Authenticates every ``/api/`` request before its view (401/503 without a principal;
+    the view then asks :meth:`Console.principal`) and logs one access record for each
+    console request, streams included (when they end)."""
+
+    @aiohttp_web.middleware
+    async def access(request: Any, handler: Any) -> Any:
+        if not request.path.startswith(CONSOLE_PATHS):
+            return await handler(request)
+        started_at, started = time.time(), time.monotonic()
+        subject: str | None = None
+        refused: str | None = None
+        status = 500
+        try:
+            if request.path.startswith("/api/"):
+                outcome = await console.authenticate(request)
+                if isinstance(outcome, Refusal):
+                    refused, status = outcome.detail, outcome.status
+                    return _refused(outcome)
+                request[PRINCIPAL_KEY] = outcome
+                subject = outcome.subject
+            response = await handler(request)
+            status = response.status
+            return response
+        except aiohttp_web.HTTPException as error:
+            status = error.status
+            raise
+        except asyncio.CancelledError:
+            status = 499  # the client went away before the answer
+            raise
+        finally:
+            log_access(
+                access_record(
+                    started_at=started_at,
+                    subject=subject,
+                    method=request.method,
+                    path=logged_path(request.rel_url),
+                    team=request.query.get("team") or None,
+                    status=status,
+                    duration_seconds=time.monotonic() - started,
+                    refused=refused,
+                )
+            )
+
+    return access
 
 
 def _add_pages(app: faust.App, console: Console) -> None:
@@ -389,54 +536,82 @@ def _add_pages(app: faust.App, console: Console) -> None:
         return _static(view, name)
 
     async def api_calls(view: Any, request: Any) -> Any:
-        if not console.authorized(request):
+        principal = console.principal(request)
+        if principal is None:
             return _unauthorized(view)
-        await demand.ready()
         team = request.query.get("team") or None
-        return _json(view, state.call_list(team, _limit(request)))
+        if team is not None and not principal.sees(team):
+            return _forbidden(view, team)
+        await demand.ready()
+        return _json(view, console.call_list(principal, team, _limit(request)))
 
     async def api_call(view: Any, request: Any, call_id: str) -> Any:
-        if not console.authorized(request):
+        principal = console.principal(request)
+        if principal is None:
             return _unauthorized(view)
         await demand.ready()
         detail = state.call_detail(call_id)
         if detail is None:
             return _json(view, {"error": "not found", "call_id": call_id}, status=404)
+        if not principal.every_team:
+            team = call_team(detail)
+            if not principal.sees(team):
+                return _forbidden(view, team)
         return _json(view, detail)
 
     async def api_teams(view: Any, request: Any) -> Any:
-        if not console.authorized(request):
+        principal = console.principal(request)
+        if principal is None:
             return _unauthorized(view)
         await demand.ready()
-        return _json(view, state.teams())
+        return _json(view, principal.visible(state.teams()))
+
+    def feed_entries(request: Any, principal: Principal, team: str | None) -> list[dict[str, Any]]:
+        return [
+            e
+            for e in state.recent_entries()
+            if (team is None or e["team"] == team) and principal.sees(e.get("team"))
+        ]
 
     async def api_feed(view: Any, request: Any) -> Any:
-        if not console.authorized(request):
+        principal = console.principal(request)
+        if principal is None:
             return _unauthorized(view)
-        await demand.ready()
         team = request.query.get("team") or None
-        entries = [e for e in reversed(state.recent_entries()) if team is None or e["team"] == team]
+        if team is not None and not principal.sees(team):
+            return _forbidden(view, team)
+        await demand.ready()
+        entries = list(reversed(feed_entries(request, principal, team)))
         return _json(view, entries[: _limit(request)])
 
     async def api_stream(view: Any, request: Any) -> Any:
-        if not console.authorized(request):
+        principal = console.principal(request)
+        if principal is None:
             return _unauthorized(view)
-        await demand.ready()
         team = request.query.get("team") or None
-        backlog = [e for e in state.recent_entries() if team is None or e["team"] == team]
-        return await console.stream_events(request, team, _limit(request), backlog)
+        if team is not None and not principal.sees(team):
+            return _forbidden(view, team)
+        await demand.ready()
+        backlog = feed_entries(request, principal, team)
+        return await console.stream_events(request, team, _limit(request), backlog, principal)
 
     class AlertmanagerWebhook(faust.web.View):
         """Alertmanager's webhook receiver: POST only (HEAD with the token is a 405)."""
 
         async def head(self, request: Any) -> Any:
-            if not console.authorized(request):
+            principal = console.principal(request)
+            if principal is None:
                 return _unauthorized(self)
+            if not principal.every_team:  # the static token's (Alertmanager's) alone
+                return _json(self, ALERTMANAGER_ONLY, status=403)
             return self.json({"error": "method not allowed"}, status=405, headers=dict(SECURITY_HEADERS))
 
         async def post(self, request: Any) -> Any:
-            if not console.authorized(request):
+            principal = console.principal(request)
+            if principal is None:
                 return _unauthorized(self)
+            if not principal.every_team:  # the static token's (Alertmanager's) alone
+                return _json(self, ALERTMANAGER_ONLY, status=403)
             body = await read_notification(request)
             if isinstance(body, tuple):
                 return _bad_request(self, *body)

@@ -361,3 +361,46 @@ which TOML reads as the same value; the worker keeps its defaults for fields lef
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/*
+The supervisors' OIDC settings (config.console.oidc), of the workers only: they serve the
+console, and a JWKS file is mounted in their pods alone.
+*/}}
+{{- define "callfocus.oidcJwksDir" -}}/etc/callfocus/oidc{{- end }}
+{{- define "callfocus.consoleOidcEnv" -}}
+{{- with .Values.config.console.oidc }}
+{{- if or .jwksUrl .jwksConfigMap }}
+{{- if and .jwksUrl .jwksConfigMap }}
+{{- fail "config.console.oidc: jwksUrl and jwksConfigMap are both set: the keys come from one of them" }}
+{{- end }}
+{{- if not (and .issuer .audience) }}
+{{- fail "config.console.oidc: the JWKS needs issuer and audience (the console would accept any provider's tokens)" }}
+{{- end }}
+{{- if .jwksUrl }}
+- name: CALLFOCUS_CONSOLE_OIDC_JWKS_URL
+  value: {{ .jwksUrl | quote }}
+{{- else }}
+- name: CALLFOCUS_CONSOLE_OIDC_JWKS_FILE
+  value: {{ printf "%s/%s" (include "callfocus.oidcJwksDir" $) .jwksConfigMapKey | quote }}
+{{- end }}
+- name: CALLFOCUS_CONSOLE_OIDC_ISSUER
+  value: {{ .issuer | quote }}
+- name: CALLFOCUS_CONSOLE_OIDC_AUDIENCE
+  value: {{ .audience | quote }}
+- name: CALLFOCUS_CONSOLE_OIDC_TEAMS_CLAIM
+  value: {{ .teamsClaim | quote }}
+- name: CALLFOCUS_CONSOLE_OIDC_TEAMS_PREFIX
+  value: {{ .teamsPrefix | quote }}
+- name: CALLFOCUS_CONSOLE_OIDC_SUBJECT_CLAIM
+  value: {{ .subjectClaim | quote }}
+- name: CALLFOCUS_CONSOLE_OIDC_LEEWAY_SECONDS
+  value: {{ .leewaySeconds | toString | quote }}
+- name: CALLFOCUS_CONSOLE_OIDC_JWKS_TIMEOUT_SECONDS
+  value: {{ .jwksTimeoutSeconds | toString | quote }}
+- name: CALLFOCUS_CONSOLE_OIDC_JWKS_CACHE_SECONDS
+  value: {{ .jwksCacheSeconds | toString | quote }}
+- name: CALLFOCUS_CONSOLE_OIDC_JWKS_REFRESH_SECONDS
+  value: {{ .jwksRefreshSeconds | toString | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
