@@ -42,7 +42,9 @@ from streams.worker.export_labels import LabelLimits
 from streams.worker.gc_policy import LongLivedObjects
 
 # callfocus' topics, as suffixes of the topic prefix
-TOPICS = ("call-events", "call-events.dlq", "call-metrics", "nudges", "call-summaries")
+TOPICS = ("call-events", "call-events.dlq", "call-metrics", "nudges", "call-summaries", "nudge-acks")
+# topics callfocus creates with cleanup.policy=compact: the latest record per key is what counts
+COMPACTED_TOPICS = frozenset({"nudge-acks"})
 
 CONFIG_FILE_ENV = "CALLFOCUS_CONFIG_FILE"
 ENV_PREFIX = "CALLFOCUS_"
