@@ -43,7 +43,8 @@ class AckWriter:
                 producer = AIOKafkaProducer(
                     client_id=f"{self.settings.app_id}-console-acks",
                     acks="all",
-                    enable_idempotence=True,
+                    # not idempotent: a retried send may write the same acknowledgement twice,
+                    # which compaction and the console both take as one (no IdempotentWrite ACL)
                     request_timeout_ms=int(SEND_TIMEOUT_SECONDS * 1000),
                     **aiokafka_options(self.settings.kafka),
                 )
@@ -57,8 +58,8 @@ class AckWriter:
 
     async def write(self, record: Mapping[str, Any]) -> None:
         """Send one ``NudgeAck`` keyed by its nudge id and wait for the broker's acknowledgement."""
-        value = self.codec.encode(ACK_RECORD, record)
         try:
+            value = self.codec.encode(ACK_RECORD, record)
             producer = await self._started()
             await asyncio.wait_for(
                 producer.send_and_wait(self.topic, key=str(record["nudge_id"]).encode(), value=value),

@@ -549,9 +549,10 @@ def _add_agent_pages(app: faust.App, console: Console) -> None:
         return _json(view, state.agent_view(agent_id, visible))
 
     class NudgeAckView(faust.web.View):
-        """``POST /api/nudges/{nudge_id}/ack``: mark a nudge handled (POST only)."""
+        """``POST /api/nudges/{nudge_id}/ack``: mark a nudge handled (POST only; HEAD with the
+        credentials is a 405, as for the Alertmanager webhook)."""
 
-        async def get(self, request: Any, nudge_id: str) -> Any:
+        async def head(self, request: Any, nudge_id: str) -> Any:
             if console.principal(request) is None:
                 return _unauthorized(self)
             return self.json({"error": "method not allowed"}, status=405, headers=dict(SECURITY_HEADERS))
