@@ -107,6 +107,10 @@ class NudgeAcks:
             self._acks.popitem(last=False)
         return True
 
+    def forget(self, nudge_id: str) -> bool:
+        """A tombstone (the key with no value): the acknowledgement was erased."""
+        return self._acks.pop(nudge_id, None) is not None
+
     def record(self, nudge_id: str | None) -> dict[str, Any] | None:
         return self._acks.get(nudge_id) if nudge_id else None
 

@@ -330,10 +330,20 @@ class ConsoleState:
         that nudge are sent again with it. False when nothing changed."""
         if not self.acks.apply(record):
             return False
-        for entry in self.feed.entries.values():
-            if entry.nudge is not None and entry.nudge.get("nudge_id") == record["nudge_id"]:
-                self.publish({"event": "entry", "data": self.with_ack(entry.to_json())})
+        self._republish_nudge(record["nudge_id"])
         return True
+
+    def forget_ack(self, nudge_id: str) -> bool:
+        """An erased acknowledgement (a tombstone on the topic): its entries are sent again."""
+        if not self.acks.forget(nudge_id):
+            return False
+        self._republish_nudge(nudge_id)
+        return True
+
+    def _republish_nudge(self, nudge_id: str) -> None:
+        for entry in self.feed.entries.values():
+            if entry.nudge is not None and entry.nudge.get("nudge_id") == nudge_id:
+                self.publish({"event": "entry", "data": self.with_ack(entry.to_json())})
 
     def apply_summary(self, record: Mapping[str, Any]) -> bool:
         """One ``CallSummary`` for the agent page (bounded; see AgentHistory)."""

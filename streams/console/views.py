@@ -224,6 +224,9 @@ class ConsoleFeed(Service):
                 batches = await self.consumer.getmany(timeout_ms=500, max_records=2000)
                 for tp, messages in batches.items():
                     for message in messages:
+                        if message.value is None and tp.topic == self.acks_topic and message.key:
+                            self.calls.forget_ack(message.key.decode(errors="replace"))  # a tombstone
+                            continue
                         self._apply(tp.topic, message.value)
                 if not self.demand.caught_up.is_set() and await self._caught_up(ends):
                     self.demand.caught_up.set()

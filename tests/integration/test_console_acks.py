@@ -1,7 +1,7 @@
 """Nudge acknowledgements across workers, on a real Kafka: an acknowledgement POSTed to one
 worker's console shows on another's (both read ``<prefix>.nudge-acks``), a worker started
 afterwards reads it from the compacted topic's beginning, and a record in that topic no
-console can read is skipped and logged, never stopping the reader."""
+console can read is skipped and logged, never stopping the reader; a tombstone erases it."""
 
 from __future__ import annotations
 
@@ -84,6 +84,18 @@ def test_an_ack_posted_to_one_worker_shows_on_another_and_on_a_later_one(
     third = start_worker()
     entry = eventually(lambda: (e := feed_entry(third, "n-int-1")) and e["ack"] and e, timeout=30)
     assert entry["ack"]["note"] is None and entry["ack"]["at"] >= acked_at
+    # erased (a tombstone for the nudge id): every console forgets it
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer.send(f"{prefix}.nudge-acks", key=b"n-int-1", value=None)
+    producer.flush()
+    producer.close()
+
+    def erased(worker: WorkerProcess) -> bool:
+        entry = feed_entry(worker, "n-int-1")
+        return entry is not None and entry["ack"] is None
+
+    for worker in (first, second, third):
+        eventually(lambda worker=worker: erased(worker), timeout=15)
     for worker in (first, second, third):
         log = worker.log_path.read_text(errors="replace")
         assert f"on {prefix}.nudge-acks (" in log, worker.log_tail()

@@ -186,6 +186,20 @@ def test_an_ack_updates_the_feed_entry_and_is_sent_to_live_browsers() -> None:
     assert entries[0]["ack"] == ack
 
 
+def test_an_erased_ack_leaves_the_entry_and_is_sent_again() -> None:
+    async def scenario() -> tuple[bool, bool, list[Any]]:
+        console = state()
+        console.apply_nudge(nudge("n1", call_id="a", created_at=NOW_MS))
+        console.apply_ack(ack_record(console.nudge("n1") or {}, "sam", "private", NOW_MS))
+        queue = console.subscribe()
+        erased, again = console.forget_ack("n1"), console.forget_ack("n1")
+        return erased, again, [queue.get_nowait() for _ in range(queue.qsize())]
+
+    erased, again, sent = asyncio.run(scenario())
+    assert erased and not again
+    assert [(m["data"]["nudge_id"], m["data"]["ack"]) for m in sent] == [("n1", None)]
+
+
 def test_a_newer_nudge_of_the_same_call_and_type_is_not_acknowledged() -> None:
     console = state()
     console.apply_nudge(nudge("n1", call_id="a", created_at=NOW_MS))
