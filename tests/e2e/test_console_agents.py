@@ -69,14 +69,17 @@ def test_the_agent_page_shows_the_agents_calls_and_their_trend(
     worker = start_worker()
     bootstrap, prefix = topics["CALLFOCUS_KAFKA_BOOTSTRAP"], topics["CALLFOCUS_TOPIC_PREFIX"]
     now_ms = int(time.time() * 1000)
-    # agent-ana's ended calls: two days ago, yesterday and an hour ago; one of another agent
+    today = now_ms - now_ms % DAY_MS  # the UTC day the page groups by
+    earlier_today = now_ms - min(3_600_000, (now_ms - today) // 2)
+    noon = [today - days * DAY_MS + DAY_MS // 2 for days in (1, 2)]
+    # agent-ana's ended calls: two days ago, yesterday and earlier today; one of another agent
     history = [
-        ended_call("ana-d2-a", "agent-ana", "retention", now_ms - 2 * DAY_MS, 52.0, 2),
-        ended_call("ana-d2-b", "agent-ana", "retention", now_ms - 2 * DAY_MS + 900_000, 38.0, 3),
-        ended_call("ana-d1-a", "agent-ana", "retention", now_ms - DAY_MS, 61.0, 1),
-        ended_call("ana-d1-b", "agent-ana", "retention", now_ms - DAY_MS + 900_000, 67.0, 0),
-        ended_call("ana-d0-a", "agent-ana", "retention", now_ms - 3_600_000, 74.0, 0),
-        ended_call("bo-d0-a", "agent-bo", "sales", now_ms - 3_600_000, 20.0, 4),
+        ended_call("ana-d2-a", "agent-ana", "retention", noon[1], 52.0, 2),
+        ended_call("ana-d2-b", "agent-ana", "retention", noon[1] + 900_000, 38.0, 3),
+        ended_call("ana-d1-a", "agent-ana", "retention", noon[0], 61.0, 1),
+        ended_call("ana-d1-b", "agent-ana", "retention", noon[0] + 900_000, 67.0, 0),
+        ended_call("ana-d0-a", "agent-ana", "retention", earlier_today, 74.0, 0),
+        ended_call("bo-d0-a", "agent-bo", "sales", earlier_today, 20.0, 4),
     ]
     produce(bootstrap, f"{prefix}.call-summaries", [(s["call_id"], "CallSummary", s) for s in history])
 
@@ -111,7 +114,7 @@ def test_the_agent_page_shows_the_agents_calls_and_their_trend(
         "ana-d2-a",
     ]
     assert rows[0]["live"] == "true" and rows[0]["link"]  # live: its detail is held
-    assert not any(r["link"] for r in rows[1:])  # ended hours ago: no detail held
+    assert not any(r["link"] for r in rows[1:])  # only their summaries: no detail held
     assert rows[1]["score"] == "74" and rows[4]["nudges"] == "3 (0)"
     assert rows[1]["hits"] == "escalation_request: 1"
     # a row per day before the day's calls, today's first
