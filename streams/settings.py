@@ -42,7 +42,9 @@ from streams.worker.export_labels import LabelLimits
 from streams.worker.gc_policy import LongLivedObjects
 
 # callfocus' topics, as suffixes of the topic prefix
-TOPICS = ("call-events", "call-events.dlq", "call-metrics", "nudges", "call-summaries")
+TOPICS = ("call-events", "call-events.dlq", "call-metrics", "nudges", "call-summaries", "nudge-acks")
+# topics callfocus creates with cleanup.policy=compact: the latest record per key is what counts
+COMPACTED_TOPICS = frozenset({"nudge-acks"})
 
 CONFIG_FILE_ENV = "CALLFOCUS_CONFIG_FILE"
 ENV_PREFIX = "CALLFOCUS_"
@@ -200,6 +202,12 @@ class ConsoleSettings(SettingsView):
     token: SecretStr | None
     history_seconds: float
     idle_seconds: float
+    # the agent page: ended calls read from call-summaries
+    summary_history_days: float
+    max_summaries_per_agent: int
+    max_summaries: int
+    # nudge acknowledgements read from nudge-acks
+    max_acks: int
     # supervisors' OIDC bearer tokens (streams/console/oidc.py): none of these set, no OIDC
     oidc_issuer: str | None = None
     oidc_audience: str | None = None
@@ -339,7 +347,7 @@ class Settings(BaseSettings):
     topic_prefix: str = Field(
         "callfocus",
         description="Topics are `<prefix>.call-events`, `.call-events.dlq`, `.call-metrics`, `.nudges`, "
-        "`.call-summaries`.",
+        "`.call-summaries`, `.nudge-acks`.",
     )
     topic_partitions: int = Field(
         8,
@@ -601,6 +609,31 @@ class Settings(BaseSettings):
         gt=0,
         description="OIDC: at most one JWKS fetch per interval for tokens naming an unknown key (a "
         "rotated key is found at once; forged key ids cannot flood the identity provider).",
+    )
+    # Supervisor console: the agent page and nudge acknowledgements
+    console_summary_history_days: float = Field(
+        14.0,
+        gt=0,
+        description="How many days of ended calls (`<prefix>.call-summaries`) the console reads for "
+        "the agent page's calls and trend; the topic's retention caps what there is to read.",
+    )
+    console_max_summaries_per_agent: int = Field(
+        200,
+        ge=1,
+        description="Ended calls the console keeps per agent (the newest); older ones leave the "
+        "agent page and its trend.",
+    )
+    console_max_summaries: int = Field(
+        50_000,
+        ge=1,
+        description="Ended calls the console keeps in all (the oldest go first): about 1.5 KB each "
+        "in a worker's memory while the console is used (docs/console.md, Sizing).",
+    )
+    console_max_acks: int = Field(
+        20_000,
+        ge=1,
+        description="Nudge acknowledgements the console keeps (the latest acknowledged); it reads "
+        "`<prefix>.nudge-acks`, compacted, from the beginning.",
     )
 
     # Tuning: each description says why the default is what it is

@@ -8,10 +8,12 @@ import asyncio
 import contextlib
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from streams.console.acks import NudgeAcks
+from streams.console.agents import AgentHistory, agent_page, live_row
 from streams.console.alerts import AlertNotice
 from streams.console.feed import Feed
 from streams.engine.catalogue import CALL_METRICS, METRICS, UNIT_TEXT, Scope
@@ -145,6 +147,10 @@ class ConsoleState:
         max_subscriber_queue: int = 256,
         max_feed_entries: int = 500,
         clock: Callable[[], float] = time.time,
+        summary_history_days: float = 14.0,
+        max_summaries_per_agent: int = 200,
+        max_summaries: int = 50_000,
+        max_acks: int = 20_000,
     ) -> None:
         self.history_seconds = history_seconds
         self.history_points = history_points
@@ -154,12 +160,20 @@ class ConsoleState:
         self.calls: dict[str, CallView] = {}
         self.nudges: deque[dict[str, Any]] = deque(maxlen=max_nudges)
         self.call_nudges: dict[str, deque[dict[str, Any]]] = {}
-        self._seen_nudges: OrderedDict[str, None] = OrderedDict()
+        self._seen_nudges: OrderedDict[str, dict[str, Any]] = OrderedDict()  # id -> brief
         self._seen_limit = max(10 * max_nudges, 2000)
         self.subscribers: set[asyncio.Queue[dict[str, Any] | None]] = set()
         self.version = 0  # moves whenever the call list may look different
         self.dropped_subscribers = 0
         self.feed = Feed(max_entries=max_feed_entries, history_seconds=history_seconds, clock=clock)
+        # the agent page's ended calls and the nudges' acknowledgements
+        self._clock = clock
+        self.agents = AgentHistory(
+            history_days=summary_history_days,
+            max_per_agent=max_summaries_per_agent,
+            max_summaries=max_summaries,
+        )
+        self.acks = NudgeAcks(max_acks)
 
     def clear(self) -> None:
         """Forget every call and nudge (the reader stopped; a restart re-reads history); the
@@ -169,6 +183,8 @@ class ConsoleState:
         self.nudges.clear()
         self.call_nudges.clear()
         self._seen_nudges.clear()
+        self.agents.clear()
+        self.acks.clear()
         self.version += 1
 
     # -- input ----------------------------------------------------------------------
@@ -198,7 +214,9 @@ class ConsoleState:
         nudge_id = record["nudge_id"]
         if nudge_id in self._seen_nudges:
             return False
-        self._seen_nudges[nudge_id] = None
+        self._seen_nudges[nudge_id] = {
+            k: record.get(k) for k in ("nudge_id", "call_id", "agent_id", "team", "type", "created_at")
+        }
         while len(self._seen_nudges) > self._seen_limit:
             self._seen_nudges.popitem(last=False)
         nudge = dict(record)
@@ -207,7 +225,7 @@ class ConsoleState:
         per_call = self.call_nudges.setdefault(nudge["call_id"], deque(maxlen=self.nudges_per_call))
         per_call.append(nudge)
         self.version += 1
-        self.publish({"event": "entry", "data": self.feed.add_nudge(nudge)})
+        self.publish({"event": "entry", "data": self.with_ack(self.feed.add_nudge(nudge))})
         return True
 
     def apply_alerts(self, alerts: list[AlertNotice]) -> tuple[int, int]:
@@ -218,7 +236,7 @@ class ConsoleState:
             entry = self.feed.add_alert(alert)
             if entry is not None:
                 self.version += 1
-                self.publish({"event": "entry", "data": entry})
+                self.publish({"event": "entry", "data": self.with_ack(entry)})
         return len(shown), len(alerts) - len(shown)
 
     def expire(self, now_ms: int) -> int:
@@ -240,6 +258,7 @@ class ConsoleState:
         while self.nudges and self.nudges[0]["created_at"] < oldest:
             self.nudges.popleft()
         self.feed.expire(now_ms)
+        self.agents.expire(now_ms)
         if gone:
             self.version += 1
         return len(gone)
@@ -289,8 +308,8 @@ class ConsoleState:
                 "fields": list(HISTORY_FIELDS),
                 "points": [list(p) for p in view.history] if view is not None else [],
             },
-            "nudges": nudges,
-            "feed": self.feed.of_call(call_id),  # its merged entries: nudges and alerts
+            "nudges": [{**n, "ack": self.acks.get(n["nudge_id"])} for n in nudges],
+            "feed": [self.with_ack(e) for e in self.feed.of_call(call_id)],  # its merged entries
             "catalogue": CATALOGUE,  # what the page's metric table shows, row by row
         }
 
@@ -299,7 +318,70 @@ class ConsoleState:
 
     def recent_entries(self) -> list[dict[str, Any]]:
         """The feed's entries, oldest change first (a stream's backlog)."""
-        return self.feed.recent()
+        return [self.with_ack(entry) for entry in self.feed.recent()]
+
+    # -- the agent page and acknowledgements (streams.console.agents, .acks) ---------
+    def with_ack(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """A feed entry with the acknowledgement of its (latest) nudge, or ``"ack": None``."""
+        entry["ack"] = self.acks.get(entry.get("nudge_id"))
+        return entry
+
+    def nudge(self, nudge_id: str) -> dict[str, Any] | None:
+        """What the console knows of a nudge it read (id, call, agent, team, type), or None."""
+        return self._seen_nudges.get(nudge_id)
+
+    def apply_ack(self, record: Mapping[str, Any]) -> bool:
+        """One ``NudgeAck`` (read from the topic, or just written); the feed entries showing
+        that nudge are sent again with it. False when nothing changed."""
+        if not self.acks.apply(record):
+            return False
+        self._republish_nudge(record["nudge_id"])
+        return True
+
+    def forget_ack(self, nudge_id: str) -> bool:
+        """An erased acknowledgement (a tombstone on the topic): its entries are sent again."""
+        if not self.acks.forget(nudge_id):
+            return False
+        self._republish_nudge(nudge_id)
+        return True
+
+    def _republish_nudge(self, nudge_id: str) -> None:
+        for entry in self.feed.entries.values():
+            if entry.nudge is not None and entry.nudge.get("nudge_id") == nudge_id:
+                self.publish({"event": "entry", "data": self.with_ack(entry.to_json())})
+
+    def apply_summary(self, record: Mapping[str, Any]) -> bool:
+        """One ``CallSummary`` for the agent page (bounded; see AgentHistory)."""
+        return self.agents.add(record, int(self._clock() * 1000))
+
+    def agent_teams(self, agent_id: str) -> list[str]:
+        """The teams the console saw ``agent_id`` in: live calls and ended calls held."""
+        teams = {v.snapshot["team"] for v in self.calls.values() if v.snapshot["agent_id"] == agent_id}
+        teams.update(s["team"] for s in self.agents.of_agent(agent_id))
+        return sorted(teams)
+
+    def _acked(self, nudge_ids: Iterable[str]) -> int:
+        return sum(1 for nudge_id in nudge_ids if self.acks.record(nudge_id) is not None)
+
+    def agent_view(self, agent_id: str, teams: Iterable[str]) -> dict[str, Any]:
+        """The agent page of ``agent_id`` in ``teams`` (those the asker may see)."""
+        now_ms = int(self._clock() * 1000)
+        live = []
+        for view in self.calls.values():
+            if view.snapshot["agent_id"] != agent_id:
+                continue
+            nudges = [n["nudge_id"] for n in self.call_nudges.get(view.call_id, ())]
+            live.append(live_row(view.snapshot, len(nudges), self._acked(nudges), now_ms))
+        return agent_page(
+            agent_id,
+            teams=set(teams),
+            summaries=self.agents.of_agent(agent_id),
+            live=live,
+            acked_of=self._acked,
+            held_of=lambda call_id: call_id in self.calls or call_id in self.call_nudges,
+            now_ms=now_ms,
+            history_days=self.agents.history_days,
+        )
 
     # -- fan-out --------------------------------------------------------------------
     def subscribe(self) -> asyncio.Queue[dict[str, Any] | None]:

@@ -26,6 +26,11 @@ HTTP (Faust's aiohttp web server):
   entries, nudges and call alerts merged per call and type: backlog on connect, then each
   change) and ``calls`` (the call list, at most once a second, when it changed).
 - ``POST /api/alertmanager``: Alertmanager's webhook notifications (its call alerts join the feed).
+- ``GET /api/agents/{agent_id}?team=``: one agent's recent calls (live ones and ended ones from
+  ``<prefix>.call-summaries``) and the per-day trend of their score (streams.console.agents).
+- ``POST /api/nudges/{nudge_id}/ack``: mark a nudge handled, with an optional note; written to
+  the compacted ``<prefix>.nudge-acks``, which every worker's console reads from the beginning
+  (streams.console.acks).
 
 With ``console_token`` set the API and the stream want ``Authorization: Bearer <token>``
 or ``?token=<token>`` (EventSource cannot send headers); the page itself is open and
@@ -62,6 +67,8 @@ from streams.console.access import (
     logged_path,
     static_token_principal,
 )
+from streams.console.ack_writer import AckWriteError, AckWriter
+from streams.console.acks import MAX_BODY_BYTES, AckRequestError, ack_problem, ack_record, parse_ack_request
 from streams.console.alerts import PayloadError, parse_notification
 from streams.console.oidc import KeysUnavailable, TokenRejected, TokenVerifier, build_verifier
 from streams.console.state import ConsoleDemand, ConsoleState, SkippedRecords
@@ -116,6 +123,9 @@ class ConsoleFeed(Service):
         self.skipped = skipped
         self.metrics_topic = settings.topic("call-metrics")
         self.nudges_topic = settings.topic("nudges")
+        # the agent page's ended calls, and the acknowledgements (compacted: read from the start)
+        self.summaries_topic = settings.topic("call-summaries")
+        self.acks_topic = settings.topic("nudge-acks")
         self.consumer: Any = None
 
     async def on_stop(self) -> None:
@@ -140,7 +150,8 @@ class ConsoleFeed(Service):
             while not self.should_stop:
                 # the metadata of every topic (what consumer.topics() reads), with partitions
                 cluster = await faust_adapter.fetch_all_metadata(consumer)
-                found = {t: cluster.partitions_for_topic(t) for t in (self.metrics_topic, self.nudges_topic)}
+                read = (self.metrics_topic, self.nudges_topic, self.summaries_topic, self.acks_topic)
+                found = {t: cluster.partitions_for_topic(t) for t in read}
                 if all(found.values()):
                     break
                 log.info("console: waiting for topics %s", [t for t, p in found.items() if not p])
@@ -148,19 +159,35 @@ class ConsoleFeed(Service):
             partitions = [TopicPartition(t, p) for t, ps in found.items() for p in sorted(ps or ())]
             consumer.assign(partitions)
             since_seconds = self.settings.console_history_seconds
-            since = int((time.time() - since_seconds) * 1000)
-            offsets = await consumer.offsets_for_times(dict.fromkeys(partitions, since))
+            offsets = await consumer.offsets_for_times(self._start_times(partitions))
             # no record since then: start at today's end offset (an explicit offset, not a
             # lazy seek_to_end, so nothing produced in between is skipped)
             ends = await consumer.end_offsets(partitions)
+            acks = [tp for tp in partitions if tp.topic == self.acks_topic]
+            firsts = await consumer.beginning_offsets(acks)
             for tp in partitions:
                 found_offset = offsets.get(tp)
-                consumer.seek(tp, ends[tp] if found_offset is None else found_offset.offset)
+                if tp in firsts:  # the acknowledgements: all of them (compacted)
+                    consumer.seek(tp, firsts[tp])
+                else:
+                    consumer.seek(tp, ends[tp] if found_offset is None else found_offset.offset)
         except BaseException:
             await consumer.stop()
             raise
         log.info("console: reading %d partitions from %.0f s back", len(partitions), since_seconds)
         return consumer, ends
+
+    def _start_times(self, partitions: Iterable[Any]) -> dict[Any, int]:
+        """Where each partition's reading starts (ms): the history for the live topics,
+        ``console_summary_history_days`` for the summaries."""
+        now = time.time()
+        live = int((now - self.settings.console_history_seconds) * 1000)
+        summaries = int((now - self.settings.console_summary_history_days * 86_400) * 1000)
+        return {
+            tp: summaries if tp.topic == self.summaries_topic else live
+            for tp in partitions
+            if tp.topic != self.acks_topic
+        }
 
     def _apply(self, topic: str, value: bytes | None) -> None:
         if value is None:
@@ -176,6 +203,15 @@ class ConsoleFeed(Service):
             self.calls.apply_metrics(record)
         elif name == "Nudge":
             self.calls.apply_nudge(record)
+        elif name == "CallSummary":
+            self.calls.apply_summary(record)
+        elif name == "NudgeAck":
+            problem = ack_problem(record)
+            if problem is not None:
+                if message := self.skipped.skip(topic, problem):
+                    log.warning(message)
+                return
+            self.calls.apply_ack(record)
 
     async def _stop_consumer(self) -> None:
         consumer, self.consumer = self.consumer, None
@@ -201,6 +237,9 @@ class ConsoleFeed(Service):
                 batches = await self.consumer.getmany(timeout_ms=500, max_records=2000)
                 for tp, messages in batches.items():
                     for message in messages:
+                        if message.value is None and tp.topic == self.acks_topic and message.key:
+                            self.calls.forget_ack(message.key.decode(errors="replace"))  # a tombstone
+                            continue
                         self._apply(tp.topic, message.value)
                 if not self.demand.caught_up.is_set() and await self._caught_up(ends):
                     self.demand.caught_up.set()
@@ -314,6 +353,7 @@ class Console:
     skipped: SkippedRecords
     feed: ConsoleFeed
     verifier: TokenVerifier | None = None  # supervisors' OIDC tokens, when configured
+    ack_writer: AckWriter | None = None  # None: acknowledgements are refused (503)
 
     def principal(self, request: Any) -> Principal | None:
         """Who asks, and which teams they see; None when the credentials are missing or
@@ -444,14 +484,23 @@ class Console:
 def install_console(app: faust.App, settings: Settings, codec: AvroCodec) -> Console:
     """Put the console on ``app``: its pages, its Kafka reader (a service started with the
     app) and the hook that ends open streams when the web server shuts down."""
-    state = ConsoleState(history_seconds=settings.console_history_seconds)
+    state = ConsoleState(
+        history_seconds=settings.console_history_seconds,
+        summary_history_days=settings.console_summary_history_days,
+        max_summaries_per_agent=settings.console_max_summaries_per_agent,
+        max_summaries=settings.console_max_summaries,
+        max_acks=settings.console_max_acks,
+    )
     demand = ConsoleDemand(settings.console_idle_seconds)
     skipped = SkippedRecords()
     feed = ConsoleFeed(settings, codec, state, demand, skipped, beacon=app.beacon)
-    console = Console(settings, state, demand, skipped, feed, build_verifier(settings.console))
+    console = Console(
+        settings, state, demand, skipped, feed, build_verifier(settings.console), AckWriter(settings, codec)
+    )
     # Faust starts a service instance as it does a class (App.on_init_extra_service takes either)
     app.service(feed)  # type: ignore[arg-type]
     _add_pages(app, console)
+    _add_agent_pages(app, console)
 
     async def close_streams(_: Any) -> None:
         state.close_subscribers()
@@ -460,6 +509,12 @@ def install_console(app: faust.App, settings: Settings, codec: AvroCodec) -> Con
     if web_app is not None:  # the aiohttp driver: end the streams before it waits for handlers
         web_app.on_shutdown.append(close_streams)
         web_app.middlewares.append(access_middleware(console))
+
+        async def stop_ack_writer(_: Any) -> None:
+            if console.ack_writer is not None:
+                await console.ack_writer.stop()
+
+        web_app.on_cleanup.append(stop_ack_writer)
     return console
 
 
@@ -631,3 +686,79 @@ def _add_pages(app: faust.App, console: Console) -> None:
     app.page("/api/feed")(api_feed)
     app.page("/api/nudges/stream")(api_stream)
     app.page("/api/alertmanager")(AlertmanagerWebhook)
+
+
+# -- the agent page and nudge acknowledgements --------------------------------------------
+def _not_found(view: Any, **about: str) -> Any:
+    return _json(view, {"error": "not found", **about}, status=404)
+
+
+async def read_ack_body(request: Any) -> tuple[int, str] | str | None:
+    """The note of an acknowledgement's body, or (status, reason): the body must be JSON
+    (``Content-Type: application/json``: a cross-site form cannot send that without a CORS
+    preflight, which the console does not answer) and at most MAX_BODY_BYTES."""
+    if request.content_type != "application/json":
+        return 415, 'send Content-Type: application/json and a body like {"note": "..."}'
+    body = await read_notification(request, MAX_BODY_BYTES)
+    if isinstance(body, tuple):
+        return body
+    try:
+        return parse_ack_request(body)
+    except AckRequestError as error:
+        return 400, str(error)
+
+
+def _add_agent_pages(app: faust.App, console: Console) -> None:
+    state, demand = console.state, console.demand
+
+    async def api_agent(view: Any, request: Any, agent_id: str) -> Any:
+        principal = console.principal(request)
+        if principal is None:
+            return _unauthorized(view)
+        await demand.ready()
+        asked = request.query.get("team") or None
+        if asked is not None and not principal.sees(asked):
+            return _forbidden(view, asked)
+        known = state.agent_teams(agent_id)
+        teams = [asked] if asked is not None else known
+        if not teams or (asked is not None and asked not in known):
+            return _not_found(view, agent_id=agent_id)
+        visible = principal.visible(teams)
+        if not visible:
+            return _forbidden(view, teams[0] if len(teams) == 1 else None)
+        return _json(view, state.agent_view(agent_id, visible))
+
+    class NudgeAckView(faust.web.View):
+        """``POST /api/nudges/{nudge_id}/ack``: mark a nudge handled (POST only; HEAD with the
+        credentials is a 405, as for the Alertmanager webhook)."""
+
+        async def head(self, request: Any, nudge_id: str) -> Any:
+            if console.principal(request) is None:
+                return _unauthorized(self)
+            return self.json({"error": "method not allowed"}, status=405, headers=dict(SECURITY_HEADERS))
+
+        async def post(self, request: Any, nudge_id: str) -> Any:
+            principal = console.principal(request)
+            if principal is None:
+                return _unauthorized(self)
+            await demand.ready()
+            nudge = state.nudge(nudge_id)
+            if nudge is None:
+                return _not_found(self, nudge_id=nudge_id)
+            if not principal.sees(nudge["team"]):
+                return _forbidden(self, nudge["team"])
+            note = await read_ack_body(request)
+            if isinstance(note, tuple):
+                return _bad_request(self, *note)
+            record = ack_record(nudge, principal.subject, note, int(time.time() * 1000))
+            if console.ack_writer is None:
+                return _json(self, {"error": "unavailable", "detail": "acknowledgements are off"}, 503)
+            try:
+                await console.ack_writer.write(record)
+            except AckWriteError as error:
+                return _json(self, {"error": "unavailable", "detail": str(error)}, 503)
+            state.apply_ack(record)  # this worker's page at once; the others when they read it
+            return _json(self, {"nudge_id": nudge_id, "ack": state.acks.get(nudge_id)})
+
+    app.page("/api/agents/{agent_id}")(api_agent)
+    app.page("/api/nudges/{nudge_id}/ack")(NudgeAckView)

@@ -25,7 +25,7 @@ from typing import Any, Literal
 from pydantic import field_validator, model_validator
 
 from streams.kafka_clients import broker_problem
-from streams.settings import TOPICS, KafkaConnection, Settings, nudge_rules_problem
+from streams.settings import COMPACTED_TOPICS, TOPICS, KafkaConnection, Settings, nudge_rules_problem
 
 Status = Literal["ok", "warn", "fail", "skip"]
 
@@ -193,6 +193,8 @@ def _topic_row(label: str, name: str, suffix: str, facts: TopicFacts, expected: 
         )
     if not facts.configs:
         return Check(label, "warn", detail, UNREADABLE_CONFIGS_FIX)
+    if suffix in COMPACTED_TOPICS:
+        return _compacted_row(label, name, detail, facts, expected)
     if "compact" in facts.configs.get("cleanup.policy", "delete"):
         status: Status = "fail" if suffix == "call-events" else "warn"
         return Check(
@@ -219,6 +221,28 @@ def _topic_row(label: str, name: str, suffix: str, facts: TopicFacts, expected: 
             f"{detail}; max.message.bytes={limit} refuses records callfocus may write",
             f"kafka-configs.sh --alter --entity-type topics --entity-name {name} "
             f"--add-config max.message.bytes={expected.max_message_bytes}",
+        )
+    if facts.replication < expected.replication:
+        return Check(
+            label,
+            "warn",
+            f"{detail}; {facts.replication} replicas, CALLFOCUS_TOPIC_REPLICATION is {expected.replication}",
+            "reassign its partitions to more brokers (kafka-reassign-partitions.sh)",
+        )
+    return Check(label, "ok", detail)
+
+
+def _compacted_row(
+    label: str, name: str, detail: str, facts: TopicFacts, expected: TopicExpectations
+) -> Check:
+    """A topic read as the latest record per key (nudge-acks): compacted, or it loses them."""
+    if "compact" not in facts.configs.get("cleanup.policy", ""):
+        return Check(
+            label,
+            "warn",
+            f"{detail}: not compacted, its records go after retention.ms and the console forgets them",
+            f"kafka-configs.sh --alter --entity-type topics --entity-name {name} "
+            "--add-config cleanup.policy=compact",
         )
     if facts.replication < expected.replication:
         return Check(

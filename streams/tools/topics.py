@@ -10,7 +10,7 @@ from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from streams.kafka_clients import kafka_python_options
-from streams.settings import TOPICS, Settings
+from streams.settings import COMPACTED_TOPICS, TOPICS, Settings
 
 
 @dataclass(frozen=True)
@@ -54,4 +54,6 @@ def _configs(settings: Settings, suffix: str) -> dict[str, str]:
     retention = settings.topic_retention_ms.get(suffix)
     if retention is not None:
         configs["retention.ms"] = str(retention)
+    if suffix in COMPACTED_TOPICS:
+        configs["cleanup.policy"] = "compact"  # the latest record per key (nudge-acks: per nudge)
     return configs

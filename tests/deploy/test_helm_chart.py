@@ -570,6 +570,10 @@ def test_defaults_render_the_documented_environment() -> None:
         "CALLFOCUS_LANGUAGE": "en",
         "CALLFOCUS_REDACTION_MODE": "mask",
         "CALLFOCUS_DEAD_LETTER_ORIGINAL": "false",
+        "CALLFOCUS_CONSOLE_SUMMARY_HISTORY_DAYS": "14",
+        "CALLFOCUS_CONSOLE_MAX_SUMMARIES_PER_AGENT": "200",
+        "CALLFOCUS_CONSOLE_MAX_SUMMARIES": "50000",
+        "CALLFOCUS_CONSOLE_MAX_ACKS": "20000",
     }
     assert {name: env_value(sts, name) for name in expected} == expected
     for name in (*SECRET_ENV, "CALLFOCUS_KAFKA_SASL_USERNAME", "CALLFOCUS_KAFKA_SSL_CAFILE"):
@@ -590,6 +594,22 @@ def test_settings_accept_the_rendered_environment(monkeypatch: pytest.MonkeyPatc
     assert settings.topic_partitions == 12
     assert settings.topic_retention_ms == load_values(PRODUCTION)["kafka"]["topics"]["retentionMs"]
     assert settings.kafka_security_protocol == "SASL_SSL"
+
+
+def test_console_settings_reach_the_workers_and_parse() -> None:
+    from streams.settings import Settings
+
+    sts = statefulset(
+        render("default", "config.console.summaryHistoryDays=3", "config.console.maxSummaries=1000")
+    )
+    env = {name: env_value(sts, name) for name in env_of(sts) if name.startswith("CALLFOCUS_CONSOLE_")}
+    assert env["CALLFOCUS_CONSOLE_SUMMARY_HISTORY_DAYS"] == "3"
+    settings = Settings(
+        kafka_bootstrap="127.0.0.1:9",
+        **{name.removeprefix("CALLFOCUS_").lower(): value for name, value in env.items()},
+    )
+    assert (settings.console.summary_history_days, settings.console.max_summaries) == (3.0, 1000)
+    assert settings.console.max_summaries_per_agent == 200 and settings.console.max_acks == 20_000
 
 
 def test_extra_config_and_extra_env() -> None:
@@ -873,6 +893,8 @@ def test_replicas_beyond_partitions_fail() -> None:
         ("monitoring.prometheusRule.alerts.CallfocusTeamScoreLow.severity=page", "severity"),
         ("monitoring.prometheusRule.alerts.CallfocusTeamScoreLow.for=10", "for"),
         ("config.nudgeRules.monolog.threshold=1", "'monolog' not allowed"),
+        ("config.console.maxSummaries=0", "/config/console/maxSummaries"),
+        ("config.console.maxSumaries=10", "'maxSumaries' not allowed"),
         ("monitoring.jobName=a b", "jobName"),
     ],
 )

@@ -279,9 +279,9 @@ def test_the_doc_acl_table_lists_every_resource_of_the_code_and_nothing_else() -
             assert "Create" in operations and "Describe" in operations, name
             assert operations & {"Read", "Write"}, name
     assert table["Topic", "literal", f"{PREFIX}.call-events"] >= NEEDED["consumed"]
-    for output in ("call-events.dlq", "call-metrics", "nudges", "call-summaries"):
+    for output in ("call-events.dlq", "call-metrics", "nudges", "call-summaries", "nudge-acks"):
         assert table["Topic", "literal", f"{PREFIX}.{output}"] >= NEEDED["produced"], output
-    for console_reads in ("call-metrics", "nudges"):
+    for console_reads in ("call-metrics", "nudges", "call-summaries", "nudge-acks"):
         assert "Read" in table["Topic", "literal", f"{PREFIX}.{console_reads}"]
     assert table["Topic", "literal", f"{APP_ID}-call-state-changelog"] >= (
         NEEDED["consumed"] | NEEDED["produced"] | NEEDED["created"]

@@ -57,6 +57,7 @@ def test_doctor_names_each_problem_of_a_broken_deployment(
         admin.create_topics(
             [NewTopic(f"{unique}.call-events", 3, 1)]
             + [NewTopic(f"{unique}.{t}", 4, 1) for t in ("call-metrics", "nudges", "call-summaries")]
+            + [NewTopic(f"{unique}.nudge-acks", 4, 1, topic_configs={"cleanup.policy": "compact"})]
         )
     finally:
         admin.close()

@@ -27,7 +27,8 @@ def test_topics_get_partitions_and_retention_and_a_second_run_changes_nothing(
         described = admin.describe_topics([f"{unique}.{t}" for t in TOPICS])
         assert {len(d["partitions"]) for d in described} == {3}
         resources = [
-            ConfigResource(ConfigResourceType.TOPIC, f"{unique}.{t}") for t in ("call-metrics", "nudges")
+            ConfigResource(ConfigResourceType.TOPIC, f"{unique}.{t}")
+            for t in ("call-metrics", "nudges", "nudge-acks")
         ]
         described_configs = admin.describe_configs(resources)  # only non-default values
         configs = {
@@ -40,3 +41,6 @@ def test_topics_get_partitions_and_retention_and_a_second_run_changes_nothing(
     for topic in ("call-metrics", "nudges"):
         assert configs[f"{unique}.{topic}"]["max.message.bytes"]["value"] == str(1024 * 1024 + 16 * 1024)
     assert "retention.ms" not in configs.get(f"{unique}.nudges", {})  # the broker's default
+    # acknowledgements are the latest per nudge: compacted, never deleted by age
+    assert configs[f"{unique}.nudge-acks"]["cleanup.policy"]["value"] == "compact"
+    assert configs[f"{unique}.call-metrics"].get("cleanup.policy", {}).get("value", "delete") == "delete"

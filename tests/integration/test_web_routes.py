@@ -42,9 +42,16 @@ NEEDS_TOKEN = {
     "/api/nudges/stream": "nudges and the call list, live (Server-Sent Events)",
     "/api/feed": "the feed: nudges and call alerts merged per call and type",
     "/api/alertmanager": "Alertmanager's webhook notifications (POST)",
+    "/api/agents/{agent_id}": "one agent's calls and score trend",
+    "/api/nudges/{nudge_id}/ack": "mark a nudge handled (POST)",
 }
-POST_ONLY = {"/api/alertmanager"}
-PATH_PARAMETERS = {"name": "console.js", "call_id": "any-call"}
+POST_ONLY = {"/api/alertmanager", "/api/nudges/{nudge_id}/ack"}
+PATH_PARAMETERS = {
+    "name": "console.js",
+    "call_id": "any-call",
+    "agent_id": "any-agent",
+    "nudge_id": "any-nudge",
+}
 # Faust's own pages and what they served before (call state, cluster layout, statistics)
 FAUST_PAGES = (
     "/",

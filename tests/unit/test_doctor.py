@@ -55,6 +55,7 @@ def healthy_topics() -> dict[str, TopicFacts | None]:
         EXPECTED.name(s): TopicFacts(4, 0, 1, dict(HEALTHY)) for s in TOPICS
     }
     found[EXPECTED.name("call-metrics")] = TopicFacts(4, 0, 1, {**HEALTHY, "retention.ms": "3600000"})
+    found[EXPECTED.name("nudge-acks")] = TopicFacts(4, 0, 1, {**HEALTHY, "cleanup.policy": "compact"})
     found[EXPECTED.changelog] = TopicFacts(4, 0, 1, {**HEALTHY, "cleanup.policy": "compact"})
     return found
 
@@ -67,6 +68,16 @@ def test_healthy_topics_are_all_ok() -> None:
     rows = check_topics(EXPECTED, healthy_topics())
     assert [r.status for r in rows] == ["ok"] * (len(TOPICS) + 1)
     assert rows[0].detail == "4 partitions, cleanup.policy=delete, retention.ms=604800000"
+
+
+def test_nudge_acks_not_compacted_warns_with_the_fix() -> None:
+    found = healthy_topics()
+    found[EXPECTED.name("nudge-acks")] = TopicFacts(4, 0, 1, dict(HEALTHY))
+    row = by_name(check_topics(EXPECTED, found))["topic nudge-acks"]
+    assert row.status == "warn" and "not compacted" in row.detail
+    assert row.fix is not None and "cleanup.policy=compact" in row.fix
+    # compacted is what it should be: no warning about compaction keeping the last record
+    assert by_name(check_topics(EXPECTED, healthy_topics()))["topic nudge-acks"].status == "ok"
 
 
 def test_a_missing_topic_fails_and_says_to_run_topics() -> None:

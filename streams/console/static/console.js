@@ -19,6 +19,8 @@
     entries: new Map(), // feed entry key -> its <li>
     backlogDone: false,
     retryTimer: null,
+    agent: null, // the agent page's agent id, when it is open
+    agentTimer: null,
   };
 
   const $ = (selector) => document.querySelector(selector);
@@ -101,6 +103,21 @@
     if (response.status === 401) throw new Unauthorized("unauthorized");
     if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
     return response.json();
+  }
+
+  // a JSON POST (the console wants Content-Type: application/json); the answer and its status
+  async function apiPost(path, body) {
+    const headers = { "Content-Type": "application/json" };
+    if (state.token) headers.Authorization = `Bearer ${state.token}`;
+    const response = await fetch(path, { method: "POST", headers, body: JSON.stringify(body), cache: "no-store" });
+    if (response.status === 401) throw new Unauthorized("unauthorized");
+    let answer = null;
+    try {
+      answer = await response.json();
+    } catch (error) {
+      answer = null;
+    }
+    return { status: response.status, ok: response.ok, body: answer };
   }
 
   function showTokenForm(message) {
@@ -201,7 +218,7 @@
         class: [call.call_id === state.selected ? "selected" : "", call.ended ? "ended" : ""].join(" ").trim(),
         title: call.call_id,
       },
-      el("td", { class: "agent" }, call.agent_id),
+      el("td", { class: "agent" }, agentLink(call.agent_id, call.team)),
       el("td", { class: "team" }, call.team),
       el("td", { class: "duration num" }, duration(call.media_time_ms), call.ended ? " (ended)" : ""),
       el("td", { class: "score-cell num" }, scoreBadge(call.score)),
@@ -473,13 +490,22 @@
       evidence.length ? el("ul", { class: "evidence" }, ...evidence) : null,
       nudge.snippet ? el("p", { class: "nudge-snippet" }, `“${nudge.snippet}”`) : null,
       alertPart(nudge.alert),
+      ackPart(nudge, live),
     );
+    if (nudge.ack) {
+      item.dataset.acked = "true";
+      item.classList.add("acked");
+    }
     return item;
   }
 
   function addEntry(entry) {
     // one row per (call, type): a changed entry replaces its row where it is
     const feed = $("#nudge-feed");
+    const open = state.entries.get(entry.key);
+    if (open && open.querySelector(".ack-form:not([hidden]) textarea")?.value && !entry.ack) {
+      return; // a note is being written in this row: keep it (the next change redraws it)
+    }
     const item = nudgeItem(entry, true);
     if (entry.call_id) item.addEventListener("click", () => selectCall(entry.call_id));
     const existing = state.entries.get(entry.key);
@@ -495,6 +521,238 @@
     }
   }
 
+  // -- nudge acknowledgements ----------------------------------------------------------
+  // the acknowledgement of a feed entry's nudge: who and when, and the note as text; or, for
+  // an entry of the live feed not yet acknowledged, the button and the form that make one
+  function ackPart(entry, live) {
+    if (entry.ack) {
+      const ack = entry.ack;
+      return el(
+        "p",
+        { class: "ack", "data-acked-by": ack.by, "data-acked-at": ack.at },
+        `Handled by ${ack.by} at ${clock(ack.at)}`,
+        ack.note ? ": " : "",
+        ack.note ? el("span", { class: "ack-note" }, ack.note) : null,
+      );
+    }
+    if (!live || !entry.nudge_id) return null;
+    const form = el(
+      "form",
+      { class: "ack-form", hidden: "" },
+      el("textarea", { name: "note", maxlength: 500, placeholder: "Note (optional): what you did about it" }),
+      el(
+        "div",
+        { class: "ack-actions" },
+        el("button", { type: "submit", class: "ack-save" }, "Save"),
+        el("button", { type: "button", class: "ack-cancel" }, "Cancel"),
+        el("span", { class: "ack-error", role: "alert" }),
+      ),
+    );
+    const button = el("button", { type: "button", class: "ack-button" }, "Mark handled");
+    const part = el("div", { class: "ack-part" }, button, form);
+    part.addEventListener("click", (event) => event.stopPropagation()); // not the call's detail
+    button.addEventListener("click", () => {
+      button.hidden = true;
+      form.hidden = false;
+      form.querySelector("textarea").focus();
+    });
+    form.querySelector(".ack-cancel").addEventListener("click", () => {
+      form.hidden = true;
+      button.hidden = false;
+    });
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const note = form.querySelector("textarea").value.trim();
+      const error = form.querySelector(".ack-error");
+      form.querySelector(".ack-save").disabled = true;
+      error.textContent = "";
+      try {
+        const answer = await apiPost(`/api/nudges/${encodeURIComponent(entry.nudge_id)}/ack`, note ? { note } : {});
+        if (!answer.ok) {
+          error.textContent = (answer.body && answer.body.detail) || `HTTP ${answer.status}`;
+          return;
+        }
+        form.querySelector("textarea").value = "";
+        addEntry({ ...entry, ack: answer.body.ack });
+      } catch (failure) {
+        if (failure instanceof Unauthorized) showTokenForm("That token was not accepted.");
+        else error.textContent = "The worker did not answer; try again.";
+      } finally {
+        form.querySelector(".ack-save").disabled = false;
+      }
+    });
+    return part;
+  }
+
+  // -- the agent page -----------------------------------------------------------------
+  function agentLink(agentId, team) {
+    const link = el("a", { class: "agent-link", href: `#agent=${encodeURIComponent(agentId)}`, "data-agent-id": agentId, title: `Agent ${agentId}: calls and trend` }, agentId);
+    link.addEventListener("click", (event) => {
+      event.preventDefault();
+      event.stopPropagation(); // the agent, not the call
+      openAgent(agentId, team);
+    });
+    return link;
+  }
+
+  function openAgent(agentId) {
+    state.agent = agentId;
+    if (location.hash !== `#agent=${encodeURIComponent(agentId)}`) {
+      history.replaceState(null, "", `#agent=${encodeURIComponent(agentId)}`);
+    }
+    $("#calls-section").hidden = true;
+    $("#agent").hidden = false;
+    $("#agent-id").textContent = agentId;
+    $("#agent").dataset.agentId = agentId;
+    delete $("#agent").dataset.loaded;
+    clearInterval(state.agentTimer);
+    state.agentTimer = setInterval(() => loadAgent(agentId), 5000);
+    loadAgent(agentId);
+  }
+
+  function closeAgent() {
+    state.agent = null;
+    clearInterval(state.agentTimer);
+    $("#agent").hidden = true;
+    $("#calls-section").hidden = false;
+    if (location.hash.startsWith("#agent=")) history.replaceState(null, "", location.pathname + location.search);
+  }
+
+  async function loadAgent(agentId) {
+    const params = new URLSearchParams();
+    if (state.team) params.set("team", state.team);
+    const query = params.toString();
+    let view;
+    try {
+      view = await api(`/api/agents/${encodeURIComponent(agentId)}${query ? `?${query}` : ""}`);
+    } catch (error) {
+      if (error instanceof Unauthorized) showTokenForm("That token was not accepted.");
+      else if (agentId === state.agent) {
+        $("#agent-teams").textContent = "not found among the calls this console holds";
+        $("#agent-calls tbody").replaceChildren();
+        $("#agent-no-calls").hidden = false;
+      }
+      return;
+    }
+    if (agentId !== state.agent) return;
+    renderAgent(view);
+  }
+
+  function openCallFromAgent(callId) {
+    closeAgent();
+    selectCall(callId);
+  }
+
+  function renderAgent(view) {
+    const panel = $("#agent");
+    panel.dataset.loaded = "true";
+    $("#agent-teams").textContent = view.teams.join(", ");
+    $("#agent-days").textContent = String(view.history_days);
+    const rows = [];
+    let day = null;
+    for (const call of view.calls) {
+      if (call.day !== day) {
+        day = call.day;
+        const label = day === view.today ? `Today (${day})` : day;
+        rows.push(el("tr", { class: "day-row", "data-day": day }, el("td", { colspan: 7 }, label)));
+      }
+      const hits = (call.tracker_hits || []).map((t) => `${t.tracker}: ${t.hits}`).join(", ");
+      const open = call.held
+        ? el("a", { href: "#", class: "call-link", "data-call-id": call.call_id }, "detail")
+        : el("span", { class: "hint" }, "—");
+      if (call.held) {
+        open.addEventListener("click", (event) => {
+          event.preventDefault();
+          openCallFromAgent(call.call_id);
+        });
+      }
+      rows.push(
+        el(
+          "tr",
+          {
+            "data-call-id": call.call_id,
+            "data-day": call.day,
+            "data-live": String(call.live),
+            "data-score": call.score === null ? "" : call.score,
+            class: [call.live ? "live" : "", call.day === view.today ? "today" : ""].join(" ").trim() || null,
+            title: call.call_id,
+          },
+          el("td", { class: "when" }, clock(call.at)),
+          el("td", { class: "team" }, call.team),
+          el("td", { class: "duration num" }, duration(call.duration_seconds * 1000)),
+          el("td", { class: "score-cell num" }, scoreBadge(call.score)),
+          el("td", { class: "nudges num" }, call.nudges ? `${call.nudges} (${call.nudges_acked})` : "0"),
+          el("td", { class: "hits" }, hits || "—"),
+          el("td", { class: "open" }, open),
+        ),
+      );
+    }
+    $("#agent-calls tbody").replaceChildren(...rows);
+    $("#agent-no-calls").hidden = view.calls.length > 0;
+    drawTrend(view.trend || []);
+  }
+
+  // the agent's mean and 10th-percentile score per day: one pair of lines per definitions,
+  // the latest definitions drawn strong (docs/metrics.md: values of other definitions differ)
+  function drawTrend(points) {
+    const chart = $("#agent-trend");
+    chart.replaceChildren();
+    const W = 900, H = 220, left = 36, right = 16, top = 10, bottom = 24;
+    const plotW = W - left - right, plotH = H - top - bottom;
+    const dayMs = (day) => Date.parse(`${day}T00:00:00Z`);
+    const days = points.map((p) => dayMs(p.day));
+    const d0 = days.length ? Math.min(...days) : 0;
+    const d1 = days.length ? Math.max(...days) : 0;
+    const span = Math.max(1, d1 - d0);
+    const x = (day) => (d1 === d0 ? left + plotW / 2 : left + ((dayMs(day) - d0) / span) * plotW);
+    const y = (v) => top + plotH - (Math.max(0, Math.min(100, v)) / 100) * plotH;
+    for (const tick of [0, 25, 50, 75, 100]) {
+      chart.append(svg("line", { class: "grid", x1: left, x2: W - right, y1: y(tick), y2: y(tick) }));
+      chart.append(svg("text", { x: left - 4, y: y(tick) + 3, "text-anchor": "end" }, tick));
+    }
+    chart.append(svg("line", { class: "axis", x1: left, x2: W - right, y1: top + plotH, y2: top + plotH }));
+    if (points.length) {
+      const first = points[0].day, last = points[points.length - 1].day;
+      chart.append(svg("text", { x: left, y: H - 6 }, first));
+      if (last !== first) chart.append(svg("text", { x: W - right, y: H - 6, "text-anchor": "end" }, last));
+    }
+    const groups = new Map();
+    for (const p of points) {
+      if (!groups.has(p.definitions)) groups.set(p.definitions, []);
+      groups.get(p.definitions).push(p);
+    }
+    const latest = points.length ? points[points.length - 1].definitions : null;
+    let drawn = 0;
+    for (const [definitions, group] of groups) {
+      for (const [series, field] of [["mean", "mean_score"], ["p10", "p10_score"]]) {
+        const shown = group.filter((p) => p[field] !== null && p[field] !== undefined);
+        const coords = shown.map((p) => `${x(p.day).toFixed(1)},${y(p[field]).toFixed(1)}`);
+        chart.append(
+          svg("polyline", {
+            "data-series": series,
+            "data-definitions": definitions,
+            "data-point-count": coords.length,
+            class: definitions === latest ? "" : "other-definitions",
+            points: coords.join(" "),
+          }),
+        );
+        for (const p of shown) {
+          const dot = svg("circle", { cx: x(p.day).toFixed(1), cy: y(p[field]).toFixed(1), r: 3, "data-series": series, "data-day": p.day });
+          dot.append(svg("title", {}, `${p.day}: ${series === "mean" ? "mean" : "10th percentile"} ${Math.round(p[field])} of ${p.calls} calls`));
+          chart.append(dot);
+        }
+        if (series === "mean") drawn += shown.length;
+      }
+    }
+    chart.dataset.pointCount = String(drawn);
+    const others = groups.size - (latest === null ? 0 : 1);
+    $("#agent-trend-note").textContent = !points.length
+      ? "No ended calls held yet: the trend starts with the first call summary."
+      : others > 0
+        ? `${others} other definitions version(s) drawn faint: their scores are not comparable.`
+        : "";
+  }
+
   // -- wiring ------------------------------------------------------------------------
   document.addEventListener("DOMContentLoaded", () => {
     $("#team-filter").addEventListener("change", (event) => {
@@ -503,6 +761,7 @@
       $("#nudge-feed").replaceChildren();
       openStream();
     });
+    $("#agent-close").addEventListener("click", closeAgent);
     $("#detail-close").addEventListener("click", () => {
       state.selected = null;
       $("#detail").hidden = true;
@@ -516,5 +775,6 @@
       start();
     });
     start();
+    if (location.hash.startsWith("#agent=")) openAgent(decodeURIComponent(location.hash.slice(7)));
   });
 })();

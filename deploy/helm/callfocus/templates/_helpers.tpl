@@ -279,6 +279,16 @@ CALLFOCUS_* environment of the workers and the topics job. Secrets come from exi
       key: {{ .key }}
 {{- end }}
 {{- end }}
+{{- with .Values.config.console }}
+- name: CALLFOCUS_CONSOLE_SUMMARY_HISTORY_DAYS
+  value: {{ .summaryHistoryDays | toString | quote }}
+- name: CALLFOCUS_CONSOLE_MAX_SUMMARIES_PER_AGENT
+  value: {{ .maxSummariesPerAgent | int64 | quote }}
+- name: CALLFOCUS_CONSOLE_MAX_SUMMARIES
+  value: {{ .maxSummaries | int64 | quote }}
+- name: CALLFOCUS_CONSOLE_MAX_ACKS
+  value: {{ .maxAcks | int64 | quote }}
+{{- end }}
 - name: CALLFOCUS_REDACTION_MODE
   value: {{ .Values.config.privacy.redactionMode | quote }}
 - name: CALLFOCUS_DEAD_LETTER_ORIGINAL
