@@ -222,6 +222,11 @@ def _topic_row(label: str, name: str, suffix: str, facts: TopicFacts, expected: 
             f"kafka-configs.sh --alter --entity-type topics --entity-name {name} "
             f"--add-config max.message.bytes={expected.max_message_bytes}",
         )
+    return _replication_row(label, detail, facts, expected)
+
+
+def _replication_row(label: str, detail: str, facts: TopicFacts, expected: TopicExpectations) -> Check:
+    """The last check of every topic: as many replicas as the setting asks."""
     if facts.replication < expected.replication:
         return Check(
             label,
@@ -244,14 +249,7 @@ def _compacted_row(
             f"kafka-configs.sh --alter --entity-type topics --entity-name {name} "
             "--add-config cleanup.policy=compact",
         )
-    if facts.replication < expected.replication:
-        return Check(
-            label,
-            "warn",
-            f"{detail}; {facts.replication} replicas, CALLFOCUS_TOPIC_REPLICATION is {expected.replication}",
-            "reassign its partitions to more brokers (kafka-reassign-partitions.sh)",
-        )
-    return Check(label, "ok", detail)
+    return _replication_row(label, detail, facts, expected)
 
 
 def _changelog_row(name: str, facts: TopicFacts, events: TopicFacts | None) -> Check:

@@ -13,7 +13,11 @@ from tests.integration.worker import WorkerProcess, stop_process
 @pytest.fixture
 def topics(make_env: Callable[..., dict[str, str]]) -> dict[str, str]:
     """Create this test's topics through the real CLI; returns the environment used."""
-    env = make_env()
+    return create_topics(make_env())
+
+
+def create_topics(env: dict[str, str]) -> dict[str, str]:
+    """Run `callfocus topics` with ``env`` (it must succeed); returns ``env``."""
     done = subprocess.run(
         [sys.executable, "-m", "streams.tools.cli", "topics"],
         env=env,

@@ -18,6 +18,7 @@ import pytest
 from kafka import KafkaProducer
 
 from streams.wire.codec import AvroCodec
+from tests.integration.conftest import create_topics
 
 OLD, NEW = "1.0+aaaa", "1.1+bbbb"
 SINCE, UNTIL = datetime(2026, 11, 2, tzinfo=UTC), datetime(2026, 11, 16, tzinfo=UTC)
@@ -78,15 +79,7 @@ ABORTED = summary("c10", "ana", "billing", monday(0, 14), 0.0)
 @pytest.fixture
 def report_env(make_env: Callable[..., dict[str, str]]) -> dict[str, str]:
     # summaries of November must outlive the test broker's 24 h retention
-    env = make_env(topic_retention_ms='{"call-summaries": -1}')
-    done = subprocess.run(
-        [sys.executable, "-m", "streams.tools.cli", "topics"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
+    env = create_topics(make_env(topic_retention_ms='{"call-summaries": -1}'))
     codec = AvroCodec()
     topic = f"{env['CALLFOCUS_TOPIC_PREFIX']}.call-summaries"
     producer = KafkaProducer(
