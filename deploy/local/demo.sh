@@ -112,6 +112,8 @@ cat <<MSG
 
   callfocus demo is running.
     supervisor console:           http://127.0.0.1:$port/console
+    an agent's page (agent-cy):   http://127.0.0.1:$port/console#agent=agent-cy
+    today's scorecards (HTML):    $state/scorecards.html (callfocus report, every minute once calls end)
     metrics (Prometheus format):  http://127.0.0.1:$metrics_port/metrics
     health / readiness:           http://127.0.0.1:$port/healthz   http://127.0.0.1:$port/readyz
     Kafka bootstrap:              $CALLFOCUS_KAFKA_BOOTSTRAP
@@ -143,9 +145,25 @@ else
   echo "demo: no Harper Valley sample at $corpus (set CALLFOCUS_HARPER_VALLEY); replaying the shipped sample only"
 fi
 
+# today's scorecards, per agent and team, from the summaries of the calls that ended: the
+# same cards the console's agent page and Grafana show, as a supervisor gets them by mail
+scorecards() {
+  "$bin/callfocus" report --since 1d --period day --format html --output "$state/scorecards.html" 2>/dev/null || return 0
+  echo "--- $(date +%T) today's scorecards (callfocus report; the page: $state/scorecards.html) ---"
+  "$bin/callfocus" report --since 1d --period day --format csv 2>/dev/null \
+    | awk -F, 'NR == 1 {for (i = 1; i <= NF; i++) col[$i] = i; next}
+        function shown(value, format) { return value == "" ? "-" : sprintf(format, value) }
+        {printf "  %-12s %-16s %3d calls  mean score %5s  talk ratio %4s\n",
+          $col["team"], ($col["agent_id"] == "" ? "(team)" : $col["agent_id"]), $col["calls"],
+          shown($col["mean_score"], "%.1f"), shown($col["agent_talk_ratio"], "%.2f")}' || true
+}
+
 deadline=$(( $(date +%s) + ${DEMO_SECONDS:-31536000} ))
+rounds=0
 while [ "$(date +%s)" -lt "$deadline" ]; do
   sleep 5
+  rounds=$((rounds + 1))
+  if [ $((rounds % 12)) -eq 0 ]; then scorecards; fi
   echo "--- $(date +%T) nudges so far ---"
   curl -fsS "http://127.0.0.1:$metrics_port/metrics" \
     | awk '/^callfocus_nudges_total\{/ && $NF > 0 {print "  " $0}' || true
