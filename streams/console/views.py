@@ -31,6 +31,9 @@ HTTP (Faust's aiohttp web server):
 - ``POST /api/nudges/{nudge_id}/ack``: mark a nudge handled, with an optional note; written to
   the compacted ``<prefix>.nudge-acks``, which every worker's console reads from the beginning
   (streams.console.acks).
+- ``GET /api/scorecards?team=&agent=&since=&until=&period=&timezone=``: the scorecards of the
+  summaries the console holds, newest period first; ``GET /api/report?...&format=csv|json|html``:
+  the same cards as ``callfocus report`` renders them (streams.console.scorecards).
 
 With ``console_token`` set the API and the stream want ``Authorization: Bearer <token>``
 or ``?token=<token>`` (EventSource cannot send headers); the page itself is open and
@@ -501,6 +504,7 @@ def install_console(app: faust.App, settings: Settings, codec: AvroCodec) -> Con
     app.service(feed)  # type: ignore[arg-type]
     _add_pages(app, console)
     _add_agent_pages(app, console)
+    _add_scorecard_pages(app, console)
 
     async def close_streams(_: Any) -> None:
         state.close_subscribers()
@@ -762,3 +766,63 @@ def _add_agent_pages(app: faust.App, console: Console) -> None:
 
     app.page("/api/agents/{agent_id}")(api_agent)
     app.page("/api/nudges/{nudge_id}/ack")(NudgeAckView)
+
+
+# -- scorecards and reports -------------------------------------------------------------
+def _add_scorecard_pages(app: faust.App, console: Console) -> None:
+    from datetime import UTC, datetime
+
+    from streams.console import scorecards
+
+    state, demand = console.state, console.demand
+
+    async def cards_of(view: Any, request: Any, fmt: str | None = None) -> Any:
+        """(query, cards, counts, the teams the report covers), or the refusal to answer."""
+        principal = console.principal(request)
+        if principal is None:
+            return _unauthorized(view)
+        team = request.query.get("team") or None
+        if team is not None and not principal.sees(team):
+            return _forbidden(view, team)
+        if fmt is not None and fmt not in scorecards.FORMATS:
+            return _bad_request(view, 400, f"format: {fmt!r} is not one of {', '.join(scorecards.FORMATS)}")
+        now = datetime.now(UTC)
+        try:
+            query = scorecards.parse_query(request.query, now, state.agents.history_days)
+        except scorecards.QueryError as error:
+            return _bad_request(view, 400, str(error))
+        await demand.ready()
+        # a copy of what is held (the reader keeps adding), added up off the event loop: 50,000
+        # summaries take about a second, which the worker's agents must not wait for
+        held = list(state.agents.by_call.values())
+        cards, counts = await asyncio.to_thread(scorecards.select_cards, held, query, principal.sees)
+        covered = [team] if team is not None else sorted(principal.teams or ())
+        return query, cards, counts, covered
+
+    async def api_scorecards(view: Any, request: Any) -> Any:
+        outcome = await cards_of(view, request)
+        if not isinstance(outcome, tuple):
+            return outcome
+        query, cards, counts, _ = outcome
+        return _json(view, scorecards.scorecards_document(cards, query, counts, state.agents.history_days))
+
+    async def api_report(view: Any, request: Any) -> Any:
+        fmt = request.query.get("format") or "html"
+        outcome = await cards_of(view, request, fmt)
+        if not isinstance(outcome, tuple):
+            return outcome
+        query, cards, counts, covered = outcome
+        content_type, render = scorecards.FORMATS[fmt]
+        meta = scorecards.report_meta(query, covered, counts, datetime.now(UTC))
+        filename = scorecards.report_filename(query, fmt)
+        headers = {**SECURITY_HEADERS, "Content-Type": content_type}
+        if fmt == "html":  # shown in the browser, its own script and style allowed by digest
+            headers["Content-Security-Policy"] = scorecards.REPORT_CSP
+            headers["Content-Disposition"] = f'inline; filename="{filename}"'
+        else:
+            headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+        text = await asyncio.to_thread(render, cards, meta)
+        return aiohttp_web.Response(text=text, headers=headers)
+
+    app.page("/api/scorecards")(api_scorecards)
+    app.page("/api/report")(api_report)

@@ -44,6 +44,8 @@ NEEDS_TOKEN = {
     "/api/alertmanager": "Alertmanager's webhook notifications (POST)",
     "/api/agents/{agent_id}": "one agent's calls and score trend",
     "/api/nudges/{nudge_id}/ack": "mark a nudge handled (POST)",
+    "/api/scorecards": "scorecards of the call summaries the console holds",
+    "/api/report": "the same cards as a CSV, JSON or HTML report",
 }
 POST_ONLY = {"/api/alertmanager", "/api/nudges/{nudge_id}/ack"}
 PATH_PARAMETERS = {
@@ -120,7 +122,7 @@ def test_every_route_is_public_by_design_or_needs_the_token(
         else:
             assert status == 200, (method, path, status, body[:200])
     # the token opens them (the stream is left out: it does not end)
-    for path in ("/api/calls", "/api/teams", "/api/feed"):
+    for path in ("/api/calls", "/api/teams", "/api/feed", "/api/scorecards", "/api/report?format=csv"):
         assert request(worker.url + path, headers={"Authorization": f"Bearer {TOKEN}"})[0] == 200, path
     assert request(worker.url + "/api/calls/any-call", headers={"Authorization": f"Bearer {TOKEN}"})[0] == 404
 
