@@ -153,7 +153,7 @@ scorecards() {
   "$bin/callfocus" report --since 1d --period day --format csv 2>/dev/null \
     | awk -F, 'NR == 1 {for (i = 1; i <= NF; i++) col[$i] = i; next}
         function shown(value, format) { return value == "" ? "-" : sprintf(format, value) }
-        {printf "  %-12s %-16s %3d calls  mean score %5s  talk ratio %4s\n",
+        {printf "  %-24s %-28s %3d calls  mean score %5s  talk ratio %4s\n",
           $col["team"], ($col["agent_id"] == "" ? "(team)" : $col["agent_id"]), $col["calls"],
           shown($col["mean_score"], "%.1f"), shown($col["agent_talk_ratio"], "%.2f")}' || true
 }
