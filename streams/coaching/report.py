@@ -165,19 +165,21 @@ def report_document(cards: Mapping[ScorecardKey, Scorecard], meta: ReportMeta) -
         "definitions": definitions,
         "definitions_kept_apart": len(definitions) > 1,
         "counts": meta.counts.as_dict() if meta.counts is not None else None,
-        "cards": [
-            {
-                "key": {
-                    "period_start": key.day.isoformat(),
-                    "team": key.team,
-                    "agent_id": key.agent_id,
-                    "kind": "team" if key.is_team else "agent",
-                    "definitions": key.definitions,
-                },
-                "figures": figures_dict(cards[key]),
-            }
-            for key in sorted(cards, key=card_order)
-        ],
+        "cards": [card_json(key, cards[key]) for key in sorted(cards, key=card_order)],
+    }
+
+
+def card_json(key: ScorecardKey, card: Scorecard) -> dict[str, Any]:
+    """One card in the JSON report and the console's API: its key and its figures."""
+    return {
+        "key": {
+            "period_start": key.day.isoformat(),
+            "team": key.team,
+            "agent_id": key.agent_id,
+            "kind": "team" if key.is_team else "agent",
+            "definitions": key.definitions,
+        },
+        "figures": figures_dict(card),
     }
 
 

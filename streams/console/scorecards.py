@@ -27,7 +27,7 @@ from streams.coaching.report import (
     STYLE,
     ReadCounts,
     ReportMeta,
-    figures_dict,
+    card_json,
     render_csv,
     render_html,
     render_json,
@@ -147,19 +147,7 @@ def scorecards_document(
         "history_days": history_days,
         "summaries": {"held": counts.records, "kept": counts.kept},
         "definitions_kept_apart": len({key.definitions for key in cards}) > 1,
-        "cards": [
-            {
-                "key": {
-                    "period_start": key.day.isoformat(),
-                    "team": key.team,
-                    "agent_id": key.agent_id,
-                    "kind": "team" if key.is_team else "agent",
-                    "definitions": key.definitions,
-                },
-                "figures": figures_dict(cards[key]),
-            }
-            for key in sorted(cards, key=newest_first)
-        ],
+        "cards": [card_json(key, cards[key]) for key in sorted(cards, key=newest_first)],
     }
 
 
