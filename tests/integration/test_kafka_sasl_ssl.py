@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from streams.settings import Settings
+from streams.settings import TOPICS, Settings
 from tests.conftest import KAFKA_SH, ROOT, free_port
 from tests.integration.worker import WorkerProcess, eventually
 
@@ -114,7 +114,7 @@ def test_topics_worker_replay_console_and_bench_sender_work_over_sasl_ssl(
     env = callfocus_env(secure_kafka, unique, tmp_path)
     created = callfocus(env, "topics")
     assert created.returncode == 0, created.stderr
-    assert created.stdout.count("created") == 5, created.stdout
+    assert created.stdout.count("created") == len(TOPICS), created.stdout
 
     worker = WorkerProcess(env, tmp_path / "worker.log")
     try:
