@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.oidc_provider import IdentityProvider
+
 ROOT = Path(__file__).resolve().parents[1]
 KAFKA_SH = ROOT / "deploy" / "local" / "kafka.sh"
 
@@ -144,3 +146,12 @@ def make_env(kafka_bootstrap: str, unique: str, tmp_path: Path) -> Callable[...,
         return env
 
     return make
+
+
+@pytest.fixture
+def provider() -> Iterator[IdentityProvider]:
+    """An OIDC identity provider of the test's own: its keys and JWKS served over HTTP."""
+    idp = IdentityProvider()
+    idp.start()
+    yield idp
+    idp.stop()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +24,6 @@ pytestmark = pytest.mark.integration
 STATIC = "s3cret-static"
 TEAM_OF = {"demo-focused": "retention", "demo-pitcher": "sales", "demo-monologue": "support"}
 AGENT_OF = {"demo-focused": "agent-ana", "demo-pitcher": "agent-bo", "demo-monologue": "agent-cy"}
-
-
-@pytest.fixture
-def provider() -> Iterator[IdentityProvider]:
-    idp = IdentityProvider()
-    idp.start()
-    yield idp
-    idp.stop()
 
 
 def alert_for(call_id: str) -> dict[str, Any]:

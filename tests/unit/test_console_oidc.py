@@ -7,7 +7,6 @@ import asyncio
 import json
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +28,6 @@ from streams.console.oidc import (
 )
 from streams.settings import Settings
 from tests.oidc_provider import AUDIENCE, ISSUER, IdentityProvider, public_jwk
-
-
-@pytest.fixture
-def provider() -> Iterator[IdentityProvider]:
-    idp = IdentityProvider()
-    idp.start()
-    yield idp
-    idp.stop()
 
 
 def oidc_settings(**overrides: Any) -> Settings:

@@ -11,7 +11,6 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +26,6 @@ from tests.unit.test_console_views import console_app, read_events, served
 STATIC = "s3cret-static"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "e2e" / "artifacts"
 SNIPPET = "my card number is [card] and my name is Jane"
-
-
-@pytest.fixture
-def provider() -> Iterator[IdentityProvider]:
-    idp = IdentityProvider()
-    idp.start()
-    yield idp
-    idp.stop()
 
 
 def scoped_app(provider: IdentityProvider, **settings: Any) -> tuple[Any, Console]:

@@ -11,11 +11,9 @@ import io
 import json
 import re
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 from aiohttp.test_utils import TestClient
 
 from streams.console.views import Console
@@ -27,14 +25,6 @@ STATIC = "s3cret-static"
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 OTHER_TEAM, OTHER_AGENT = "nightowls", "agent-zed"  # names no report text holds
-
-
-@pytest.fixture
-def provider() -> Iterator[IdentityProvider]:
-    idp = IdentityProvider()
-    idp.start()
-    yield idp
-    idp.stop()
 
 
 def day_of(ms: int) -> str:
