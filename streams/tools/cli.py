@@ -196,6 +196,15 @@ def main() -> None:
         click.echo(f"callfocus: warning: {warning}", err=True)
 
 
+def no_broker_answered(settings: Settings) -> NoReturn:
+    """Kafka went away during a command: one line, exit status 3."""
+    click.echo(
+        f"callfocus: no Kafka broker answered at {settings.kafka.bootstrap} (set CALLFOCUS_KAFKA_BOOTSTRAP)",
+        err=True,
+    )
+    sys.exit(3)
+
+
 def command_line_window(since_text: str, until_text: str, zone: tzinfo = UTC) -> tuple[datetime, datetime]:
     """``--since`` and ``--until`` as aware datetimes, or a usage error (exit 2) that says
     which one is wrong and what a time is."""
@@ -352,12 +361,7 @@ def bridge(
     try:
         report = run(settings, config, stop_on_signals())
     except (KafkaConnectionError, KafkaTimeoutError):
-        click.echo(
-            f"callfocus: no Kafka broker answered at {settings.kafka.bootstrap} "
-            "(set CALLFOCUS_KAFKA_BOOTSTRAP)",
-            err=True,
-        )
-        sys.exit(3)
+        no_broker_answered(settings)
     except KafkaError as error:  # the open transaction is aborted: a restart resumes from the last commit
         click.echo(f"callfocus: the bridge stopped: {error!r}", err=True)
         sys.exit(1)
@@ -757,12 +761,7 @@ def report(
         click.echo(f"callfocus: {error.message}", err=True)
         sys.exit(error.exit_status)
     except (KafkaConnectionError, KafkaTimeoutError):
-        click.echo(
-            f"callfocus: no Kafka broker answered at {settings.kafka.bootstrap} "
-            "(set CALLFOCUS_KAFKA_BOOTSTRAP)",
-            err=True,
-        )
-        sys.exit(3)
+        no_broker_answered(settings)
     counts = tally.counts()
     meta = ReportMeta(
         since=since,
