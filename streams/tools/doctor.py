@@ -237,6 +237,13 @@ def _replication_row(label: str, detail: str, facts: TopicFacts, expected: Topic
     return Check(label, "ok", detail)
 
 
+def _compact_fix(name: str) -> str:
+    return (
+        f"kafka-configs.sh --alter --entity-type topics --entity-name {name} "
+        "--add-config cleanup.policy=compact"
+    )
+
+
 def _compacted_row(
     label: str, name: str, detail: str, facts: TopicFacts, expected: TopicExpectations
 ) -> Check:
@@ -246,8 +253,7 @@ def _compacted_row(
             label,
             "warn",
             f"{detail}: not compacted, its records go after retention.ms and the console forgets them",
-            f"kafka-configs.sh --alter --entity-type topics --entity-name {name} "
-            "--add-config cleanup.policy=compact",
+            _compact_fix(name),
         )
     return _replication_row(label, detail, facts, expected)
 
@@ -270,8 +276,7 @@ def _changelog_row(name: str, facts: TopicFacts, events: TopicFacts | None) -> C
             label,
             "fail",
             f"{detail}: not compacted, a restore reads every state ever written",
-            f"kafka-configs.sh --alter --entity-type topics --entity-name {name} "
-            "--add-config cleanup.policy=compact",
+            _compact_fix(name),
         )
     return Check(label, "ok", detail)
 
