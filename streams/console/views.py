@@ -297,6 +297,18 @@ def call_team(detail: dict[str, Any]) -> str | None:
     return None
 
 
+def _asker(console: Console, view: Any, request: Any) -> tuple[Principal, str | None] | Any:
+    """Who asks and the team they ask for (``?team=``, None: not one), or the 401 or 403
+    that answers instead."""
+    principal = console.principal(request)
+    if principal is None:
+        return _unauthorized(view)
+    team = request.query.get("team") or None
+    if team is not None and not principal.sees(team):
+        return _forbidden(view, team)
+    return principal, team
+
+
 def _limit(request: Any, default: int = 500) -> int:
     try:
         return max(1, min(5000, int(request.query.get("limit", default))))
@@ -595,12 +607,10 @@ def _add_pages(app: faust.App, console: Console) -> None:
         return _static(view, name)
 
     async def api_calls(view: Any, request: Any) -> Any:
-        principal = console.principal(request)
-        if principal is None:
-            return _unauthorized(view)
-        team = request.query.get("team") or None
-        if team is not None and not principal.sees(team):
-            return _forbidden(view, team)
+        asker = _asker(console, view, request)
+        if not isinstance(asker, tuple):
+            return asker
+        principal, team = asker
         await demand.ready()
         return _json(view, console.call_list(principal, team, _limit(request)))
 
@@ -633,23 +643,19 @@ def _add_pages(app: faust.App, console: Console) -> None:
         ]
 
     async def api_feed(view: Any, request: Any) -> Any:
-        principal = console.principal(request)
-        if principal is None:
-            return _unauthorized(view)
-        team = request.query.get("team") or None
-        if team is not None and not principal.sees(team):
-            return _forbidden(view, team)
+        asker = _asker(console, view, request)
+        if not isinstance(asker, tuple):
+            return asker
+        principal, team = asker
         await demand.ready()
         entries = list(reversed(feed_entries(request, principal, team)))
         return _json(view, entries[: _limit(request)])
 
     async def api_stream(view: Any, request: Any) -> Any:
-        principal = console.principal(request)
-        if principal is None:
-            return _unauthorized(view)
-        team = request.query.get("team") or None
-        if team is not None and not principal.sees(team):
-            return _forbidden(view, team)
+        asker = _asker(console, view, request)
+        if not isinstance(asker, tuple):
+            return asker
+        principal, team = asker
         await demand.ready()
         backlog = feed_entries(request, principal, team)
         return await console.stream_events(request, team, _limit(request), backlog, principal)
@@ -716,13 +722,11 @@ def _add_agent_pages(app: faust.App, console: Console) -> None:
     state, demand = console.state, console.demand
 
     async def api_agent(view: Any, request: Any, agent_id: str) -> Any:
-        principal = console.principal(request)
-        if principal is None:
-            return _unauthorized(view)
+        asker = _asker(console, view, request)
+        if not isinstance(asker, tuple):
+            return asker
+        principal, asked = asker
         await demand.ready()
-        asked = request.query.get("team") or None
-        if asked is not None and not principal.sees(asked):
-            return _forbidden(view, asked)
         known = state.agent_teams(agent_id)
         teams = [asked] if asked is not None else known
         if not teams or (asked is not None and asked not in known):
@@ -778,12 +782,10 @@ def _add_scorecard_pages(app: faust.App, console: Console) -> None:
 
     async def cards_of(view: Any, request: Any, fmt: str | None = None) -> Any:
         """(query, cards, counts, the teams the report covers), or the refusal to answer."""
-        principal = console.principal(request)
-        if principal is None:
-            return _unauthorized(view)
-        team = request.query.get("team") or None
-        if team is not None and not principal.sees(team):
-            return _forbidden(view, team)
+        asker = _asker(console, view, request)
+        if not isinstance(asker, tuple):
+            return asker
+        principal, team = asker
         if fmt is not None and fmt not in scorecards.FORMATS:
             return _bad_request(view, 400, f"format: {fmt!r} is not one of {', '.join(scorecards.FORMATS)}")
         now = datetime.now(UTC)
