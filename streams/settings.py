@@ -22,6 +22,7 @@ from dataclasses import dataclass, fields
 from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -227,6 +228,19 @@ class ConsoleSettings(SettingsView):
 
 
 @dataclass(frozen=True)
+class ScorecardSettings(SettingsView):
+    """Per-agent and per-team scorecards the worker keeps in its scorecard table (docs/coaching.md)."""
+
+    PREFIXES: ClassVar[tuple[str, ...]] = ("scorecard_",)
+    days: int
+    timezone: str
+    max_exported_agents: int
+
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
 class TuningSettings(SettingsView):
     """Knobs measured for speed and latency; their defaults suit most deployments."""
 
@@ -265,6 +279,7 @@ GROUPS = (
     Group("nudges", "Nudges", NudgeSettings),
     Group("privacy", "Privacy", PrivacySettings),
     Group("console", "Supervisor console", ConsoleSettings),
+    Group("scorecards", "Scorecards", ScorecardSettings),
     Group("tuning", "Tuning", TuningSettings),
 )
 
@@ -636,6 +651,28 @@ class Settings(BaseSettings):
         "`<prefix>.nudge-acks`, compacted, from the beginning.",
     )
 
+    # Scorecards
+    scorecard_days: int = Field(
+        35,
+        ge=1,
+        le=3660,
+        description="Days the scorecard table keeps each day's cards, and an agent's totals after "
+        "their last call; about 2 KB per agent, team and day per input partition "
+        "(docs/coaching.md, Sizing).",
+    )
+    scorecard_timezone: str = Field(
+        "UTC",
+        description="IANA time zone of the scorecard table's days (a contact center's day is local), "
+        "e.g. `America/Chicago`.",
+    )
+    scorecard_max_exported_agents: int = Field(
+        500,
+        ge=0,
+        description="Per-agent scorecard series are exported for at most this many agents per "
+        "worker (the first by team and agent id); the others are added up in agent `other` of "
+        "their team (docs/coaching.md, Series count).",
+    )
+
     # Tuning: each description says why the default is what it is
     input_batches: bool = Field(
         True,
@@ -789,6 +826,15 @@ class Settings(BaseSettings):
             raise ValueError(problem)
         return value
 
+    @field_validator("scorecard_timezone")
+    @classmethod
+    def _timezone_is_known(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone (UTC, America/Chicago)") from None
+        return value
+
     @field_validator("lexicon_dir")
     @classmethod
     def _lexicon_dir_is_a_folder(cls, value: Path | None) -> Path | None:
@@ -926,6 +972,10 @@ class Settings(BaseSettings):
     @property
     def console(self) -> ConsoleSettings:
         return self._view(ConsoleSettings)
+
+    @property
+    def scorecards(self) -> ScorecardSettings:
+        return self._view(ScorecardSettings)
 
     @property
     def tuning(self) -> TuningSettings:
