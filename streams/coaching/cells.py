@@ -1,4 +1,4 @@
-"""The scorecard table's cells: their keys and values, as the worker writes them and the console reads them. Pure.
+"""The scorecard table's cells: keys and values, as the worker writes and the console reads them. Pure.
 
 The worker adds each call summary it emits to cells of the scorecard table, in the
 transaction that commits the call's end (streams/worker/scorecard_cells.py). A cell

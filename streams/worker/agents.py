@@ -21,6 +21,7 @@ from typing import Any
 import faust
 from faust.types import TP, StreamT
 
+from streams.coaching.cells import is_cell
 from streams.engine.config import EngineConfig
 from streams.settings import Settings
 from streams.wire.codec import AvroCodec
@@ -40,6 +41,7 @@ from streams.worker.commits import CommitProtocol
 from streams.worker.exporter import ConsumerLagCollector, PipelineMetrics
 from streams.worker.fetch import BatchingConsumer, FetchedBatch
 from streams.worker.gc_policy import LongLivedObjects
+from streams.worker.scorecard_cells import ScorecardCells
 from streams.worker.webhook import NudgeWebhook
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,24 @@ class TableStateSink:
         return await self.app.producer.send(
             changelog, key, value, source.partition, None, None, transactional_id=transaction
         )
+
+
+class RoutedStateSink:
+    """Calls' states to the call-state table, scorecard cells to the scorecard table: both
+    written by the same commits, in the same transactions."""
+
+    def __init__(self, calls: TableStateSink, scorecards: TableStateSink) -> None:
+        self.calls = calls
+        self.scorecards = scorecards
+
+    def _sink(self, key: bytes) -> TableStateSink:
+        return self.scorecards if is_cell(key) else self.calls
+
+    def store(self, key: bytes, value: bytes | None, source: Any) -> None:
+        self._sink(key).store(key, value, source)
+
+    async def send(self, key: bytes, value: bytes | None, source: Any) -> Awaitable[Any]:
+        return await self._sink(key).send(key, value, source)
 
 
 class ConsumerBatchFeed:
@@ -124,6 +144,8 @@ class WorkerAgents:
         metrics: PipelineMetrics,
         call_state: Any,
         applier: BatchApplier,
+        scorecard_table: Any,
+        scorecards: ScorecardCells,
     ) -> None:
         self.app = app
         self.settings = settings
@@ -134,17 +156,23 @@ class WorkerAgents:
         self.metrics = metrics
         self.call_state = call_state
         self.applier = applier
+        self.scorecard_table = scorecard_table
+        self.scorecards = scorecards
         self.exactly_once = settings.processing_guarantee == "exactly_once"
         self.call_events = applier.topics.call_events
         self.call_events_topic = app.topic(self.call_events, key_serializer="raw", value_serializer="raw")
         self.commits = CommitProtocol(
             live_calls.unwritten,
-            TableStateSink(app, call_state, self.exactly_once),
+            RoutedStateSink(
+                TableStateSink(app, call_state, self.exactly_once),
+                TableStateSink(app, scorecard_table, self.exactly_once),
+            ),
             self.send_outputs,
-            live_calls.forget,
+            self.forget,
             metrics,
             max_record_bytes=settings.max_record_bytes,
             feed=ConsumerBatchFeed(app) if settings.input_batches else None,
+            on_committed=scorecards.committed_states,
         )
         self.nudge_webhook = (
             NudgeWebhook(
@@ -162,6 +190,8 @@ class WorkerAgents:
             else None
         )
         live_calls.load = self.load_call
+        scorecards.load = self.load_cell
+        scorecards.on_unreadable = metrics.unreadable_states.inc
         self.process_call_events = app.agent(self.call_events_topic, name="process_call_events")(
             self._process_call_events
         )
@@ -178,6 +208,7 @@ class WorkerAgents:
             (LongLivedObjects.FREEZE_INTERVAL_SECONDS, self.freeze_long_lived_objects),
             (1.0, self.forget_ended_calls),
             (30.0, self.forget_old_ends),
+            (600.0, self.forget_old_scorecards),
         ):
             app.timer(interval=interval)(timer)
         app.on_partitions_assigned.connect(self.tune_fetches_for_recovery)  # type: ignore[arg-type]
@@ -203,6 +234,18 @@ class WorkerAgents:
     def load_call(self, call_id: str) -> LiveCall | EndedCall | LostCall | None:
         raw = self.call_state.get(call_id.encode())
         return self.read_state(call_id, raw) if raw else None
+
+    def load_cell(self, key: str) -> bytes | None:
+        raw: bytes | None = self.scorecard_table.get(key.encode())
+        return raw
+
+    def forget(self, key: str) -> None:
+        """Forget a call's or a scorecard cell's changes not yet written (a dropped batch's):
+        the next change reads it again from its table."""
+        if is_cell(key):
+            self.scorecards.forget(key)
+        else:
+            self.live_calls.forget(key)
 
     # -- sending ----------------------------------------------------------------------------
 
@@ -337,6 +380,9 @@ class WorkerAgents:
                     loaded += 1
         if loaded:
             log.info("rebalance complete: %d live calls loaded from the call-state table", loaded)
+        cells = self.scorecards.load_partitions(list(self.scorecard_table.items()), active)
+        if cells:
+            log.info("rebalance complete: %d scorecard cells loaded from the scorecard table", cells)
 
     async def forget_revoked_calls(self, sender: Any, revoked: set[TP], **kwargs: Any) -> None:
         dropped = self.live_calls.drop_partitions(
@@ -344,6 +390,7 @@ class WorkerAgents:
         )
         if dropped:
             log.info("partitions revoked: no longer exporting %d calls", dropped)
+        self.scorecards.drop_partitions({tp.partition for tp in revoked if tp.topic == self.call_events})
 
     def input_lag(self) -> dict[tuple[str, int], int]:
         """Records not yet processed in each assigned input partition this worker has read from."""
@@ -397,6 +444,14 @@ class WorkerAgents:
             if ended.partition in active:
                 source = PartitionSource(self.call_events, ended.partition)
                 self.live_calls.unwritten.changed(ForgottenCall(ended.call_id), source)
+
+    async def forget_old_scorecards(self) -> None:
+        """Cells past ``scorecard_days`` are deleted by the next commit, in the transaction of
+        their partition."""
+        now_ms = self.applier.wall_clock_ms()
+        for deletion, partition in self.scorecards.expire(now_ms, self.settings.scorecard_days):
+            source = PartitionSource(self.call_events, partition)
+            self.live_calls.unwritten.changed(deletion, source)
 
     async def deliver_webhook_nudges(self) -> None:
         if self.nudge_webhook is not None:

@@ -27,6 +27,8 @@ from streams.worker.calls import CallProcessor, LiveCalls
 from streams.worker.exporter import PipelineMetrics
 from streams.worker.faust_codecs import register_faust_codecs
 from streams.worker.fetch import BatchingConsumer, CallfocusConsumer
+from streams.worker.scorecard_cells import ScorecardCells
+from streams.worker.scorecard_series import ScorecardCollector
 from streams.worker.tracker_reload import TrackerReload, TrackerReloadCollector
 from streams.worker.web import WorkerPages
 
@@ -158,6 +160,24 @@ class Worker:
             # a state record as large as any other callfocus record (settings.max_record_bytes)
             extra_topic_configs={"max.message.bytes": str(settings.topic_max_message_bytes)},
         )
+        # Call summaries added up per agent, team and day, written with the calls' ends
+        # (streams/worker/scorecard_cells.py); keys and values: streams/coaching/cells.py
+        self.scorecard_table = self.app.Table(
+            "scorecards",
+            key_type=bytes,
+            value_type=bytes,
+            partitions=settings.topic_partitions,
+            help="Scorecard cells: call summaries added up per agent, team and day (changelog-backed).",
+            extra_topic_configs={"max.message.bytes": str(settings.topic_max_message_bytes)},
+        )
+        self.scorecards = ScorecardCells(self.live_calls.unwritten, settings.scorecards.zone())
+        self.registry.register(
+            ScorecardCollector(
+                self.scorecards.committed,
+                lambda: self.scorecards.partitions,
+                settings.scorecard_max_exported_agents,
+            )
+        )
         self.applier = BatchApplier(
             self.processor,
             self.codec,
@@ -178,6 +198,7 @@ class Worker:
             ),
             redactor=self.redactor,
             dead_letter_original=settings.dead_letter_original,
+            scorecards=self.scorecards,
         )
         self.agents = WorkerAgents(
             self.app,
@@ -189,6 +210,8 @@ class Worker:
             self.metrics,
             self.call_state,
             self.applier,
+            self.scorecard_table,
+            self.scorecards,
         )
         self.committer = self.agents.commits
         if settings.trackers_file is not None:

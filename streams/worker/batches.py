@@ -27,6 +27,7 @@ from streams.worker.calls import CallProcessor, LiveCall, LiveCalls
 from streams.worker.exporter import PipelineMetrics
 from streams.worker.output_kinds import OutputKind
 from streams.worker.outputs import metrics_record, nudge_record, summary_record
+from streams.worker.scorecard_cells import ScorecardCells
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,8 @@ class OutputTiming:
 
 
 class AppliedBatch(NamedTuple):
-    """What one batch caused: transactional outputs, nudges to send at once, calls changed."""
+    """What one batch caused: transactional outputs, nudges to send at once, and the calls and
+    scorecard cells it changed (forgotten if the batch is dropped at a rebalance)."""
 
     outputs: list[Output]
     nudges: list[tuple[LiveCall, Nudge]]
@@ -108,8 +110,11 @@ class BatchApplier:
         wall_clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         redactor: Redactor | None = None,
         dead_letter_original: bool = False,
+        scorecards: ScorecardCells | None = None,
     ) -> None:
         self.processor = processor
+        # where an ended call's summary is added up, in the commit of its end
+        self.scorecards = scorecards
         # a dead letter's value: the original bytes only when redaction is off or the setting
         # allows it; else redacted (streams/privacy/dead_letters.py)
         self.dead_letter_redactor = (
@@ -129,6 +134,7 @@ class BatchApplier:
         """Apply a batch to the engine; returns its outputs, its nudges and the calls it changed."""
         outputs: list[Output] = []
         batch_calls: dict[str, tuple[LiveCall, InputRecord]] = {}
+        changed: set[str] = set()  # the calls and scorecard cells the next commit writes
         for record in batch:
             self.processed_offsets[record.partition] = record.offset
             result = self.processor.process_record(record.key, record.value, record.partition)
@@ -140,7 +146,7 @@ class BatchApplier:
                 continue
             batch_calls[call.call_id] = (call, record)
             if result.ended_now:
-                outputs += self._ending(call, record)
+                outputs += self._ending(call, record, changed)
         # once per changed call per batch, not per event: reading a call's metrics is the
         # costly part of a snapshot and of a nudge check
         nudges: list[tuple[LiveCall, Nudge]] = []
@@ -162,19 +168,26 @@ class BatchApplier:
             except Exception:  # a call's outputs fail, not the batch: its events are applied
                 self.metrics.output_errors.labels(OutputKind.METRICS).inc()
                 log.exception("call %s: its snapshot or nudge check failed", call.call_id)
-        return AppliedBatch(outputs, nudges, set(batch_calls))
+        changed.update(batch_calls)
+        return AppliedBatch(outputs, nudges, changed)
 
-    def _ending(self, call: LiveCall, record: InputRecord) -> list[Output]:
-        """The last snapshot and the summary of a call that has just ended."""
+    def _ending(self, call: LiveCall, record: InputRecord, changed: set[str]) -> list[Output]:
+        """The last snapshot and the summary of a call that has just ended; the summary is
+        added to the call's scorecard cells (their keys go to ``changed``)."""
         try:
             last = self.snapshot(call, record)
-            summary = self.codec.encode(
-                "CallSummary", summary_record(call, call.state.metrics(), call.nudges.fired)
-            )
+            fields = summary_record(call, call.state.metrics(), call.nudges.fired)
+            summary = self.codec.encode("CallSummary", fields)
         except Exception:  # the call has ended all the same: counted and logged
             self.metrics.output_errors.labels(OutputKind.SUMMARIES).inc()
             log.exception("call %s: its summary could not be made", call.call_id)
             return []
+        if self.scorecards is not None:
+            try:
+                changed.update(self.scorecards.add(fields, record.partition, record))
+            except Exception:  # the summary still goes out; its cards lack it, counted and logged
+                self.metrics.output_errors.labels(OutputKind.SUMMARIES).inc()
+                log.exception("call %s: its summary could not be added to the scorecards", call.call_id)
         return [
             last,
             Output(OutputKind.SUMMARIES, record, self.topics.summaries, call.call_id.encode(), summary),

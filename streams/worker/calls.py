@@ -173,8 +173,16 @@ def read_durable(call_id: str, raw: bytes, config: EngineConfig) -> LiveCall | E
 # a call's state as a commit writes it: key, durable data (None: the call ended, delete
 # it) and the input record that last changed it (its partition's transaction carries it)
 TakenState = tuple[bytes, dict[str, Any] | None, Any]
-# what a commit writes for a call: its state or end marker (LiveCall), or a deletion
-Durable = LiveCall | ForgottenCall
+
+
+class Durable(Protocol):
+    """What a commit writes to a table under the key ``call_id``: a call's state or end marker
+    (LiveCall), a deletion (ForgottenCall), a scorecard cell (streams/worker/scorecard_cells.py)."""
+
+    @property
+    def call_id(self) -> str: ...
+
+    def durable_data(self) -> dict[str, Any] | None: ...
 
 
 def _take(call: Durable, source: Any) -> TakenState:
@@ -210,9 +218,9 @@ class UnwrittenStates:
         """Forget a change that will be made again (its batch is dropped and comes again)."""
         self._changed.pop(call_id, None)
 
-    def before_change(self, call: LiveCall) -> None:
+    def before_change(self, call_id: str) -> None:
         """Take the call's state for the writing commit now, if it has not yet."""
-        entry = self._untaken.pop(call.call_id, None)
+        entry = self._untaken.pop(call_id, None)
         if entry is not None:
             self._taken.append(_take(*entry))
 
@@ -495,7 +503,7 @@ class CallProcessor:
                     InvalidReason.ENDED_BEFORE_START,
                     f"call {call_id!r} ended at {event.ended_at}, before it started at {started.started_at}",
                 )
-        self.calls.unwritten.before_change(call)
+        self.calls.unwritten.before_change(call_id)
         call.last_event_monotonic = self._monotonic()
         ended_now = False
         if isinstance(event, TranscriptSegment):

@@ -13,7 +13,8 @@ exact, the states a commit writes must hold exactly the events whose offsets it 
 4. batches go on while it writes, but their outputs and acknowledgements wait;
 5. it writes the states in slices, each in the transaction of the partition of the
    record that last changed the call, letting waiting input in between slices;
-6. Faust commits the offsets and the transactions;
+6. Faust commits the offsets and the transactions, and whoever asked is told which
+   states are now committed (the per-agent scorecard counters read only those);
 7. the batches that ran meanwhile are sent and acknowledged, in the next transaction.
 
 The agents (:mod:`streams.worker.agents`) give it the table and the consumer through the
@@ -32,7 +33,7 @@ from typing import Any, Protocol
 import orjson
 
 from streams.worker.batches import RECORD_OVERHEAD_BYTES, Output
-from streams.worker.calls import UnwrittenStates
+from streams.worker.calls import TakenState, UnwrittenStates
 from streams.worker.exporter import PipelineMetrics
 from streams.worker.output_kinds import OutputKind
 
@@ -102,6 +103,7 @@ class CommitProtocol:
         max_record_bytes: int,
         feed: BatchFeed | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        on_committed: Callable[[list[TakenState]], None] | None = None,
     ) -> None:
         self.unwritten = unwritten
         self.sink = sink
@@ -112,6 +114,9 @@ class CommitProtocol:
         # None: the input comes through Faust's stream, event by event; no batch runs during a commit
         self.feed = feed
         self.monotonic = monotonic
+        self.on_committed = on_committed
+        # the states the commit under way wrote
+        self.written: list[TakenState] = []
         # every batch and the start and end of every commit take it
         self.batch_lock = asyncio.Lock()
         # one commit at a time: Faust's own guard returns to a second caller only when the
@@ -144,8 +149,12 @@ class CommitProtocol:
                     self.running = True
                     self.batch_lock.release()
                 await self.write_states()  # 5.
-                return await commit(topics, start_new_transaction=start_new_transaction)  # 6.
+                committed = await commit(topics, start_new_transaction=start_new_transaction)  # 6.
+                if self.on_committed is not None:
+                    self.on_committed(self.written)
+                return committed
             finally:
+                self.written = []  # the states' data, held no longer than the commit
                 self.metrics.commit_duration.observe(self.monotonic() - began)
                 if self.running:
                     async with self.batch_lock:
@@ -198,6 +207,8 @@ class CommitProtocol:
         deliveries = []
         limit = self.max_record_bytes - RECORD_OVERHEAD_BYTES
         while states := self.unwritten.take(self.STATES_PER_SLICE):
+            if self.on_committed is not None:
+                self.written += states
             for key, data, source in states:
                 value = None if data is None else orjson.dumps(data)
                 if value is not None and len(key) + len(value) > limit:

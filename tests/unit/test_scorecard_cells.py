@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import orjson
 import pytest
 
 from streams.coaching.cells import (
@@ -16,8 +17,6 @@ from streams.coaching.cells import (
     read_value,
 )
 from streams.coaching.scorecards import Scorecard, ScorecardKey
-
-import orjson
 
 
 def test_day_and_totals_keys_read_back() -> None:
@@ -37,7 +36,10 @@ def test_a_call_id_is_never_a_cell() -> None:
         parse_cell("call-1")
 
 
-@pytest.mark.parametrize("text", ["\x1eday\x1f1\x1fnot-a-day\x1fa\x1fb\x1fc", "\x1eweek\x1f1\x1fa\x1fb", "\x1etotal\x1fx\x1fa\x1fb"])
+@pytest.mark.parametrize(
+    "text",
+    ["\x1eday\x1f1\x1fnot-a-day\x1fa\x1fb\x1fc", "\x1eweek\x1f1\x1fa\x1fb", "\x1etotal\x1fx\x1fa\x1fb"],
+)
 def test_malformed_keys_are_refused(text: str) -> None:
     with pytest.raises(CellFormatError):
         parse_cell(text)
@@ -45,14 +47,23 @@ def test_malformed_keys_are_refused(text: str) -> None:
 
 def test_values_keep_the_card_and_its_last_day() -> None:
     card = Scorecard()
-    card.add({"duration_seconds": 120.0, "customer_focus_score": 71.6, "monologue_longest_seconds": 40.2, "nudges": ["n1"]})
+    card.add(
+        {
+            "duration_seconds": 120.0,
+            "customer_focus_score": 71.6,
+            "monologue_longest_seconds": 40.2,
+            "nudges": ["n1"],
+        }
+    )
     raw = orjson.dumps(cell_value(2, card, date(2026, 12, 4)))
     read, last_day = read_value(raw)
     assert read == card and last_day == date(2026, 12, 4)
     assert read.figures().p10_score == 72.0
 
 
-@pytest.mark.parametrize("raw", [b"{", b"{}", b'{"card": {"calls": 1, "bogus": 2}, "last_day": "2026-12-04"}'])
+@pytest.mark.parametrize(
+    "raw", [b"{", b"{}", b'{"card": {"calls": 1, "bogus": 2}, "last_day": "2026-12-04"}']
+)
 def test_unreadable_values_are_refused(raw: bytes) -> None:
     with pytest.raises(CellFormatError):
         read_value(raw)
