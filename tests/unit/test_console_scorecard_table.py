@@ -1,0 +1,206 @@
+"""The console's scorecard table: the cells it holds (latest value wins, tombstones, unreadable
+records, the cap), their merge over partitions and what a query keeps of them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+
+from streams.coaching.cells import DayCell, TotalsCell, cell_value
+from streams.coaching.scorecards import Scorecard, ScorecardKey, build_scorecards
+from streams.console.scorecard_table import (
+    NO_KEY,
+    UNREADABLE_KEY,
+    UNREADABLE_VALUE,
+    ScorecardTable,
+    changelog_topic,
+    merge_cells,
+    select_table_cards,
+    window_days,
+)
+from streams.console.scorecards import ScorecardQuery
+from tests.unit.test_console_agents import summary
+from tests.unit.test_console_scorecard_views import (
+    OTHER_AGENT,
+    OTHER_TEAM,
+)
+
+DAY_MS = 86_400_000
+DAY = date(2026, 12, 4)
+KEY = ScorecardKey(DAY, "sales", "agent-a", "d1")
+
+
+def card_of(*scores: float | None) -> Scorecard:
+    card = Scorecard()
+    for score in scores:
+        card.add(summary("c", score, 1_000_000))
+    return card
+
+
+def key_bytes(partition: int, key: ScorecardKey = KEY) -> bytes:
+    return DayCell(partition, key).text().encode()
+
+
+def value_bytes(partition: int, card: Scorecard, last_day: date = DAY) -> bytes:
+    return orjson.dumps(cell_value(partition, card, last_day))
+
+
+def put(table: ScorecardTable, summaries_by_partition: Mapping[int, Iterable[dict[str, Any]]]) -> None:
+    """Write the cells the worker would write for these summaries, each in its partition."""
+    for partition, summaries in summaries_by_partition.items():
+        for key, card in build_scorecards(summaries).items():
+            table.apply(key_bytes(partition, key), value_bytes(partition, card, key.day))
+
+
+# -- the holder ---------------------------------------------------------------------------
+def test_the_latest_value_of_a_cell_wins_and_a_tombstone_deletes_it() -> None:
+    table = ScorecardTable()
+    assert table.apply(key_bytes(0), value_bytes(0, card_of(50.0))) is None
+    assert table.apply(key_bytes(0), value_bytes(0, card_of(50.0, 70.0))) is None
+    assert table.apply(key_bytes(1), value_bytes(1, card_of(90.0))) is None
+    assert len(table) == 2
+    assert dict(table.cells())[DayCell(0, KEY)] == card_of(50.0, 70.0)
+    assert table.apply(key_bytes(0), None) is None
+    assert [cell for cell, _ in table.cells()] == [DayCell(1, KEY)]
+    assert table.apply(key_bytes(5), None) is None  # a tombstone of a cell never held
+    assert table.records == 5 and not table.unreadable
+
+
+def test_totals_cells_and_the_tables_other_keys_are_not_held() -> None:
+    table = ScorecardTable()
+    totals = TotalsCell(0, "sales", "agent-a").text().encode()
+    assert table.apply(totals, value_bytes(0, card_of(50.0))) is None
+    assert table.apply(totals, None) is None
+    assert table.apply(b"call-1", b"whatever a call's state is") is None
+    assert len(table) == 0 and not table.unreadable and table.records == 3
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "reason"),
+    [
+        (None, b"{}", NO_KEY),
+        (b"\x1eday\x1f1\x1fnot-a-day\x1fsales\x1fa\x1fd1", b"{}", UNREADABLE_KEY),
+        (b"\x1eday\x1fx\x1f2026-12-04\x1fsales\x1fa\x1fd1", b"{}", UNREADABLE_KEY),
+        (b"\x1e", b"{}", UNREADABLE_KEY),
+        (b"\x1e\xff\xfe", b"{}", UNREADABLE_KEY),
+        (key_bytes(0), b"{", UNREADABLE_VALUE),
+        (key_bytes(0), b"[]", UNREADABLE_VALUE),
+        (key_bytes(0), b'{"card": {"calls": 1, "bogus": 2}, "last_day": "2026-12-04"}', UNREADABLE_VALUE),
+        (key_bytes(0), b'{"card": {"score_bins": [1]}, "last_day": "2026-12-04"}', UNREADABLE_VALUE),
+        (key_bytes(0), b'{"card": {"calls": "many"}, "last_day": "2026-12-04"}', UNREADABLE_VALUE),
+    ],
+)
+def test_a_record_it_cannot_read_is_counted_and_skipped(key: bytes | None, value: bytes, reason: str) -> None:
+    table = ScorecardTable()
+    table.apply(key_bytes(0), value_bytes(0, card_of(50.0)))
+    table.apply(key_bytes(1), value_bytes(1, card_of(60.0)))
+    assert table.apply(key, value) == reason
+    assert table.unreadable == {reason: 1}
+    held = {cell.partition for cell, _ in table.cells()}
+    # an unreadable value of a held cell drops it: what was held is no longer the latest
+    assert held == ({1} if key == key_bytes(0) else {0, 1})
+    assert table.status()["unreadable"] == {reason: 1}
+    table.cards()  # what is held still merges
+
+
+def test_the_cap_drops_the_least_recently_written_cells() -> None:
+    table = ScorecardTable(max_cells=2)
+    keys = [ScorecardKey(DAY + timedelta(days=n), "sales", "agent-a", "d1") for n in range(3)]
+    table.apply(key_bytes(0, keys[0]), value_bytes(0, card_of(10.0)))
+    table.apply(key_bytes(0, keys[1]), value_bytes(0, card_of(20.0)))
+    table.apply(key_bytes(0, keys[0]), value_bytes(0, card_of(10.0, 11.0)))  # written again: newest
+    table.apply(key_bytes(0, keys[2]), value_bytes(0, card_of(30.0)))
+    assert [cell.key for cell, _ in table.cells()] == [keys[0], keys[2]]
+    assert table.evicted == 1
+    assert table.status() == {"reading": False, "cells": 2, "max_cells": 2, "evicted": 1, "unreadable": {}}
+    table.clear()
+    assert len(table) == 0 and table.evicted == 0 and table.records == 0
+
+
+def test_the_changelog_topic_is_fausts_name_for_the_table() -> None:
+    assert changelog_topic("callfocus") == "callfocus-scorecards-changelog"
+
+
+# -- merged over partitions ---------------------------------------------------------------
+def test_a_card_is_the_merge_of_its_cells_over_the_partitions() -> None:
+    now = 1_764_900_000_000  # 2025-12-05T02:00Z
+    calls = [
+        summary("a1", 60.0, now, nudges=("n1",), hits=2),
+        summary("a2", 80.0, now),
+        summary("a3", None, now),
+        summary("b1", 40.0, now, agent_id="agent-b"),
+        summary("a-old", 90.0, now - 3 * DAY_MS),
+        summary("d2", 70.0, now, definitions="d2"),
+    ]
+    table = ScorecardTable()
+    put(table, {0: calls[0::3], 1: calls[1::3], 2: calls[2::3]})
+    merged = table.cards()
+    assert merged == build_scorecards(calls)  # the cards of every call, whatever their partition
+    assert merge_cells(table.cells()) == merged
+    for cell, card in table.cells():  # merging made new cards: the held ones are as written
+        assert card == build_scorecards(calls[cell.partition :: 3])[cell.key]
+
+
+# -- what a query keeps --------------------------------------------------------------------
+def query(since: datetime, until: datetime, **asked: Any) -> ScorecardQuery:
+    return ScorecardQuery(
+        since=since, until=until, period=asked.pop("period", "day"), timezone="UTC", **asked
+    )
+
+
+def test_a_day_the_window_touches_counts_whole() -> None:
+    noon = datetime(2026, 12, 4, 12, tzinfo=UTC)
+    assert window_days(query(noon, noon + timedelta(hours=1))) == (DAY, DAY)
+    midnight = datetime(2026, 12, 6, tzinfo=UTC)
+    assert window_days(query(noon, midnight)) == (DAY, date(2026, 12, 5))  # until is excluded
+    berlin = ScorecardQuery(since=noon, until=midnight, period="day", timezone="Europe/Berlin")
+    assert window_days(berlin) == (DAY, date(2026, 12, 6))  # 01:00 on the 6th in Berlin
+
+
+def test_select_keeps_the_days_team_and_agent_asked_of_teams_seen_and_counts_calls() -> None:
+    start = datetime(2026, 12, 4, 9, tzinfo=UTC)
+    at = int(start.timestamp() * 1000)
+    calls = [
+        summary("a1", 60.0, at),
+        summary("a2", 80.0, at),
+        summary("b1", 40.0, at, agent_id="agent-b"),
+        summary("a-old", 90.0, at - 3 * DAY_MS),
+        summary("s1", 55.0, at, agent_id="agent-s", team="support"),
+        summary("z1", 10.0, at, agent_id=OTHER_AGENT, team=OTHER_TEAM),
+    ]
+    table = ScorecardTable()
+    put(table, {0: calls[0::2], 1: calls[1::2]})
+    cells = table.cells()
+    since, until = start - timedelta(days=1), start + timedelta(hours=1)
+
+    def sees(team: str) -> bool:
+        return team != OTHER_TEAM
+
+    cards, counts = select_table_cards(cells, query(since, until), sees)
+    assert sorted((k.team, k.agent_id) for k in cards) == [
+        ("sales", ""),
+        ("sales", "agent-a"),
+        ("sales", "agent-b"),
+        ("support", ""),
+        ("support", "agent-s"),
+    ]
+    assert cards[ScorecardKey(DAY, "sales", "", "d1")].figures().calls == 3
+    assert (counts.records, counts.kept, counts.outside_window, counts.other_teams_or_agents) == (5, 4, 1, 0)
+
+    cards, counts = select_table_cards(cells, query(since, until, team="sales"), sees)
+    assert {k.team for k in cards} == {"sales"}
+    assert (counts.records, counts.kept, counts.outside_window, counts.other_teams_or_agents) == (5, 3, 1, 1)
+
+    cards, counts = select_table_cards(cells, query(since, until, agent="agent-a"), sees)
+    assert list(cards) == [ScorecardKey(DAY, "sales", "agent-a", "d1")]  # no team card of one agent
+    assert cards[ScorecardKey(DAY, "sales", "agent-a", "d1")].figures().mean_score == 70.0
+    assert (counts.records, counts.kept, counts.outside_window, counts.other_teams_or_agents) == (5, 2, 1, 2)
+
+    weekly, _ = select_table_cards(cells, query(since - timedelta(days=7), until, period="week"), sees)
+    monday = date(2026, 11, 30)
+    assert weekly[ScorecardKey(monday, "sales", "agent-a", "d1")].figures().calls == 3
+    assert all(k.team != OTHER_TEAM for k in weekly)
