@@ -74,6 +74,7 @@ from streams.console.ack_writer import AckWriteError, AckWriter
 from streams.console.acks import MAX_BODY_BYTES, AckRequestError, ack_problem, ack_record, parse_ack_request
 from streams.console.alerts import PayloadError, parse_notification
 from streams.console.oidc import KeysUnavailable, TokenRejected, TokenVerifier, build_verifier
+from streams.console.scorecard_table import changelog_topic
 from streams.console.state import ConsoleDemand, ConsoleState, SkippedRecords
 from streams.kafka_clients import aiokafka_options
 from streams.settings import Settings
@@ -103,11 +104,14 @@ RECONNECT_MS = 2000  # the browser's wait before it reconnects a dropped stream
 # An Alertmanager notification of the shipped receiver (max_alerts 50, ~1.5 KB an alert) is
 # well under 100 KB; anything past this is not one.
 MAX_NOTIFICATION_BYTES = 512 * 1024
+# how often a reader that started before any worker made the scorecard table looks for it
+TABLE_LOOK_SECONDS = 30.0
 
 
 # -- Kafka feed -------------------------------------------------------------------------
 class ConsoleFeed(Service):
-    """Reads every partition of call-metrics and nudges into the console's state while it is used."""
+    """Reads every partition of call-metrics and nudges into the console's state while it is
+    used; with them the ended calls, the acknowledgements and the worker's scorecard table."""
 
     def __init__(
         self,
@@ -129,6 +133,8 @@ class ConsoleFeed(Service):
         # the agent page's ended calls, and the acknowledgements (compacted: read from the start)
         self.summaries_topic = settings.topic("call-summaries")
         self.acks_topic = settings.topic("nudge-acks")
+        # the worker's scorecard table (compacted: read from the start); optional, see _start_consumer
+        self.table_topic = changelog_topic(settings.app_id)
         self.consumer: Any = None
 
     async def on_stop(self) -> None:
@@ -159,6 +165,9 @@ class ConsoleFeed(Service):
                     break
                 log.info("console: waiting for topics %s", [t for t, p in found.items() if not p])
                 await self.sleep(5.0)
+            # the table's changelog exists once a worker has run: until then the console
+            # serves everything else and looks for it every TABLE_LOOK_SECONDS (_add_table)
+            found[self.table_topic] = cluster.partitions_for_topic(self.table_topic)
             partitions = [TopicPartition(t, p) for t, ps in found.items() for p in sorted(ps or ())]
             consumer.assign(partitions)
             since_seconds = self.settings.console_history_seconds
@@ -166,19 +175,53 @@ class ConsoleFeed(Service):
             # no record since then: start at today's end offset (an explicit offset, not a
             # lazy seek_to_end, so nothing produced in between is skipped)
             ends = await consumer.end_offsets(partitions)
-            acks = [tp for tp in partitions if tp.topic == self.acks_topic]
-            firsts = await consumer.beginning_offsets(acks)
+            whole = [tp for tp in partitions if tp.topic in (self.acks_topic, self.table_topic)]
+            firsts = await consumer.beginning_offsets(whole)
             for tp in partitions:
                 found_offset = offsets.get(tp)
-                if tp in firsts:  # the acknowledgements: all of them (compacted)
+                if tp in firsts:  # the acknowledgements and the table: all of them (compacted)
                     consumer.seek(tp, firsts[tp])
                 else:
                     consumer.seek(tp, ends[tp] if found_offset is None else found_offset.offset)
         except BaseException:
             await consumer.stop()
             raise
+        self._start_table(bool(found[self.table_topic]))
         log.info("console: reading %d partitions from %.0f s back", len(partitions), since_seconds)
         return consumer, ends
+
+    def _start_table(self, found: bool) -> None:
+        # the table is read again from its start: a cell whose tombstone was compacted away
+        # since the last read must not stay held
+        table = self.calls.scorecard_table
+        table.clear()
+        table.reading = found
+        if not found:
+            log.info(
+                "console: no scorecard table yet (%s): looking for it every %.0f s",
+                self.table_topic,
+                TABLE_LOOK_SECONDS,
+            )
+
+    async def _add_table(self) -> None:
+        """Read the scorecard table from the start once a worker has made its changelog."""
+        from aiokafka import TopicPartition
+
+        cluster = await faust_adapter.fetch_all_metadata(self.consumer)
+        found = cluster.partitions_for_topic(self.table_topic)
+        if not found:
+            return
+        table = [TopicPartition(self.table_topic, p) for p in sorted(found)]
+        # assign() replaces the assignment and forgets its positions: the others go on from theirs
+        positions = {tp: await self.consumer.position(tp) for tp in self.consumer.assignment()}
+        firsts = await self.consumer.beginning_offsets(table)
+        self.consumer.assign([*positions, *table])
+        for tp, offset in positions.items():
+            self.consumer.seek(tp, offset)
+        for tp in table:
+            self.consumer.seek(tp, firsts[tp])
+        self._start_table(True)
+        log.info("console: reading the scorecard table %s (%d partitions)", self.table_topic, len(table))
 
     def _start_times(self, partitions: Iterable[Any]) -> dict[Any, int]:
         """Where each partition's reading starts (ms): the history for the live topics,
@@ -189,7 +232,7 @@ class ConsoleFeed(Service):
         return {
             tp: summaries if tp.topic == self.summaries_topic else live
             for tp in partitions
-            if tp.topic != self.acks_topic
+            if tp.topic not in (self.acks_topic, self.table_topic)
         }
 
     def _apply(self, topic: str, value: bytes | None) -> None:
@@ -216,6 +259,13 @@ class ConsoleFeed(Service):
                 return
             self.calls.apply_ack(record)
 
+    def _apply_cells(self, messages: Iterable[Any]) -> None:
+        table = self.calls.scorecard_table
+        for message in messages:
+            reason = table.apply(message.key, message.value)
+            if reason is not None and (text := self.skipped.skip(self.table_topic, reason)):
+                log.warning(text)
+
     async def _stop_consumer(self) -> None:
         consumer, self.consumer = self.consumer, None
         self.demand.caught_up.clear()
@@ -232,13 +282,18 @@ class ConsoleFeed(Service):
     @Service.task
     async def _read(self) -> None:
         ends: dict[Any, int] = {}
+        look_for_table_at = 0.0
         while not self.should_stop:
             try:
                 if self.consumer is None:
                     await self.demand.wanted.wait()
                     self.consumer, ends = await self._start_consumer()
+                    look_for_table_at = time.monotonic() + TABLE_LOOK_SECONDS
                 batches = await self.consumer.getmany(timeout_ms=500, max_records=2000)
                 for tp, messages in batches.items():
+                    if tp.topic == self.table_topic:
+                        self._apply_cells(messages)
+                        continue
                     for message in messages:
                         if message.value is None and tp.topic == self.acks_topic and message.key:
                             self.calls.forget_ack(message.key.decode(errors="replace"))  # a tombstone
@@ -246,6 +301,9 @@ class ConsoleFeed(Service):
                         self._apply(tp.topic, message.value)
                 if not self.demand.caught_up.is_set() and await self._caught_up(ends):
                     self.demand.caught_up.set()
+                if not self.calls.scorecard_table.reading and time.monotonic() >= look_for_table_at:
+                    look_for_table_at = time.monotonic() + TABLE_LOOK_SECONDS
+                    await self._add_table()
                 if self.demand.idle(len(self.calls.subscribers)):
                     log.info("console: unused for %.0f s; reader stopped", self.demand.idle_seconds)
                     await self._stop_consumer()
@@ -505,6 +563,7 @@ def install_console(app: faust.App, settings: Settings, codec: AvroCodec) -> Con
         max_summaries_per_agent=settings.console_max_summaries_per_agent,
         max_summaries=settings.console_max_summaries,
         max_acks=settings.console_max_acks,
+        max_scorecard_cells=settings.console_max_scorecard_cells,
     )
     demand = ConsoleDemand(settings.console_idle_seconds)
     skipped = SkippedRecords()

@@ -1,9 +1,11 @@
 """The console's scorecard table: the cells it holds (latest value wins, tombstones, unreadable
-records, the cap), their merge over partitions and what a query keeps of them."""
+records, the cap), their merge over partitions, and the reader's part."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -23,6 +25,7 @@ from streams.console.scorecard_table import (
     window_days,
 )
 from streams.console.scorecards import ScorecardQuery
+from streams.console.state import SkippedRecords
 from tests.unit.test_console_agents import summary
 from tests.unit.test_console_scorecard_views import (
     OTHER_AGENT,
@@ -204,3 +207,88 @@ def test_select_keeps_the_days_team_and_agent_asked_of_teams_seen_and_counts_cal
     monday = date(2026, 11, 30)
     assert weekly[ScorecardKey(monday, "sales", "agent-a", "d1")].figures().calls == 3
     assert all(k.team != OTHER_TEAM for k in weekly)
+
+
+# -- the reader's part ------------------------------------------------------------------------
+@dataclass
+class Message:
+    key: bytes | None
+    value: bytes | None
+
+
+def test_the_reader_applies_cells_and_logs_what_it_skips(caplog: pytest.LogCaptureFixture) -> None:
+    from streams.console.views import ConsoleFeed
+
+    table = ScorecardTable()
+    feed = ConsoleFeed.__new__(ConsoleFeed)  # the method alone: no service, no Kafka
+    feed.calls = type("State", (), {"scorecard_table": table})()  # type: ignore[assignment]
+    feed.skipped = SkippedRecords()
+    feed.table_topic = changelog_topic("callfocus")
+    with caplog.at_level("WARNING"):
+        feed._apply_cells([Message(key_bytes(0), value_bytes(0, card_of(50.0))), Message(key_bytes(1), b"{")])
+    assert len(table) == 1 and table.unreadable == {UNREADABLE_VALUE: 1}
+    assert feed.skipped.total == 1
+    assert f"1 on callfocus-scorecards-changelog ({UNREADABLE_VALUE})" in caplog.text
+
+
+class FakeCluster:
+    def __init__(self, topics: dict[str, set[int]]) -> None:
+        self.topics = topics
+
+    def partitions_for_topic(self, topic: str) -> set[int] | None:
+        return self.topics.get(topic)
+
+
+class FakeConsumer:
+    """What _add_table asks of aiokafka's consumer."""
+
+    def __init__(self, positions: dict[Any, int], topics: dict[str, set[int]]) -> None:
+        self.positions = dict(positions)
+        self.topics = topics
+        self.assigned: list[Any] = list(positions)
+        self.sought: dict[Any, int] = {}
+        client = type("Client", (), {})()
+
+        async def fetch_all_metadata() -> FakeCluster:
+            return FakeCluster(self.topics)
+
+        client.fetch_all_metadata = fetch_all_metadata
+        self._client = client
+
+    def assignment(self) -> set[Any]:
+        return set(self.assigned)
+
+    async def position(self, tp: Any) -> int:
+        return self.positions[tp]
+
+    async def beginning_offsets(self, partitions: list[Any]) -> dict[Any, int]:
+        return {tp: 7 for tp in partitions}
+
+    def assign(self, partitions: list[Any]) -> None:
+        self.assigned, self.sought = list(partitions), {}  # aiokafka forgets every position
+
+    def seek(self, tp: Any, offset: int) -> None:
+        self.sought[tp] = offset
+
+
+def test_a_table_made_after_the_reader_started_is_read_from_its_start() -> None:
+    from aiokafka import TopicPartition
+
+    from streams.console.views import ConsoleFeed
+
+    table = ScorecardTable()
+    table.apply(key_bytes(0), value_bytes(0, card_of(50.0)))
+    feed = ConsoleFeed.__new__(ConsoleFeed)
+    feed.calls = type("State", (), {"scorecard_table": table})()  # type: ignore[assignment]
+    feed.table_topic = changelog_topic("callfocus")
+    metrics = TopicPartition("callfocus.call-metrics", 0)
+    feed.consumer = FakeConsumer({metrics: 42}, {"callfocus.call-metrics": {0}})
+
+    asyncio.run(feed._add_table())
+    assert not table.reading and feed.consumer.sought == {}  # no table yet: nothing changes
+    feed.consumer.topics[feed.table_topic] = {0, 1}
+    asyncio.run(feed._add_table())
+    first, second = TopicPartition(feed.table_topic, 0), TopicPartition(feed.table_topic, 1)
+    assert feed.consumer.assignment() == {metrics, first, second}
+    assert feed.consumer.sought == {metrics: 42, first: 7, second: 7}  # the others go on where they were
+    assert table.reading and len(table) == 0
