@@ -34,6 +34,14 @@ HTTP (Faust's aiohttp web server):
 - ``GET /api/scorecards?team=&agent=&since=&until=&period=&timezone=``: the scorecards of the
   summaries the console holds, newest period first; ``GET /api/report?...&format=csv|json|html``:
   the same cards as ``callfocus report`` renders them (streams.console.scorecards).
+  ``source=table`` answers both from the worker's scorecard table instead: its changelog
+  ``<app_id>-scorecards-changelog`` (compacted, written in the workers' transactions) is
+  read whole from the beginning, as the acknowledgements are (streams.console.scorecard_table),
+  so every call the workers committed counts once, on the days of the table's zone
+  (``scorecard_timezone``: another ``timezone`` is a 400), ``since`` and ``until`` counting
+  every day they touch. ``source=summaries`` is the default; any other source is a 400.
+  Until a worker has made the table the console answers with no cards and looks for it
+  every 30 s.
 
 With ``console_token`` set the API and the stream want ``Authorization: Bearer <token>``
 or ``?token=<token>`` (EventSource cannot send headers); the page itself is open and
@@ -106,6 +114,7 @@ RECONNECT_MS = 2000  # the browser's wait before it reconnects a dropped stream
 MAX_NOTIFICATION_BYTES = 512 * 1024
 # how often a reader that started before any worker made the scorecard table looks for it
 TABLE_LOOK_SECONDS = 30.0
+SCORECARD_SOURCES = ("summaries", "table")
 
 
 # -- Kafka feed -------------------------------------------------------------------------
@@ -835,44 +844,70 @@ def _add_agent_pages(app: faust.App, console: Console) -> None:
 def _add_scorecard_pages(app: faust.App, console: Console) -> None:
     from datetime import UTC, datetime
 
-    from streams.console import scorecards
+    from streams.console import scorecard_table, scorecards
 
     state, demand = console.state, console.demand
+    table_zone = getattr(console.settings, "scorecard_timezone", "UTC")
+
+    def table_query(query: Any) -> dict[str, str] | str:
+        """The query with the table's zone, or why it cannot be answered from the table."""
+        asked = query.get("timezone")
+        if asked and asked != table_zone:
+            return f"timezone: the scorecard table's days are in {table_zone}; give {table_zone} or none"
+        return {**query, "timezone": table_zone}
 
     async def cards_of(view: Any, request: Any, fmt: str | None = None) -> Any:
-        """(query, cards, counts, the teams the report covers), or the refusal to answer."""
+        """(source, query, cards, counts, the teams the report covers), or the refusal to answer."""
         asker = _asker(console, view, request)
         if not isinstance(asker, tuple):
             return asker
         principal, team = asker
         if fmt is not None and fmt not in scorecards.FORMATS:
             return _bad_request(view, 400, f"format: {fmt!r} is not one of {', '.join(scorecards.FORMATS)}")
+        source = request.query.get("source") or "summaries"
+        if source not in SCORECARD_SOURCES:
+            return _bad_request(view, 400, f"source: {source!r} is not one of {', '.join(SCORECARD_SOURCES)}")
+        asked = request.query if source == "summaries" else table_query(request.query)
+        if isinstance(asked, str):
+            return _bad_request(view, 400, asked)
         now = datetime.now(UTC)
         try:
-            query = scorecards.parse_query(request.query, now, state.agents.history_days)
+            query = scorecards.parse_query(asked, now, state.agents.history_days)
         except scorecards.QueryError as error:
             return _bad_request(view, 400, str(error))
         await demand.ready()
         # a copy of what is held (the reader keeps adding), added up off the event loop: 50,000
         # summaries take about a second, which the worker's agents must not wait for
-        held = list(state.agents.by_call.values())
-        cards, counts = await asyncio.to_thread(scorecards.select_cards, held, query, principal.sees)
+        if source == "summaries":
+            held = list(state.agents.by_call.values())
+            cards, counts = await asyncio.to_thread(scorecards.select_cards, held, query, principal.sees)
+        else:
+            cells = state.scorecard_table.cells()
+            select = scorecard_table.select_table_cards
+            cards, counts = await asyncio.to_thread(select, cells, query, principal.sees)
         covered = [team] if team is not None else sorted(principal.teams or ())
-        return query, cards, counts, covered
+        return source, query, cards, counts, covered
 
     async def api_scorecards(view: Any, request: Any) -> Any:
         outcome = await cards_of(view, request)
         if not isinstance(outcome, tuple):
             return outcome
-        query, cards, counts, _ = outcome
-        return _json(view, scorecards.scorecards_document(cards, query, counts, state.agents.history_days))
+        source, query, cards, counts, _ = outcome
+        history_days = state.agents.history_days
+        if source == "table":
+            document = scorecard_table.table_document(
+                cards, query, counts, history_days, state.scorecard_table
+            )
+        else:
+            document = scorecards.scorecards_document(cards, query, counts, history_days)
+        return _json(view, document)
 
     async def api_report(view: Any, request: Any) -> Any:
         fmt = request.query.get("format") or "html"
         outcome = await cards_of(view, request, fmt)
         if not isinstance(outcome, tuple):
             return outcome
-        query, cards, counts, covered = outcome
+        _, query, cards, counts, covered = outcome
         content_type, render = scorecards.FORMATS[fmt]
         meta = scorecards.report_meta(query, covered, counts, datetime.now(UTC))
         filename = scorecards.report_filename(query, fmt)

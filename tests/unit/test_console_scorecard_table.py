@@ -1,9 +1,13 @@
 """The console's scorecard table: the cells it holds (latest value wins, tombstones, unreadable
-records, the cap), their merge over partitions, and the reader's part."""
+records, the cap), their merge over partitions, the reader's part, and
+``/api/scorecards?source=table`` and ``/api/report?source=table`` through the real routes."""
 
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -26,10 +30,18 @@ from streams.console.scorecard_table import (
 )
 from streams.console.scorecards import ScorecardQuery
 from streams.console.state import SkippedRecords
+from streams.console.views import Console
+from tests.oidc_provider import IdentityProvider
 from tests.unit.test_console_agents import summary
 from tests.unit.test_console_scorecard_views import (
     OTHER_AGENT,
     OTHER_TEAM,
+    STATIC,
+    ask_all,
+    bearer,
+)
+from tests.unit.test_console_scorecard_views import (
+    held_app as summaries_app,
 )
 
 DAY_MS = 86_400_000
@@ -292,3 +304,153 @@ def test_a_table_made_after_the_reader_started_is_read_from_its_start() -> None:
     assert feed.consumer.assignment() == {metrics, first, second}
     assert feed.consumer.sought == {metrics: 42, first: 7, second: 7}  # the others go on where they were
     assert table.reading and len(table) == 0
+
+
+# -- the routes -----------------------------------------------------------------------------
+def table_app(provider: IdentityProvider) -> tuple[Any, Console, int]:
+    """The summaries console of test_console_scorecard_views, whose table holds the same
+    calls spread over two partitions, and one more call of sales that only the table has."""
+    app, console, recent = summaries_app(provider)
+    calls = list(console.state.agents.by_call.values())
+    calls.append(summary("table-only", 100.0, recent, agent_id="agent-b"))
+    put(console.state.scorecard_table, {0: calls[0::2], 1: calls[1::2]})
+    console.state.scorecard_table.reading = True
+    return app, console, recent
+
+
+def day_of(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).date().isoformat()
+
+
+def test_who_may_ask_the_table_and_what_a_query_may_hold(provider: IdentityProvider) -> None:
+    app, _, _ = table_app(provider)
+    sales = bearer(provider.token(["sales"], subject="alice"))
+    static = bearer(STATIC)
+    answers = ask_all(
+        app,
+        {
+            "no token": ("/api/scorecards?source=table", {}),
+            "supervisor, other team": (f"/api/scorecards?source=table&team={OTHER_TEAM}", sales),
+            "supervisor, other team: report": (f"/api/report?source=table&team={OTHER_TEAM}", sales),
+            "unknown source": ("/api/scorecards?source=topic", static),
+            "unknown source: report": ("/api/report?source=cache&format=csv", static),
+            "other zone": ("/api/scorecards?source=table&timezone=Europe/Berlin", static),
+            "other zone: report": ("/api/report?source=table&timezone=Mars/Olympus&format=json", static),
+            "table's zone": ("/api/scorecards?source=table&timezone=UTC", static),
+            "bad period": ("/api/scorecards?source=table&period=quarter", static),
+            "bad since": ("/api/scorecards?source=table&since=last-tuesday", static),
+            "summaries, other zone": ("/api/scorecards?source=summaries&timezone=Europe/Berlin", static),
+        },
+    )
+    assert answers["no token"][0] == 401
+    for name in ("supervisor, other team", "supervisor, other team: report"):
+        assert answers[name][0] == 403, name
+        assert answers[name][2] == {"error": "forbidden", "detail": f"not a team of yours: {OTHER_TEAM}"}
+    assert answers["unknown source"][0] == answers["unknown source: report"][0] == 400
+    assert answers["unknown source"][2]["detail"] == "source: 'topic' is not one of summaries, table"
+    zone_detail = "timezone: the scorecard table's days are in UTC; give UTC or none"
+    for name in ("other zone", "other zone: report"):
+        assert answers[name][0] == 400, name
+        assert answers[name][2] == {"error": "bad request", "detail": zone_detail}, name
+    assert answers["bad period"][0] == answers["bad since"][0] == 400
+    assert answers["bad period"][2]["detail"] == "period: 'quarter' is not one of day, week, month"
+    assert answers["table's zone"][0] == answers["summaries, other zone"][0] == 200
+    assert answers["table's zone"][2]["timezone"] == "UTC"
+
+
+def test_the_tables_cards_are_the_summaries_cards_merged_over_partitions(provider: IdentityProvider) -> None:
+    app, _, recent = table_app(provider)
+    sales = bearer(provider.token(["sales"], subject="alice"))
+    static = bearer(STATIC)
+    answers = ask_all(
+        app,
+        {
+            "table": ("/api/scorecards?source=table", static),
+            "summaries": ("/api/scorecards", static),
+            "supervisor": ("/api/scorecards?source=table", sales),
+            "supervisor, team": ("/api/scorecards?source=table&team=sales", sales),
+            "agent": ("/api/scorecards?source=table&agent=agent-a", sales),
+            "last two days": ("/api/scorecards?source=table&since=2d", sales),
+            "per week": ("/api/scorecards?source=table&period=week&since=14d", static),
+        },
+    )
+    assert {name: status for name, (status, _, _) in answers.items()} == dict.fromkeys(answers, 200)
+    today, old = day_of(recent - 300_000), day_of(recent - 3 * 86_400_000 - 300_000)
+
+    def keys(body: dict[str, Any]) -> list[tuple[str, str, str]]:
+        return [(c["key"]["period_start"], c["key"]["team"], c["key"]["agent_id"]) for c in body["cards"]]
+
+    table, summaries = answers["table"][2], answers["summaries"][2]
+    assert keys(table) == keys(summaries)  # the same cards, newest period first
+    assert table["source"] == "table" and "source" not in summaries  # the default answers as before
+    assert table["calls"] == {"held": 6, "kept": 6} and "summaries" not in table
+    assert table["table"]["reading"] is True and table["table"]["cells"] > len(table["cards"])
+    cards = dict(zip(keys(table), table["cards"], strict=True))
+    held = dict(zip(keys(summaries), summaries["cards"], strict=True))
+    for key in held:
+        if key != (today, "sales", "") and key != (today, "sales", "agent-b"):
+            assert cards[key] == held[key], key  # merged over partitions: the very same figures
+    assert cards[(today, "sales", "agent-b")]["figures"]["calls"] == 2  # the call only the table has
+    assert cards[(today, "sales", "")]["figures"]["calls"] == 4
+
+    supervisor = answers["supervisor"][2]
+    assert keys(supervisor) == [k for k in keys(table) if k[1] == "sales"]
+    assert supervisor["calls"] == {"held": 5, "kept": 5}  # another team's calls are not counted
+    assert OTHER_TEAM not in json.dumps(supervisor) and OTHER_AGENT not in json.dumps(supervisor)
+    assert answers["supervisor, team"][2]["cards"] == supervisor["cards"]
+    assert keys(answers["agent"][2]) == [(today, "sales", "agent-a"), (old, "sales", "agent-a")]
+    assert keys(answers["last two days"][2]) == [k for k in keys(supervisor) if k[0] == today]
+    assert answers["last two days"][2]["calls"] == {"held": 5, "kept": 4}
+    weekly = answers["per week"][2]
+    assert weekly["period"] == "week"
+    assert sum(c["figures"]["calls"] for c in weekly["cards"] if c["key"]["kind"] == "team") == 6
+
+
+def test_the_tables_report_in_each_format_names_no_other_team(provider: IdentityProvider) -> None:
+    app, _, _ = table_app(provider)
+    sales = bearer(provider.token(["sales"], subject="alice"))
+    static = bearer(STATIC)
+    answers = ask_all(
+        app,
+        {
+            "csv": ("/api/report?source=table&format=csv&since=7d", static),
+            "json": ("/api/report?source=table&format=json&since=7d", static),
+            "html": ("/api/report?source=table&format=html&since=7d", static),
+            "scorecards": ("/api/scorecards?source=table&since=7d", static),
+            "supervisor html": ("/api/report?source=table&format=html", sales),
+            "supervisor csv": ("/api/report?source=table&format=csv", sales),
+            "supervisor json": ("/api/report?source=table&format=json", sales),
+        },
+    )
+    assert {name: status for name, (status, _, _) in answers.items()} == dict.fromkeys(answers, 200)
+    assert answers["csv"][1]["Content-Type"] == "text/csv; charset=utf-8"
+    assert answers["html"][1]["Content-Security-Policy"].startswith("default-src 'none'")
+    rows = list(csv.DictReader(io.StringIO(answers["csv"][2])))
+    document = answers["json"][2]
+    assert len(rows) == len(document["cards"]) == len(answers["scorecards"][2]["cards"]) == 7
+    assert document["counts"]["kept"] == 6 and document["timezone"] == "UTC"
+    assert sorted(json.dumps(c, sort_keys=True) for c in document["cards"]) == sorted(
+        json.dumps(c, sort_keys=True) for c in answers["scorecards"][2]["cards"]
+    )
+    assert OTHER_TEAM in answers["html"][2]
+    for name in ("supervisor html", "supervisor csv", "supervisor json"):
+        text = answers[name][2] if isinstance(answers[name][2], str) else json.dumps(answers[name][2])
+        assert "agent-a" in text and "sales" in text, name
+        assert OTHER_TEAM not in text and OTHER_AGENT not in text, name
+    assert answers["supervisor json"][2]["counts"]["records"] == 5
+
+
+def test_an_empty_table_answers_no_cards() -> None:
+    from tests.unit.test_console_views import console_app
+
+    app, _ = console_app()
+    answers = ask_all(app, {"table": ("/api/scorecards?source=table", {})})
+    status, _, body = answers["table"]
+    assert status == 200 and body["cards"] == [] and body["calls"] == {"held": 0, "kept": 0}
+    assert body["table"] == {
+        "reading": False,
+        "cells": 0,
+        "max_cells": 200_000,
+        "evicted": 0,
+        "unreadable": {},
+    }
