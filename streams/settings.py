@@ -209,6 +209,8 @@ class ConsoleSettings(SettingsView):
     max_summaries: int
     # nudge acknowledgements read from nudge-acks
     max_acks: int
+    # day cells of the worker's scorecard table, read from its changelog
+    max_scorecard_cells: int
     # supervisors' OIDC bearer tokens (streams/console/oidc.py): none of these set, no OIDC
     oidc_issuer: str | None = None
     oidc_audience: str | None = None
@@ -649,6 +651,13 @@ class Settings(BaseSettings):
         ge=1,
         description="Nudge acknowledgements the console keeps (the latest acknowledged); it reads "
         "`<prefix>.nudge-acks`, compacted, from the beginning.",
+    )
+    console_max_scorecard_cells: int = Field(
+        200_000,
+        ge=1,
+        description="Day cells of the worker's scorecard table the console keeps (the least recently "
+        "written go first): about 1.5 KB each while the console is used; it reads "
+        "`<app_id>-scorecards-changelog`, compacted, from the beginning (docs/coaching.md, Scorecard table).",
     )
 
     # Scorecards

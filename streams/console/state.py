@@ -16,6 +16,7 @@ from streams.console.acks import NudgeAcks
 from streams.console.agents import AgentHistory, agent_page, live_row
 from streams.console.alerts import AlertNotice
 from streams.console.feed import Feed
+from streams.console.scorecard_table import DEFAULT_MAX_CELLS, ScorecardTable
 from streams.engine.catalogue import CALL_METRICS, METRICS, UNIT_TEXT, Scope
 
 # The metric catalogue as the call page shows it: one row per metric, in catalogue order.
@@ -151,6 +152,7 @@ class ConsoleState:
         max_summaries_per_agent: int = 200,
         max_summaries: int = 50_000,
         max_acks: int = 20_000,
+        max_scorecard_cells: int = DEFAULT_MAX_CELLS,
     ) -> None:
         self.history_seconds = history_seconds
         self.history_points = history_points
@@ -166,7 +168,7 @@ class ConsoleState:
         self.version = 0  # moves whenever the call list may look different
         self.dropped_subscribers = 0
         self.feed = Feed(max_entries=max_feed_entries, history_seconds=history_seconds, clock=clock)
-        # the agent page's ended calls and the nudges' acknowledgements
+        # the agent page's ended calls, the nudges' acknowledgements and the scorecard table
         self._clock = clock
         self.agents = AgentHistory(
             history_days=summary_history_days,
@@ -174,6 +176,7 @@ class ConsoleState:
             max_summaries=max_summaries,
         )
         self.acks = NudgeAcks(max_acks)
+        self.scorecard_table = ScorecardTable(max_scorecard_cells)
 
     def clear(self) -> None:
         """Forget every call and nudge (the reader stopped; a restart re-reads history); the
@@ -185,6 +188,7 @@ class ConsoleState:
         self._seen_nudges.clear()
         self.agents.clear()
         self.acks.clear()
+        self.scorecard_table.clear()
         self.version += 1
 
     # -- input ----------------------------------------------------------------------

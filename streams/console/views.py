@@ -34,6 +34,14 @@ HTTP (Faust's aiohttp web server):
 - ``GET /api/scorecards?team=&agent=&since=&until=&period=&timezone=``: the scorecards of the
   summaries the console holds, newest period first; ``GET /api/report?...&format=csv|json|html``:
   the same cards as ``callfocus report`` renders them (streams.console.scorecards).
+  ``source=table`` answers both from the worker's scorecard table instead: its changelog
+  ``<app_id>-scorecards-changelog`` (compacted, written in the workers' transactions) is
+  read whole from the beginning, as the acknowledgements are (streams.console.scorecard_table),
+  so every call the workers committed counts once, on the days of the table's zone
+  (``scorecard_timezone``: another ``timezone`` is a 400), ``since`` and ``until`` counting
+  every day they touch. ``source=summaries`` is the default; any other source is a 400.
+  Until a worker has made the table the console answers with no cards and looks for it
+  every 30 s.
 
 With ``console_token`` set the API and the stream want ``Authorization: Bearer <token>``
 or ``?token=<token>`` (EventSource cannot send headers); the page itself is open and
@@ -74,6 +82,7 @@ from streams.console.ack_writer import AckWriteError, AckWriter
 from streams.console.acks import MAX_BODY_BYTES, AckRequestError, ack_problem, ack_record, parse_ack_request
 from streams.console.alerts import PayloadError, parse_notification
 from streams.console.oidc import KeysUnavailable, TokenRejected, TokenVerifier, build_verifier
+from streams.console.scorecard_table import changelog_topic
 from streams.console.state import ConsoleDemand, ConsoleState, SkippedRecords
 from streams.kafka_clients import aiokafka_options
 from streams.settings import Settings
@@ -103,11 +112,15 @@ RECONNECT_MS = 2000  # the browser's wait before it reconnects a dropped stream
 # An Alertmanager notification of the shipped receiver (max_alerts 50, ~1.5 KB an alert) is
 # well under 100 KB; anything past this is not one.
 MAX_NOTIFICATION_BYTES = 512 * 1024
+# how often a reader that started before any worker made the scorecard table looks for it
+TABLE_LOOK_SECONDS = 30.0
+SCORECARD_SOURCES = ("summaries", "table")
 
 
 # -- Kafka feed -------------------------------------------------------------------------
 class ConsoleFeed(Service):
-    """Reads every partition of call-metrics and nudges into the console's state while it is used."""
+    """Reads every partition of call-metrics and nudges into the console's state while it is
+    used; with them the ended calls, the acknowledgements and the worker's scorecard table."""
 
     def __init__(
         self,
@@ -129,6 +142,8 @@ class ConsoleFeed(Service):
         # the agent page's ended calls, and the acknowledgements (compacted: read from the start)
         self.summaries_topic = settings.topic("call-summaries")
         self.acks_topic = settings.topic("nudge-acks")
+        # the worker's scorecard table (compacted: read from the start); optional, see _start_consumer
+        self.table_topic = changelog_topic(settings.app_id)
         self.consumer: Any = None
 
     async def on_stop(self) -> None:
@@ -159,6 +174,9 @@ class ConsoleFeed(Service):
                     break
                 log.info("console: waiting for topics %s", [t for t, p in found.items() if not p])
                 await self.sleep(5.0)
+            # the table's changelog exists once a worker has run: until then the console
+            # serves everything else and looks for it every TABLE_LOOK_SECONDS (_add_table)
+            found[self.table_topic] = cluster.partitions_for_topic(self.table_topic)
             partitions = [TopicPartition(t, p) for t, ps in found.items() for p in sorted(ps or ())]
             consumer.assign(partitions)
             since_seconds = self.settings.console_history_seconds
@@ -166,19 +184,53 @@ class ConsoleFeed(Service):
             # no record since then: start at today's end offset (an explicit offset, not a
             # lazy seek_to_end, so nothing produced in between is skipped)
             ends = await consumer.end_offsets(partitions)
-            acks = [tp for tp in partitions if tp.topic == self.acks_topic]
-            firsts = await consumer.beginning_offsets(acks)
+            whole = [tp for tp in partitions if tp.topic in (self.acks_topic, self.table_topic)]
+            firsts = await consumer.beginning_offsets(whole)
             for tp in partitions:
                 found_offset = offsets.get(tp)
-                if tp in firsts:  # the acknowledgements: all of them (compacted)
+                if tp in firsts:  # the acknowledgements and the table: all of them (compacted)
                     consumer.seek(tp, firsts[tp])
                 else:
                     consumer.seek(tp, ends[tp] if found_offset is None else found_offset.offset)
         except BaseException:
             await consumer.stop()
             raise
+        self._start_table(bool(found[self.table_topic]))
         log.info("console: reading %d partitions from %.0f s back", len(partitions), since_seconds)
         return consumer, ends
+
+    def _start_table(self, found: bool) -> None:
+        # the table is read again from its start: a cell whose tombstone was compacted away
+        # since the last read must not stay held
+        table = self.calls.scorecard_table
+        table.clear()
+        table.reading = found
+        if not found:
+            log.info(
+                "console: no scorecard table yet (%s): looking for it every %.0f s",
+                self.table_topic,
+                TABLE_LOOK_SECONDS,
+            )
+
+    async def _add_table(self) -> None:
+        """Read the scorecard table from the start once a worker has made its changelog."""
+        from aiokafka import TopicPartition
+
+        cluster = await faust_adapter.fetch_all_metadata(self.consumer)
+        found = cluster.partitions_for_topic(self.table_topic)
+        if not found:
+            return
+        table = [TopicPartition(self.table_topic, p) for p in sorted(found)]
+        # assign() replaces the assignment and forgets its positions: the others go on from theirs
+        positions = {tp: await self.consumer.position(tp) for tp in self.consumer.assignment()}
+        firsts = await self.consumer.beginning_offsets(table)
+        self.consumer.assign([*positions, *table])
+        for tp, offset in positions.items():
+            self.consumer.seek(tp, offset)
+        for tp in table:
+            self.consumer.seek(tp, firsts[tp])
+        self._start_table(True)
+        log.info("console: reading the scorecard table %s (%d partitions)", self.table_topic, len(table))
 
     def _start_times(self, partitions: Iterable[Any]) -> dict[Any, int]:
         """Where each partition's reading starts (ms): the history for the live topics,
@@ -189,7 +241,7 @@ class ConsoleFeed(Service):
         return {
             tp: summaries if tp.topic == self.summaries_topic else live
             for tp in partitions
-            if tp.topic != self.acks_topic
+            if tp.topic not in (self.acks_topic, self.table_topic)
         }
 
     def _apply(self, topic: str, value: bytes | None) -> None:
@@ -216,6 +268,13 @@ class ConsoleFeed(Service):
                 return
             self.calls.apply_ack(record)
 
+    def _apply_cells(self, messages: Iterable[Any]) -> None:
+        table = self.calls.scorecard_table
+        for message in messages:
+            reason = table.apply(message.key, message.value)
+            if reason is not None and (text := self.skipped.skip(self.table_topic, reason)):
+                log.warning(text)
+
     async def _stop_consumer(self) -> None:
         consumer, self.consumer = self.consumer, None
         self.demand.caught_up.clear()
@@ -232,13 +291,18 @@ class ConsoleFeed(Service):
     @Service.task
     async def _read(self) -> None:
         ends: dict[Any, int] = {}
+        look_for_table_at = 0.0
         while not self.should_stop:
             try:
                 if self.consumer is None:
                     await self.demand.wanted.wait()
                     self.consumer, ends = await self._start_consumer()
+                    look_for_table_at = time.monotonic() + TABLE_LOOK_SECONDS
                 batches = await self.consumer.getmany(timeout_ms=500, max_records=2000)
                 for tp, messages in batches.items():
+                    if tp.topic == self.table_topic:
+                        self._apply_cells(messages)
+                        continue
                     for message in messages:
                         if message.value is None and tp.topic == self.acks_topic and message.key:
                             self.calls.forget_ack(message.key.decode(errors="replace"))  # a tombstone
@@ -246,6 +310,9 @@ class ConsoleFeed(Service):
                         self._apply(tp.topic, message.value)
                 if not self.demand.caught_up.is_set() and await self._caught_up(ends):
                     self.demand.caught_up.set()
+                if not self.calls.scorecard_table.reading and time.monotonic() >= look_for_table_at:
+                    look_for_table_at = time.monotonic() + TABLE_LOOK_SECONDS
+                    await self._add_table()
                 if self.demand.idle(len(self.calls.subscribers)):
                     log.info("console: unused for %.0f s; reader stopped", self.demand.idle_seconds)
                     await self._stop_consumer()
@@ -505,6 +572,7 @@ def install_console(app: faust.App, settings: Settings, codec: AvroCodec) -> Con
         max_summaries_per_agent=settings.console_max_summaries_per_agent,
         max_summaries=settings.console_max_summaries,
         max_acks=settings.console_max_acks,
+        max_scorecard_cells=settings.console_max_scorecard_cells,
     )
     demand = ConsoleDemand(settings.console_idle_seconds)
     skipped = SkippedRecords()
@@ -776,44 +844,70 @@ def _add_agent_pages(app: faust.App, console: Console) -> None:
 def _add_scorecard_pages(app: faust.App, console: Console) -> None:
     from datetime import UTC, datetime
 
-    from streams.console import scorecards
+    from streams.console import scorecard_table, scorecards
 
     state, demand = console.state, console.demand
+    table_zone = getattr(console.settings, "scorecard_timezone", "UTC")
+
+    def table_query(query: Any) -> dict[str, str] | str:
+        """The query with the table's zone, or why it cannot be answered from the table."""
+        asked = query.get("timezone")
+        if asked and asked != table_zone:
+            return f"timezone: the scorecard table's days are in {table_zone}; give {table_zone} or none"
+        return {**query, "timezone": table_zone}
 
     async def cards_of(view: Any, request: Any, fmt: str | None = None) -> Any:
-        """(query, cards, counts, the teams the report covers), or the refusal to answer."""
+        """(source, query, cards, counts, the teams the report covers), or the refusal to answer."""
         asker = _asker(console, view, request)
         if not isinstance(asker, tuple):
             return asker
         principal, team = asker
         if fmt is not None and fmt not in scorecards.FORMATS:
             return _bad_request(view, 400, f"format: {fmt!r} is not one of {', '.join(scorecards.FORMATS)}")
+        source = request.query.get("source") or "summaries"
+        if source not in SCORECARD_SOURCES:
+            return _bad_request(view, 400, f"source: {source!r} is not one of {', '.join(SCORECARD_SOURCES)}")
+        asked = request.query if source == "summaries" else table_query(request.query)
+        if isinstance(asked, str):
+            return _bad_request(view, 400, asked)
         now = datetime.now(UTC)
         try:
-            query = scorecards.parse_query(request.query, now, state.agents.history_days)
+            query = scorecards.parse_query(asked, now, state.agents.history_days)
         except scorecards.QueryError as error:
             return _bad_request(view, 400, str(error))
         await demand.ready()
         # a copy of what is held (the reader keeps adding), added up off the event loop: 50,000
         # summaries take about a second, which the worker's agents must not wait for
-        held = list(state.agents.by_call.values())
-        cards, counts = await asyncio.to_thread(scorecards.select_cards, held, query, principal.sees)
+        if source == "summaries":
+            held = list(state.agents.by_call.values())
+            cards, counts = await asyncio.to_thread(scorecards.select_cards, held, query, principal.sees)
+        else:
+            cells = state.scorecard_table.cells()
+            select = scorecard_table.select_table_cards
+            cards, counts = await asyncio.to_thread(select, cells, query, principal.sees)
         covered = [team] if team is not None else sorted(principal.teams or ())
-        return query, cards, counts, covered
+        return source, query, cards, counts, covered
 
     async def api_scorecards(view: Any, request: Any) -> Any:
         outcome = await cards_of(view, request)
         if not isinstance(outcome, tuple):
             return outcome
-        query, cards, counts, _ = outcome
-        return _json(view, scorecards.scorecards_document(cards, query, counts, state.agents.history_days))
+        source, query, cards, counts, _ = outcome
+        history_days = state.agents.history_days
+        if source == "table":
+            document = scorecard_table.table_document(
+                cards, query, counts, history_days, state.scorecard_table
+            )
+        else:
+            document = scorecards.scorecards_document(cards, query, counts, history_days)
+        return _json(view, document)
 
     async def api_report(view: Any, request: Any) -> Any:
         fmt = request.query.get("format") or "html"
         outcome = await cards_of(view, request, fmt)
         if not isinstance(outcome, tuple):
             return outcome
-        query, cards, counts, covered = outcome
+        _, query, cards, counts, covered = outcome
         content_type, render = scorecards.FORMATS[fmt]
         meta = scorecards.report_meta(query, covered, counts, datetime.now(UTC))
         filename = scorecards.report_filename(query, fmt)
