@@ -847,7 +847,7 @@ def _add_scorecard_pages(app: faust.App, console: Console) -> None:
     from streams.console import scorecard_table, scorecards
 
     state, demand = console.state, console.demand
-    table_zone = getattr(console.settings, "scorecard_timezone", "UTC")
+    table_zone = console.settings.scorecard_timezone
 
     def table_query(query: Any) -> dict[str, str] | str:
         """The query with the table's zone, or why it cannot be answered from the table."""
