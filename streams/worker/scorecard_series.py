@@ -3,7 +3,7 @@
 A custom collector, since agents come and go: each scrape reads the totals cells the
 worker's commits wrote (streams/worker/scorecard_cells.py), adds up each agent's cells
 over the partitions it owns, and yields counters, histograms and summaries labelled
-``team``, ``agent`` and ``partitions`` (the input partitions the worker owns, e.g.
+``team``, ``agent_id`` and ``partitions`` (the input partitions the worker owns, e.g.
 ``"0,2"``). The partitions label changes with a rebalance: a counter then starts as a new
 series, so a partition's totals moving to another worker never read as a reset (which
 ``increase()`` would count again whole). Sum over ``partitions`` (and pods) in queries.
@@ -31,7 +31,7 @@ from streams.coaching.cells import TotalsCell
 from streams.coaching.scorecards import Scorecard
 
 FOLDED = "other"
-LABELS = ("team", "agent", "partitions")
+LABELS = ("team", "agent_id", "partitions")
 SCORE_BUCKETS = (40, 50, 60, 70, 80, 90)
 MONOLOGUE_BUCKETS_SECONDS = (15, 30, 60, 120, 300)
 # 5 counters, 2 histograms (buckets + +Inf + _sum + _count), 2 summaries (_sum + _count)

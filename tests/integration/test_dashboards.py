@@ -104,6 +104,9 @@ SIGNAL_CHECKS = (
     'max(callfocus_call_objections{call_id="objection-dead-air"}) == 1',
     'max(callfocus_call_objection_question_ratio{call_id="objection-dead-air"}) == 1',
     'sum(callfocus_team_dead_air_silences{team="sales"}) >= 1',
+    # the one ended call is in the scorecard table once, and its score in the histogram
+    "sum(callfocus_agent_calls_total) == 1",
+    'sum(callfocus_agent_call_customer_focus_score_bucket{le="+Inf"}) == 1',
 )
 
 

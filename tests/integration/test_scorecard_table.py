@@ -121,7 +121,7 @@ def test_sigkill_and_restart_keep_every_summary_once_in_the_scorecard_table(
     eventually(lambda: exported_calls() == len(recordings), timeout=30)
     agents = {(s["team"], s["agent_id"]) for s in summaries}
     exported = {
-        (s.labels["team"], s.labels["agent"])
+        (s.labels["team"], s.labels["agent_id"])
         for s in restarted.samples()
         if s.name == "callfocus_agent_calls_total"
     }

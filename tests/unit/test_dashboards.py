@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from streams.engine import EngineConfig
 from streams.wire.codec import AvroCodec
 from streams.worker.call_series import LiveCallCollector, exposition
-from streams.worker.calls import CallProcessor, LiveCalls
+from streams.worker.calls import CallProcessor, LiveCalls, UnwrittenStates
 from streams.worker.exporter import ConsumerLagCollector, PipelineMetrics
+from streams.worker.scorecard_cells import ScorecardCells
+from streams.worker.scorecard_series import ScorecardCollector
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json"))
@@ -88,6 +91,14 @@ def exported_metric_names() -> set[str]:
         record = {"call_id": "c", "segment_id": sid, "speaker": speaker, "start_ms": start}
         record |= {"end_ms": end, "text": text}
         processor.process(codec.encode("TranscriptSegment", record), 0)
+    # an ended call's summary in a committed scorecard cell: the per-agent scorecard series
+    cells = ScorecardCells(UnwrittenStates(), UTC)
+    cells.add(
+        {"agent_id": "a", "team": "t", "started_at": 1, "ended_at": 2, "customer_focus_score": 60}, 0, None
+    )
+    cells.unwritten.begin()
+    cells.committed_states(cells.unwritten.take(10))
+    registry.register(ScorecardCollector(cells.committed, lambda: cells.partitions, 10))
     text = exposition(registry, collector).decode()
     return {s.name for family in text_string_to_metric_families(text) for s in family.samples}
 
@@ -173,3 +184,33 @@ def test_per_call_panels_filter_by_the_variables() -> None:
     for board, panel, expr in queries():
         if re.search(r"(?<![:\w])callfocus_call_", expr):  # per-call series, not team recordings
             assert 'team=~"$team"' in expr and 'agent_id=~"$agent"' in expr, f"{board} / {panel}"
+
+
+def test_agent_coaching_has_scorecard_trends_over_days_and_weeks_and_leaderboards() -> None:
+    """Item 3 of the coaching issue: per-agent trends by day and week, a team leaderboard."""
+    board = json.loads(
+        (ROOT / "deploy" / "grafana" / "dashboards" / "callfocus-agent-coaching.json").read_text()
+    )
+    scorecard_panels = {
+        panel["title"]: panel
+        for panel in panels(board)
+        if any("callfocus_agent_" in target["expr"] for target in panel["targets"])
+    }
+    windows = {
+        window
+        for panel in scorecard_panels.values()
+        for target in panel["targets"]
+        for window in re.findall(r"\[(\w+|\$__range)\]", target["expr"])
+    }
+    assert {"1d", "7d", "$__range"} <= windows
+    leaderboards = [p for p in scorecard_panels.values() if p["type"] == "table"]
+    assert {"team", "team, agent_id"} == {
+        re.search(r"sum by \(([^)]*)\)", p["targets"][0]["expr"])[1]
+        for p in leaderboards  # type: ignore[index]
+    }
+    for panel in scorecard_panels.values():
+        for target in panel["targets"]:  # summed over partitions and pods: by team or agent only
+            for grouping in re.findall(r"by \(([^)]*)\)", target["expr"]):
+                assert set(grouping.replace(" ", "").split(",")) <= {"le", "team", "agent_id"}, panel["title"]
+        if panel["type"] == "timeseries":
+            assert panel["interval"] in ("1d", "7d") and panel["timeFrom"], panel["title"]

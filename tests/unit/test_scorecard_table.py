@@ -176,7 +176,7 @@ def test_only_committed_totals_are_exported() -> None:
     assert not any(name.startswith("callfocus_agent_") for name in scrape(collector))
     unwritten.begin()
     cells.committed_states(unwritten.take(10_000))
-    assert scrape(collector)["callfocus_agent_calls_total{agent=agent-cy,partitions=,team=sales}"] == 1
+    assert scrape(collector)["callfocus_agent_calls_total{agent_id=agent-cy,partitions=,team=sales}"] == 1
 
 
 def test_series_of_an_agent_add_up_its_partitions() -> None:
@@ -184,7 +184,7 @@ def test_series_of_an_agent_add_up_its_partitions() -> None:
     series = scrape(ScorecardCollector(cells.committed, lambda: cells.partitions, 10))
 
     def at(metric: str, **extra: str) -> float:
-        labels = {"agent": "agent-cy", "partitions": "0,1", "team": "sales", **extra}
+        labels = {"agent_id": "agent-cy", "partitions": "0,1", "team": "sales", **extra}
         return series[metric + "{" + ",".join(f"{k}={v}" for k, v in sorted(labels.items())) + "}"]
 
     assert at("callfocus_agent_calls_total") == 2
@@ -211,10 +211,10 @@ def test_agents_past_the_cap_are_folded_and_the_series_count_is_the_documented_o
     cells = committed_cells(*agents)
     series = scrape(ScorecardCollector(cells.committed, lambda: cells.partitions, 3))
     exported = {
-        name.split("agent=")[1].split(",")[0] for name in series if name.startswith("callfocus_agent_")
+        name.split("agent_id=")[1].split(",")[0] for name in series if name.startswith("callfocus_agent_")
     }
     assert exported == {"a00", "a01", "a02", "other"}
-    folded = "callfocus_agent_calls_total{agent=other,partitions=0,1,team=%s}"
+    folded = "callfocus_agent_calls_total{agent_id=other,partitions=0,1,team=%s}"
     assert series[folded % "sales"] == 2  # a03, a04: their team has exported agents
     assert series[folded % "other"] == 1  # z1: no agent of support is exported
     assert series["callfocus_scorecard_agents{state=exported}"] == 3
