@@ -8,8 +8,10 @@ one key. A reader merges a card's cells over the partitions.
 
 Two kinds of cell:
 
-- a **day** cell: one :class:`~streams.coaching.scorecards.ScorecardKey` (day, team, agent
-  or the team's own card, definitions) in one partition, kept ``scorecard_days``;
+- a **day** cell: one agent's :class:`~streams.coaching.scorecards.ScorecardKey` (day,
+  team, agent, definitions) in one partition, kept ``scorecard_days``. A team's card is the
+  merge of its agents' (every summary adds to both): readers make it
+  (:func:`with_team_cards`), so a call end writes two cells, not three;
 - a **totals** cell: everything one agent of one team did in one partition since the cell
   was made, whatever the day or definitions. Prometheus' per-agent counters are these
   totals: they only grow, across restarts and rebalances, as long as the agent works
@@ -21,13 +23,14 @@ Values are JSON: ``{"partition": P, "card": Scorecard.to_dict(), "last_day": "YY
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
 import orjson
 
-from streams.coaching.scorecards import Scorecard, ScorecardKey
+from streams.coaching.scorecards import TEAM_CARD, Scorecard, ScorecardKey
 
 CELL_MARK = "\x1e"  # first character of every cell key
 SEPARATOR = "\x1f"
@@ -99,3 +102,12 @@ def read_value(raw: bytes) -> tuple[Scorecard, date]:
         return Scorecard.from_dict(data["card"]), date.fromisoformat(data["last_day"])
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as error:
         raise CellFormatError(f"unreadable scorecard cell value: {error!r}") from None
+
+
+def with_team_cards(cells: Iterable[tuple[DayCell, Scorecard]]) -> Iterator[tuple[DayCell, Scorecard]]:
+    """Each agent's day cell, then the same card as a cell of its team's card: merged over
+    agents and partitions, the team's cards."""
+    for cell, card in cells:
+        yield cell, card
+        if not cell.key.is_team:
+            yield DayCell(cell.partition, replace(cell.key, agent_id=TEAM_CARD)), card

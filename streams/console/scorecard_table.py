@@ -24,7 +24,7 @@ from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from streams.coaching.cells import DayCell, is_cell, parse_cell, read_value
+from streams.coaching.cells import DayCell, is_cell, parse_cell, read_value, with_team_cards
 from streams.coaching.report import ReadCounts
 from streams.coaching.scorecards import Scorecard, ScorecardKey, roll_up
 from streams.console.scorecards import ScorecardQuery, scorecards_document
@@ -74,8 +74,8 @@ class ScorecardTable:
             cell = parse_cell(key)
         except ValueError:  # CellFormatError, and a key that is not UTF-8
             return self._skip(UNREADABLE_KEY)
-        if not isinstance(cell, DayCell):
-            return None
+        if not isinstance(cell, DayCell) or cell.key.is_team:
+            return None  # team cards are made from the agents' (with_team_cards)
         if value is None:
             self._cells.pop(cell, None)
             return None
@@ -97,13 +97,14 @@ class ScorecardTable:
         return reason
 
     def cells(self) -> list[tuple[DayCell, Scorecard]]:
-        """A copy of what is held; its cards are replaced, never changed, so the copy can be
-        read off the event loop while the reader goes on."""
+        """A copy of what is held (agents' cells: the worker writes no team cell); its cards
+        are replaced, never changed, so the copy can be read off the event loop while the
+        reader goes on."""
         return list(self._cells.items())
 
     def cards(self) -> dict[ScorecardKey, Scorecard]:
-        """Every card held, merged over the partitions."""
-        return merge_cells(self.cells())
+        """Every card held, merged over the partitions, and the teams' cards made of them."""
+        return merge_cells(with_team_cards(self.cells()))
 
     def status(self) -> dict[str, Any]:
         """What ``GET /api/scorecards?source=table`` says of the table itself."""
@@ -157,7 +158,7 @@ def select_table_cards(
     first, last = window_days(query)
     kept: list[tuple[DayCell, Scorecard]] = []
     held = outside = other = asked_team_calls = kept_agent_calls = 0
-    for cell, card in cells:
+    for cell, card in with_team_cards(cells):
         key = cell.key
         if not sees(key.team):
             continue

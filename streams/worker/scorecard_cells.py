@@ -1,8 +1,8 @@
 """The scorecard cells one worker owns: call summaries added up per agent and team, exactly once.
 
-No Kafka and no Faust here. When a call ends, the batch applier adds its summary to three
-cells of the partition the call is in (streams/coaching/cells.py): the agent's day card,
-the team's day card and the agent's totals. The cells go through the same
+No Kafka and no Faust here. When a call ends, the batch applier adds its summary to two
+cells of the partition the call is in (streams/coaching/cells.py): the agent's day card
+and the agent's totals (readers make the team's card from its agents'). The cells go through the same
 :class:`~streams.worker.calls.UnwrittenStates` as the calls' states, so the commit that
 writes the call's end marker writes its cells, in the same transaction as the input
 offsets (streams/worker/commits.py): a summary is in the table once, or, if the
@@ -21,18 +21,23 @@ from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
 from streams.coaching.cells import (
+    CELL_MARK,
+    DAY,
+    SEPARATOR,
+    TOTALS,
     CellFormatError,
-    DayCell,
     TotalsCell,
     cell_value,
-    is_cell,
     parse_cell,
     read_value,
 )
-from streams.coaching.scorecards import Scorecard, keys_of
+from streams.coaching.scorecards import Scorecard, call_day
 from streams.worker.calls import ForgottenCall, TakenState, UnwrittenStates
 
 log = logging.getLogger(__name__)
+
+CELL_MARK_BYTE = CELL_MARK.encode()
+DAY_KEY, TOTALS_KEY = CELL_MARK + DAY, CELL_MARK + TOTALS
 
 
 class ScorecardCell:
@@ -72,17 +77,22 @@ class ScorecardCells:
         self.cells: dict[str, ScorecardCell] = {}
         # the input partitions this worker owns: the label of its per-agent series
         self.partitions: frozenset[int] = frozenset()
-        self._committed: dict[str, tuple[TotalsCell, Scorecard]] = {}
+        # committed totals: the cell and its card as written (made a Scorecard at a scrape,
+        # not at each of the many commits between two scrapes)
+        self._committed: dict[str, tuple[TotalsCell, dict[str, Any]]] = {}
 
     def add(self, summary: Mapping[str, Any], partition: int, source: Any) -> list[str]:
         """Add an ended call's summary to its cells in ``partition``; the next commit writes
         them in the transaction of ``source``'s partition. Returns the cells' keys."""
-        agent_card, team_card = keys_of(summary, self.zone)
-        day = agent_card.day
+        day = call_day(summary, self.zone)
+        team, agent_id = summary["team"], summary["agent_id"]
+        # the keys' text as DayCell.text() and TotalsCell.text() make it, without building
+        # either (frozen dataclasses: a few µs each, at every call's end)
+        where = f"{SEPARATOR}{partition}{SEPARATOR}"
         keys = [
-            DayCell(partition, agent_card).text(),
-            DayCell(partition, team_card).text(),
-            TotalsCell(partition, agent_card.team, agent_card.agent_id).text(),
+            f"{DAY_KEY}{where}{day.isoformat()}{SEPARATOR}{team}{SEPARATOR}{agent_id}"
+            f"{SEPARATOR}{summary.get('definitions', '')}",
+            f"{TOTALS_KEY}{where}{team}{SEPARATOR}{agent_id}",
         ]
         for key in keys:
             cell = self._find(key, partition, day)
@@ -135,7 +145,7 @@ class ScorecardCells:
             if cell is None or cell.partition not in active:
                 continue
             self.cells[key] = cell
-            self._remember_committed(key, cell.card)
+            self._remember_committed(key, cell.card.to_dict())
             loaded += 1
         return loaded
 
@@ -152,22 +162,23 @@ class ScorecardCells:
         """A commit wrote these states and committed: the totals among them are now what
         Prometheus may read."""
         for raw_key, data, _ in states:
-            if not is_cell(raw_key):
+            if raw_key[:1] != CELL_MARK_BYTE:  # a call's state: most of what a commit writes
                 continue
             key = raw_key.decode()
             if data is None:
                 self._committed.pop(key, None)
             else:
-                self._remember_committed(key, Scorecard.from_dict(data["card"]))
+                self._remember_committed(key, data["card"])
 
-    def _remember_committed(self, key: str, card: Scorecard) -> None:
-        where = parse_cell(key)
+    def _remember_committed(self, key: str, card: dict[str, Any]) -> None:
+        known = self._committed.get(key)
+        where = known[0] if known is not None else parse_cell(key)
         if isinstance(where, TotalsCell):
             self._committed[key] = (where, card)
 
     def committed(self) -> list[tuple[TotalsCell, Scorecard]]:
         """The committed totals cells of the partitions owned."""
-        return list(self._committed.values())
+        return [(where, Scorecard.from_dict(card)) for where, card in self._committed.values()]
 
     # -- keeping days ------------------------------------------------------------------------
 

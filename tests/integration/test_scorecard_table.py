@@ -13,7 +13,7 @@ from datetime import UTC
 import pytest
 from kafka import KafkaConsumer
 
-from streams.coaching.cells import DayCell, TotalsCell, parse_cell, read_value
+from streams.coaching.cells import DayCell, TotalsCell, parse_cell, read_value, with_team_cards
 from streams.coaching.scorecards import Scorecard, ScorecardKey, build_scorecards
 from streams.settings import Settings
 from streams.tools.replay import replay
@@ -48,11 +48,14 @@ def read_table(bootstrap: str, topic: str, timeout_s: float = 10.0) -> dict[byte
 
 
 def merged_day_cards(table: dict[bytes, bytes]) -> dict[ScorecardKey, Scorecard]:
-    cards: dict[ScorecardKey, Scorecard] = {}
+    cells = []
     for key, raw in table.items():
         where = parse_cell(key)
         if isinstance(where, DayCell):
-            cards.setdefault(where.key, Scorecard()).merge(read_value(raw)[0])
+            cells.append((where, read_value(raw)[0]))
+    cards: dict[ScorecardKey, Scorecard] = {}
+    for where, card in with_team_cards(cells):
+        cards.setdefault(where.key, Scorecard()).merge(card)
     return cards
 
 

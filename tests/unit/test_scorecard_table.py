@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from prometheus_client import CollectorRegistry, generate_latest
 
-from streams.coaching.cells import DayCell, TotalsCell, cell_value, is_cell, parse_cell
+from streams.coaching.cells import DayCell, TotalsCell, cell_value, is_cell, parse_cell, with_team_cards
 from streams.coaching.scorecards import Scorecard, ScorecardKey, build_scorecards
 from streams.worker.calls import UnwrittenStates
 from streams.worker.commits import CommitProtocol
@@ -49,13 +49,12 @@ def written(unwritten: UnwrittenStates) -> dict[str, Any]:
     return {key.decode(): data for key, data, _ in unwritten.take(10_000)}
 
 
-def test_a_summary_adds_to_the_agent_and_team_day_cards_and_the_agents_totals() -> None:
+def test_a_summary_adds_to_the_agents_day_card_and_totals() -> None:
     unwritten = UnwrittenStates()
     cells = ScorecardCells(unwritten, UTC)
     keys = cells.add(summary(), 2, source="record")
     assert [parse_cell(key) for key in keys] == [
         DayCell(2, ScorecardKey(date(2026, 12, 4), "sales", "agent-cy", "v1")),
-        DayCell(2, ScorecardKey(date(2026, 12, 4), "sales", "", "v1")),
         TotalsCell(2, "sales", "agent-cy"),
     ]
     data = written(unwritten)
@@ -75,16 +74,20 @@ def test_the_day_is_the_calls_start_in_the_tables_zone() -> None:
 
 
 def test_cells_add_up_as_the_report_does() -> None:
-    """Merged over partitions, the day cells are build_scorecards' cards of the same summaries."""
+    """Merged over partitions, the day cells and the team cards made of them are
+    build_scorecards' cards of the same summaries."""
     summaries = [summary("a1", score=50.0), summary("a2", score=90.0), summary("a1", score=None)]
     cells = ScorecardCells(UnwrittenStates(), UTC)
     for partition, one in enumerate(summaries):
         cells.add(one, partition, None)
-    merged: dict[ScorecardKey, Scorecard] = {}
+    day_cells = []
     for key, cell in cells.cells.items():
         where = parse_cell(key)
         if isinstance(where, DayCell):
-            merged.setdefault(where.key, Scorecard()).merge(cell.card)
+            day_cells.append((where, cell.card))
+    merged: dict[ScorecardKey, Scorecard] = {}
+    for where, card in with_team_cards(day_cells):
+        merged.setdefault(where.key, Scorecard()).merge(card)
     assert merged == build_scorecards(summaries)
 
 
@@ -136,7 +139,7 @@ def test_cells_past_the_kept_days_are_deleted_by_the_next_commit() -> None:
     written(unwritten)
     assert cells.expire(DEC_4 + 35 * DAY_MS, keep_days=35) == []
     deletions = cells.expire(DEC_4 + 36 * DAY_MS, keep_days=35)
-    assert sorted(partition for _, partition in deletions) == [3, 3, 3]
+    assert sorted(partition for _, partition in deletions) == [3, 3]
     assert cells.cells == {}
     for deletion, _ in deletions:
         unwritten.changed(deletion, None)
@@ -244,7 +247,7 @@ def test_the_applier_adds_an_ended_calls_summary_and_names_its_cells_as_changed(
     feed = Input()
     applied = applier.apply([feed.started(1, "c1"), feed.segment(1, "c1", 0), feed.ended(1, "c1")])
     cell_keys = {key for key in applied.call_ids if is_cell(key)}
-    assert applied.call_ids == {"c1"} | cell_keys and len(cell_keys) == 3
+    assert applied.call_ids == {"c1"} | cell_keys and len(cell_keys) == 2
     data = written(applier.live_calls.unwritten)
     assert set(data) == {"c1"} | cell_keys
     summaries = [CODEC.decode(o.value)[1] for o in applied.outputs if o.kind == "summaries"]

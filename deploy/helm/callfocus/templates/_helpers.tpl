@@ -288,6 +288,16 @@ CALLFOCUS_* environment of the workers and the topics job. Secrets come from exi
   value: {{ .maxSummaries | int64 | quote }}
 - name: CALLFOCUS_CONSOLE_MAX_ACKS
   value: {{ .maxAcks | int64 | quote }}
+- name: CALLFOCUS_CONSOLE_MAX_SCORECARD_CELLS
+  value: {{ .maxScorecardCells | int64 | quote }}
+{{- end }}
+{{- with .Values.config.scorecards }}
+- name: CALLFOCUS_SCORECARD_DAYS
+  value: {{ .days | int64 | quote }}
+- name: CALLFOCUS_SCORECARD_TIMEZONE
+  value: {{ .timezone | quote }}
+- name: CALLFOCUS_SCORECARD_MAX_EXPORTED_AGENTS
+  value: {{ .maxExportedAgents | int64 | quote }}
 {{- end }}
 - name: CALLFOCUS_REDACTION_MODE
   value: {{ .Values.config.privacy.redactionMode | quote }}
