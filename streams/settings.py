@@ -666,7 +666,7 @@ class Settings(BaseSettings):
         ge=1,
         le=3660,
         description="Days the scorecard table keeps each day's cards, and an agent's totals after "
-        "their last call; about 2 KB per agent, team and day per input partition "
+        "their last call; about 1.5 KB per agent and day per input partition "
         "(docs/coaching.md, Sizing).",
     )
     scorecard_timezone: str = Field(
