@@ -39,6 +39,7 @@ GIB = 1024**3
 FREE_WARN_BYTES = 1 * GIB
 FREE_FAIL_BYTES = 64 * 1024**2
 CHANGELOG_SUFFIX = "-call-state-changelog"
+SCORECARDS_CHANGELOG_SUFFIX = "-scorecards-changelog"
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,7 @@ class TopicExpectations:
     retention_ms: Mapping[str, int]
     max_message_bytes: int
     changelog: str
+    scorecards_changelog: str
 
     @classmethod
     def of(cls, settings: Settings) -> TopicExpectations:
@@ -130,6 +132,7 @@ class TopicExpectations:
             retention_ms=dict(settings.topic_retention_ms),
             max_message_bytes=settings.topic_max_message_bytes,
             changelog=settings.app_id + CHANGELOG_SUFFIX,
+            scorecards_changelog=settings.app_id + SCORECARDS_CHANGELOG_SUFFIX,
         )
 
     def name(self, suffix: str) -> str:
@@ -137,7 +140,18 @@ class TopicExpectations:
 
     @property
     def names(self) -> list[str]:
-        return [*(self.name(s) for s in TOPICS), self.changelog]
+        return [*(self.name(s) for s in TOPICS), self.changelog, self.scorecards_changelog]
+
+    def changelogs(self) -> list[tuple[str, str, str]]:
+        """(row label, topic, what deleting it loses) of each table's changelog."""
+        return [
+            ("topic state changelog", self.changelog, "the state of live calls is lost"),
+            (
+                "topic scorecards changelog",
+                self.scorecards_changelog,
+                "the scorecard table starts empty; call-summaries and `callfocus report` keep the past",
+            ),
+        ]
 
 
 UNREADABLE_CONFIGS_FIX = (
@@ -156,7 +170,7 @@ def _describe(facts: TopicFacts) -> str:
 
 def check_topics(expected: TopicExpectations, found: Mapping[str, TopicFacts | None]) -> list[Check]:
     """One row per topic callfocus uses: it exists, its partitions suit the design (the
-    input and the state changelog are co-partitioned), its configs are the ones expected."""
+    input and the tables' changelogs are co-partitioned), its configs are the ones expected."""
     rows = []
     events = found.get(expected.name("call-events"))
     for suffix in TOPICS:
@@ -167,13 +181,12 @@ def check_topics(expected: TopicExpectations, found: Mapping[str, TopicFacts | N
             rows.append(Check(label, "fail", f"{name} does not exist", "run `callfocus topics` to create it"))
             continue
         rows.append(_topic_row(label, name, suffix, facts, expected))
-    changelog = found.get(expected.changelog)
-    if changelog is None:
-        rows.append(
-            Check("topic state changelog", "ok", f"{expected.changelog}: the first worker creates it")
-        )
-    else:
-        rows.append(_changelog_row(expected.changelog, changelog, events))
+    for label, name, lost in expected.changelogs():
+        changelog = found.get(name)
+        if changelog is None:
+            rows.append(Check(label, "ok", f"{name}: the first worker creates it"))
+        else:
+            rows.append(_changelog_row(label, name, changelog, events, lost))
     return rows
 
 
@@ -258,16 +271,15 @@ def _compacted_row(
     return _replication_row(label, detail, facts, expected)
 
 
-def _changelog_row(name: str, facts: TopicFacts, events: TopicFacts | None) -> Check:
-    label = "topic state changelog"
+def _changelog_row(label: str, name: str, facts: TopicFacts, events: TopicFacts | None, lost: str) -> Check:
     detail = f"{name}: {_describe(facts)}"
     if events is not None and facts.partitions != events.partitions:
         return Check(
             label,
             "fail",
             f"{detail}; call-events has {events.partitions}",
-            "the state table must have the input's partitions: with the workers stopped, delete the "
-            "changelog (the state of live calls is lost) and let the next worker create it",
+            "a table must have the input's partitions: with the workers stopped, delete the "
+            f"changelog ({lost}) and let the next worker create it",
         )
     if not facts.configs:
         return Check(label, "warn", detail, UNREADABLE_CONFIGS_FIX)
@@ -275,7 +287,7 @@ def _changelog_row(name: str, facts: TopicFacts, events: TopicFacts | None) -> C
         return Check(
             label,
             "fail",
-            f"{detail}: not compacted, a restore reads every state ever written",
+            f"{detail}: not compacted, a restore reads every record ever written",
             _compact_fix(name),
         )
     return Check(label, "ok", detail)

@@ -42,8 +42,9 @@ def test_doctor_finds_a_healthy_deployment_healthy(
     status, checks, table = doctor(topics, "--prometheus-url", url)
     assert status == 0, table
     assert {c["status"] for c in checks.values()} == {"ok"}, table
-    # the worker created the state changelog, co-partitioned and compacted
-    assert "4 partitions, cleanup.policy=compact" in checks["topic state changelog"]["detail"]
+    # the worker created the tables' changelogs, co-partitioned and compacted
+    for changelog in ("topic state changelog", "topic scorecards changelog"):
+        assert "4 partitions, cleanup.policy=compact" in checks[changelog]["detail"]
     assert checks["prometheus targets"]["detail"] == "1 of 1 callfocus targets up (job callfocus)"
     print(table)  # the report's healthy example (pytest -s)
 

@@ -46,6 +46,7 @@ EXPECTED = TopicExpectations(
     retention_ms={"call-metrics": 3_600_000},
     max_message_bytes=1_064_960,
     changelog="cf-app-call-state-changelog",
+    scorecards_changelog="cf-app-scorecards-changelog",
 )
 HEALTHY = {"cleanup.policy": "delete", "retention.ms": "604800000", "max.message.bytes": "1064960"}
 
@@ -57,6 +58,7 @@ def healthy_topics() -> dict[str, TopicFacts | None]:
     found[EXPECTED.name("call-metrics")] = TopicFacts(4, 0, 1, {**HEALTHY, "retention.ms": "3600000"})
     found[EXPECTED.name("nudge-acks")] = TopicFacts(4, 0, 1, {**HEALTHY, "cleanup.policy": "compact"})
     found[EXPECTED.changelog] = TopicFacts(4, 0, 1, {**HEALTHY, "cleanup.policy": "compact"})
+    found[EXPECTED.scorecards_changelog] = TopicFacts(4, 0, 1, {**HEALTHY, "cleanup.policy": "compact"})
     return found
 
 
@@ -66,7 +68,7 @@ def by_name(rows: list[Check]) -> dict[str, Check]:
 
 def test_healthy_topics_are_all_ok() -> None:
     rows = check_topics(EXPECTED, healthy_topics())
-    assert [r.status for r in rows] == ["ok"] * (len(TOPICS) + 1)
+    assert [r.status for r in rows] == ["ok"] * (len(TOPICS) + 2)  # and the two changelogs
     assert rows[0].detail == "4 partitions, cleanup.policy=delete, retention.ms=604800000"
 
 
@@ -107,6 +109,17 @@ def test_a_changelog_not_co_partitioned_with_the_input_fails() -> None:
     found[EXPECTED.changelog] = TopicFacts(8, 0, 1, {**HEALTHY, "cleanup.policy": "compact"})
     row = by_name(check_topics(EXPECTED, found))["topic state changelog"]
     assert row.status == "fail" and row.detail.endswith("call-events has 4")
+
+
+def test_the_scorecards_changelog_is_checked_as_the_state_changelog_is() -> None:
+    found = healthy_topics()
+    assert by_name(check_topics(EXPECTED, found))["topic scorecards changelog"].status == "ok"
+    found[EXPECTED.scorecards_changelog] = TopicFacts(8, 0, 1, {**HEALTHY, "cleanup.policy": "compact"})
+    row = by_name(check_topics(EXPECTED, found))["topic scorecards changelog"]
+    assert row.status == "fail" and "call-events has 4" in row.detail
+    assert row.fix is not None and "scorecard table starts empty" in row.fix
+    found[EXPECTED.scorecards_changelog] = TopicFacts(4, 0, 1, dict(HEALTHY))
+    assert by_name(check_topics(EXPECTED, found))["topic scorecards changelog"].status == "fail"
 
 
 def test_a_changelog_not_compacted_fails_and_a_missing_one_is_fine() -> None:
@@ -154,7 +167,7 @@ def test_small_max_message_bytes_leaderless_partitions_and_few_replicas() -> Non
 def test_expectations_come_from_the_settings() -> None:
     settings = Settings(topic_prefix="p", app_id="a", topic_partitions=6)
     expected = TopicExpectations.of(settings)
-    assert expected.names == [*(f"p.{t}" for t in TOPICS), "a-call-state-changelog"]
+    assert expected.names == [*(f"p.{t}" for t in TOPICS), "a-call-state-changelog", "a-scorecards-changelog"]
     assert (expected.partitions, expected.max_message_bytes) == (6, settings.topic_max_message_bytes)
 
 
