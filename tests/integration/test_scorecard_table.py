@@ -133,3 +133,40 @@ def test_sigkill_and_restart_keep_every_summary_once_in_the_scorecard_table(
         s.labels["partitions"] for s in restarted.samples() if s.name == "callfocus_agent_calls_total"
     } == {"0,1,2,3"}
     assert restarted.proc.poll() is None
+
+
+def test_a_rebalance_moves_partitions_cells_and_counters_without_counting_twice(
+    start_worker: Callable[..., WorkerProcess], topics: dict[str, str]
+) -> None:
+    bootstrap, prefix = topics["CALLFOCUS_KAFKA_BOOTSTRAP"], topics["CALLFOCUS_TOPIC_PREFIX"]
+    settings = Settings(kafka_bootstrap=bootstrap, topic_prefix=prefix)
+    recordings = [r for _, r in simulate(SimulationConfig(calls=20, concurrency=20, minutes=1, seed=29))]
+    before, after = recordings[:10], recordings[10:]
+
+    first = start_worker(session_timeout_seconds="10")
+    replay(before, settings, speed=None)
+    eventually(lambda: counted([first]) == len(before), timeout=60)
+    second = start_worker(session_timeout_seconds="10")
+    # the second worker takes partitions, and with them their cells from the changelog
+    eventually(lambda: len(owned(first)) == 1 and len(owned(second)) == 1, timeout=90)
+    replay(after, settings, speed=None)
+
+    summaries = [s for _, s in read_all(bootstrap, f"{prefix}.call-summaries", len(recordings), 60_000, 3000)]
+    one_summary_per_call([(s["call_id"], s) for s in summaries], (r.call_id for r in recordings))
+    # each worker exports the committed totals of the partitions it owns: together every call once
+    eventually(lambda: counted([first, second]) == len(recordings), timeout=30)
+    parts = [set(label.split(",")) for worker in (first, second) for label in owned(worker)]
+    assert parts[0].isdisjoint(parts[1]) and parts[0] | parts[1] == {"0", "1", "2", "3"}
+    table = read_table(bootstrap, f"{topics['CALLFOCUS_APP_ID']}-scorecards-changelog")
+    expected = build_scorecards(summaries, UTC)
+    held = merged_day_cards(table)
+    assert held.keys() == expected.keys() and all(same_card(held[k], expected[k]) for k in expected)
+
+
+def counted(workers: list[WorkerProcess]) -> float:
+    return sum(s.value for w in workers for s in w.samples() if s.name == "callfocus_agent_calls_total")
+
+
+def owned(worker: WorkerProcess) -> set[str]:
+    """The partitions labels of a worker's per-agent series."""
+    return {s.labels["partitions"] for s in worker.samples() if s.name == "callfocus_agent_calls_total"}
