@@ -114,6 +114,7 @@ cat <<MSG
     supervisor console:           http://127.0.0.1:$port/console
     an agent's page (agent-cy):   http://127.0.0.1:$port/console#agent=agent-cy
     today's scorecards (HTML):    $state/scorecards.html (callfocus report, every minute once calls end)
+    the worker's scorecard table: http://127.0.0.1:$port/api/report?source=table&format=html
     metrics (Prometheus format):  http://127.0.0.1:$metrics_port/metrics
     health / readiness:           http://127.0.0.1:$port/healthz   http://127.0.0.1:$port/readyz
     Kafka bootstrap:              $CALLFOCUS_KAFKA_BOOTSTRAP
@@ -123,6 +124,8 @@ $alertmanager_line
   Nudges (pitcher, monologuer and interrupter agents raise them in the first two minutes;
   call demo-silent raises a tracker nudge, "asked for a manager", and a dead-air nudge):
     curl -s http://127.0.0.1:$metrics_port/metrics | grep '^callfocus_nudges_total' | grep -v ' 0.0'
+  Per-agent scorecard counters (the committed totals of the scorecard table):
+    curl -s http://127.0.0.1:$metrics_port/metrics | grep '^callfocus_agent_calls_total'
   Tracker hits (trackers: $CALLFOCUS_TRACKERS_FILE, edit it and the worker reloads it):
     curl -s http://127.0.0.1:$metrics_port/metrics | grep '^callfocus_tracker_hits_total'
   Ctrl-C stops everything.
