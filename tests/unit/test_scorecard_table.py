@@ -302,3 +302,21 @@ def test_the_commit_tells_which_states_it_committed_and_only_when_it_did() -> No
     assert len(told) == 1 and {key.decode() for key, _, _ in told[0]} == set(cells.cells)
     cells.committed_states(told[0])
     assert [card.calls for _, card in cells.committed()] == [2]
+
+
+def test_commits_write_cells_to_the_scorecard_table_and_calls_to_the_call_state_table() -> None:
+    from streams.worker.agents import RoutedStateSink, TableStateSink
+
+    class Recorded(TableStateSink):
+        def __init__(self) -> None:
+            self.keys: list[bytes] = []
+
+        def store(self, key: bytes, value: bytes | None, source: Any) -> None:
+            self.keys.append(key)
+
+    calls, cells = Recorded(), Recorded()
+    sink = RoutedStateSink(calls, cells)
+    cell_key = TotalsCell(0, "sales", "agent-cy").text().encode()
+    for key in (b"call-1", cell_key, b"~call"):
+        sink.store(key, b"{}", None)
+    assert calls.keys == [b"call-1", b"~call"] and cells.keys == [cell_key]
