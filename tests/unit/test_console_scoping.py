@@ -122,6 +122,23 @@ def test_the_access_matrix(provider: IdentityProvider, caplog: pytest.LogCapture
             403,
             "not a team of yours: support",
         ),
+        ("team A: scorecard table", "GET", "/api/scorecards?source=table", bearer(sales), 200, None),
+        (
+            "team A asks team B: scorecard table",
+            "GET",
+            "/api/scorecards?source=table&team=support",
+            bearer(sales),
+            403,
+            "not a team of yours: support",
+        ),
+        (
+            "team A asks team B: report",
+            "GET",
+            "/api/report?team=support&format=csv",
+            bearer(sales),
+            403,
+            "not a team of yours: support",
+        ),
         ("team A: unknown call", "GET", "/api/calls/nope", bearer(sales), 404, None),
         ("team B: calls", "GET", "/api/calls", bearer(support), 200, ["support-1"]),
         (
