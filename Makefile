@@ -86,7 +86,7 @@ chaos: kafka-fetch ## Chaos run on a private broker: 15 SIGKILLs, a broker resta
 	$(PY) -m tests.chaos $(CHAOS_ARGS)
 
 bench-ab: kafka-fetch ## Same-run before/after of the worker: make bench-ab BEFORE=DIR (a checkout with its .venv), trackers loaded in both
-	$(PY) bench/ab_bench.py --before $(BEFORE) --after-setting trackers_file=$(CURDIR)/bench/trackers-20x10.toml $(AB_ARGS)
+	$(PY) bench/ab_bench.py --before $(BEFORE) $(foreach side,before after,--$(side)-setting trackers_file=$(CURDIR)/bench/trackers-20x10.toml) $(AB_ARGS)
 
 bench-engine: venv ## Micro-benchmark of the metric engine: updates/s and bytes per call
 	$(PY) bench/engine_bench.py --calls 500 --minutes 10 --repeat 3 --trackers bench/trackers-20x10.toml
