@@ -143,11 +143,24 @@ class Scorecard:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready (histogram keys as text), the table's value."""
-        plain = {name: getattr(self, name) for name in self.__dataclass_fields__}
-        plain["score_bins"] = {str(k): v for k, v in sorted(self.score_bins.items())}
-        plain["monologue_bins"] = {str(k): v for k, v in sorted(self.monologue_bins.items())}
-        return plain
+        """JSON-ready (histogram keys as text), the table's value. Written out field by field:
+        the worker makes one at each commit for every cell that changed, and the generic form
+        (getattr over the fields, bins sorted) took a cell's value from 6.5 to 11 µs."""
+        return {
+            "calls": self.calls,
+            "talk_seconds": self.talk_seconds,
+            "scored_calls": self.scored_calls,
+            "score_sum": self.score_sum,
+            "score_bins": {str(k): v for k, v in self.score_bins.items()},
+            "talk_ratio_calls": self.talk_ratio_calls,
+            "talk_ratio_sum": self.talk_ratio_sum,
+            "questions": self.questions,
+            "open_questions": self.open_questions,
+            "question_calls": self.question_calls,
+            "monologue_bins": {str(k): v for k, v in self.monologue_bins.items()},
+            "nudges": self.nudges,
+            "tracker_hits": self.tracker_hits,
+        }
 
     @classmethod
     def from_dict(cls, plain: Mapping[str, Any]) -> Scorecard:
