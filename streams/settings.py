@@ -22,7 +22,7 @@ from dataclasses import dataclass, fields
 from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -38,6 +38,7 @@ from streams.engine.config import EngineConfig
 from streams.engine.lexicon import available_languages, lexicon_path
 from streams.engine.trackers import TrackerFileError, load_trackers
 from streams.privacy.redaction import RedactionMode, Redactor
+from streams.tools.times import time_zone
 from streams.wire.languages import language_problem
 from streams.worker.export_labels import LabelLimits
 from streams.worker.gc_policy import LongLivedObjects
@@ -239,7 +240,7 @@ class ScorecardSettings(SettingsView):
     max_exported_agents: int
 
     def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
+        return time_zone(self.timezone)
 
 
 @dataclass(frozen=True)
@@ -838,10 +839,7 @@ class Settings(BaseSettings):
     @field_validator("scorecard_timezone")
     @classmethod
     def _timezone_is_known(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{value!r} is not an IANA time zone (UTC, America/Chicago)") from None
+        time_zone(value)  # its TimeError is a ValueError: pydantic reports it
         return value
 
     @field_validator("lexicon_dir")

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from streams.coaching.report import (
     PERIODS,
@@ -34,7 +34,7 @@ from streams.coaching.report import (
 )
 from streams.coaching.scorecards import Scorecard, ScorecardKey
 from streams.tools.report import Selection, report_cards
-from streams.tools.times import TimeError, parse_time, to_ms
+from streams.tools.times import TimeError, parse_time, time_zone, to_ms
 
 DEFAULT_PERIOD = "day"  # the console holds days (14 by default), not quarters
 FORMATS = {
@@ -67,9 +67,9 @@ def parse_query(query: Mapping[str, str], now: datetime, history_days: float) ->
     default UTC), ``team``, ``agent``."""
     timezone = query.get("timezone") or "UTC"
     try:
-        zone = ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise QueryError(f"timezone: {timezone!r} is not an IANA time zone (UTC, Europe/Berlin)") from None
+        zone = time_zone(timezone)
+    except TimeError as error:
+        raise QueryError(f"timezone: {error}") from None
     period = query.get("period") or DEFAULT_PERIOD
     if period not in PERIODS:
         raise QueryError(f"period: {period!r} is not one of {', '.join(PERIODS)}")

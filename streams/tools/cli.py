@@ -718,8 +718,6 @@ def report(
 ) -> None:
     """Scorecards per agent and team over a window, from the call summaries on Kafka, as CSV,
     JSON or one self-contained HTML page (docs/coaching.md)."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
     from kafka.errors import KafkaConnectionError, KafkaTimeoutError
 
     from streams.coaching.report import ReportMeta, render_csv, render_html, render_json
@@ -731,7 +729,7 @@ def report(
         report_cards,
         select,
     )
-    from streams.tools.times import to_ms
+    from streams.tools.times import TimeError, time_zone, to_ms
     from streams.tools.topic_reads import TopicReadError
     from streams.wire.codec import AvroCodec
 
@@ -739,12 +737,9 @@ def report(
     if fmt is None:
         raise click.UsageError("Missing option '--format': csv, json or html")
     try:
-        zone = ZoneInfo(timezone_name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise click.BadParameter(
-            f"{timezone_name!r} is not an IANA time zone (UTC, Europe/Berlin, America/New_York)",
-            param_hint="--timezone",
-        ) from None
+        zone = time_zone(timezone_name)
+    except TimeError as error:
+        raise click.BadParameter(str(error), param_hint="--timezone") from None
     since, until = command_line_window(since_text, until_text, zone)
     if output is not None and not (output.parent.is_dir() and os.access(output.parent, os.W_OK)):
         raise click.BadParameter(

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 
 
 class TimeError(ValueError):
-    """A TIME the command line cannot read; ``str()`` says what it accepts."""
+    """A TIME or time zone the command line cannot read; ``str()`` says what it accepts."""
+
+
+def time_zone(name: str) -> ZoneInfo:
+    """The IANA time zone ``name``; :class:`TimeError` if there is none of that name."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise TimeError(f"{name!r} is not an IANA time zone (UTC, Europe/Berlin)") from None
 
 
 def parse_time(text: str, now: datetime, zone: tzinfo = UTC) -> datetime:
