@@ -32,10 +32,27 @@ import orjson
 
 from streams.coaching.scorecards import TEAM_CARD, Scorecard, ScorecardKey
 
+TABLE_NAME = "scorecards"  # the worker's Faust table
 CELL_MARK = "\x1e"  # first character of every cell key
 SEPARATOR = "\x1f"
 DAY = "day"
 TOTALS = "total"
+
+
+def changelog_topic(app_id: str) -> str:
+    """The topic Faust names the table's changelog."""
+    return f"{app_id}-{TABLE_NAME}-changelog"
+
+
+def day_key(partition: int, day: date, team: str, agent_id: str, definitions: str) -> str:
+    """A day cell's key, as :meth:`DayCell.text` gives it; made without the dataclasses,
+    which take a few µs each, by the worker at every call's end."""
+    return SEPARATOR.join((CELL_MARK + DAY, str(partition), day.isoformat(), team, agent_id, definitions))
+
+
+def totals_key(partition: int, team: str, agent_id: str) -> str:
+    """A totals cell's key, as :meth:`TotalsCell.text` gives it."""
+    return SEPARATOR.join((CELL_MARK + TOTALS, str(partition), team, agent_id))
 
 
 class CellFormatError(ValueError):
@@ -50,7 +67,8 @@ class DayCell:
     key: ScorecardKey
 
     def text(self) -> str:
-        return SEPARATOR.join((CELL_MARK + DAY, str(self.partition), self.key.as_text()))
+        key = self.key
+        return day_key(self.partition, key.day, key.team, key.agent_id, key.definitions)
 
 
 @dataclass(frozen=True)
@@ -62,7 +80,7 @@ class TotalsCell:
     agent_id: str
 
     def text(self) -> str:
-        return SEPARATOR.join((CELL_MARK + TOTALS, str(self.partition), self.team, self.agent_id))
+        return totals_key(self.partition, self.team, self.agent_id)
 
 
 Cell = DayCell | TotalsCell

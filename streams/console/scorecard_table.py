@@ -29,16 +29,10 @@ from streams.coaching.report import ReadCounts
 from streams.coaching.scorecards import Scorecard, ScorecardKey, roll_up
 from streams.console.scorecards import ScorecardQuery, scorecards_document
 
-TABLE_NAME = "scorecards"
 DEFAULT_MAX_CELLS = 200_000
 NO_KEY = "cell_without_key"
 UNREADABLE_KEY = "unreadable_cell_key"
 UNREADABLE_VALUE = "unreadable_cell_value"
-
-
-def changelog_topic(app_id: str) -> str:
-    """The topic Faust names the ``scorecards`` table's changelog."""
-    return f"{app_id}-{TABLE_NAME}-changelog"
 
 
 class ScorecardTable:

@@ -68,6 +68,7 @@ from aiohttp import web as aiohttp_web
 from aiohttp_sse import EventSourceResponse
 from mode import Service
 
+from streams.coaching.cells import changelog_topic
 from streams.console.access import (
     ANONYMOUS,
     Principal,
@@ -82,7 +83,6 @@ from streams.console.ack_writer import AckWriteError, AckWriter
 from streams.console.acks import MAX_BODY_BYTES, AckRequestError, ack_problem, ack_record, parse_ack_request
 from streams.console.alerts import PayloadError, parse_notification
 from streams.console.oidc import KeysUnavailable, TokenRejected, TokenVerifier, build_verifier
-from streams.console.scorecard_table import changelog_topic
 from streams.console.state import ConsoleDemand, ConsoleState, SkippedRecords
 from streams.kafka_clients import aiokafka_options
 from streams.settings import Settings

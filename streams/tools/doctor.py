@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from pydantic import field_validator, model_validator
 
+from streams.coaching.cells import changelog_topic as scorecard_changelog
 from streams.kafka_clients import broker_problem
 from streams.settings import COMPACTED_TOPICS, TOPICS, KafkaConnection, Settings, nudge_rules_problem
 
@@ -39,7 +40,6 @@ GIB = 1024**3
 FREE_WARN_BYTES = 1 * GIB
 FREE_FAIL_BYTES = 64 * 1024**2
 CHANGELOG_SUFFIX = "-call-state-changelog"
-SCORECARDS_CHANGELOG_SUFFIX = "-scorecards-changelog"
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,7 @@ class TopicExpectations:
             retention_ms=dict(settings.topic_retention_ms),
             max_message_bytes=settings.topic_max_message_bytes,
             changelog=settings.app_id + CHANGELOG_SUFFIX,
-            scorecards_changelog=settings.app_id + SCORECARDS_CHANGELOG_SUFFIX,
+            scorecards_changelog=scorecard_changelog(settings.app_id),
         )
 
     def name(self, suffix: str) -> str:

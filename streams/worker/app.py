@@ -12,6 +12,7 @@ import logging
 import faust
 from prometheus_client import CollectorRegistry, GCCollector, ProcessCollector
 
+from streams.coaching.cells import TABLE_NAME as SCORECARD_TABLE
 from streams.console.views import install_console
 from streams.engine.definitions import with_definitions
 from streams.engine.nudges import load_rules
@@ -163,7 +164,7 @@ class Worker:
         # Call summaries added up per agent, team and day, written with the calls' ends
         # (streams/worker/scorecard_cells.py); keys and values: streams/coaching/cells.py
         self.scorecard_table = self.app.Table(
-            "scorecards",
+            SCORECARD_TABLE,
             key_type=bytes,
             value_type=bytes,
             partitions=settings.topic_partitions,

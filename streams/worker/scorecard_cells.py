@@ -21,23 +21,19 @@ from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
 from streams.coaching.cells import (
-    CELL_MARK,
-    DAY,
-    SEPARATOR,
-    TOTALS,
     CellFormatError,
     TotalsCell,
     cell_value,
+    day_key,
+    is_cell,
     parse_cell,
     read_value,
+    totals_key,
 )
 from streams.coaching.scorecards import Scorecard, call_day
 from streams.worker.calls import ForgottenCall, TakenState, UnwrittenStates
 
 log = logging.getLogger(__name__)
-
-CELL_MARK_BYTE = CELL_MARK.encode()
-DAY_KEY, TOTALS_KEY = CELL_MARK + DAY, CELL_MARK + TOTALS
 
 
 class ScorecardCell:
@@ -86,13 +82,9 @@ class ScorecardCells:
         them in the transaction of ``source``'s partition. Returns the cells' keys."""
         day = call_day(summary, self.zone)
         team, agent_id = summary["team"], summary["agent_id"]
-        # the keys' text as DayCell.text() and TotalsCell.text() make it, without building
-        # either (frozen dataclasses: a few µs each, at every call's end)
-        where = f"{SEPARATOR}{partition}{SEPARATOR}"
         keys = [
-            f"{DAY_KEY}{where}{day.isoformat()}{SEPARATOR}{team}{SEPARATOR}{agent_id}"
-            f"{SEPARATOR}{summary.get('definitions', '')}",
-            f"{TOTALS_KEY}{where}{team}{SEPARATOR}{agent_id}",
+            day_key(partition, day, team, agent_id, summary.get("definitions", "")),
+            totals_key(partition, team, agent_id),
         ]
         for key in keys:
             cell = self._find(key, partition, day)
@@ -162,7 +154,7 @@ class ScorecardCells:
         """A commit wrote these states and committed: the totals among them are now what
         Prometheus may read."""
         for raw_key, data, _ in states:
-            if raw_key[:1] != CELL_MARK_BYTE:  # a call's state: most of what a commit writes
+            if not is_cell(raw_key):  # a call's state: most of what a commit writes
                 continue
             key = raw_key.decode()
             if data is None:

@@ -13,7 +13,14 @@ from datetime import UTC
 import pytest
 from kafka import KafkaConsumer
 
-from streams.coaching.cells import DayCell, TotalsCell, parse_cell, read_value, with_team_cards
+from streams.coaching.cells import (
+    DayCell,
+    TotalsCell,
+    changelog_topic,
+    parse_cell,
+    read_value,
+    with_team_cards,
+)
 from streams.coaching.scorecards import Scorecard, ScorecardKey, build_scorecards
 from streams.settings import Settings
 from streams.tools.replay import replay
@@ -95,7 +102,7 @@ def test_sigkill_and_restart_keep_every_summary_once_in_the_scorecard_table(
     one_summary_per_call([(s["call_id"], s) for s in summaries], (r.call_id for r in recordings))
 
     expected = build_scorecards(summaries, UTC)
-    changelog = f"{topics['CALLFOCUS_APP_ID']}-scorecards-changelog"
+    changelog = changelog_topic(topics["CALLFOCUS_APP_ID"])
     table: dict[bytes, bytes] = {}
 
     def table_holds_every_summary() -> bool:
@@ -157,7 +164,7 @@ def test_a_rebalance_moves_partitions_cells_and_counters_without_counting_twice(
     eventually(lambda: counted([first, second]) == len(recordings), timeout=30)
     parts = [set(label.split(",")) for worker in (first, second) for label in owned(worker)]
     assert parts[0].isdisjoint(parts[1]) and parts[0] | parts[1] == {"0", "1", "2", "3"}
-    table = read_table(bootstrap, f"{topics['CALLFOCUS_APP_ID']}-scorecards-changelog")
+    table = read_table(bootstrap, changelog_topic(topics["CALLFOCUS_APP_ID"]))
     expected = build_scorecards(summaries, UTC)
     held = merged_day_cards(table)
     assert held.keys() == expected.keys() and all(same_card(held[k], expected[k]) for k in expected)

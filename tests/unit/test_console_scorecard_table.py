@@ -16,14 +16,13 @@ from typing import Any
 import orjson
 import pytest
 
-from streams.coaching.cells import DayCell, TotalsCell, cell_value, with_team_cards
+from streams.coaching.cells import DayCell, TotalsCell, cell_value, changelog_topic, with_team_cards
 from streams.coaching.scorecards import Scorecard, ScorecardKey, build_scorecards
 from streams.console.scorecard_table import (
     NO_KEY,
     UNREADABLE_KEY,
     UNREADABLE_VALUE,
     ScorecardTable,
-    changelog_topic,
     merge_cells,
     select_table_cards,
     window_days,
