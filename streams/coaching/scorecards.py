@@ -18,10 +18,10 @@ at or below it.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Hashable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, TypeVar
 
 TEAM_CARD = ""  # the agent_id of a team's own card
 MONOLOGUE_CAP_SECONDS = 3600  # longer monologues count in the last bin
@@ -205,16 +205,24 @@ def keys_of(summary: Mapping[str, Any], zone: tzinfo = UTC) -> tuple[ScorecardKe
     )
 
 
+Key = TypeVar("Key", bound=Hashable)
+
+
+def card_at(cards: MutableMapping[Key, Scorecard], key: Key) -> Scorecard:
+    """The card kept under ``key``, a new empty one if there is none yet."""
+    card = cards.get(key)
+    if card is None:
+        card = cards[key] = Scorecard()
+    return card
+
+
 def add_summary(
     cards: MutableMapping[ScorecardKey, Scorecard], summary: Mapping[str, Any], zone: tzinfo = UTC
 ) -> tuple[ScorecardKey, ScorecardKey]:
     """Add one summary to its agent's and its team's card; returns their keys."""
     keys = keys_of(summary, zone)
     for key in keys:
-        card = cards.get(key)
-        if card is None:
-            card = cards[key] = Scorecard()
-        card.add(summary)
+        card_at(cards, key).add(summary)
     return keys
 
 
@@ -242,8 +250,5 @@ def roll_up(cards: Mapping[ScorecardKey, Scorecard], period: str = "week") -> di
     merged: dict[ScorecardKey, Scorecard] = {}
     for key in sorted(cards):
         target = ScorecardKey(start(key.day), key.team, key.agent_id, key.definitions)
-        card = merged.get(target)
-        if card is None:
-            card = merged[target] = Scorecard()
-        card.merge(cards[key])
+        card_at(merged, target).merge(cards[key])
     return merged

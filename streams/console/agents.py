@@ -15,7 +15,7 @@ from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from streams.coaching.scorecards import Scorecard, build_scorecards
+from streams.coaching.scorecards import Scorecard, build_scorecards, card_at
 
 DAY_MS = 86_400_000
 # what the agent page and the scorecards read of a CallSummary; the rest is not kept
@@ -200,11 +200,7 @@ def trend(agent_id: str, summaries: Iterable[Mapping[str, Any]], zone: tzinfo = 
     for key in sorted(cards):
         if key.agent_id != agent_id:
             continue
-        slot = (key.day.isoformat(), key.definitions)
-        card = merged.get(slot)
-        if card is None:
-            card = merged[slot] = Scorecard()
-        card.merge(cards[key])
+        card_at(merged, (key.day.isoformat(), key.definitions)).merge(cards[key])
     points = []
     for (day, definitions), card in sorted(merged.items()):
         figures = card.figures()

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 from streams.coaching.cells import DayCell, is_cell, parse_cell, read_value, with_team_cards
 from streams.coaching.report import ReadCounts
-from streams.coaching.scorecards import Scorecard, ScorecardKey, roll_up
+from streams.coaching.scorecards import Scorecard, ScorecardKey, card_at, roll_up
 from streams.console.scorecards import ScorecardQuery, scorecards_document
 
 DEFAULT_MAX_CELLS = 200_000
@@ -124,10 +124,7 @@ def merge_cells(cells: Iterable[tuple[DayCell, Scorecard]]) -> dict[ScorecardKey
     are left as they are)."""
     merged: dict[ScorecardKey, Scorecard] = {}
     for cell, card in cells:
-        total = merged.get(cell.key)
-        if total is None:
-            total = merged[cell.key] = Scorecard()
-        total.merge(card)
+        card_at(merged, cell.key).merge(card)
     return merged
 
 

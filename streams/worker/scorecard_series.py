@@ -28,7 +28,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from streams.coaching.cells import TotalsCell
-from streams.coaching.scorecards import Scorecard
+from streams.coaching.scorecards import Scorecard, card_at
 
 FOLDED = "other"
 LABELS = ("team", "agent_id", "partitions")
@@ -60,19 +60,13 @@ class ScorecardCollector(Collector):
         and how many agents were exported and folded."""
         by_agent: dict[tuple[str, str], Scorecard] = {}
         for where, card in self.totals():
-            merged = by_agent.get((where.team, where.agent_id))
-            if merged is None:
-                merged = by_agent[(where.team, where.agent_id)] = Scorecard()
-            merged.merge(card)
+            card_at(by_agent, (where.team, where.agent_id)).merge(card)
         exported = sorted(by_agent)[: self.max_agents]
         teams = {team for team, _ in exported}
         cards = {agent: by_agent.pop(agent) for agent in exported}
         for (team, _), card in by_agent.items():  # the folded ones
             group = (team, FOLDED) if team in teams else (FOLDED, FOLDED)
-            merged = cards.get(group)
-            if merged is None:
-                merged = cards[group] = Scorecard()
-            merged.merge(card)
+            card_at(cards, group).merge(card)
         return cards, len(exported), len(by_agent)
 
     def collect(self) -> Iterator[Metric]:
