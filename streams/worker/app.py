@@ -172,13 +172,7 @@ class Worker:
             extra_topic_configs={"max.message.bytes": str(settings.topic_max_message_bytes)},
         )
         self.scorecards = ScorecardCells(self.live_calls.unwritten, settings.scorecards.zone())
-        self.registry.register(
-            ScorecardCollector(
-                self.scorecards.committed,
-                lambda: self.scorecards.partitions,
-                settings.scorecard_max_exported_agents,
-            )
-        )
+        self.registry.register(ScorecardCollector(self.scorecards, settings.scorecard_max_exported_agents))
         self.applier = BatchApplier(
             self.processor,
             self.codec,

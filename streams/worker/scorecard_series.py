@@ -16,7 +16,7 @@ agent of their team is exported. Series per worker (docs/coaching.md, Series cou
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -27,8 +27,8 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from streams.coaching.cells import TotalsCell
 from streams.coaching.scorecards import Scorecard, card_at
+from streams.worker.scorecard_cells import ScorecardCells
 
 FOLDED = "other"
 LABELS = ("team", "agent_id", "partitions")
@@ -40,16 +40,10 @@ WORKER_SERIES = 2  # callfocus_scorecard_agents{state}
 
 
 class ScorecardCollector(Collector):
-    """Yields the per-agent series of the committed totals ``totals()`` returns."""
+    """Yields the per-agent series of the totals ``cells`` committed."""
 
-    def __init__(
-        self,
-        totals: Callable[[], list[tuple[TotalsCell, Scorecard]]],
-        partitions: Callable[[], frozenset[int]],
-        max_agents: int,
-    ) -> None:
-        self.totals = totals
-        self.partitions = partitions
+    def __init__(self, cells: ScorecardCells, max_agents: int) -> None:
+        self.cells = cells
         self.max_agents = max_agents
 
     def describe(self) -> Iterator[Metric]:
@@ -59,7 +53,7 @@ class ScorecardCollector(Collector):
         """Each exported (team, agent)'s totals over the partitions, folded past the cap;
         and how many agents were exported and folded."""
         by_agent: dict[tuple[str, str], Scorecard] = {}
-        for where, card in self.totals():
+        for where, card in self.cells.committed():
             card_at(by_agent, (where.team, where.agent_id)).merge(card)
         exported = sorted(by_agent)[: self.max_agents]
         teams = {team for team, _ in exported}
@@ -71,7 +65,7 @@ class ScorecardCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         cards, exported, folded = self.cards()
-        partitions = ",".join(str(p) for p in sorted(self.partitions()))
+        partitions = ",".join(str(p) for p in sorted(self.cells.partitions))
         families = _Families()
         for (team, agent), card in sorted(cards.items()):
             families.add([team, agent, partitions], card)

@@ -98,7 +98,7 @@ def exported_metric_names() -> set[str]:
     )
     cells.unwritten.begin()
     cells.committed_states(cells.unwritten.take(10))
-    registry.register(ScorecardCollector(cells.committed, lambda: cells.partitions, 10))
+    registry.register(ScorecardCollector(cells, 10))
     text = exposition(registry, collector).decode()
     return {s.name for family in text_string_to_metric_families(text) for s in family.samples}
 

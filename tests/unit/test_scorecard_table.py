@@ -175,7 +175,7 @@ def test_only_committed_totals_are_exported() -> None:
     unwritten = UnwrittenStates()
     cells = ScorecardCells(unwritten, UTC)
     cells.add(summary(), 0, None)
-    collector = ScorecardCollector(cells.committed, lambda: cells.partitions, 10)
+    collector = ScorecardCollector(cells, 10)
     assert not any(name.startswith("callfocus_agent_") for name in scrape(collector))
     unwritten.begin()
     cells.committed_states(unwritten.take(10_000))
@@ -184,7 +184,7 @@ def test_only_committed_totals_are_exported() -> None:
 
 def test_series_of_an_agent_add_up_its_partitions() -> None:
     cells = committed_cells(summary(score=45.0), summary(score=85.0, monologue_longest_seconds=400.0))
-    series = scrape(ScorecardCollector(cells.committed, lambda: cells.partitions, 10))
+    series = scrape(ScorecardCollector(cells, 10))
 
     def at(metric: str, **extra: str) -> float:
         labels = {"agent_id": "agent-cy", "partitions": "0,1", "team": "sales", **extra}
@@ -212,7 +212,7 @@ def test_series_of_an_agent_add_up_its_partitions() -> None:
 def test_agents_past_the_cap_are_folded_and_the_series_count_is_the_documented_one() -> None:
     agents = [summary(f"a{i:02d}", team="sales") for i in range(5)] + [summary("z1", team="support")]
     cells = committed_cells(*agents)
-    series = scrape(ScorecardCollector(cells.committed, lambda: cells.partitions, 3))
+    series = scrape(ScorecardCollector(cells, 3))
     exported = {
         name.split("agent_id=")[1].split(",")[0] for name in series if name.startswith("callfocus_agent_")
     }
@@ -229,7 +229,7 @@ def test_agents_past_the_cap_are_folded_and_the_series_count_is_the_documented_o
 def test_a_real_registry_renders_the_families() -> None:
     cells = committed_cells(summary())
     registry = CollectorRegistry()
-    registry.register(ScorecardCollector(cells.committed, lambda: cells.partitions, 10))
+    registry.register(ScorecardCollector(cells, 10))
     text = generate_latest(registry).decode()
     assert "# TYPE callfocus_agent_calls_total counter" in text
     assert "# TYPE callfocus_agent_call_customer_focus_score histogram" in text
