@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from typing import Final
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaProducer
 from kafka.errors import KafkaError
 from kafka.structs import TopicPartition
 
@@ -36,7 +36,13 @@ from streams.tools.backfill import (
     SummariesPresent,
     Window,
 )
-from streams.tools.topic_reads import Offsets, bounded_records, offsets_at, topic_partitions
+from streams.tools.topic_reads import (
+    Offsets,
+    bounded_records,
+    committed_reader,
+    offsets_at,
+    topic_partitions,
+)
 from streams.wire.codec import AvroCodec
 
 # read from this long before ``since``: a CallStarted stamped at ``since`` may sit in a
@@ -74,14 +80,10 @@ def run_backfill(
 ) -> BackfillResult:
     codec = AvroCodec()
     events_topic, summaries_topic = settings.topic("call-events"), settings.topic("call-summaries")
-    consumer = KafkaConsumer(
-        client_id="callfocus-backfill",
-        group_id=None,
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-        allow_auto_create_topics=False,  # a mistyped prefix must not create topics
+    consumer = committed_reader(
+        settings,
+        "callfocus-backfill",
         max_partition_fetch_bytes=max(settings.max_record_bytes, 1024 * 1024),
-        **kafka_python_options(settings.kafka),
     )
     try:
         event_partitions = topic_partitions(consumer, events_topic)

@@ -113,18 +113,9 @@ def read_summaries(settings: Settings, since_ms: int, stall_seconds: float = 30.
     ``since_ms`` (a record's timestamp: when the worker wrote the summary, at the call's end,
     so at or after its start) to the end offsets of the moment it starts, read committed
     (:mod:`streams.tools.topic_reads`)."""
-    from kafka import KafkaConsumer
+    from streams.tools.topic_reads import bounded_records, committed_reader, offsets_at, topic_partitions
 
-    from streams.kafka_clients import kafka_python_options
-    from streams.tools.topic_reads import bounded_records, offsets_at, topic_partitions
-
-    consumer = KafkaConsumer(
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-        allow_auto_create_topics=False,  # a mistyped prefix must not create topics
-        client_id="callfocus-report",
-        **kafka_python_options(settings.kafka),
-    )
+    consumer = committed_reader(settings, "callfocus-report")
     try:
         partitions = topic_partitions(consumer, settings.topic("call-summaries"))
         ends = consumer.end_offsets(partitions)  # read committed: the last stable offsets

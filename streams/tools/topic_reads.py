@@ -15,6 +15,9 @@ from typing import Any
 from kafka import KafkaConsumer
 from kafka.structs import TopicPartition
 
+from streams.kafka_clients import kafka_python_options
+from streams.settings import Settings
+
 Offsets = dict[TopicPartition, int]
 
 
@@ -26,6 +29,20 @@ class TopicReadError(Exception):
         super().__init__(message)
         self.message = message
         self.exit_status = exit_status
+
+
+def committed_reader(settings: Settings, client_id: str, **options: Any) -> KafkaConsumer:
+    """A consumer without a group that reads what transactions committed, and never creates
+    a topic (a mistyped prefix must not)."""
+    return KafkaConsumer(
+        client_id=client_id,
+        group_id=None,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        allow_auto_create_topics=False,
+        **options,
+        **kafka_python_options(settings.kafka),
+    )
 
 
 def topic_partitions(consumer: KafkaConsumer, topic: str) -> list[TopicPartition]:
