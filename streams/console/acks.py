@@ -16,6 +16,8 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
+from streams.console.newest import put_newest
+
 MAX_NOTE_CHARS = 500
 MAX_BODY_BYTES = 16 * 1024  # a note of 500 characters is at most 2 KB of UTF-8, escaped 4x in JSON
 ACK_FIELDS = ("nudge_id", "call_id", "agent_id", "team", "type", "acked_by", "acked_at", "note")
@@ -101,10 +103,7 @@ class NudgeAcks:
         nudge_id = str(kept["nudge_id"])
         if self._acks.get(nudge_id) == kept:
             return False
-        self._acks[nudge_id] = kept
-        self._acks.move_to_end(nudge_id)
-        while len(self._acks) > self.max_acks:
-            self._acks.popitem(last=False)
+        put_newest(self._acks, nudge_id, kept, self.max_acks)
         return True
 
     def forget(self, nudge_id: str) -> bool:

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 from streams.coaching.cells import DayCell, is_cell, parse_cell, read_value, with_team_cards
 from streams.coaching.report import ReadCounts
 from streams.coaching.scorecards import Scorecard, ScorecardKey, card_at, roll_up
+from streams.console.newest import put_newest
 from streams.console.scorecards import ScorecardQuery, scorecards_document
 
 DEFAULT_MAX_CELLS = 200_000
@@ -79,11 +80,7 @@ class ScorecardTable:
         except Exception:  # a value this version cannot read must not stop the console
             self._cells.pop(cell, None)
             return self._skip(UNREADABLE_VALUE)
-        self._cells[cell] = card
-        self._cells.move_to_end(cell)
-        while len(self._cells) > self.max_cells:
-            self._cells.popitem(last=False)
-            self.evicted += 1
+        self.evicted += put_newest(self._cells, cell, card, self.max_cells)
         return None
 
     def _skip(self, reason: str) -> str:
