@@ -144,6 +144,8 @@ class ConsoleFeed(Service):
         self.acks_topic = settings.topic("nudge-acks")
         # the worker's scorecard table (compacted: read from the start); optional, see _start_consumer
         self.table_topic = changelog_topic(settings.app_id)
+        # compacted, the latest record per key: read whole, from their first offsets
+        self.whole_topics = (self.acks_topic, self.table_topic)
         self.consumer: Any = None
 
     async def on_stop(self) -> None:
@@ -184,11 +186,12 @@ class ConsoleFeed(Service):
             # no record since then: start at today's end offset (an explicit offset, not a
             # lazy seek_to_end, so nothing produced in between is skipped)
             ends = await consumer.end_offsets(partitions)
-            whole = [tp for tp in partitions if tp.topic in (self.acks_topic, self.table_topic)]
-            firsts = await consumer.beginning_offsets(whole)
+            firsts = await consumer.beginning_offsets(
+                [tp for tp in partitions if tp.topic in self.whole_topics]
+            )
             for tp in partitions:
                 found_offset = offsets.get(tp)
-                if tp in firsts:  # the acknowledgements and the table: all of them (compacted)
+                if tp in firsts:
                     consumer.seek(tp, firsts[tp])
                 else:
                     consumer.seek(tp, ends[tp] if found_offset is None else found_offset.offset)
@@ -241,7 +244,7 @@ class ConsoleFeed(Service):
         return {
             tp: summaries if tp.topic == self.summaries_topic else live
             for tp in partitions
-            if tp.topic not in (self.acks_topic, self.table_topic)
+            if tp.topic not in self.whole_topics
         }
 
     def _apply(self, topic: str, value: bytes | None) -> None:
