@@ -642,3 +642,7 @@ def render_html(cards: Mapping[ScorecardKey, Scorecard], meta: ReportMeta) -> st
         f"<title>{_e(title)}</title><style>{STYLE}</style></head>"
         f"<body>{''.join(body)}<script>{SCRIPT}</script></body></html>\n"
     )
+
+
+# the report's formats: ``--format`` of callfocus report, ``format`` of the console's /api/report
+RENDERERS = {"csv": render_csv, "json": render_json, "html": render_html}

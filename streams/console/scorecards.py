@@ -23,25 +23,21 @@ from zoneinfo import ZoneInfo
 
 from streams.coaching.report import (
     PERIODS,
+    RENDERERS,
     SCRIPT,
     STYLE,
     ReadCounts,
     ReportMeta,
     card_json,
-    render_csv,
-    render_html,
-    render_json,
 )
 from streams.coaching.scorecards import Scorecard, ScorecardKey
 from streams.tools.report import Selection, report_cards
 from streams.tools.times import TimeError, parse_time, time_zone, to_ms
 
 DEFAULT_PERIOD = "day"  # the console holds days (14 by default), not quarters
-FORMATS = {
-    "csv": ("text/csv; charset=utf-8", render_csv),
-    "json": ("application/json; charset=utf-8", render_json),
-    "html": ("text/html; charset=utf-8", render_html),
-}
+CONTENT_TYPES = {"csv": "text/csv", "json": "application/json", "html": "text/html"}
+# format -> (content type, renderer): the renderers of callfocus report
+FORMATS = {fmt: (f"{CONTENT_TYPES[fmt]}; charset=utf-8", RENDERERS[fmt]) for fmt in CONTENT_TYPES}
 
 
 class QueryError(ValueError):

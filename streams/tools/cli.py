@@ -720,7 +720,7 @@ def report(
     JSON or one self-contained HTML page (docs/coaching.md)."""
     from kafka.errors import KafkaConnectionError, KafkaTimeoutError
 
-    from streams.coaching.report import ReportMeta, render_csv, render_html, render_json
+    from streams.coaching.report import RENDERERS, ReportMeta
     from streams.kafka_clients import require_broker
     from streams.tools.report import (
         Selection,
@@ -768,8 +768,7 @@ def report(
         agents=tuple(agents),
         counts=counts,
     )
-    render = {"csv": render_csv, "json": render_json, "html": render_html}[fmt]
-    text = render(cards, meta)
+    text = RENDERERS[fmt](cards, meta)
     if output is None:
         click.echo(text, nl=False)
     else:
